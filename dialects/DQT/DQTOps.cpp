@@ -1,0 +1,252 @@
+//===- DQTOps.cpp - verifiers and builders of the dqt ops -----------------===//
+
+#include "dqt/Dialect/DQT.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+#define GET_OP_CLASSES
+#include "dialects/DQT/DQTOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shared checks
+//===----------------------------------------------------------------------===//
+
+GridBounds mlir::dqt::getGridBounds(std::optional<int64_t> bits,
+                                    bool ternary) {
+  if (ternary || !bits)
+    return {-1, 1};
+  return {-(int64_t(1) << (*bits - 1)), (int64_t(1) << (*bits - 1)) - 1};
+}
+
+LogicalResult mlir::dqt::verifyGrid(Operation *op, std::optional<int64_t> bits,
+                                    bool ternary) {
+  if (ternary && bits)
+    return op->emitOpError("takes either 'bits' or 'ternary', not both");
+  if (!ternary && !bits)
+    return op->emitOpError("requires a grid: 'bits' in [2, 8] or 'ternary'");
+  if (bits && (*bits < 2 || *bits > 8))
+    return op->emitOpError("bit width ")
+           << *bits << " is out of range [2, 8] (use 'ternary' for 1.58 bits)";
+  return success();
+}
+
+/// All `values` (1-D tensors) must have the same length where it is static.
+static LogicalResult verifySameLength(Operation *op, ValueRange values) {
+  std::optional<int64_t> len;
+  Value first;
+  for (Value v : values) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.isDynamicDim(0))
+      continue;
+    if (!len) {
+      len = t.getDimSize(0);
+      first = v;
+      continue;
+    }
+    if (*len != t.getDimSize(0))
+      return op->emitOpError("tensor lengths differ: ")
+             << first.getType() << " vs " << v.getType();
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor-level ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizeOp::verify() {
+  if (failed(verifyGrid(*this, getBits(), getTernary())))
+    return failure();
+  return verifySameLength(*this, {getWeight(), getQ()});
+}
+
+LogicalResult DequantizeOp::verify() {
+  return verifySameLength(*this, {getQ(), getResult()});
+}
+
+LogicalResult AdamMomentsOp::verify() {
+  return verifySameLength(*this, {getGrad(), getExpAvg(), getExpAvgSq(),
+                                  getNewExpAvg(), getNewExpAvgSq()});
+}
+
+LogicalResult AdamApplyOp::verify() {
+  return verifySameLength(
+      *this, {getWeight(), getExpAvg(), getExpAvgSq(), getResult()});
+}
+
+LogicalResult SgdMomentumOp::verify() {
+  return verifySameLength(*this, {getWeight(), getGrad(), getMomentumBuffer(),
+                                  getResult(), getNewMomentumBuffer()});
+}
+
+LogicalResult UniformOp::verify() {
+  return verifySameLength(*this, {getLike(), getResult()});
+}
+
+LogicalResult StochasticRoundOp::verify() {
+  if (failed(verifyGrid(*this, getBits(), getTernary())))
+    return failure();
+  return verifySameLength(*this, {getValue(), getUniform(), getResult()});
+}
+
+LogicalResult MaskNonFiniteOp::verify() {
+  return verifySameLength(*this, {getGrad(), getNewValue(), getOldValue()});
+}
+
+LogicalResult NextDeltaOp::verify() {
+  return verifyGrid(*this, getBits(), getTernary());
+}
+
+LogicalResult PhiloxOp::verify() {
+  if (getRounds() < 1 || getRounds() > 16)
+    return emitOpError("rounds must be in [1, 16], got ") << getRounds();
+  return success();
+}
+
+LogicalResult CountChangedOp::verify() {
+  return verifySameLength(*this, {getBefore(), getAfter()});
+}
+
+//===----------------------------------------------------------------------===//
+// FusedStepOp
+//===----------------------------------------------------------------------===//
+
+void FusedStepOp::build(OpBuilder &b, OperationState &state,
+                        TypeRange resultTypes, ValueRange inputs,
+                        int64_t segments, int64_t tensors, bool rng,
+                        ArrayRef<int64_t> tied,
+                        ArrayRef<StringRef> reductions) {
+  state.addOperands(inputs);
+  state.addTypes(resultTypes);
+  state.addAttribute(getSegmentsAttrName(state.name),
+                     b.getI64IntegerAttr(segments));
+  state.addAttribute(getTensorsAttrName(state.name),
+                     b.getI64IntegerAttr(tensors));
+  if (rng)
+    state.addAttribute(getRngAttrName(state.name), b.getUnitAttr());
+  state.addAttribute(getTiedAttrName(state.name), b.getDenseI64ArrayAttr(tied));
+  state.addAttribute(getReductionsAttrName(state.name),
+                     b.getStrArrayAttr(reductions));
+  state.addRegion();
+}
+
+LogicalResult FusedStepOp::verify() {
+  int64_t segments = getSegments();
+  if (segments < 1)
+    return emitOpError("needs at least one segment, got ") << segments;
+  if (getInputs().size() % segments)
+    return emitOpError("has ")
+           << getInputs().size() << " operands, not a multiple of "
+           << segments << " segments";
+  if (getResults().size() % segments)
+    return emitOpError("has ")
+           << getResults().size() << " results, not a multiple of "
+           << segments << " segments";
+  int64_t perSeg = getOperandsPerSegment();
+  int64_t tensors = getTensors();
+  if (tensors < 1 || tensors > perSeg)
+    return emitOpError("'tensors' = ")
+           << tensors << " must be in [1, " << perSeg << "]";
+  if (getResultsPerSegment() != getNumOutputs() + getNumReductions())
+    return emitOpError("has ")
+           << getResultsPerSegment() << " results per segment, expected "
+           << getNumOutputs() << " outputs + " << getNumReductions()
+           << " reductions";
+
+  // Every segment has segment 0's signature.
+  for (int64_t s = 1; s < segments; ++s) {
+    if (getSegmentInputs(s).getTypes() != getSegmentInputs(0).getTypes())
+      return emitOpError("segment ")
+             << s << " operand types differ from segment 0's";
+    if (getSegmentResults(s).getTypes() != getSegmentResults(0).getTypes())
+      return emitOpError("segment ")
+             << s << " result types differ from segment 0's";
+  }
+
+  // Tensor operands and outputs: 1-D; scalars: not shaped.
+  OperandRange ins = getSegmentInputs(0);
+  for (auto [i, v] : llvm::enumerate(ins)) {
+    bool isTensor = int64_t(i) < tensors;
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    if (isTensor && (!t || t.getRank() != 1))
+      return emitOpError("operand #")
+             << i << " must be a 1-D tensor (one of the first " << tensors
+             << "), got " << v.getType();
+    if (!isTensor && isa<ShapedType>(v.getType()))
+      return emitOpError("operand #")
+             << i << " must be a scalar (after the " << tensors
+             << " tensors), got " << v.getType();
+  }
+  if (getRng()) {
+    if (perSeg < tensors + 3)
+      return emitOpError("with 'rng' needs seed, step and tensor id scalars");
+    for (int i = 0; i < 3; ++i)
+      if (!ins[tensors + i].getType().isInteger(64))
+        return emitOpError("with 'rng': scalar #")
+               << i << " (seed, step, tensor id) must be i64, got "
+               << ins[tensors + i].getType();
+  }
+  ResultRange res = getSegmentResults(0);
+  for (auto [k, tiedIdx] : llvm::enumerate(getTied())) {
+    auto t = dyn_cast<RankedTensorType>(res[k].getType());
+    if (!t || t.getRank() != 1)
+      return emitOpError("output #") << k << " must be a 1-D tensor, got "
+                                     << res[k].getType();
+    if (tiedIdx < -1 || tiedIdx >= tensors)
+      return emitOpError("tied[") << k << "] = " << tiedIdx
+                                  << " is not a tensor operand or -1";
+    if (tiedIdx >= 0 && ins[tiedIdx].getType() != t)
+      return emitOpError("output #")
+             << k << " of type " << t << " cannot overwrite operand #"
+             << tiedIdx << " of type " << ins[tiedIdx].getType();
+  }
+  for (auto [k, kind] : llvm::enumerate(getReductions())) {
+    StringRef name = cast<StringAttr>(kind).getValue();
+    if (name != "maxsi" && name != "addi")
+      return emitOpError("reduction #")
+             << k << " is '" << name << "', expected 'maxsi' or 'addi'";
+    if (!res[getNumOutputs() + k].getType().isSignlessInteger())
+      return emitOpError("reduction #") << k << " must produce an integer";
+  }
+  return success();
+}
+
+LogicalResult FusedStepOp::verifyRegions() {
+  Block &body = getBodyBlock();
+  unsigned tensors = getTensors();
+  SmallVector<Type> expected;
+  if (getRng())
+    expected.push_back(Float32Type::get(getContext()));
+  for (auto [i, v] : llvm::enumerate(getSegmentInputs(0)))
+    expected.push_back(i < tensors
+                           ? cast<ShapedType>(v.getType()).getElementType()
+                           : v.getType());
+  if (body.getArgumentTypes() != ArrayRef<Type>(expected)) {
+    auto diag = emitOpError("body arguments must be ");
+    if (getRng())
+      diag << "the uniform (f32), then ";
+    diag << "the element types of the " << tensors
+         << " tensors, then the scalars";
+    return diag;
+  }
+  auto yield = cast<YieldOp>(body.getTerminator());
+  ResultRange res = getSegmentResults(0);
+  if (yield.getValues().size() != res.size())
+    return yield.emitOpError("yields ")
+           << yield.getValues().size() << " values, expected " << res.size();
+  for (auto [k, v] : llvm::enumerate(yield.getValues())) {
+    Type want = res[k].getType();
+    if (auto t = dyn_cast<ShapedType>(want))
+      want = t.getElementType();
+    if (v.getType() != want)
+      return yield.emitOpError("value #")
+             << k << " has type " << v.getType() << ", expected " << want;
+  }
+  return success();
+}

@@ -1,0 +1,380 @@
+//===- DQTOps.td - dqt dialect ops -------------------------*- tablegen -*-===//
+//
+// Tensor-level ops describe one parameter's optimizer step on 1-D tensors
+// (weights are flattened, as optimizers see them). The elementwise ones
+// implement ElementwiseOpInterface, the by-product reductions
+// ReductionOpInterface; `dqt-fuse-step` folds both into `dqt.fused_step`.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_OPS
+#define DQT_OPS
+
+include "DQTDialect.td"
+include "DQTInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/OpBase.td"
+
+def DQT_FloatTensor : 1DTensorOf<[F32]>;
+def DQT_IntTensor : 1DTensorOf<[I8]>;
+
+// The grid of a quantized weight: `bits = b` (b in 2..8) or `ternary`.
+defvar DQT_GridArgs = (ins OptionalAttr<I64Attr>:$bits, UnitAttr:$ternary);
+
+def DQT_QuantizeOp : DQT_Op<"quantize", [Pure]> {
+  let summary = "Quantize a float weight to the integer grid (initialization)";
+  let description = [{
+    The initialization of a DQT weight from a float tensor `W`, as the
+    official code does it:
+    `s = Qp / max(mean|W|, 1e-5)`, `q = clamp(round_half_even(W*s), Qn, Qp)`,
+    `delta = 1/s`. The grid is `bits = b` (`Qn = -2^(b-1)`, `Qp = 2^(b-1)-1`)
+    or `ternary` (`Qn = -1`, `Qp = 1`).
+
+    ```mlir
+    %q, %delta = dqt.quantize %w {bits = 8} : tensor<?xf32> -> tensor<?xi8>, f32
+    ```
+  }];
+  let arguments = !con((ins DQT_FloatTensor:$weight), DQT_GridArgs);
+  let results = (outs DQT_IntTensor:$q, F32:$delta);
+  let assemblyFormat = [{
+    $weight attr-dict `:` type($weight) `->` type($q) `,` type($delta)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_DequantizeOp : DQT_Op<"dequantize",
+    [Pure, DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface>]> {
+  let summary = "Real value of a quantized weight: q * delta";
+  let description = [{
+    ```mlir
+    %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$q, F32:$delta);
+  let results = (outs DQT_FloatTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $delta attr-dict `:` type($q) `,` type($delta) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_AdamMomentsOp : DQT_Op<"adam_moments",
+    [Pure, AllTypesMatch<["exp_avg", "new_exp_avg"]>,
+     AllTypesMatch<["exp_avg_sq", "new_exp_avg_sq"]>,
+     DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
+                                    ["getUpdatedOperand"]>]> {
+  let summary = "Adam first and second moments";
+  let description = [{
+    `m' = beta1*m + (1-beta1)*g`, `v' = beta2*v + (1-beta2)*(g*g)`, in f32
+    with `1-beta` computed in f32.
+
+    ```mlir
+    %m1, %v1 = dqt.adam_moments %g, %m, %v, %beta1, %beta2
+        : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$grad, DQT_FloatTensor:$exp_avg,
+                       DQT_FloatTensor:$exp_avg_sq, F32:$beta1, F32:$beta2);
+  let results = (outs DQT_FloatTensor:$new_exp_avg,
+                      DQT_FloatTensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $grad `,` $exp_avg `,` $exp_avg_sq `,` $beta1 `,` $beta2 attr-dict `:`
+    type($grad) `,` type($exp_avg) `,` type($exp_avg_sq)
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$grad, "Value":$expAvg, "Value":$expAvgSq,
+                   "Value":$beta1, "Value":$beta2), [{
+      build($_builder, $_state, expAvg.getType(), expAvgSq.getType(), grad,
+            expAvg, expAvgSq, beta1, beta2);
+    }]>];
+  let hasVerifier = 1;
+}
+
+def DQT_AdamApplyOp : DQT_Op<"adam_apply",
+    [Pure, DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface>]> {
+  let summary = "AdamW weight update with decoupled weight decay";
+  let description = [{
+    `w1 = w - alpha*(m/(sqrt(v)+eps))`, then `w2 = w1 - decay*w1`, where
+    `alpha = lr*sqrt(1-beta2^t)/(1-beta1^t)` and `decay = lr*lambda` are
+    computed by the host (HuggingFace AdamW order, as in the official code).
+
+    ```mlir
+    %w2 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay : tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$weight, DQT_FloatTensor:$exp_avg,
+                       DQT_FloatTensor:$exp_avg_sq, F32:$alpha, F32:$eps,
+                       F32:$decay);
+  let results = (outs DQT_FloatTensor:$result);
+  let assemblyFormat = [{
+    $weight `,` $exp_avg `,` $exp_avg_sq `,` $alpha `,` $eps `,` $decay
+    attr-dict `:` type($weight) `,` type($exp_avg) `,` type($exp_avg_sq)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_SgdMomentumOp : DQT_Op<"sgd_momentum",
+    [Pure, AllTypesMatch<["weight", "result"]>,
+     AllTypesMatch<["momentum_buffer", "new_momentum_buffer"]>,
+     DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
+                                    ["getUpdatedOperand"]>]> {
+  let summary = "SGD with momentum and decoupled weight decay";
+  let description = [{
+    `buf' = momentum*buf + g`, `w1 = w - lr*buf'`, `w2 = w1 - decay*w1`.
+
+    ```mlir
+    %w2, %b1 = dqt.sgd_momentum %w, %g, %buf, %lr, %mu, %decay
+        : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$weight, DQT_FloatTensor:$grad,
+                       DQT_FloatTensor:$momentum_buffer, F32:$lr,
+                       F32:$momentum, F32:$decay);
+  let results = (outs DQT_FloatTensor:$result,
+                      DQT_FloatTensor:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $weight `,` $grad `,` $momentum_buffer `,` $lr `,` $momentum `,` $decay
+    attr-dict `:` type($weight) `,` type($grad) `,` type($momentum_buffer)
+  }];
+  let builders = [
+    OpBuilder<(ins "Value":$weight, "Value":$grad, "Value":$buf,
+                   "Value":$lr, "Value":$momentum, "Value":$decay), [{
+      build($_builder, $_state, weight.getType(), buf.getType(), weight, grad,
+            buf, lr, momentum, decay);
+    }]>];
+  let hasVerifier = 1;
+}
+
+def DQT_UniformOp : DQT_Op<"uniform", [Pure]> {
+  let summary = "Philox4x32-10 uniform stream u in [0, 1)";
+  let description = [{
+    Element `i` is `(word[i mod 4] >> 8) * 2^-24` of Philox4x32-10 with key
+    `(seed lo, seed hi)` and counter `(j lo, j hi, step, tensor_id)`,
+    `j = i div 4`. The stream depends only on (seed, step, tensor, element).
+    `like` gives the shape only.
+
+    ```mlir
+    %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins I64:$seed, I64:$step, I64:$tensor_id,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$like);
+  let results = (outs DQT_FloatTensor:$result);
+  let assemblyFormat = [{
+    $seed `,` $step `,` $tensor_id `like` $like attr-dict `:` type($like)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_StochasticRoundOp : DQT_Op<"stochastic_round",
+    [Pure, DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface>]> {
+  let summary = "Unbiased stochastic rounding of x/delta to the integer grid";
+  let description = [{
+    With `x = value/delta`: `Qp` if `x >= Qp`, `Qn` if `x <= Qn`, otherwise
+    `floor(x) + (u < x - floor(x) ? 1 : 0)`. A NaN `x` (only reachable when
+    states overflow) rounds to 0. `E[q*delta] = value` inside the grid, and the variance
+    is at most `delta^2/4`.
+
+    ```mlir
+    %q1 = dqt.stochastic_round %w2, %delta1, %u {bits = 8}
+        : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+    ```
+  }];
+  let arguments = !con((ins DQT_FloatTensor:$value, F32:$delta,
+                            DQT_FloatTensor:$uniform),
+                       DQT_GridArgs);
+  let results = (outs DQT_IntTensor:$result);
+  let assemblyFormat = [{
+    $value `,` $delta `,` $uniform attr-dict `:` type($value) `,`
+    type($uniform) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_MaskNonFiniteOp : DQT_Op<"mask_nonfinite",
+    [Pure, AllTypesMatch<["new_value", "old_value", "result"]>,
+     DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
+                               ["getUpdatedOperand"]>]> {
+  let summary = "Keep the old value where the gradient is not finite";
+  let description = [{
+    `result[i] = isfinite(grad[i]) ? new[i] : old[i]`: a non-finite gradient
+    element never reaches weights or states. The result is the new value of
+    `old` (a kernel writes it in place).
+
+    ```mlir
+    %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$grad,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$new_value,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$old_value);
+  let results = (outs AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$result);
+  let assemblyFormat = [{
+    $grad `,` $new_value `,` $old_value attr-dict `:` type($grad) `,`
+    type($new_value)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_NextDeltaOp : DQT_Op<"next_delta", [Pure]> {
+  let summary = "The step size of the next grid: maxq*delta/Qp";
+  let description = [{
+    `delta' = maxq*delta/Qp` if `maxq > 0`, else `delta` (f32, in that
+    order). `maxq` is the signed maximum of the integers before the step (the
+    previous step's `dqt.reduce_max`).
+
+    ```mlir
+    %d1 = dqt.next_delta %delta, %maxq {bits = 8}
+    ```
+  }];
+  let arguments = !con((ins F32:$delta, I8:$max_q), DQT_GridArgs);
+  let results = (outs F32:$result);
+  let assemblyFormat = "$delta `,` $max_q attr-dict";
+  let hasVerifier = 1;
+}
+
+def DQT_PhiloxOp : DQT_Op<"philox", [Pure]> {
+  let summary = "Philox4x32 block: four 32-bit words from key and counter";
+  let description = [{
+    The counter-based generator of Salmon et al. (2011) with the constants of
+    Random123 and PyTorch's PhiloxRNGEngine. `dqt-expand-rng` expands it into
+    `arith` integer ops.
+
+    ```mlir
+    %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3)
+    ```
+  }];
+  let arguments = (ins I32:$key0, I32:$key1, I32:$ctr0, I32:$ctr1, I32:$ctr2,
+                       I32:$ctr3, DefaultValuedAttr<I64Attr, "10">:$rounds);
+  let results = (outs I32:$r0, I32:$r1, I32:$r2, I32:$r3);
+  let assemblyFormat = [{
+    `key` `(` $key0 `,` $key1 `)` `counter` `(` $ctr0 `,` $ctr1 `,` $ctr2 `,`
+    $ctr3 `)` attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_ReduceMaxOp : DQT_Op<"reduce_max",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Signed maximum of the integer weights";
+  let description = [{
+    ```mlir
+    %mx = dqt.reduce_max %q1 : tensor<?xi8> -> i8
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$input);
+  let results = (outs I8:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def DQT_CountChangedOp : DQT_Op<"count_changed",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Number of elements where two integer tensors differ";
+  let description = [{
+    The paper's "percentage of updated weights" numerator.
+
+    ```mlir
+    %n = dqt.count_changed %q, %q1 : tensor<?xi8>, tensor<?xi8> -> i64
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$before, DQT_IntTensor:$after);
+  let results = (outs I64:$result);
+  let assemblyFormat = [{
+    $before `,` $after attr-dict `:` type($before) `,` type($after) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_CountNonFiniteOp : DQT_Op<"count_nonfinite",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Number of NaN or infinite elements";
+  let description = [{
+    ```mlir
+    %n = dqt.count_nonfinite %g : tensor<?xf32> -> i64
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$input);
+  let results = (outs I64:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
+    SingleBlockImplicitTerminator<"YieldOp">]> {
+  let summary = "A fused multi-tensor optimizer step";
+  let description = [{
+    One kernel's worth of work, produced by `dqt-fuse-step`: `segments`
+    parameters that share one configuration, each with the same operand
+    signature. Per segment, the operands are `tensors` 1-D tensors (read
+    element by element) followed by scalars; the results are one 1-D tensor
+    per output followed by one integer per reduction.
+
+    The body runs once per element with block arguments: the element's
+    uniform `u` (if `rng`; then the segment's first three scalars are seed,
+    step and tensor id, all i64), one scalar per tensor operand, then the
+    scalars. It yields the outputs, then each reduction's contribution,
+    combined with `reductions` ("maxsi" or "addi"). `tied[k]` is the tensor
+    operand that output `k` overwrites in place, or -1.
+
+    ```mlir
+    %q1, %mx = dqt.fused_step(%q, %d : tensor<?xi8>, f32) {segments = 1,
+        tensors = 1, tied = array<i64: 0>, reductions = ["maxsi"]}
+        -> (tensor<?xi8>, i8) {
+    ^bb0(%qe: i8, %de: f32):
+      dqt.yield %qe, %qe : i8, i8
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<AnyType>:$inputs, I64Attr:$segments,
+                       I64Attr:$tensors, UnitAttr:$rng,
+                       DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions);
+  let results = (outs Variadic<AnyType>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `(` $inputs `:` type($inputs) `)` attr-dict `->` `(` type($results) `)`
+    $body
+  }];
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+  let skipDefaultBuilders = 1;
+  let builders = [
+    OpBuilder<(ins "TypeRange":$resultTypes, "ValueRange":$inputs,
+                   "int64_t":$segments, "int64_t":$tensors, "bool":$rng,
+                   "ArrayRef<int64_t>":$tied,
+                   "ArrayRef<StringRef>":$reductions)>];
+  let extraClassDeclaration = [{
+    /// Operands per segment.
+    unsigned getOperandsPerSegment() {
+      return getInputs().size() / getSegments();
+    }
+    /// Results per segment: outputs then reductions.
+    unsigned getResultsPerSegment() {
+      return getResults().size() / getSegments();
+    }
+    unsigned getNumOutputs() { return getTied().size(); }
+    unsigned getNumReductions() { return getReductions().size(); }
+    /// Operands of segment `s`.
+    OperandRange getSegmentInputs(unsigned s) {
+      unsigned n = getOperandsPerSegment();
+      return getInputs().slice(s * n, n);
+    }
+    /// Results of segment `s`.
+    ResultRange getSegmentResults(unsigned s) {
+      unsigned n = getResultsPerSegment();
+      return getResults().slice(s * n, n);
+    }
+    Block &getBodyBlock() { return getBody().front(); }
+  }];
+}
+
+def DQT_YieldOp : DQT_Op<"yield", [Pure, Terminator,
+    HasParent<"FusedStepOp">]> {
+  let summary = "Per-element outputs and reduction contributions";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ /* empty yield */ }]>];
+}
+
+#endif // DQT_OPS

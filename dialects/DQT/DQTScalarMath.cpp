@@ -1,0 +1,204 @@
+//===- DQTScalarMath.cpp - the per-element math of a step -----------------===//
+//
+// The one place where the math of the numerics contract (docs/numerics.md)
+// is written. CPU and GPU lowerings clone what these functions emit, so the
+// order of f32 operations below *is* the contract: every multiply and add is
+// a separate, correctly rounded op (no fma), division and sqrt are IEEE.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Dialect/DQT.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Builders.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+static Value f32Const(OpBuilder &b, Location loc, float v) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+}
+
+Value mlir::dqt::buildIsFinite(OpBuilder &b, Location loc, Value x) {
+  Value abs = math::AbsFOp::create(b, loc, x);
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, abs,
+                               f32Const(b, loc, INFINITY));
+}
+
+Value mlir::dqt::buildNextDelta(OpBuilder &b, Location loc, Value delta,
+                                Value maxq, GridBounds grid) {
+  Value zero = arith::ConstantOp::create(b, loc,
+                                         b.getIntegerAttr(maxq.getType(), 0));
+  Value positive =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, maxq, zero);
+  Value mf = arith::SIToFPOp::create(b, loc, b.getF32Type(), maxq);
+  Value scaled = arith::MulFOp::create(b, loc, mf, delta);
+  Value next =
+      arith::DivFOp::create(b, loc, scaled, f32Const(b, loc, float(grid.qp)));
+  return arith::SelectOp::create(b, loc, positive, next, delta);
+}
+
+//===----------------------------------------------------------------------===//
+// Philox4x32 (Salmon et al. 2011; constants of Random123 / PyTorch).
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value, 4> mlir::dqt::buildPhilox(OpBuilder &b, Location loc,
+                                             Value key0, Value key1,
+                                             ArrayRef<Value> counter,
+                                             int64_t rounds) {
+  auto c32 = [&](uint32_t v) -> Value {
+    return arith::ConstantOp::create(b, loc,
+                                     b.getI32IntegerAttr(int32_t(v)));
+  };
+  Value m0 = c32(0xD2511F53u), m1 = c32(0xCD9E8D57u);
+  Value w0 = c32(0x9E3779B9u), w1 = c32(0xBB67AE85u);
+  Value k0 = key0, k1 = key1;
+  Value x0 = counter[0], x1 = counter[1], x2 = counter[2], x3 = counter[3];
+  for (int64_t r = 0; r < rounds; ++r) {
+    if (r > 0) {
+      k0 = arith::AddIOp::create(b, loc, k0, w0);
+      k1 = arith::AddIOp::create(b, loc, k1, w1);
+    }
+    // mului_extended yields (low, high) of the 64-bit product.
+    auto p0 = arith::MulUIExtendedOp::create(b, loc, m0, x0);
+    auto p1 = arith::MulUIExtendedOp::create(b, loc, m1, x2);
+    Value y0 = arith::XOrIOp::create(
+        b, loc, arith::XOrIOp::create(b, loc, p1.getHigh(), x1), k0);
+    Value y2 = arith::XOrIOp::create(
+        b, loc, arith::XOrIOp::create(b, loc, p0.getHigh(), x3), k1);
+    x0 = y0;
+    x1 = p1.getLow();
+    x2 = y2;
+    x3 = p0.getLow();
+  }
+  return {x0, x1, x2, x3};
+}
+
+Value mlir::dqt::buildUniformFromWord(OpBuilder &b, Location loc, Value word) {
+  Value shifted = arith::ShRUIOp::create(
+      b, loc, word, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8)));
+  // The 24-bit value is exact in f32, and so is the scaling by 2^-24.
+  Value asFloat = arith::UIToFPOp::create(b, loc, b.getF32Type(), shifted);
+  return arith::MulFOp::create(b, loc, asFloat,
+                               f32Const(b, loc, 1.0f / 16777216.0f));
+}
+
+//===----------------------------------------------------------------------===//
+// ElementwiseOpInterface
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> DequantizeOp::buildScalar(OpBuilder &b, Location loc,
+                                             ValueRange ops) {
+  Value qf = arith::SIToFPOp::create(b, loc, b.getF32Type(), ops[0]);
+  return {arith::MulFOp::create(b, loc, qf, ops[1])};
+}
+
+SmallVector<Value> AdamMomentsOp::buildScalar(OpBuilder &b, Location loc,
+                                              ValueRange ops) {
+  Value g = ops[0], m = ops[1], v = ops[2], beta1 = ops[3], beta2 = ops[4];
+  Value one = f32Const(b, loc, 1.0f);
+  Value c1 = arith::SubFOp::create(b, loc, one, beta1);
+  Value c2 = arith::SubFOp::create(b, loc, one, beta2);
+  Value m1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta1, m),
+                                   arith::MulFOp::create(b, loc, c1, g));
+  Value gg = arith::MulFOp::create(b, loc, g, g);
+  Value v1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta2, v),
+                                   arith::MulFOp::create(b, loc, c2, gg));
+  return {m1, v1};
+}
+
+std::optional<unsigned> AdamMomentsOp::getUpdatedOperand(unsigned result) {
+  return result + 1; // exp_avg, exp_avg_sq
+}
+
+SmallVector<Value> AdamApplyOp::buildScalar(OpBuilder &b, Location loc,
+                                            ValueRange ops) {
+  Value w = ops[0], m = ops[1], v = ops[2], alpha = ops[3], eps = ops[4],
+        decay = ops[5];
+  Value den = arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, v), eps);
+  Value ratio = arith::DivFOp::create(b, loc, m, den);
+  Value w1 = arith::SubFOp::create(b, loc, w,
+                                   arith::MulFOp::create(b, loc, alpha, ratio));
+  Value w2 = arith::SubFOp::create(b, loc, w1,
+                                   arith::MulFOp::create(b, loc, decay, w1));
+  return {w2};
+}
+
+SmallVector<Value> SgdMomentumOp::buildScalar(OpBuilder &b, Location loc,
+                                              ValueRange ops) {
+  Value w = ops[0], g = ops[1], buf = ops[2], lr = ops[3], mu = ops[4],
+        decay = ops[5];
+  Value buf1 =
+      arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, mu, buf), g);
+  Value w1 = arith::SubFOp::create(b, loc, w,
+                                   arith::MulFOp::create(b, loc, lr, buf1));
+  Value w2 = arith::SubFOp::create(b, loc, w1,
+                                   arith::MulFOp::create(b, loc, decay, w1));
+  return {w2, buf1};
+}
+
+std::optional<unsigned> SgdMomentumOp::getUpdatedOperand(unsigned result) {
+  return result == 0 ? 0u : 2u; // weight, momentum_buffer
+}
+
+SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
+                                                  ValueRange ops) {
+  Value value = ops[0], delta = ops[1], u = ops[2];
+  GridBounds grid = getGridBounds(getBits(), getTernary());
+  Value qn = f32Const(b, loc, float(grid.qn));
+  Value qp = f32Const(b, loc, float(grid.qp));
+  Value x = arith::DivFOp::create(b, loc, value, delta);
+  Value fl = math::FloorOp::create(b, loc, x);
+  Value frac = arith::SubFOp::create(b, loc, x, fl);
+  Value up = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, u, frac);
+  Value rounded = arith::SelectOp::create(
+      b, loc, up, arith::AddFOp::create(b, loc, fl, f32Const(b, loc, 1.0f)),
+      fl);
+  Value hi = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, qp);
+  Value lo = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLE, x, qn);
+  Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
+  Value q = arith::SelectOp::create(b, loc, hi, qp, rounded);
+  q = arith::SelectOp::create(b, loc, lo, qn, q);
+  q = arith::SelectOp::create(b, loc, isNan, f32Const(b, loc, 0.0f), q);
+  return {arith::FPToSIOp::create(b, loc, b.getI8Type(), q)};
+}
+
+SmallVector<Value> MaskNonFiniteOp::buildScalar(OpBuilder &b, Location loc,
+                                                ValueRange ops) {
+  return {arith::SelectOp::create(b, loc, buildIsFinite(b, loc, ops[0]),
+                                  ops[1], ops[2])};
+}
+
+std::optional<unsigned> MaskNonFiniteOp::getUpdatedOperand(unsigned) {
+  return 2u; // old_value
+}
+
+//===----------------------------------------------------------------------===//
+// ReductionOpInterface
+//===----------------------------------------------------------------------===//
+
+Value ReduceMaxOp::buildContribution(OpBuilder &, Location,
+                                     ValueRange elems) {
+  return elems[0];
+}
+StringRef ReduceMaxOp::getCombiner() { return "maxsi"; }
+
+Value CountChangedOp::buildContribution(OpBuilder &b, Location loc,
+                                        ValueRange elems) {
+  Value ne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, elems[0],
+                                   elems[1]);
+  return arith::ExtUIOp::create(b, loc, b.getI64Type(), ne);
+}
+StringRef CountChangedOp::getCombiner() { return "addi"; }
+
+Value CountNonFiniteOp::buildContribution(OpBuilder &b, Location loc,
+                                          ValueRange elems) {
+  Value bad = arith::XOrIOp::create(
+      b, loc, buildIsFinite(b, loc, elems[0]),
+      arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
+  return arith::ExtUIOp::create(b, loc, b.getI64Type(), bad);
+}
+StringRef CountNonFiniteOp::getCombiner() { return "addi"; }

@@ -1,0 +1,51 @@
+//===- Passes.h - dqt passes and pipelines ----------------------*- C++ -*-===//
+
+#ifndef DQT_PASSES_PASSES_H
+#define DQT_PASSES_PASSES_H
+
+#include "dqt/Dialect/DQT.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::dqt {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+/// Options of the `dqt-compile-gpu` pipeline.
+struct CompileGPUOptions : public PassPipelineOptions<CompileGPUOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target SM: sm_80 or sm_90"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<int> optLevel{*this, "opt-level",
+                                    llvm::cl::desc("NVPTX optimization level"),
+                                    llvm::cl::init(3)};
+};
+
+/// `dqt-compile-cpu`: fuse, lower to chunk loops, expand Philox, lower to the
+/// LLVM dialect. The JIT runs exactly this pipeline.
+void buildCompileCPUPipeline(OpPassManager &pm);
+
+/// `dqt-compile-gpu`: fuse, lower to one gpu.func, expand Philox, lower to
+/// NVVM and serialize the gpu.module to PTX (`gpu.binary`, format isa).
+void buildCompileGPUPipeline(OpPassManager &pm,
+                             const CompileGPUOptions &options);
+
+/// Registers the two named pipelines (once per process).
+void registerPipelines();
+
+} // namespace mlir::dqt
+
+#endif // DQT_PASSES_PASSES_H

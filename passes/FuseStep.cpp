@@ -1,0 +1,282 @@
+//===- FuseStep.cpp - dqt-fuse-step ---------------------------------------===//
+//
+// Turns each connected chain of tensor-level dqt ops into one dqt.fused_step
+// whose body is the per-element scalar code, then merges fused steps that
+// share a body and signature into one multi-segment (multi-tensor) op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Passes/Passes.h"
+
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/OperationSupport.h"
+#include "llvm/ADT/EquivalenceClasses.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace mlir::dqt {
+#define GEN_PASS_DEF_DQTFUSESTEP
+#include "passes/Passes.h.inc"
+} // namespace mlir::dqt
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+namespace {
+
+bool isFusable(Operation *op) {
+  return isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp>(op);
+}
+
+bool isTensor(Value v) { return isa<RankedTensorType>(v.getType()); }
+
+/// One connected chain of fusable ops of a block, in block order.
+struct Component {
+  SmallVector<Operation *> ops;
+};
+
+/// Builds the dqt.fused_step of one component; returns failure (with a
+/// diagnostic) where the chain cannot be one kernel.
+LogicalResult fuseComponent(Component &comp) {
+  llvm::SmallPtrSet<Operation *, 16> inComp(comp.ops.begin(), comp.ops.end());
+  Operation *last = comp.ops.back();
+  Location loc = last->getLoc();
+
+  UniformOp uniform;
+  for (Operation *op : comp.ops) {
+    if (auto u = dyn_cast<UniformOp>(op)) {
+      if (uniform)
+        return u.emitOpError("cannot be fused: one fused step draws from one "
+                             "random stream, and this chain has two");
+      uniform = u;
+    }
+  }
+
+  // Operands from outside: tensors (read per element), the random stream's
+  // (seed, step, tensor id), then the other scalars.
+  SmallVector<Value> rngIns;
+  if (uniform)
+    rngIns = {uniform.getSeed(), uniform.getStep(), uniform.getTensorId()};
+  llvm::SetVector<Value> tensorIns, scalarIns;
+  for (Operation *op : comp.ops) {
+    for (Value v : op->getOperands()) {
+      Operation *def = v.getDefiningOp();
+      if (def && inComp.contains(def))
+        continue;
+      if (isa<UniformOp>(op) && !isTensor(v))
+        continue; // one of rngIns
+      (isTensor(v) ? tensorIns : scalarIns).insert(v);
+    }
+  }
+
+  // Outputs: tensor results used outside; reductions: every reduction.
+  SmallVector<Value> outputs, reductions;
+  SmallVector<StringRef> combiners;
+  for (Operation *op : comp.ops) {
+    if (auto red = dyn_cast<ReductionOpInterface>(op)) {
+      reductions.push_back(op->getResult(0));
+      combiners.push_back(red.getCombiner());
+      continue;
+    }
+    for (Value r : op->getResults())
+      if (llvm::any_of(r.getUsers(),
+                       [&](Operation *u) { return !inComp.contains(u); }))
+        outputs.push_back(r);
+  }
+  for (Value v : llvm::concat<Value>(outputs, reductions))
+    for (Operation *user : v.getUsers())
+      if (!inComp.contains(user) && user->getBlock() == last->getBlock() &&
+          user->isBeforeInBlock(last))
+        return user->emitOpError("uses a step value before the step ends; "
+                                 "it cannot be fused");
+
+  OpBuilder b(last);
+  Block *body = new Block();
+  IRMapping map;
+  Value uArg;
+  if (uniform)
+    uArg = body->addArgument(b.getF32Type(), loc);
+  for (Value v : tensorIns)
+    map.map(v, body->addArgument(
+                   cast<ShapedType>(v.getType()).getElementType(), loc));
+  for (Value v : rngIns)
+    body->addArgument(v.getType(), loc); // read by the lowering, not the body
+  for (Value v : scalarIns)
+    map.map(v, body->addArgument(v.getType(), loc));
+
+  b.setInsertionPointToStart(body);
+  SmallVector<Value> contributions;
+  for (Operation *op : comp.ops) {
+    SmallVector<Value> ops = llvm::map_to_vector(
+        op->getOperands(), [&](Value v) { return map.lookupOrNull(v); });
+    if (auto u = dyn_cast<UniformOp>(op)) {
+      map.map(u.getResult(), uArg);
+    } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {
+      contributions.push_back(red.buildContribution(b, op->getLoc(), ops));
+    } else {
+      auto ew = cast<ElementwiseOpInterface>(op);
+      SmallVector<Value> res = ew.buildScalar(b, op->getLoc(), ops);
+      map.map(op->getResults(), res);
+    }
+  }
+  SmallVector<Value> yielded = llvm::map_to_vector(
+      outputs, [&](Value v) { return map.lookup(v); });
+  yielded.append(contributions);
+  YieldOp::create(b, loc, yielded);
+
+  // Drop tensor operands that only gave a shape (dqt.uniform's `like`).
+  unsigned firstTensorArg = uniform ? 1 : 0;
+  for (int i = tensorIns.size() - 1; i >= 0 && tensorIns.size() > 1; --i) {
+    if (!body->getArgument(firstTensorArg + i).use_empty())
+      continue;
+    body->eraseArgument(firstTensorArg + i);
+    tensorIns.remove(tensorIns[i]);
+  }
+
+  // An output may overwrite the tensor it is the new value of, when nothing
+  // else reads that tensor.
+  SmallVector<int64_t> tied;
+  for (Value out : outputs) {
+    int64_t t = -1;
+    auto ew = cast<ElementwiseOpInterface>(out.getDefiningOp());
+    if (auto idx = ew.getUpdatedOperand(cast<OpResult>(out).getResultNumber())) {
+      Value old = out.getDefiningOp()->getOperand(*idx);
+      auto *it = llvm::find(tensorIns, old);
+      bool onlyHere = llvm::all_of(old.getUsers(), [&](Operation *u) {
+        return inComp.contains(u);
+      });
+      if (it != tensorIns.end() && onlyHere && !llvm::is_contained(tied, it - tensorIns.begin()))
+        t = it - tensorIns.begin();
+    }
+    tied.push_back(t);
+  }
+
+  SmallVector<Value> operands(tensorIns.begin(), tensorIns.end());
+  operands.append(rngIns);
+  operands.append(scalarIns.begin(), scalarIns.end());
+  SmallVector<Type> types;
+  for (Value v : llvm::concat<Value>(outputs, reductions))
+    types.push_back(v.getType());
+  b.setInsertionPoint(last);
+  auto fused = FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
+                                   tensorIns.size(), bool(uniform), tied,
+                                   combiners);
+  fused.getBody().push_back(body);
+
+  unsigned r = 0;
+  for (Value v : llvm::concat<Value>(outputs, reductions))
+    v.replaceAllUsesWith(fused.getResult(r++));
+  for (Operation *op : llvm::reverse(comp.ops))
+    op->erase();
+  return success();
+}
+
+/// Whether two single-kind fused steps can be one multi-segment op.
+bool canMerge(FusedStepOp a, FusedStepOp b) {
+  if (a.getTensors() != b.getTensors() || a.getRng() != b.getRng() ||
+      a.getTied() != b.getTied() || a.getReductions() != b.getReductions() ||
+      a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
+      a.getSegmentResults(0).getTypes() != b.getSegmentResults(0).getTypes())
+    return false;
+  return OperationEquivalence::isRegionEquivalentTo(
+      &a.getBody(), &b.getBody(), OperationEquivalence::IgnoreLocations);
+}
+
+/// Merges `steps` (in block order) into one op placed at the last of them.
+void mergeSteps(ArrayRef<FusedStepOp> steps) {
+  FusedStepOp last = steps.back();
+  // Results of an earlier step read before the last step would not dominate.
+  SmallVector<FusedStepOp> group;
+  for (FusedStepOp s : steps)
+    if (llvm::all_of(s->getUsers(), [&](Operation *u) {
+          return u->getBlock() != last->getBlock() || !u->isBeforeInBlock(last);
+        }))
+      group.push_back(s);
+  if (group.size() < 2)
+    return;
+  SmallVector<Value> operands;
+  SmallVector<Type> types;
+  int64_t segments = 0;
+  for (FusedStepOp s : group) {
+    operands.append(s.getInputs().begin(), s.getInputs().end());
+    llvm::append_range(types, s.getResultTypes());
+    segments += s.getSegments();
+  }
+  OpBuilder b(last);
+  SmallVector<StringRef> combiners = llvm::map_to_vector(
+      last.getReductions(),
+      [](Attribute a) { return cast<StringAttr>(a).getValue(); });
+  auto merged = FusedStepOp::create(b, last.getLoc(), types, operands, segments,
+                                    last.getTensors(), last.getRng(),
+                                    last.getTied(), combiners);
+  merged.getBody().takeBody(group.front().getBody());
+  unsigned r = 0;
+  for (FusedStepOp s : group) {
+    for (Value v : s.getResults())
+      v.replaceAllUsesWith(merged.getResult(r++));
+    s.erase();
+  }
+}
+
+struct FuseStepPass : public mlir::dqt::impl::DQTFuseStepBase<FuseStepPass> {
+  using DQTFuseStepBase::DQTFuseStepBase;
+
+  void runOnOperation() override {
+    SmallVector<Block *> blocks;
+    getOperation().walk([&](Block *block) { blocks.push_back(block); });
+    for (Block *block : blocks) {
+      if (failed(fuseBlock(*block)))
+        return signalPassFailure();
+      if (group)
+        groupBlock(*block);
+    }
+  }
+
+  LogicalResult fuseBlock(Block &block) {
+    llvm::EquivalenceClasses<Operation *> classes;
+    SmallVector<Operation *> order;
+    // Ops reading the same tensor belong together too: it is read once.
+    DenseMap<Value, Operation *> firstReader;
+    for (Operation &op : block) {
+      if (!isFusable(&op) || isa<FusedStepOp>(op.getParentOp()))
+        continue;
+      order.push_back(&op);
+      classes.insert(&op);
+      for (Value v : op.getOperands()) {
+        if (Operation *def = v.getDefiningOp())
+          if (def->getBlock() == &block && isFusable(def))
+            classes.unionSets(&op, def);
+        if (isTensor(v)) {
+          auto [it, inserted] = firstReader.try_emplace(v, &op);
+          if (!inserted)
+            classes.unionSets(&op, it->second);
+        }
+      }
+    }
+    // Components in the block order of their first op.
+    llvm::MapVector<Operation *, Component> comps;
+    for (Operation *op : order)
+      comps[classes.getLeaderValue(op)].ops.push_back(op);
+    for (auto &[leader, comp] : comps)
+      if (failed(fuseComponent(comp)))
+        return failure();
+    return success();
+  }
+
+  void groupBlock(Block &block) {
+    SmallVector<SmallVector<FusedStepOp>> groups;
+    for (auto step : block.getOps<FusedStepOp>()) {
+      auto *it = llvm::find_if(groups, [&](auto &g) {
+        return canMerge(g.front(), step);
+      });
+      if (it == groups.end())
+        groups.push_back({step});
+      else
+        it->push_back(step);
+    }
+    for (auto &g : groups)
+      if (g.size() > 1)
+        mergeSteps(g);
+  }
+};
+
+} // namespace

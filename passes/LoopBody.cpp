@@ -1,0 +1,250 @@
+//===- LoopBody.cpp - one fused step's per-element code -------------------===//
+
+#include "LoopBody.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+Value mlir::dqt::buildReductionIdentity(OpBuilder &b, Location loc,
+                                        StringRef combiner, Type type) {
+  unsigned width = type.getIntOrFloatBitWidth();
+  APInt v = combiner == "maxsi" ? APInt::getSignedMinValue(width)
+                                : APInt::getZero(width);
+  return arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, v));
+}
+
+Value mlir::dqt::buildCombine(OpBuilder &b, Location loc, StringRef combiner,
+                              Value lhs, Value rhs) {
+  if (combiner == "maxsi")
+    return arith::MaxSIOp::create(b, loc, lhs, rhs);
+  return arith::AddIOp::create(b, loc, lhs, rhs);
+}
+
+/// The 4 uniforms of the element group `group` (i64): one Philox call with
+/// key (seed lo, seed hi) and counter (group lo, group hi, step, tensor id).
+static SmallVector<Value, 4> buildGroupUniforms(OpBuilder &b, Location loc,
+                                                ValueRange rngScalars,
+                                                Value group) {
+  Type i32 = b.getI32Type();
+  Value c32 = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32));
+  auto lo = [&](Value v) { return arith::TruncIOp::create(b, loc, i32, v); };
+  auto hi = [&](Value v) {
+    return arith::TruncIOp::create(b, loc, i32,
+                                   arith::ShRUIOp::create(b, loc, v, c32));
+  };
+  Value seed = rngScalars[0], step = rngScalars[1], tensorId = rngScalars[2];
+  SmallVector<Type, 4> words(4, i32);
+  auto philox = PhiloxOp::create(b, loc, words, lo(seed), hi(seed), lo(group),
+                                 hi(group), lo(step), lo(tensorId),
+                                 /*rounds=*/10);
+  SmallVector<Value, 4> us;
+  for (Value w : philox.getResults())
+    us.push_back(buildUniformFromWord(b, loc, w));
+  return us;
+}
+
+SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
+                                           FusedStepOp op,
+                                           const SegmentBuffers &buffers,
+                                           Value first, unsigned width,
+                                           bool alignedVectors) {
+  assert((width == 1 || width == 4) && "1 or 4 elements at a time");
+  Type i64 = b.getI64Type();
+  Value first64 = arith::IndexCastOp::create(b, loc, i64, first);
+  Value two = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(2));
+  Value group = arith::ShRUIOp::create(b, loc, first64, two);
+
+  // Per element: its uniform (if any), then its tensor values.
+  SmallVector<SmallVector<Value>> lanes(width);
+  if (op.getRng()) {
+    ValueRange rngScalars = ArrayRef<Value>(buffers.scalars).take_front(3);
+    SmallVector<Value, 4> us = buildGroupUniforms(b, loc, rngScalars, group);
+    if (width == 4) {
+      for (unsigned k = 0; k < 4; ++k)
+        lanes[k].push_back(us[k]);
+    } else {
+      // Element i takes word i mod 4 of its group's block.
+      Value three = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(3));
+      Value k = arith::AndIOp::create(b, loc, first64, three);
+      Value u = us[3];
+      for (int w = 2; w >= 0; --w) {
+        Value isW = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::eq, k,
+            arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(w)));
+        u = arith::SelectOp::create(b, loc, isW, us[w], u);
+      }
+      lanes[0].push_back(u);
+    }
+  }
+  auto vecAlign = [&](Type elem) {
+    unsigned bytes = elem.getIntOrFloatBitWidth() / 8;
+    return llvm::MaybeAlign(alignedVectors ? 4 * bytes : bytes);
+  };
+  for (Value mem : buffers.inputs) {
+    Type elem = cast<MemRefType>(mem.getType()).getElementType();
+    if (width == 1) {
+      lanes[0].push_back(memref::LoadOp::create(b, loc, mem, first));
+      continue;
+    }
+    Value vec = vector::LoadOp::create(b, loc, VectorType::get({4}, elem), mem,
+                                       first, /*nontemporal=*/false,
+                                       vecAlign(elem));
+    for (unsigned k = 0; k < 4; ++k)
+      lanes[k].push_back(vector::ExtractOp::create(b, loc, vec, k));
+  }
+
+  // Clone the scalar body once per element.
+  Block &body = op.getBodyBlock();
+  auto yield = cast<YieldOp>(body.getTerminator());
+  unsigned numOutputs = op.getNumOutputs();
+  SmallVector<SmallVector<Value>> outs(numOutputs);
+  SmallVector<Value> reds;
+  for (unsigned k = 0; k < width; ++k) {
+    IRMapping map;
+    SmallVector<Value> args(lanes[k]);
+    args.append(buffers.scalars.begin(), buffers.scalars.end());
+    map.map(body.getArguments(), args);
+    for (Operation &inner : body.without_terminator())
+      b.clone(inner, map);
+    for (auto [idx, v] : llvm::enumerate(yield.getValues())) {
+      Value mapped = map.lookupOrDefault(v);
+      if (idx < numOutputs) {
+        outs[idx].push_back(mapped);
+        continue;
+      }
+      unsigned r = idx - numOutputs;
+      StringRef combiner = cast<StringAttr>(op.getReductions()[r]).getValue();
+      if (k == 0)
+        reds.push_back(mapped);
+      else
+        reds[r] = buildCombine(b, loc, combiner, reds[r], mapped);
+    }
+  }
+
+  for (auto [idx, mem] : llvm::enumerate(buffers.outputs)) {
+    if (width == 1) {
+      memref::StoreOp::create(b, loc, outs[idx][0], mem, first);
+      continue;
+    }
+    Type elem = cast<MemRefType>(mem.getType()).getElementType();
+    Value vec = vector::FromElementsOp::create(
+        b, loc, VectorType::get({4}, elem), outs[idx]);
+    vector::StoreOp::create(b, loc, vec, mem, first, /*nontemporal=*/false,
+                            vecAlign(elem));
+  }
+  return reds;
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel signature
+//===----------------------------------------------------------------------===//
+
+static MemRefType memrefFor(Type tensor) {
+  auto t = cast<RankedTensorType>(tensor);
+  return MemRefType::get(t.getShape(), t.getElementType());
+}
+
+FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
+  KernelPlan plan;
+  for (Operation &op : func.getBody().front()) {
+    if (auto step = dyn_cast<FusedStepOp>(op)) {
+      if (plan.op)
+        return step.emitOpError("is the second fused step of @")
+               << func.getSymName()
+               << "; a kernel is made of one (run dqt-fuse-step with group)";
+      plan.op = step;
+      continue;
+    }
+    if (isa<DQTDialect>(op.getDialect()) && !isa<NextDeltaOp>(op))
+      return op.emitOpError("was not fused; run dqt-fuse-step first");
+  }
+  if (!plan.op)
+    return plan; // nothing to lower here
+  FusedStepOp step = plan.op;
+
+  llvm::SetVector<Operation *> slice;
+  llvm::SetVector<Value> leaves;
+  for (unsigned s = 0, e = step.getSegments(); s < e; ++s) {
+    OperandRange ins = step.getSegmentInputs(s);
+    for (unsigned i = 0, t = step.getTensors(); i < ins.size(); ++i) {
+      Value v = ins[i];
+      if (i < t) {
+        if (!isa<BlockArgument>(v))
+          return step.emitOpError("tensor operand #")
+                 << (s * ins.size() + i)
+                 << " must be an argument of the function";
+        plan.argTypes.push_back(memrefFor(v.getType()));
+        continue;
+      }
+      if (isa<BlockArgument>(v)) {
+        leaves.insert(v);
+        continue;
+      }
+      BackwardSliceOptions opts;
+      opts.inclusive = true;
+      opts.omitBlockArguments = false;
+      (void)getBackwardSlice(v, &slice, opts);
+    }
+    for (auto [k, tiedIdx] : llvm::enumerate(step.getTied()))
+      if (tiedIdx < 0)
+        plan.argTypes.push_back(
+            memrefFor(step.getSegmentResults(s)[k].getType()));
+  }
+  // Slices reach the function arguments through pure scalar ops only.
+  for (Operation *op : slice) {
+    if (!isPure(op) || op->getNumRegions())
+      return op->emitOpError("cannot be computed inside the kernel");
+    for (Value v : op->getOperands())
+      if (isa<BlockArgument>(v))
+        leaves.insert(v);
+  }
+  plan.prologue.assign(slice.begin(), slice.end());
+  llvm::sort(plan.prologue, [](Operation *a, Operation *b) {
+    return a->isBeforeInBlock(b);
+  });
+  for (Value v : leaves) {
+    plan.scalarLeaves.push_back(v);
+    plan.argTypes.push_back(v.getType());
+  }
+  return plan;
+}
+
+SmallVector<SegmentBuffers>
+mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
+                               ValueRange args) {
+  FusedStepOp step = plan.op;
+  IRMapping map;
+  unsigned next = 0;
+  SmallVector<SegmentBuffers> segs(step.getSegments());
+  unsigned tensors = step.getTensors();
+  for (unsigned s = 0; s < segs.size(); ++s) {
+    for (unsigned i = 0; i < tensors; ++i)
+      segs[s].inputs.push_back(args[next++]);
+    for (int64_t tiedIdx : step.getTied())
+      segs[s].outputs.push_back(tiedIdx >= 0 ? segs[s].inputs[tiedIdx]
+                                             : args[next++]);
+  }
+  for (Value leaf : plan.scalarLeaves)
+    map.map(leaf, args[next++]);
+  for (Operation *op : plan.prologue) {
+    if (auto nd = dyn_cast<NextDeltaOp>(op)) {
+      Value v = buildNextDelta(b, nd.getLoc(), map.lookup(nd.getDelta()),
+                               map.lookup(nd.getMaxQ()),
+                               getGridBounds(nd.getBits(), nd.getTernary()));
+      map.map(nd.getResult(), v);
+      continue;
+    }
+    b.clone(*op, map);
+  }
+  for (unsigned s = 0; s < segs.size(); ++s)
+    for (Value v : step.getSegmentInputs(s).drop_front(tensors))
+      segs[s].scalars.push_back(map.lookup(v));
+  return segs;
+}

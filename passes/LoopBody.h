@@ -1,0 +1,72 @@
+//===- LoopBody.h - one fused step's per-element code -----------*- C++ -*-===//
+//
+// What the CPU and GPU lowerings share: given buffers for one segment of a
+// dqt.fused_step, emit the loads, the Philox call, the cloned scalar body,
+// the stores and the reduction contributions for 1 or 4 consecutive
+// elements. The two lowerings differ only in the loop skeleton around it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_PASSES_LOOPBODY_H
+#define DQT_PASSES_LOOPBODY_H
+
+#include "dqt/Dialect/DQT.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::dqt {
+
+/// Memrefs and scalars of one segment of a fused step.
+struct SegmentBuffers {
+  /// One 1-D memref per tensor operand.
+  SmallVector<Value> inputs;
+  /// One 1-D memref per output (a tied output's is its input's memref).
+  SmallVector<Value> outputs;
+  /// The segment's scalar operands.
+  SmallVector<Value> scalars;
+};
+
+/// Emits the fused body for `width` (1 or 4) consecutive elements starting at
+/// element `first` (index). With width 4, `first` must be a multiple of 4 and
+/// the elements are moved with vector loads/stores aligned to `vectorAlign`
+/// bytes per element group (0: element alignment only). Returns, per
+/// reduction, the combination of the elements' contributions.
+SmallVector<Value> emitElements(OpBuilder &b, Location loc, FusedStepOp op,
+                                const SegmentBuffers &buffers, Value first,
+                                unsigned width, bool alignedVectors);
+
+/// The identity of a reduction combiner for an integer type.
+Value buildReductionIdentity(OpBuilder &b, Location loc, StringRef combiner,
+                             Type type);
+
+/// Combines two partial reductions.
+Value buildCombine(OpBuilder &b, Location loc, StringRef combiner, Value lhs,
+                   Value rhs);
+
+/// The argument list of the kernel made from a function holding one fused
+/// step: per segment, a memref per tensor operand and per untied output; then
+/// the function arguments the scalars are computed from (deduplicated, in
+/// order of first use). Target-specific arguments come after these.
+struct KernelPlan {
+  FusedStepOp op;
+  SmallVector<Type> argTypes;
+  /// The original function arguments behind `argTypes`' scalars.
+  SmallVector<Value> scalarLeaves;
+  /// Ops computing the scalars from the leaves (cloned into the kernel).
+  SmallVector<Operation *> prologue;
+};
+
+/// Checks that `func` is one fused step over its arguments and plans its
+/// kernel; emits a located diagnostic on failure. A function without fused
+/// step gives a plan whose `op` is null.
+FailureOr<KernelPlan> planKernel(func::FuncOp func);
+
+/// In a kernel whose leading arguments follow `plan.argTypes`, clones the
+/// scalar prologue at `b` and returns each segment's buffers.
+SmallVector<SegmentBuffers> materializeSegments(OpBuilder &b,
+                                                const KernelPlan &plan,
+                                                ValueRange args);
+
+} // namespace mlir::dqt
+
+#endif // DQT_PASSES_LOOPBODY_H

@@ -1,0 +1,123 @@
+//===- LowerToCPU.cpp - dqt-lower-to-cpu ----------------------------------===//
+//
+// A fused step becomes a function over the element chunk [begin, end) of the
+// concatenated segments, so the runtime can split any group of parameters
+// across threads (at::parallel_for) and combine exact integer partials.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Passes/Passes.h"
+
+#include "LoopBody.h"
+
+namespace mlir::dqt {
+#define GEN_PASS_DEF_DQTLOWERTOCPU
+#include "passes/Passes.h.inc"
+} // namespace mlir::dqt
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+namespace {
+
+/// Emits `scf.for iv = lo to hi step width` carrying the reductions.
+SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
+                            const SegmentBuffers &buffers, Value lo, Value hi,
+                            unsigned width, ValueRange init) {
+  Value step = arith::ConstantIndexOp::create(b, loc, width);
+  auto loop = scf::ForOp::create(
+      b, loc, lo, hi, step, init,
+      [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
+        SmallVector<Value> reds =
+            emitElements(nb, l, op, buffers, iv, width, /*aligned=*/false);
+        SmallVector<Value> next;
+        for (auto [k, r] : llvm::enumerate(reds))
+          next.push_back(buildCombine(
+              nb, l, cast<StringAttr>(op.getReductions()[k]).getValue(),
+              acc[k], r));
+        scf::YieldOp::create(nb, l, next);
+      });
+  return loop.getResults();
+}
+
+void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
+  FusedStepOp step = plan->op;
+  Location loc = step.getLoc();
+  MLIRContext *ctx = func.getContext();
+  OpBuilder b(func);
+
+  SmallVector<Type> types(plan->argTypes);
+  Type index = b.getIndexType();
+  types.append({index, index, MemRefType::get({ShapedType::kDynamic},
+                                              b.getI64Type())});
+  auto kernel = func::FuncOp::create(b, func.getLoc(), func.getSymName(),
+                                     FunctionType::get(ctx, types, {}));
+  Block *entry = kernel.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  ValueRange args = entry->getArguments();
+  Value begin = args[types.size() - 3], end = args[types.size() - 2];
+  Value partials = args.back();
+  SmallVector<SegmentBuffers> segs = materializeSegments(b, *plan, args);
+
+  unsigned numReds = step.getNumReductions();
+  ResultRange res0 = step.getSegmentResults(0);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value four = arith::ConstantIndexOp::create(b, loc, 4);
+  Value offset = zero;
+  for (auto [s, buf] : llvm::enumerate(segs)) {
+    Value n = memref::DimOp::create(b, loc, buf.inputs[0], 0);
+    // This segment's part of [begin, end), in its own element indices.
+    auto clampToSeg = [&](Value global) {
+      Value local = arith::SubIOp::create(b, loc, global, offset);
+      local = arith::MaxSIOp::create(b, loc, local, zero);
+      return arith::MinSIOp::create(b, loc, local, n);
+    };
+    Value lo = clampToSeg(begin), hi = clampToSeg(end);
+    // Whole groups of 4 in the middle share one Philox call each.
+    Value three = arith::ConstantIndexOp::create(b, loc, 3);
+    Value lo4 = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(
+                    b, loc, arith::AddIOp::create(b, loc, lo, three), four),
+        four);
+    lo4 = arith::MinSIOp::create(b, loc, lo4, hi);
+    Value hi4 = arith::MulIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, hi, four), four);
+    hi4 = arith::MaxSIOp::create(b, loc, hi4, lo4);
+
+    SmallVector<Value> acc;
+    for (unsigned k = 0; k < numReds; ++k)
+      acc.push_back(buildReductionIdentity(
+          b, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
+          res0[step.getNumOutputs() + k].getType()));
+    acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
+    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
+    acc = emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
+    for (unsigned k = 0; k < numReds; ++k) {
+      Value v = acc[k];
+      if (!v.getType().isInteger(64))
+        v = arith::ExtSIOp::create(b, loc, b.getI64Type(), v);
+      Value slot = arith::ConstantIndexOp::create(b, loc, s * numReds + k);
+      memref::StoreOp::create(b, loc, v, partials, slot);
+    }
+    offset = arith::AddIOp::create(b, loc, offset, n);
+  }
+  func::ReturnOp::create(b, loc);
+  func.erase();
+}
+
+struct LowerToCPUPass : public mlir::dqt::impl::DQTLowerToCPUBase<LowerToCPUPass> {
+  void runOnOperation() override {
+    SmallVector<func::FuncOp> funcs(getOperation().getOps<func::FuncOp>());
+    for (func::FuncOp f : funcs) {
+      if (f.isExternal())
+        continue;
+      FailureOr<KernelPlan> plan = planKernel(f);
+      if (failed(plan))
+        return signalPassFailure();
+      if (plan->op)
+        lowerFunc(f, &*plan);
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,178 @@
+//===- LowerToGPU.cpp - dqt-lower-to-gpu ----------------------------------===//
+//
+// A fused step becomes one gpu.func kernel: per segment, a grid-stride loop
+// over groups of 4 elements (one Philox call and 128-bit loads of f32 data
+// per thread and iteration), the n % 4 tail handled by the first threads,
+// then the by-product reductions: gpu.all_reduce per block and one global
+// atomic per block into an i64 buffer that the caller initializes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Passes/Passes.h"
+
+#include "LoopBody.h"
+
+namespace mlir::dqt {
+#define GEN_PASS_DEF_DQTLOWERTOGPU
+#include "passes/Passes.h.inc"
+} // namespace mlir::dqt
+
+using namespace mlir;
+using namespace mlir::dqt;
+
+namespace {
+
+gpu::AllReduceOperation allReduceKind(StringRef combiner) {
+  return combiner == "maxsi" ? gpu::AllReduceOperation::MAXSI
+                             : gpu::AllReduceOperation::ADD;
+}
+
+arith::AtomicRMWKind atomicKind(StringRef combiner) {
+  return combiner == "maxsi" ? arith::AtomicRMWKind::maxs
+                             : arith::AtomicRMWKind::addi;
+}
+
+/// libdevice's sqrtf (what math.sqrt lowers to) is approximate unless
+/// __CUDA_PREC_SQRT is set; the numerics contract needs the IEEE sqrt.rn.
+void useIEEESqrt(gpu::GPUFuncOp kernel) {
+  SmallVector<math::SqrtOp> sqrts;
+  kernel.walk([&](math::SqrtOp op) { sqrts.push_back(op); });
+  for (math::SqrtOp op : sqrts) {
+    OpBuilder b(op);
+    auto call = LLVM::CallIntrinsicOp::create(
+        b, op.getLoc(), op.getType(), b.getStringAttr("llvm.nvvm.sqrt.rn.f"),
+        ValueRange{op.getOperand()});
+    op.replaceAllUsesWith(call.getResult(0));
+    op.erase();
+  }
+}
+
+void lowerFunc(func::FuncOp func, const KernelPlan &plan,
+               gpu::GPUModuleOp module) {
+  FusedStepOp step = plan.op;
+  Location loc = step.getLoc();
+  MLIRContext *ctx = func.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+
+  SmallVector<Type> types(plan.argTypes);
+  Type i64 = b.getI64Type(), i32 = b.getI32Type();
+  types.push_back(MemRefType::get({ShapedType::kDynamic}, i64));
+  auto kernel = gpu::GPUFuncOp::create(b, func.getLoc(), func.getSymName(),
+                                       FunctionType::get(ctx, types, {}));
+  kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  Block &entry = kernel.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  ValueRange args = entry.getArguments();
+  Value partials = args.back();
+  SmallVector<SegmentBuffers> segs = materializeSegments(b, plan, args);
+
+  Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+  Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+  Value bdim = gpu::BlockDimOp::create(b, loc, gpu::Dimension::x);
+  Value gdim = gpu::GridDimOp::create(b, loc, gpu::Dimension::x);
+  Value gtid = arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, bid, bdim), tid);
+  Value stride = arith::MulIOp::create(b, loc, bdim, gdim);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value four = arith::ConstantIndexOp::create(b, loc, 4);
+
+  unsigned numReds = step.getNumReductions();
+  ResultRange res0 = step.getSegmentResults(0);
+  auto combiner = [&](unsigned k) {
+    return cast<StringAttr>(step.getReductions()[k]).getValue();
+  };
+  for (auto [s, buf] : llvm::enumerate(segs)) {
+    Value n = memref::DimOp::create(b, loc, buf.inputs[0], 0);
+    Value groups = arith::DivUIOp::create(b, loc, n, four);
+    SmallVector<Value> init;
+    for (unsigned k = 0; k < numReds; ++k)
+      init.push_back(buildReductionIdentity(
+          b, loc, combiner(k), res0[step.getNumOutputs() + k].getType()));
+
+    auto loop = scf::ForOp::create(
+        b, loc, gtid, groups, stride, init,
+        [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
+          Value first = arith::MulIOp::create(nb, l, g, four);
+          SmallVector<Value> reds =
+              emitElements(nb, l, step, buf, first, 4, /*aligned=*/true);
+          SmallVector<Value> next;
+          for (unsigned k = 0; k < numReds; ++k)
+            next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
+          scf::YieldOp::create(nb, l, next);
+        });
+    // The n % 4 tail elements go to the first threads of the grid.
+    Value tailStart = arith::MulIOp::create(b, loc, groups, four);
+    Value tailIdx = arith::AddIOp::create(b, loc, tailStart, gtid);
+    Value inTail =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tailIdx, n);
+    auto tail = scf::IfOp::create(
+        b, loc, inTail,
+        [&](OpBuilder &nb, Location l) {
+          SmallVector<Value> reds =
+              emitElements(nb, l, step, buf, tailIdx, 1, false);
+          SmallVector<Value> next;
+          for (unsigned k = 0; k < numReds; ++k)
+            next.push_back(
+                buildCombine(nb, l, combiner(k), loop.getResult(k), reds[k]));
+          scf::YieldOp::create(nb, l, next);
+        },
+        [&](OpBuilder &nb, Location l) {
+          scf::YieldOp::create(nb, l, loop.getResults());
+        });
+
+    // Block reductions in i32 (a block's count cannot overflow it), then one
+    // i64 atomic per block.
+    SmallVector<Value> blockVals;
+    for (unsigned k = 0; k < numReds; ++k) {
+      Value v = tail.getResult(k);
+      unsigned w = v.getType().getIntOrFloatBitWidth();
+      if (w < 32)
+        v = arith::ExtSIOp::create(b, loc, i32, v);
+      else if (w > 32)
+        v = arith::TruncIOp::create(b, loc, i32, v);
+      auto kind = gpu::AllReduceOperationAttr::get(ctx, allReduceKind(combiner(k)));
+      blockVals.push_back(
+          gpu::AllReduceOp::create(b, loc, v, kind, /*uniform=*/true));
+    }
+    Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                        zero);
+    scf::IfOp::create(b, loc, first, [&](OpBuilder &nb, Location l) {
+      for (unsigned k = 0; k < numReds; ++k) {
+        Value v = arith::ExtSIOp::create(nb, l, i64, blockVals[k]);
+        Value slot = arith::ConstantIndexOp::create(nb, l, s * numReds + k);
+        memref::AtomicRMWOp::create(nb, l, atomicKind(combiner(k)), v,
+                                    partials, ValueRange{slot});
+      }
+      scf::YieldOp::create(nb, l);
+    });
+  }
+  gpu::ReturnOp::create(b, loc);
+  useIEEESqrt(kernel);
+  func.erase();
+}
+
+struct LowerToGPUPass : public mlir::dqt::impl::DQTLowerToGPUBase<LowerToGPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    gpu::GPUModuleOp kernels;
+    for (func::FuncOp f : funcs) {
+      if (f.isExternal())
+        continue;
+      FailureOr<KernelPlan> plan = planKernel(f);
+      if (failed(plan))
+        return signalPassFailure();
+      if (!plan->op)
+        continue;
+      if (!kernels) {
+        OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+        kernels = gpu::GPUModuleOp::create(b, module.getLoc(), "dqt_kernels");
+        module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                        b.getUnitAttr());
+      }
+      lowerFunc(f, *plan, kernels);
+    }
+  }
+};
+
+} // namespace

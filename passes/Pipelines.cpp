@@ -1,0 +1,73 @@
+//===- Pipelines.cpp - dqt-compile-cpu and dqt-compile-gpu ----------------===//
+//
+// The one definition of each pipeline: dqt-opt registers these builders and
+// the JIT (lib/) calls them, so the lit tests cover what the runtime runs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Passes/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
+  // 1. One fused op per configuration: no intermediate tensors.
+  pm.addPass(createDQTFuseStep());
+  // 2. A chunk function [begin, end) over memrefs, 4-element groups.
+  pm.addPass(createDQTLowerToCPU());
+  // 3. Philox as integer arithmetic, then tidy up.
+  pm.addPass(createDQTExpandRng());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // 4. Upstream conversions to the LLVM dialect. Nothing here sets fast-math
+  //    flags, so LLVM neither contracts nor reassociates f32 math.
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::dqt::buildCompileGPUPipeline(OpPassManager &pm,
+                                        const CompileGPUOptions &options) {
+  // 1-3. As on the CPU, with the GPU loop skeleton (one gpu.func).
+  pm.addPass(createDQTFuseStep());
+  pm.addPass(createDQTLowerToGPU());
+  pm.addPass(createDQTExpandRng());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // 4. Upstream NVVM lowering and serialization to PTX text (format isa).
+  //    NVPTX emits mul.rn/add.rn (never contracted by ptxas) when the IR has
+  //    no contraction flags, and div.rn.f32 for IEEE division.
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip.getValue();
+  nvvm.cubinFeatures = "+ptx80";
+  nvvm.cubinFormat = "isa";
+  nvvm.optLevel = options.optLevel.getValue();
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
+void mlir::dqt::registerPipelines() {
+  static bool once = [] {
+    PassPipelineRegistration<>(
+        "dqt-compile-cpu",
+        "Fuse DQT steps and lower them to LLVM-dialect chunk functions",
+        buildCompileCPUPipeline);
+    PassPipelineRegistration<CompileGPUOptions>(
+        "dqt-compile-gpu",
+        "Fuse DQT steps and compile them to one PTX kernel per group",
+        buildCompileGPUPipeline);
+    return true;
+  }();
+  (void)once;
+}

@@ -162,8 +162,13 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
       plan.op = step;
       continue;
     }
-    if (isa<DQTDialect>(op.getDialect()) && !isa<NextDeltaOp>(op))
+    // Scalar dqt ops (next_delta, philox) are fine; tensor-level ones must
+    // have been fused.
+    if (isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp>(op))
       return op.emitOpError("was not fused; run dqt-fuse-step first");
+    if (isa<QuantizeOp>(op))
+      return op.emitOpError("has no kernel lowering (initialization runs in "
+                            "the runtime)");
   }
   if (!plan.op)
     return plan; // nothing to lower here

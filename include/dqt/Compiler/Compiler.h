@@ -1,0 +1,80 @@
+//===- Compiler.h - step configuration -> CPU code or PTX -------*- C++ -*-===//
+//
+// The compiler library used by the tools and the runtime. It builds the same
+// IR a trainer would emit for one parameter's step, runs the dqt-compile-cpu
+// or dqt-compile-gpu pipeline (the builders dqt-opt registers) and JITs the
+// CPU result with the MLIR ExecutionEngine at -O3 for the host CPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_COMPILER_COMPILER_H
+#define DQT_COMPILER_COMPILER_H
+
+#include "dqt/Compiler/StepConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+#include <memory>
+#include <string>
+
+namespace mlir {
+class ExecutionEngine;
+class MLIRContext;
+} // namespace mlir
+
+namespace dqt {
+
+/// Name of the step kernel in every generated module.
+constexpr const char *kStepKernelName = "dqt_step";
+
+/// A context with everything dqt registers (dialects, translations).
+std::unique_ptr<mlir::MLIRContext> createContext();
+
+/// The tensor-level IR of one step (func @dqt_step), before any pass.
+mlir::OwningOpRef<mlir::ModuleOp> buildStepModule(mlir::MLIRContext &ctx,
+                                                  const StepConfig &config);
+
+/// A JIT-compiled module; functions are called through MLIR's packed
+/// interface (one `void **` holding a pointer to each argument).
+class JitModule {
+public:
+  using PackedFn = void (*)(void **);
+  ~JitModule();
+  /// The packed entry point of `name`, or an error.
+  llvm::Expected<PackedFn> lookup(llvm::StringRef name) const;
+
+private:
+  friend llvm::Expected<std::unique_ptr<JitModule>>
+  jitCpuModule(mlir::ModuleOp module);
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+};
+
+/// Runs dqt-compile-cpu on `module` (any module: fused steps or plain code
+/// with dqt.philox) and JITs it at -O3 for the host CPU.
+llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(mlir::ModuleOp module);
+
+/// A compiled CPU step kernel (see StepConfig.h for its argument layout).
+struct CpuStepKernel {
+  std::unique_ptr<JitModule> module;
+  JitModule::PackedFn fn = nullptr;
+  /// Seconds spent building, lowering and JIT-compiling.
+  double compileSeconds = 0;
+};
+
+/// Builds, lowers and JIT-compiles the CPU step kernel of `config`.
+llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config);
+
+/// Runs dqt-compile-gpu on the step of `config` and returns the PTX text of
+/// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90).
+llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
+                                           llvm::StringRef chip);
+
+/// The compiler version folded into cache keys: changes whenever generated
+/// code may change.
+llvm::StringRef compilerVersion();
+
+} // namespace dqt
+
+#endif // DQT_COMPILER_COMPILER_H

@@ -1,0 +1,46 @@
+//===- StepConfig.h - what one generated step kernel does -------*- C++ -*-===//
+
+#ifndef DQT_COMPILER_STEPCONFIG_H
+#define DQT_COMPILER_STEPCONFIG_H
+
+#include <cstdint>
+#include <string>
+
+namespace dqt {
+
+enum class Optimizer { AdamW, SGD };
+
+/// The configuration of one fused step kernel: everything that changes the
+/// generated code. Hyper-parameters (lr, betas, eps, decay, step, seed) are
+/// runtime arguments and never part of it.
+struct StepConfig {
+  Optimizer optimizer = Optimizer::AdamW;
+  /// Bit width in [2, 8]; ignored when `ternary`.
+  int bits = 8;
+  bool ternary = false;
+
+  /// Grid bounds (Qn, Qp) of the configuration.
+  int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
+  int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
+
+  /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-...") used as
+  /// the kernel's cache key; throws std::invalid_argument when out of range.
+  std::string key() const;
+  void validate() const;
+};
+
+/// Kernel argument layout (all kernels, CPU and GPU), in order:
+///   AdamW: q (i8), grad, exp_avg, exp_avg_sq (f32) as memref descriptors;
+///          seed, step, tensor_id (i64); delta, beta1, beta2, alpha, eps,
+///          decay, delta_next (f32);
+///   SGD:   q (i8), grad, momentum_buffer (f32); seed, step, tensor_id (i64);
+///          delta, lr, momentum, decay, delta_next (f32);
+/// then, CPU only, begin and end (i64, element chunk [begin, end)); then the
+/// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite]. The CPU
+/// kernel writes its chunk's partials there; the GPU kernel combines into it
+/// with atomics (initialize to [INT64_MIN, 0, 0]).
+constexpr int kNumReductions = 3;
+
+} // namespace dqt
+
+#endif // DQT_COMPILER_STEPCONFIG_H

@@ -1,0 +1,113 @@
+//===- CpuJit.cpp - dqt-compile-cpu + MLIR ExecutionEngine ----------------===//
+
+#include "dqt/Compiler/Compiler.h"
+
+#include "dqt/Compiler/InitAll.h"
+#include "dqt/Passes/Passes.h"
+
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <chrono>
+#include <mutex>
+
+using namespace mlir;
+
+namespace dqt {
+
+std::unique_ptr<MLIRContext> createContext() {
+  DialectRegistry registry;
+  mlir::dqt::registerAllDialects(registry);
+  auto ctx = std::make_unique<MLIRContext>(registry);
+  // Step modules are small; worker threads would cost more than they save.
+  ctx->disableMultithreading();
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+llvm::StringRef compilerVersion() {
+  // Bump when the generated code may change (passes, numerics, layout).
+  return "dqt-compiler-1;mlir-" MLIR_VERSION_STRING_FOR_DQT;
+}
+
+JitModule::~JitModule() = default;
+
+llvm::Expected<JitModule::PackedFn>
+JitModule::lookup(llvm::StringRef name) const {
+  auto fn = engine->lookupPacked(name);
+  if (!fn)
+    return fn.takeError();
+  return *fn;
+}
+
+static llvm::Error makeError(const llvm::Twine &msg) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
+}
+
+llvm::Expected<std::unique_ptr<JitModule>>
+jitCpuModule(ModuleOp module) {
+  static std::once_flag initTargets;
+  std::call_once(initTargets, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+
+  std::string diagnostics;
+  {
+    llvm::raw_string_ostream os(diagnostics);
+    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
+      os << d.getLocation() << ": " << d << "\n";
+      return success();
+    });
+    PassManager pm(module.getContext());
+    mlir::dqt::buildCompileCPUPipeline(pm);
+    if (failed(pm.run(module)))
+      return makeError("dqt-compile-cpu failed:\n" + diagnostics);
+  }
+
+  // -O3 for the host CPU (its vector width), through the same target
+  // machine that generates the code.
+  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmBuilder)
+    return tmBuilder.takeError();
+  tmBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = tmBuilder->createTargetMachine();
+  if (!tm)
+    return tm.takeError();
+  ExecutionEngineOptions options;
+  options.transformer = makeOptimizingTransformer(3, 0, tm->get());
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(module, options);
+  if (!engine)
+    return engine.takeError();
+  auto jit = std::unique_ptr<JitModule>(new JitModule());
+  jit->engine = std::move(*engine);
+  return jit;
+}
+
+llvm::Expected<CpuStepKernel>
+compileCpuStep(const StepConfig &config) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<MLIRContext> ctx = createContext();
+  OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
+  auto jit = jitCpuModule(*module);
+  if (!jit)
+    return jit.takeError();
+  auto fn = (*jit)->lookup(kStepKernelName);
+  if (!fn)
+    return fn.takeError();
+  CpuStepKernel kernel;
+  kernel.module = std::move(*jit);
+  kernel.fn = *fn;
+  kernel.compileSeconds = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+  return kernel;
+}
+
+} // namespace dqt

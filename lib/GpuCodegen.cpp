@@ -1,0 +1,50 @@
+//===- GpuCodegen.cpp - dqt-compile-gpu to PTX text -----------------------===//
+
+#include "dqt/Compiler/Compiler.h"
+
+#include "dqt/Passes/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+using namespace mlir;
+
+namespace dqt {
+
+llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
+                                                llvm::StringRef chip) {
+  if (chip != "sm_80" && chip != "sm_90")
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "dqt: unsupported GPU chip '" + chip +
+                                       "' (expected sm_80 or sm_90)");
+  std::unique_ptr<MLIRContext> ctx = createContext();
+  OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
+
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  ScopedDiagnosticHandler handler(ctx.get(), [&](Diagnostic &d) {
+    os << d.getLocation() << ": " << d << "\n";
+    return success();
+  });
+  PassManager pm(ctx.get());
+  mlir::dqt::CompileGPUOptions options;
+  options.chip = chip.str();
+  mlir::dqt::buildCompileGPUPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "dqt-compile-gpu failed:\n" + diagnostics);
+
+  std::string ptx;
+  module->walk([&](gpu::BinaryOp binary) {
+    for (Attribute a : binary.getObjects())
+      if (auto obj = dyn_cast<gpu::ObjectAttr>(a))
+        ptx += obj.getObject().getValue().str();
+  });
+  if (ptx.empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "dqt-compile-gpu produced no PTX");
+  return ptx;
+}
+
+} // namespace dqt

@@ -1,0 +1,108 @@
+//===- StepBuilder.cpp - the IR of one parameter's step -------------------===//
+//
+// Emits exactly what a trainer would: the tensor-level chain of dqt ops for
+// one parameter (examples/adamw_step.mlir is three of these). The argument
+// order of @dqt_step is the kernel's (see StepConfig.h): dqt-fuse-step orders
+// tensors and scalars by first use, and this chain uses them in that order.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Compiler/Compiler.h"
+
+#include "dqt/Dialect/DQT.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <stdexcept>
+
+using namespace mlir;
+
+namespace dqt {
+
+std::string StepConfig::key() const {
+  validate();
+  std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";
+  k += ternary ? "-ternary" : "-b" + std::to_string(bits);
+  return k + "-gf32-sf32";
+}
+
+void StepConfig::validate() const {
+  if (!ternary && (bits < 2 || bits > 8))
+    throw std::invalid_argument("dqt: bit width " + std::to_string(bits) +
+                                " is out of range [2, 8] (or ternary)");
+}
+
+OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
+                                           const StepConfig &config) {
+  config.validate();
+  OpBuilder b(&ctx);
+  Location loc = b.getUnknownLoc();
+  auto module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module.getBody());
+
+  Type f32 = b.getF32Type(), i64 = b.getI64Type(), i8 = b.getI8Type();
+  auto vec = [&](Type t) {
+    return RankedTensorType::get({ShapedType::kDynamic}, t);
+  };
+  bool adam = config.optimizer == Optimizer::AdamW;
+  // q, grad, states...; seed, step, tensor_id; delta, hyper-parameters...,
+  // delta_next.
+  SmallVector<Type> args = {vec(i8), vec(f32), vec(f32)};
+  if (adam)
+    args.push_back(vec(f32));
+  args.append({i64, i64, i64, f32});
+  args.append(adam ? 6 : 4, f32);
+  SmallVector<Type> results = {vec(i8), vec(f32)};
+  if (adam)
+    results.push_back(vec(f32));
+  results.append({i8, i64, i64});
+
+  auto func = func::FuncOp::create(b, loc, kStepKernelName,
+                                   b.getFunctionType(args, results));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  ValueRange a = entry->getArguments();
+  unsigned s = adam ? 4 : 3; // first scalar
+  Value q = a[0], g = a[1], seed = a[s], step = a[s + 1], tid = a[s + 2],
+        delta = a[s + 3], deltaNext = a.back();
+
+  IntegerAttr bits =
+      config.ternary ? IntegerAttr() : b.getI64IntegerAttr(config.bits);
+  UnitAttr ternary = config.ternary ? b.getUnitAttr() : UnitAttr();
+
+  Value w = mlir::dqt::DequantizeOp::create(b, loc, vec(f32), q, delta);
+  Value updated;
+  SmallVector<Value> newStates, oldStates;
+  if (adam) {
+    Value m = a[2], v = a[3];
+    auto moments = mlir::dqt::AdamMomentsOp::create(b, loc, g, m, v, a[s + 4],
+                                              a[s + 5]);
+    updated = mlir::dqt::AdamApplyOp::create(
+        b, loc, vec(f32), w, moments.getNewExpAvg(), moments.getNewExpAvgSq(),
+        a[s + 6], a[s + 7], a[s + 8]);
+    newStates = {moments.getNewExpAvg(), moments.getNewExpAvgSq()};
+    oldStates = {m, v};
+  } else {
+    Value buf = a[2];
+    auto sgd = mlir::dqt::SgdMomentumOp::create(b, loc, w, g, buf, a[s + 4],
+                                          a[s + 5], a[s + 6]);
+    updated = sgd.getResult();
+    newStates = {sgd.getNewMomentumBuffer()};
+    oldStates = {buf};
+  }
+  Value u = mlir::dqt::UniformOp::create(b, loc, vec(f32), seed, step, tid, g);
+  Value q1 = mlir::dqt::StochasticRoundOp::create(b, loc, vec(i8), updated,
+                                            deltaNext, u, bits, ternary);
+  SmallVector<Value> rets = {
+      mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q).getResult()};
+  for (auto [n, o] : llvm::zip(newStates, oldStates))
+    rets.push_back(mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
+  rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, rets[0]));
+  rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, rets[0]));
+  rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));
+  func::ReturnOp::create(b, loc, rets);
+  return module;
+}
+
+} // namespace dqt

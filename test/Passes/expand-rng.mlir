@@ -1,0 +1,114 @@
+// dqt-expand-rng turns each dqt.philox into plain arith integer ops: per round
+// two arith.mului_extended (the 32x32->64-bit products as high and low
+// words), xors with the key, then the Weyl key bump.
+//
+// RUN: dqt-opt %s --dqt-expand-rng | FileCheck %s --implicit-check-not=dqt.philox
+//
+// Folding the expansion of constant inputs reproduces the Random123
+// known-answer vectors of Philox4x32-10 (kat_vectors: counter, key -> words).
+// RUN: dqt-opt %s --dqt-expand-rng --canonicalize | FileCheck %s --check-prefix=KAT
+
+// Philox4x32 multipliers 0xD2511F53, 0xCD9E8D57 and Weyl constants
+// 0x9E3779B9, 0xBB67AE85 (as signed i32).
+// CHECK-LABEL: func.func @philox_10_rounds
+// CHECK-SAME: (%[[K0:[^:]*]]: i32, %[[K1:[^:]*]]: i32, %[[C0:[^:]*]]: i32, %[[C1:[^:]*]]: i32, %[[C2:[^:]*]]: i32, %[[C3:[^:]*]]: i32)
+// CHECK-DAG: %[[M0:.*]] = arith.constant -766435501 : i32
+// CHECK-DAG: %[[M1:.*]] = arith.constant -845247145 : i32
+// CHECK-DAG: %[[W0:.*]] = arith.constant -1640531527 : i32
+// CHECK-DAG: %[[W1:.*]] = arith.constant -1150833019 : i32
+// Round 1: counter words 0 and 2 are multiplied; 1 and 3 and the key are
+// xored into the high words.
+// CHECK: %[[LO0:[^,]*]], %[[HI0:[^ ]*]] = arith.mului_extended %[[M0]], %[[C0]] : i32
+// CHECK-NEXT: %[[LO1:[^,]*]], %[[HI1:[^ ]*]] = arith.mului_extended %[[M1]], %[[C2]] : i32
+// CHECK-NEXT: %[[X0:.*]] = arith.xori %[[HI1]], %[[C1]] : i32
+// CHECK-NEXT: %[[R0:.*]] = arith.xori %[[X0]], %[[K0]] : i32
+// CHECK-NEXT: %[[X2:.*]] = arith.xori %[[HI0]], %[[C3]] : i32
+// CHECK-NEXT: %[[R2:.*]] = arith.xori %[[X2]], %[[K1]] : i32
+// CHECK-NEXT: %[[KB0:.*]] = arith.addi %[[K0]], %[[W0]] : i32
+// CHECK-NEXT: %[[KB1:.*]] = arith.addi %[[K1]], %[[W1]] : i32
+// Round 2 reads round 1's words and the bumped key.
+// CHECK-NEXT: arith.mului_extended %[[M0]], %[[R0]] : i32
+// CHECK-NEXT: %{{[^,]*}}, %[[HI3:[^ ]*]] = arith.mului_extended %[[M1]], %[[R2]] : i32
+// CHECK-NEXT: %[[X4:.*]] = arith.xori %[[HI3]], %[[LO1]] : i32
+// CHECK-NEXT: arith.xori %[[X4]], %[[KB0]] : i32
+// 2 products per round, 10 rounds: 20 in all (4 checked above).
+// CHECK-COUNT-16: arith.mului_extended
+// CHECK-NOT: arith.mului_extended
+// CHECK: return
+func.func @philox_10_rounds(%k0: i32, %k1: i32, %c0: i32, %c1: i32, %c2: i32, %c3: i32)
+    -> (i32, i32, i32, i32) {
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3)
+  return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}
+
+// `rounds` is honoured: 3 rounds, 6 products.
+// CHECK-LABEL: func.func @philox_3_rounds
+// CHECK-COUNT-6: arith.mului_extended
+// CHECK-NOT: arith.mului_extended
+// CHECK: return
+func.func @philox_3_rounds(%k0: i32, %k1: i32, %c0: i32, %c1: i32, %c2: i32, %c3: i32)
+    -> (i32, i32, i32, i32) {
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3) {rounds = 3}
+  return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}
+
+// Every philox of a function is expanded, also one nested in a region.
+// CHECK-LABEL: func.func @philox_in_region
+// CHECK: scf.if
+// CHECK-COUNT-20: arith.mului_extended
+// CHECK-NOT: arith.mului_extended
+// CHECK: return
+func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> i32 {
+  %w = scf.if %p -> i32 {
+    %r:4 = dqt.philox key(%k, %k) counter(%c, %c, %c, %c)
+    scf.yield %r#3 : i32
+  } else {
+    scf.yield %c : i32
+  }
+  return %w : i32
+}
+
+// counter 0, key 0 -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8
+// KAT-LABEL: func.func @kat_zero
+// KAT-DAG: %[[A:.*]] = arith.constant 1713891541 : i32
+// KAT-DAG: %[[B:.*]] = arith.constant -513161843 : i32
+// KAT-DAG: %[[C:.*]] = arith.constant -1135104948 : i32
+// KAT-DAG: %[[D:.*]] = arith.constant -1694442536 : i32
+// KAT: return %[[A]], %[[B]], %[[C]], %[[D]] : i32, i32, i32, i32
+func.func @kat_zero() -> (i32, i32, i32, i32) {
+  %z = arith.constant 0 : i32
+  %r:4 = dqt.philox key(%z, %z) counter(%z, %z, %z, %z)
+  return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}
+
+// counter ffffffff x4, key ffffffff x2 -> 408f276d 41c83b0e a20bc7c6 6d5451fd
+// KAT-LABEL: func.func @kat_ones
+// KAT-DAG: %[[A:.*]] = arith.constant 1083123565 : i32
+// KAT-DAG: %[[B:.*]] = arith.constant 1103641358 : i32
+// KAT-DAG: %[[C:.*]] = arith.constant -1576286266 : i32
+// KAT-DAG: %[[D:.*]] = arith.constant 1834242557 : i32
+// KAT: return %[[A]], %[[B]], %[[C]], %[[D]] : i32, i32, i32, i32
+func.func @kat_ones() -> (i32, i32, i32, i32) {
+  %f = arith.constant -1 : i32
+  %r:4 = dqt.philox key(%f, %f) counter(%f, %f, %f, %f)
+  return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}
+
+// counter 243f6a88 85a308d3 13198a2e 03707344, key a4093822 299f31d0 (digits
+// of pi) -> d16cfe09 94fdcceb 5001e420 24126ea1
+// KAT-LABEL: func.func @kat_pi
+// KAT-DAG: %[[A:.*]] = arith.constant -781386231 : i32
+// KAT-DAG: %[[B:.*]] = arith.constant -1795306261 : i32
+// KAT-DAG: %[[C:.*]] = arith.constant 1342301216 : i32
+// KAT-DAG: %[[D:.*]] = arith.constant 605187745 : i32
+// KAT: return %[[A]], %[[B]], %[[C]], %[[D]] : i32, i32, i32, i32
+func.func @kat_pi() -> (i32, i32, i32, i32) {
+  %c0 = arith.constant 0x243f6a88 : i32
+  %c1 = arith.constant 0x85a308d3 : i32
+  %c2 = arith.constant 0x13198a2e : i32
+  %c3 = arith.constant 0x03707344 : i32
+  %k0 = arith.constant 0xa4093822 : i32
+  %k1 = arith.constant 0x299f31d0 : i32
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3)
+  return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}

@@ -1,0 +1,59 @@
+//===- StepHarness.h - run a JIT-compiled CPU step on host buffers --------===//
+
+#ifndef DQT_TEST_UNIT_STEPHARNESS_H
+#define DQT_TEST_UNIT_STEPHARNESS_H
+
+#include "StepReference.h"
+
+#include "dqt/Compiler/Compiler.h"
+#include "dqt/Compiler/KernelArgs.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace dqt::test {
+
+/// Host buffers of one parameter.
+struct StepBuffers {
+  std::vector<int8_t> q;
+  std::vector<float> g, s0, s1; // s1 unused by SGD
+};
+
+/// Runs `kernel` over the chunks [bounds[k], bounds[k+1]) in order and
+/// combines the partial reductions as the runtime does.
+inline ref::Reductions runChunks(const CpuStepKernel &kernel,
+                                 const StepConfig &config, StepBuffers &b,
+                                 const ref::Scalars &s,
+                                 const std::vector<int64_t> &bounds) {
+  ref::Reductions total;
+  int64_t n = b.q.size();
+  for (size_t k = 0; k + 1 < bounds.size(); ++k) {
+    int64_t partial[kNumReductions] = {0, 0, 0};
+    KernelArgs args;
+    args.addBuffer(b.q.data(), n);
+    args.addBuffer(b.g.data(), n);
+    args.addBuffer(b.s0.data(), n);
+    bool adam = config.optimizer == Optimizer::AdamW;
+    if (adam)
+      args.addBuffer(b.s1.data(), n);
+    args.addScalar<int64_t>(s.seed);
+    args.addScalar<int64_t>(s.step);
+    args.addScalar<int64_t>(s.tid);
+    args.addScalar<float>(s.delta);
+    for (int h = 0; h < (adam ? 5 : 3); ++h)
+      args.addScalar<float>(s.h[h]);
+    args.addScalar<float>(s.deltaNext);
+    args.addScalar<int64_t>(bounds[k]);
+    args.addScalar<int64_t>(bounds[k + 1]);
+    args.addBuffer(partial, kNumReductions);
+    kernel.fn(args.data());
+    total.maxq = std::max(total.maxq, partial[0]);
+    total.changed += partial[1];
+    total.nonfinite += partial[2];
+  }
+  return total;
+}
+
+} // namespace dqt::test
+
+#endif // DQT_TEST_UNIT_STEPHARNESS_H

@@ -41,6 +41,11 @@ llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
       if (auto obj = dyn_cast<gpu::ObjectAttr>(a))
         ptx += obj.getObject().getValue().str();
   });
+  // A kernel must be self-contained: the driver cannot resolve externs.
+  if (ptx.find(".extern .func") != std::string::npos)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "dqt-compile-gpu left an unresolved "
+                                   "external function in the PTX");
   if (ptx.empty())
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "dqt-compile-gpu produced no PTX");

@@ -137,8 +137,11 @@ LogicalResult fuseComponent(Component &comp) {
   SmallVector<int64_t> tied;
   for (Value out : outputs) {
     int64_t t = -1;
-    auto ew = cast<ElementwiseOpInterface>(out.getDefiningOp());
-    if (auto idx = ew.getUpdatedOperand(cast<OpResult>(out).getResultNumber())) {
+    auto ew = dyn_cast<ElementwiseOpInterface>(out.getDefiningOp());
+    std::optional<unsigned> idx;
+    if (ew) // dqt.uniform updates nothing
+      idx = ew.getUpdatedOperand(cast<OpResult>(out).getResultNumber());
+    if (idx) {
       Value old = out.getDefiningOp()->getOperand(*idx);
       auto *it = llvm::find(tensorIns, old);
       bool onlyHere = llvm::all_of(old.getUsers(), [&](Operation *u) {

@@ -186,6 +186,7 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
                  << (s * ins.size() + i)
                  << " must be an argument of the function";
         plan.argTypes.push_back(memrefFor(v.getType()));
+        plan.origins.push_back(cast<BlockArgument>(v).getArgNumber());
         continue;
       }
       if (isa<BlockArgument>(v)) {
@@ -198,9 +199,11 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
       (void)getBackwardSlice(v, &slice, opts);
     }
     for (auto [k, tiedIdx] : llvm::enumerate(step.getTied()))
-      if (tiedIdx < 0)
-        plan.argTypes.push_back(
-            memrefFor(step.getSegmentResults(s)[k].getType()));
+      if (tiedIdx < 0) {
+        OpResult r = step.getSegmentResults(s)[k];
+        plan.argTypes.push_back(memrefFor(r.getType()));
+        plan.origins.push_back(-1 - int64_t(r.getResultNumber()));
+      }
   }
   // Slices reach the function arguments through pure scalar ops only.
   for (Operation *op : slice) {
@@ -217,6 +220,7 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
   for (Value v : leaves) {
     plan.scalarLeaves.push_back(v);
     plan.argTypes.push_back(v.getType());
+    plan.origins.push_back(cast<BlockArgument>(v).getArgNumber());
   }
   return plan;
 }

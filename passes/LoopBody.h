@@ -54,6 +54,10 @@ struct KernelPlan {
   SmallVector<Value> scalarLeaves;
   /// Ops computing the scalars from the leaves (cloned into the kernel).
   SmallVector<Operation *> prologue;
+  /// Per entry of `argTypes`: the original function argument it comes from,
+  /// or -1 - r for the buffer of the fused step's result r (untied output).
+  /// Lowerings attach it to the kernel as `dqt.arg_origins`.
+  SmallVector<int64_t> origins;
 };
 
 /// Checks that `func` is one fused step over its arguments and plans its

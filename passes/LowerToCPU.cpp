@@ -52,6 +52,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
                                               b.getI64Type())});
   auto kernel = func::FuncOp::create(b, func.getLoc(), func.getSymName(),
                                      FunctionType::get(ctx, types, {}));
+  kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan->origins));
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange args = entry->getArguments();

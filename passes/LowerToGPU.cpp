@@ -12,6 +12,8 @@
 
 #include "LoopBody.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTLOWERTOGPU
 #include "passes/Passes.h.inc"
@@ -32,18 +34,29 @@ arith::AtomicRMWKind atomicKind(StringRef combiner) {
                              : arith::AtomicRMWKind::addi;
 }
 
-/// libdevice's sqrtf (what math.sqrt lowers to) is approximate unless
-/// __CUDA_PREC_SQRT is set; the numerics contract needs the IEEE sqrt.rn.
-void useIEEESqrt(gpu::GPUFuncOp kernel) {
-  SmallVector<math::SqrtOp> sqrts;
-  kernel.walk([&](math::SqrtOp op) { sqrts.push_back(op); });
-  for (math::SqrtOp op : sqrts) {
+/// Math ops that convert-gpu-to-nvvm would turn into libdevice calls become
+/// LLVM/NVVM intrinsics instead: the kernel then needs no libdevice (whose
+/// linking depends on finding the CUDA toolkit at compile time), and sqrt is
+/// the IEEE sqrt.rn the numerics contract requires (libdevice's sqrtf is
+/// approximate unless __CUDA_PREC_SQRT is set). floor and fabs are exact
+/// either way: cvt.rmi.f32.f32 and abs.f32.
+void useNativeMath(gpu::GPUFuncOp kernel) {
+  SmallVector<Operation *> ops;
+  kernel.walk([&](Operation *op) {
+    if (isa<math::SqrtOp, math::FloorOp, math::AbsFOp>(op))
+      ops.push_back(op);
+  });
+  for (Operation *op : ops) {
+    StringRef intrinsic = llvm::TypeSwitch<Operation *, StringRef>(op)
+                              .Case([](math::SqrtOp) { return "llvm.nvvm.sqrt.rn.f"; })
+                              .Case([](math::FloorOp) { return "llvm.floor.f32"; })
+                              .Default([](Operation *) { return "llvm.fabs.f32"; });
     OpBuilder b(op);
     auto call = LLVM::CallIntrinsicOp::create(
-        b, op.getLoc(), op.getType(), b.getStringAttr("llvm.nvvm.sqrt.rn.f"),
-        ValueRange{op.getOperand()});
-    op.replaceAllUsesWith(call.getResult(0));
-    op.erase();
+        b, op->getLoc(), op->getResultTypes()[0], b.getStringAttr(intrinsic),
+        op->getOperands());
+    op->replaceAllUsesWith(call->getResults());
+    op->erase();
   }
 }
 
@@ -60,6 +73,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
   auto kernel = gpu::GPUFuncOp::create(b, func.getLoc(), func.getSymName(),
                                        FunctionType::get(ctx, types, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan.origins));
   Block &entry = kernel.getBody().front();
   b.setInsertionPointToStart(&entry);
   ValueRange args = entry.getArguments();
@@ -147,7 +161,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     });
   }
   gpu::ReturnOp::create(b, loc);
-  useIEEESqrt(kernel);
+  useNativeMath(kernel);
   func.erase();
 }
 

@@ -144,6 +144,8 @@ LogicalResult FusedStepOp::verify() {
     return emitOpError("has ")
            << getInputs().size() << " operands, not a multiple of "
            << segments << " segments";
+  if (getResults().empty())
+    return emitOpError("must produce at least one output or reduction");
   if (getResults().size() % segments)
     return emitOpError("has ")
            << getResults().size() << " results, not a multiple of "
@@ -205,6 +207,17 @@ LogicalResult FusedStepOp::verify() {
       return emitOpError("output #")
              << k << " of type " << t << " cannot overwrite operand #"
              << tiedIdx << " of type " << ins[tiedIdx].getType();
+    if (tiedIdx >= 0 && llvm::count(getTied(), tiedIdx) > 1)
+      return emitOpError("outputs overwrite operand #")
+             << tiedIdx << " more than once";
+  }
+  // One length per segment: its tensor operands and outputs.
+  for (int64_t s = 0; s < segments; ++s) {
+    SmallVector<Value> tensorsOfSeg(getSegmentInputs(s).take_front(tensors));
+    for (Value r : getSegmentResults(s).take_front(getNumOutputs()))
+      tensorsOfSeg.push_back(r);
+    if (failed(verifySameLength(*this, tensorsOfSeg)))
+      return failure();
   }
   for (auto [k, kind] : llvm::enumerate(getReductions())) {
     StringRef name = cast<StringAttr>(kind).getValue();

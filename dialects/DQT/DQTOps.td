@@ -99,7 +99,8 @@ def DQT_AdamApplyOp : DQT_Op<"adam_apply",
     computed by the host (HuggingFace AdamW order, as in the official code).
 
     ```mlir
-    %w2 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay : tensor<?xf32>
+    %w2 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay
+        : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
     ```
   }];
   let arguments = (ins DQT_FloatTensor:$weight, DQT_FloatTensor:$exp_avg,

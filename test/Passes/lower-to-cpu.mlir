@@ -13,7 +13,7 @@
 // SGD with momentum on float weights, no random stream: w and buf are written
 // in place (tied), g is only read; one "addi" reduction (non-finite count).
 // CHECK-LABEL: func.func @sgd_step
-// CHECK-SAME: (%[[W:[^:]*]]: memref<?xf32>, %[[G:[^:]*]]: memref<?xf32>, %[[B:[^:]*]]: memref<?xf32>, %[[LR:[^:]*]]: f32, %[[MU:[^:]*]]: f32, %[[L:[^:]*]]: f32, %[[BEGIN:[^:]*]]: index, %[[END:[^:]*]]: index, %[[PART:[^:]*]]: memref<?xi64>) {
+// CHECK-SAME: (%[[W:[^:]*]]: memref<?xf32>, %[[G:[^:]*]]: memref<?xf32>, %[[B:[^:]*]]: memref<?xf32>, %[[LR:[^:]*]]: f32, %[[MU:[^:]*]]: f32, %[[L:[^:]*]]: f32, %[[BEGIN:[^:]*]]: index, %[[END:[^:]*]]: index, %[[PART:[^:]*]]: memref<?xi64>){{.*}}{
 // CHECK: %[[N:.*]] = memref.dim %[[W]], %{{.*}} : memref<?xf32>
 // The chunk, clamped to the segment.
 // CHECK: arith.subi %[[BEGIN]],
@@ -60,7 +60,7 @@ func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
 // every 4-element group makes one Philox call keyed by the seed (counter:
 // group index, step, tensor id).
 // CHECK-LABEL: func.func @untied_output
-// CHECK-SAME: (%[[Q:[^:]*]]: memref<?xi8>, %[[OUT:[^:]*]]: memref<?xi8>, %[[SEED:[^:]*]]: i64, %[[STEP:[^:]*]]: i64, %[[TID:[^:]*]]: i64, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: index, %{{[^:]*}}: index, %{{[^:]*}}: memref<?xi64>) {
+// CHECK-SAME: (%[[Q:[^:]*]]: memref<?xi8>, %[[OUT:[^:]*]]: memref<?xi8>, %[[SEED:[^:]*]]: i64, %[[STEP:[^:]*]]: i64, %[[TID:[^:]*]]: i64, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: index, %{{[^:]*}}: index, %{{[^:]*}}: memref<?xi64>){{.*}}{
 // CHECK: scf.for %[[I:.*]] = {{.*}} step %c1
 // CHECK: memref.load %[[Q]][%[[I]]] : memref<?xi8>
 // CHECK-NOT: memref.store {{.*}}%[[Q]]
@@ -92,7 +92,7 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW-SAME: %[[Q0:[^:]*]]: memref<?xi8>, %[[G0:[^:]*]]: memref<?xf32>, %[[M0:[^:]*]]: memref<?xf32>, %[[V0:[^:]*]]: memref<?xf32>,
 // ADAMW-SAME: %[[Q1:[^:]*]]: memref<?xi8>, %[[G1:[^:]*]]: memref<?xf32>, %[[M1:[^:]*]]: memref<?xf32>, %[[V1:[^:]*]]: memref<?xf32>,
 // ADAMW-SAME: %[[Q2:[^:]*]]: memref<?xi8>, %[[G2:[^:]*]]: memref<?xf32>, %[[M2:[^:]*]]: memref<?xf32>, %[[V2:[^:]*]]: memref<?xf32>,
-// ADAMW-SAME: %{{[^:]*}}: index, %{{[^:]*}}: index, %[[PART:[^:]*]]: memref<?xi64>) {
+// ADAMW-SAME: %{{[^:]*}}: index, %{{[^:]*}}: index, %[[PART:[^:]*]]: memref<?xi64>){{.*}}{
 // The next grid steps are computed in the prologue (maxq > 0 ? maxq*delta/127 : delta).
 // ADAMW-COUNT-3: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
 // Segment 0: head, 4-wide body, tail; g is never stored.

@@ -410,3 +410,38 @@ func.func @yield_outside_fused_step(%x: i8) {
   // expected-error @+1 {{'dqt.yield' op expects parent op 'dqt.fused_step'}}
   dqt.yield %x : i8
 }
+
+// -----
+
+func.func @tied_twice(%q: tensor<?xi8>, %p: tensor<?xi8>) -> (tensor<?xi8>, tensor<?xi8>) {
+  // expected-error @+1 {{'dqt.fused_step' op outputs overwrite operand #0 more than once}}
+  %r:2 = dqt.fused_step(%q, %p : tensor<?xi8>, tensor<?xi8>) {segments = 1, tensors = 2,
+      tied = array<i64: 0, 0>, reductions = []} -> (tensor<?xi8>, tensor<?xi8>) {
+  ^bb0(%a: i8, %b: i8):
+    dqt.yield %a, %b : i8, i8
+  }
+  return %r#0, %r#1 : tensor<?xi8>, tensor<?xi8>
+}
+
+// -----
+
+func.func @lengths_differ(%q: tensor<4xi8>, %p: tensor<8xi8>) -> tensor<16xi8> {
+  // expected-error @+1 {{'dqt.fused_step' op tensor lengths differ: 'tensor<4xi8>' vs 'tensor<8xi8>'}}
+  %r = dqt.fused_step(%q, %p : tensor<4xi8>, tensor<8xi8>) {segments = 1, tensors = 2,
+      tied = array<i64: -1>, reductions = []} -> (tensor<16xi8>) {
+  ^bb0(%a: i8, %b: i8):
+    dqt.yield %a : i8
+  }
+  return %r : tensor<16xi8>
+}
+
+// -----
+
+func.func @no_results(%q: tensor<?xi8>) {
+  // expected-error @+1 {{'dqt.fused_step' op must produce at least one output or reduction}}
+  "dqt.fused_step"(%q) <{segments = 1, tensors = 1, tied = array<i64>, reductions = []}> ({
+  ^bb0(%a: i8):
+    dqt.yield
+  }) : (tensor<?xi8>) -> ()
+  return
+}

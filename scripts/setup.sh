@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up everything dqt needs and builds it (Release, assertions on).
+# Idempotent: installs only what is missing, reconfigures only when needed.
+#
+#   DQT_PYTHON   the Python that gets torch and pytest (default: python3)
+#   DQT_BUILD    build directory (default: build)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PY=${DQT_PYTHON:-python3}
+BUILD=${DQT_BUILD:-build}
+
+apt_packages=(
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22
+  cmake ninja-build g++ pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libsentencepiece-dev libxxhash-dev
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# LibTorch comes from the PyPI torch wheel; pytest and numpy for the Python
+# side.
+if ! "$PY" -c "import torch, pytest, numpy" >/dev/null 2>&1; then
+  echo "setup: installing Python packages (torch, pytest, numpy) for $PY"
+  "$PY" -m pip install -q torch pytest numpy
+fi
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+  cmake -G Ninja -B "$BUILD" -S . \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DDQT_ENABLE_ASSERTIONS=ON \
+    -DDQT_PYTHON="$(command -v "$PY")"
+fi
+ninja -C "$BUILD"

@@ -1,0 +1,45 @@
+//===- CpuLauncher.h - run a step kernel over a parameter group -*- C++ -*-===//
+
+#ifndef DQT_RUNTIME_CPULAUNCHER_H
+#define DQT_RUNTIME_CPULAUNCHER_H
+
+#include "dqt/Compiler/Compiler.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace dqt {
+
+/// Raw buffers and scalars of one parameter's step.
+struct StepOperands {
+  int8_t *q;
+  float *grad;
+  /// AdamW: exp_avg, exp_avg_sq; SGD: momentum buffer, unused.
+  float *state0, *state1;
+  int64_t numel;
+  int64_t tensorId;
+  float delta, deltaNext;
+};
+
+/// The by-products of one parameter's step.
+struct StepStats {
+  int64_t maxQ;
+  int64_t changed;
+  int64_t nonFinite;
+};
+
+/// Runs `kernel` over all `params` as one parallel region (at::parallel_for
+/// over their concatenated elements, in chunks that may split a parameter)
+/// and combines the exact integer partials: results do not depend on the
+/// thread count. `hyper` holds the configuration's f32 hyper-parameters in
+/// kernel order (AdamW: beta1, beta2, alpha, eps, decay; SGD: lr, momentum,
+/// decay).
+std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
+                                 const StepConfig &config,
+                                 const std::vector<StepOperands> &params,
+                                 const std::vector<float> &hyper,
+                                 uint64_t seed, uint64_t step);
+
+} // namespace dqt
+
+#endif // DQT_RUNTIME_CPULAUNCHER_H

@@ -1,0 +1,94 @@
+//===- Optimizers.h - DQT optimizers over integer weights -------*- C++ -*-===//
+
+#ifndef DQT_RUNTIME_OPTIMIZERS_H
+#define DQT_RUNTIME_OPTIMIZERS_H
+
+#include "dqt/Runtime/CpuLauncher.h"
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace dqt::optim {
+
+/// The optimizer part shared by AdamW and SGD: parameters grouped by grid,
+/// one kernel launch per group, hyper-parameters as runtime arguments (a
+/// learning-rate schedule never recompiles), per-tensor statistics.
+class QuantizedOptimizer {
+public:
+  virtual ~QuantizedOptimizer() = default;
+
+  /// One step over every parameter (each must have a gradient). A non-finite
+  /// gradient element leaves its weight and states untouched and is counted.
+  /// Throws c10::Error, changing nothing, on mismatched inputs.
+  std::vector<StepStats> step();
+
+  /// Learning rate of the next steps (>= 0).
+  void setLr(double lr);
+  double lr() const { return lr_; }
+  int64_t stepCount() const { return step_; }
+  uint64_t seed() const { return seed_; }
+  size_t numParams() const { return params_.size(); }
+  /// State tensor `k` of parameter `p` (AdamW: exp_avg, exp_avg_sq).
+  const at::Tensor &state(size_t p, size_t k) const { return states_[p][k]; }
+  /// Bytes of optimizer state (f32 states).
+  int64_t stateBytes() const;
+
+protected:
+  QuantizedOptimizer(std::vector<QuantizedWeight *> params, Optimizer kind,
+                     int numStates, double lr, uint64_t seed,
+                     const char *name);
+  /// The f32 hyper-parameters of step `t` in kernel order.
+  virtual std::vector<float> hyperParameters(int64_t t) const = 0;
+
+  const char *name_;
+  double lr_;
+
+private:
+  std::vector<QuantizedWeight *> params_;
+  Optimizer kind_;
+  std::vector<std::vector<at::Tensor>> states_;
+  int64_t step_ = 0;
+  uint64_t seed_;
+};
+
+struct AdamWOptions {
+  double lr = 5e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-6;
+  double weightDecay = 0.01;
+  uint64_t seed = 42;
+};
+
+/// DQT AdamW (HuggingFace order, decoupled weight decay; docs/numerics.md).
+class AdamW : public QuantizedOptimizer {
+public:
+  AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options = {});
+
+private:
+  std::vector<float> hyperParameters(int64_t t) const override;
+  AdamWOptions options_;
+};
+
+struct SGDOptions {
+  double lr = 1e-2;
+  double momentum = 0.9;
+  double weightDecay = 0.0;
+  uint64_t seed = 42;
+};
+
+/// DQT SGD with momentum (buf = momentum*buf + g) and decoupled decay.
+class SGD : public QuantizedOptimizer {
+public:
+  SGD(std::vector<QuantizedWeight *> params, SGDOptions options = {});
+
+private:
+  std::vector<float> hyperParameters(int64_t t) const override;
+  SGDOptions options_;
+};
+
+} // namespace dqt::optim
+
+#endif // DQT_RUNTIME_OPTIMIZERS_H

@@ -1,0 +1,83 @@
+//===- CpuLauncher.cpp - run a step kernel over a parameter group ---------===//
+
+#include "dqt/Runtime/CpuLauncher.h"
+
+#include "dqt/Compiler/KernelArgs.h"
+
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <limits>
+
+namespace dqt {
+
+namespace {
+/// Elements per parallel chunk: large enough to amortize a call, a multiple
+/// of 4 so chunks of one parameter start on Philox groups.
+constexpr int64_t kGrain = int64_t(1) << 16;
+
+void atomicMax(std::atomic<int64_t> &a, int64_t v) {
+  int64_t cur = a.load(std::memory_order_relaxed);
+  while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed))
+    ;
+}
+} // namespace
+
+std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
+                                 const StepConfig &config,
+                                 const std::vector<StepOperands> &params,
+                                 const std::vector<float> &hyper,
+                                 uint64_t seed, uint64_t step) {
+  bool adam = config.optimizer == Optimizer::AdamW;
+  std::vector<int64_t> offsets(params.size() + 1, 0);
+  for (size_t p = 0; p < params.size(); ++p)
+    offsets[p + 1] = offsets[p] + params[p].numel;
+  int64_t total = offsets.back();
+
+  struct Totals {
+    std::atomic<int64_t> maxQ{std::numeric_limits<int64_t>::min()};
+    std::atomic<int64_t> changed{0}, nonFinite{0};
+  };
+  std::vector<Totals> totals(params.size());
+
+  at::parallel_for(0, total, kGrain, [&](int64_t begin, int64_t end) {
+    // The parameters overlapping [begin, end).
+    size_t p = std::upper_bound(offsets.begin(), offsets.end(), begin) -
+               offsets.begin() - 1;
+    for (; p < params.size() && offsets[p] < end; ++p) {
+      const StepOperands &op = params[p];
+      int64_t lo = std::max(begin, offsets[p]) - offsets[p];
+      int64_t hi = std::min(end, offsets[p + 1]) - offsets[p];
+      if (lo >= hi)
+        continue;
+      int64_t partial[kNumReductions];
+      KernelArgs args;
+      args.addBuffer(op.q, op.numel);
+      args.addBuffer(op.grad, op.numel);
+      args.addBuffer(op.state0, op.numel);
+      if (adam)
+        args.addBuffer(op.state1, op.numel);
+      args.addScalar<int64_t>(int64_t(seed));
+      args.addScalar<int64_t>(int64_t(step));
+      args.addScalar<int64_t>(op.tensorId);
+      args.addScalar<float>(op.delta);
+      for (float h : hyper)
+        args.addScalar<float>(h);
+      args.addScalar<float>(op.deltaNext);
+      args.addScalar<int64_t>(lo);
+      args.addScalar<int64_t>(hi);
+      args.addBuffer(partial, kNumReductions);
+      kernel.fn(args.data());
+      atomicMax(totals[p].maxQ, partial[0]);
+      totals[p].changed.fetch_add(partial[1], std::memory_order_relaxed);
+      totals[p].nonFinite.fetch_add(partial[2], std::memory_order_relaxed);
+    }
+  });
+
+  std::vector<StepStats> stats;
+  for (Totals &t : totals)
+    stats.push_back({t.maxQ.load(), t.changed.load(), t.nonFinite.load()});
+  return stats;
+}
+
+} // namespace dqt

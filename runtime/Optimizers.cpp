@@ -1,0 +1,151 @@
+//===- Optimizers.cpp - DQT optimizers over integer weights ---------------===//
+
+#include "dqt/Runtime/Optimizers.h"
+
+#include "dqt/Runtime/KernelCache.h"
+
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <map>
+
+namespace dqt::optim {
+
+namespace {
+void checkLr(const char *name, double lr) {
+  TORCH_CHECK(std::isfinite(lr) && lr >= 0, name,
+              ": lr must be finite and >= 0, got ", lr);
+}
+void checkBeta(const char *name, const char *which, double beta) {
+  TORCH_CHECK(beta >= 0 && beta < 1, name, ": ", which,
+              " must be in [0, 1), got ", beta);
+}
+} // namespace
+
+QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
+                                       Optimizer kind, int numStates,
+                                       double lr, uint64_t seed,
+                                       const char *name)
+    : name_(name), lr_(lr), params_(std::move(params)), kind_(kind),
+      seed_(seed) {
+  checkLr(name_, lr);
+  TORCH_CHECK(!params_.empty(), name_, ": got no parameters");
+  for (size_t p = 0; p < params_.size(); ++p) {
+    TORCH_CHECK(params_[p] != nullptr, name_, ": parameter ", p, " is null");
+    const at::Tensor &q = params_[p]->q();
+    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p,
+                " is on ", q.device(), "; only CPU is supported so far");
+    TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
+                " must be a non-empty contiguous tensor");
+    std::vector<at::Tensor> states;
+    for (int k = 0; k < numStates; ++k)
+      states.push_back(at::zeros(q.sizes(), q.options().dtype(at::kFloat)));
+    states_.push_back(std::move(states));
+  }
+}
+
+void QuantizedOptimizer::setLr(double lr) {
+  checkLr(name_, lr);
+  lr_ = lr;
+}
+
+int64_t QuantizedOptimizer::stateBytes() const {
+  int64_t bytes = 0;
+  for (const auto &states : states_)
+    for (const at::Tensor &s : states)
+      bytes += s.numel() * int64_t(s.element_size());
+  return bytes;
+}
+
+std::vector<StepStats> QuantizedOptimizer::step() {
+  // Check everything first: a bad input changes nothing.
+  for (size_t p = 0; p < params_.size(); ++p) {
+    QuantizedWeight &w = *params_[p];
+    TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
+    at::Tensor &g = w.grad();
+    TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ",
+                p, " must be float32, got ", g.scalar_type());
+    TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ",
+                p, " is on ", g.device(), ", the weight on ", w.q().device());
+    TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
+                " has shape ", g.sizes(), ", expected ", w.q().sizes());
+    TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
+                " must be contiguous");
+  }
+
+  int64_t t = step_ + 1;
+  std::vector<float> hyper = hyperParameters(t);
+  // One launch per configuration (grid).
+  std::map<std::string, std::vector<size_t>> groups;
+  std::map<std::string, StepConfig> configs;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    StepConfig c;
+    c.optimizer = kind_;
+    c.bits = params_[p]->grid().bits;
+    c.ternary = params_[p]->grid().ternary;
+    groups[c.key()].push_back(p);
+    configs[c.key()] = c;
+  }
+  std::vector<StepStats> stats(params_.size());
+  for (auto &[key, members] : groups) {
+    const StepConfig &config = configs[key];
+    const CpuStepKernel &kernel = KernelCache::global().cpu(config);
+    std::vector<StepOperands> ops;
+    for (size_t p : members) {
+      QuantizedWeight &w = *params_[p];
+      int64_t qp = w.grid().qp();
+      float delta = w.delta();
+      int8_t maxq = w.maxQ();
+      float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
+      auto &st = states_[p];
+      ops.push_back({w.q().data_ptr<int8_t>(), w.grad().data_ptr<float>(),
+                     st[0].data_ptr<float>(),
+                     st.size() > 1 ? st[1].data_ptr<float>() : nullptr,
+                     w.numel(), int64_t(p), delta, next});
+    }
+    std::vector<StepStats> groupStats =
+        launchCpu(kernel, config, ops, hyper, seed_, uint64_t(t));
+    for (size_t i = 0; i < members.size(); ++i) {
+      size_t p = members[i];
+      stats[p] = groupStats[i];
+      params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
+    }
+  }
+  step_ = t;
+  return stats;
+}
+
+AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)
+    : QuantizedOptimizer(std::move(params), Optimizer::AdamW, 2, options.lr,
+                         options.seed, "dqt.optim.AdamW"),
+      options_(options) {
+  checkBeta(name_, "beta1", options.beta1);
+  checkBeta(name_, "beta2", options.beta2);
+  TORCH_CHECK(options.eps > 0, name_, ": eps must be > 0, got ", options.eps);
+  TORCH_CHECK(options.weightDecay >= 0, name_,
+              ": weight_decay must be >= 0, got ", options.weightDecay);
+}
+
+std::vector<float> AdamW::hyperParameters(int64_t t) const {
+  const AdamWOptions &o = options_;
+  double alpha = lr_ * std::sqrt(1 - std::pow(o.beta2, double(t))) /
+                 (1 - std::pow(o.beta1, double(t)));
+  return {float(o.beta1), float(o.beta2), float(alpha), float(o.eps),
+          float(lr_ * o.weightDecay)};
+}
+
+SGD::SGD(std::vector<QuantizedWeight *> params, SGDOptions options)
+    : QuantizedOptimizer(std::move(params), Optimizer::SGD, 1, options.lr,
+                         options.seed, "dqt.optim.SGD"),
+      options_(options) {
+  checkBeta(name_, "momentum", options.momentum);
+  TORCH_CHECK(options.weightDecay >= 0, name_,
+              ": weight_decay must be >= 0, got ", options.weightDecay);
+}
+
+std::vector<float> SGD::hyperParameters(int64_t) const {
+  return {float(lr_), float(options_.momentum),
+          float(lr_ * options_.weightDecay)};
+}
+
+} // namespace dqt::optim

@@ -6,11 +6,12 @@
 #include "dqt/Passes/Passes.h"
 
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <chrono>
@@ -43,6 +44,31 @@ JitModule::lookup(llvm::StringRef name) const {
   if (!fn)
     return fn.takeError();
   return *fn;
+}
+
+/// The -O3 pipeline as clang runs it. MLIR's makeOptimizingTransformer uses
+/// default PipelineTuningOptions, in which the loop and SLP vectorizers only
+/// act on loops that force them: the step kernels need both.
+static llvm::Error optimizeO3(llvm::Module &m, llvm::TargetMachine *machine) {
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  tuning.LoopInterleaving = true;
+  tuning.LoopUnrolling = true;
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(machine, tuning);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm =
+      pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(m, mam);
+  return llvm::Error::success();
 }
 
 static llvm::Error makeError(const llvm::Twine &msg) {
@@ -80,7 +106,9 @@ jitCpuModule(ModuleOp module) {
   if (!tm)
     return tm.takeError();
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(3, 0, tm->get());
+  options.transformer = [machine = tm->get()](llvm::Module *m) {
+    return optimizeO3(*m, machine);
+  };
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = ExecutionEngine::create(module, options);
   if (!engine)

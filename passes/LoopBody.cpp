@@ -54,7 +54,7 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
                                            FusedStepOp op,
                                            const SegmentBuffers &buffers,
                                            Value first, unsigned width,
-                                           bool alignedVectors) {
+                                           GroupAccess access) {
   assert((width == 1 || width == 4) && "1 or 4 elements at a time");
   Type i64 = b.getI64Type();
   Value first64 = arith::IndexCastOp::create(b, loc, i64, first);
@@ -84,13 +84,19 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
     }
   }
   auto vecAlign = [&](Type elem) {
-    unsigned bytes = elem.getIntOrFloatBitWidth() / 8;
-    return llvm::MaybeAlign(alignedVectors ? 4 * bytes : bytes);
+    return llvm::MaybeAlign(elem.getIntOrFloatBitWidth() / 2); // 4 elements
   };
+  bool scalarAccess = width == 1 || access == GroupAccess::Scalar;
+  // Index of element k of the group.
+  SmallVector<Value, 4> indices = {first};
+  for (unsigned k = 1; k < width && scalarAccess; ++k)
+    indices.push_back(arith::AddIOp::create(
+        b, loc, first, arith::ConstantIndexOp::create(b, loc, k)));
   for (Value mem : buffers.inputs) {
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
-    if (width == 1) {
-      lanes[0].push_back(memref::LoadOp::create(b, loc, mem, first));
+    if (scalarAccess) {
+      for (unsigned k = 0; k < width; ++k)
+        lanes[k].push_back(memref::LoadOp::create(b, loc, mem, indices[k]));
       continue;
     }
     Value vec = vector::LoadOp::create(b, loc, VectorType::get({4}, elem), mem,
@@ -129,8 +135,9 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
   }
 
   for (auto [idx, mem] : llvm::enumerate(buffers.outputs)) {
-    if (width == 1) {
-      memref::StoreOp::create(b, loc, outs[idx][0], mem, first);
+    if (scalarAccess) {
+      for (unsigned k = 0; k < width; ++k)
+        memref::StoreOp::create(b, loc, outs[idx][k], mem, indices[k]);
       continue;
     }
     Type elem = cast<MemRefType>(mem.getType()).getElementType();

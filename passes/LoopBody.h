@@ -26,14 +26,22 @@ struct SegmentBuffers {
   SmallVector<Value> scalars;
 };
 
+/// How a group of 4 elements is moved.
+enum class GroupAccess {
+  /// Four scalar loads/stores: what LLVM's loop vectorizer can widen across
+  /// groups (it does not vectorize loops that already hold vector types).
+  Scalar,
+  /// One 4-element vector load/store aligned to 4 elements (128 bits for
+  /// f32): the GPU's per-thread access.
+  AlignedVector,
+};
+
 /// Emits the fused body for `width` (1 or 4) consecutive elements starting at
-/// element `first` (index). With width 4, `first` must be a multiple of 4 and
-/// the elements are moved with vector loads/stores aligned to `vectorAlign`
-/// bytes per element group (0: element alignment only). Returns, per
-/// reduction, the combination of the elements' contributions.
+/// element `first` (index). With width 4, `first` must be a multiple of 4.
+/// Returns, per reduction, the combination of the elements' contributions.
 SmallVector<Value> emitElements(OpBuilder &b, Location loc, FusedStepOp op,
                                 const SegmentBuffers &buffers, Value first,
-                                unsigned width, bool alignedVectors);
+                                unsigned width, GroupAccess access);
 
 /// The identity of a reduction combiner for an integer type.
 Value buildReductionIdentity(OpBuilder &b, Location loc, StringRef combiner,

@@ -10,6 +10,8 @@
 
 #include "LoopBody.h"
 
+#include "mlir/AsmParser/AsmParser.h"
+
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTLOWERTOCPU
 #include "passes/Passes.h.inc"
@@ -20,16 +22,18 @@ using namespace mlir::dqt;
 
 namespace {
 
-/// Emits `scf.for iv = lo to hi step width` carrying the reductions.
+/// Emits `scf.for iv = lo to hi step width` carrying the reductions, with
+/// `annotation` (if any) as its loop annotation.
 SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
                             const SegmentBuffers &buffers, Value lo, Value hi,
-                            unsigned width, ValueRange init) {
+                            unsigned width, ValueRange init,
+                            Attribute annotation = {}) {
   Value step = arith::ConstantIndexOp::create(b, loc, width);
   auto loop = scf::ForOp::create(
       b, loc, lo, hi, step, init,
       [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
         SmallVector<Value> reds =
-            emitElements(nb, l, op, buffers, iv, width, /*aligned=*/false);
+            emitElements(nb, l, op, buffers, iv, width, GroupAccess::Scalar);
         SmallVector<Value> next;
         for (auto [k, r] : llvm::enumerate(reds))
           next.push_back(buildCombine(
@@ -37,10 +41,15 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
               acc[k], r));
         scf::YieldOp::create(nb, l, next);
       });
+  // convert-scf-to-cf copies LLVM-dialect attributes to the loop's back edge
+  // and convert-cf-to-llvm makes this name the llvm.br's `loop_annotation`.
+  if (annotation)
+    loop->setAttr("loop_annotation", annotation);
   return loop.getResults();
 }
 
-void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
+void lowerFunc(func::FuncOp func, const KernelPlan *plan,
+               unsigned vectorWidth) {
   FusedStepOp step = plan->op;
   Location loc = step.getLoc();
   MLIRContext *ctx = func.getContext();
@@ -53,6 +62,17 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
   auto kernel = func::FuncOp::create(b, func.getLoc(), func.getSymName(),
                                      FunctionType::get(ctx, types, {}));
   kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan->origins));
+  for (unsigned i = 0; i < types.size(); ++i)
+    if (isa<MemRefType>(types[i]))
+      kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
+                        b.getUnitAttr());
+  Attribute annotation;
+  if (vectorWidth)
+    annotation = parseAttribute(
+        "#llvm.loop_annotation<vectorize = #llvm.loop_vectorize<disable = "
+        "false, width = " +
+            std::to_string(vectorWidth) + " : i32>>",
+        ctx);
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange args = entry->getArguments();
@@ -91,7 +111,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
           b, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
           res0[step.getNumOutputs() + k].getType()));
     acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
-    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
+    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc, annotation);
     acc = emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
     for (unsigned k = 0; k < numReds; ++k) {
       Value v = acc[k];
@@ -107,6 +127,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan) {
 }
 
 struct LowerToCPUPass : public mlir::dqt::impl::DQTLowerToCPUBase<LowerToCPUPass> {
+  using DQTLowerToCPUBase::DQTLowerToCPUBase;
   void runOnOperation() override {
     SmallVector<func::FuncOp> funcs(getOperation().getOps<func::FuncOp>());
     for (func::FuncOp f : funcs) {
@@ -116,7 +137,7 @@ struct LowerToCPUPass : public mlir::dqt::impl::DQTLowerToCPUBase<LowerToCPUPass
       if (failed(plan))
         return signalPassFailure();
       if (plan->op)
-        lowerFunc(f, &*plan);
+        lowerFunc(f, &*plan, vectorWidth);
     }
   }
 };

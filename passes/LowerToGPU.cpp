@@ -108,7 +108,8 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
           Value first = arith::MulIOp::create(nb, l, g, four);
           SmallVector<Value> reds =
-              emitElements(nb, l, step, buf, first, 4, /*aligned=*/true);
+              emitElements(nb, l, step, buf, first, 4,
+                           GroupAccess::AlignedVector);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
@@ -123,7 +124,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         b, loc, inTail,
         [&](OpBuilder &nb, Location l) {
           SmallVector<Value> reds =
-              emitElements(nb, l, step, buf, tailIdx, 1, false);
+              emitElements(nb, l, step, buf, tailIdx, 1, GroupAccess::Scalar);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(

@@ -17,6 +17,7 @@ import glob
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -112,6 +113,10 @@ def main():
         corpus += [c for c in text.split("// -----") if c.strip()]
     rng = random.Random(args.seed)
     os.makedirs(args.out, exist_ok=True)
+    # Fuzz a snapshot, so rebuilding dqt-opt meanwhile does not disturb the run.
+    snapshot = os.path.join(args.out, "dqt-opt")
+    shutil.copy2(args.dqt_opt, snapshot)
+    args.dqt_opt = snapshot
     stats = {"runs": 0, "ok": 0, "diagnosed": 0, "crash": 0, "hang": 0, "undiagnosed": 0}
     start = time.time()
     while time.time() - start < args.seconds:
@@ -144,6 +149,7 @@ def main():
             with open(base + ".txt", "w") as f:
                 f.write(" ".join(cmd[:1] + [base + ".mlir"] + cmd[2:]) + "\n\n" + err[-4000:])
     os.remove(os.path.join(args.out, "current.mlir"))
+    os.remove(snapshot)
     print("fuzz-dqt-opt: %.0f s, %d inputs from %d files" % (time.time() - start, len(corpus), len(files)))
     for k, v in stats.items():
         print("  %-12s %d" % (k, v))

@@ -38,5 +38,5 @@ if config.has_ptxas:
 
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.dqt_tools_dir, config.llvm_tools_dir]
-tools = ["dqt-opt", "FileCheck", "not", "count"]
+tools = ["dqt-opt", "FileCheck", "not", "count", "mlir-translate"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

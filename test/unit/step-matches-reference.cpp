@@ -111,6 +111,9 @@ TEST_P(StepMatchesReference, BitIdenticalForAnyChunking) {
   StepConfig c = config();
   auto kernel = compileCpuStep(c);
   ASSERT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+  // Reported, not asserted: speed is the benchmark's business.
+  std::cout << "[jit] " << c.key() << ": built, lowered and compiled in "
+            << kernel->compileSeconds * 1e3 << " ms\n";
 
   test::StepBuffers init = makeBuffers(c, 42);
   ref::Scalars s = scalars(c);

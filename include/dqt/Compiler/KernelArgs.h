@@ -3,6 +3,7 @@
 #ifndef DQT_COMPILER_KERNELARGS_H
 #define DQT_COMPILER_KERNELARGS_H
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>

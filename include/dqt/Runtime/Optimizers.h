@@ -35,6 +35,15 @@ public:
   /// Bytes of optimizer state (f32 states).
   int64_t stateBytes() const;
 
+  /// Saves the weights (q, delta, max q), the states, the step count, seed
+  /// and lr to `path` (dqt::checkpoint format, written atomically).
+  void save(const std::string &path) const;
+  /// Restores what `save` wrote. Everything (names, shapes, dtypes, grids,
+  /// optimizer kind, checksums) is validated before anything changes: on
+  /// error this throws c10::Error and the optimizer, the weights and the
+  /// file are untouched.
+  void load(const std::string &path);
+
 protected:
   QuantizedOptimizer(std::vector<QuantizedWeight *> params, Optimizer kind,
                      int numStates, double lr, uint64_t seed,

@@ -8,11 +8,11 @@
 
 namespace dqt {
 
-Grid Grid::fromBits(double bits) {
+Grid Grid::fromBits(double bits, const char *who) {
   if (bits > 1.0 && bits < 2.0)
     return Grid{8, true};
-  TORCH_CHECK(bits == std::floor(bits) && bits >= 2 && bits <= 8,
-              "dqt: bits must be 1.58 (ternary) or an integer in [2, 8], got ",
+  TORCH_CHECK(bits == std::floor(bits) && bits >= 2 && bits <= 8, who,
+              ": bits must be 1.58 (ternary) or an integer in [2, 8], got ",
               bits);
   return Grid{int(bits), false};
 }

@@ -43,3 +43,12 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DDQT_PYTHON="$(command -v "$PY")"
 fi
 ninja -C "$BUILD"
+
+# `import dqt` from any directory: the package is assembled in $BUILD/python;
+# a .pth file in the interpreter's site-packages points there (an editable
+# install, without copying the build).
+site=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+pkg="$(cd "$BUILD/python" && pwd)"
+if [ "$(cat "$site/dqt.pth" 2>/dev/null)" != "$pkg" ]; then
+  echo "$pkg" > "$site/dqt.pth"
+fi

@@ -15,7 +15,8 @@ struct Grid {
   bool ternary = false;
 
   /// 1.58 (or anything in (1, 2)) means ternary; 2..8 integer widths.
-  static Grid fromBits(double bits);
+  /// Errors name `who` (the API the user called).
+  static Grid fromBits(double bits, const char *who = "dqt");
   int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
   std::string str() const;

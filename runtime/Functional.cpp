@@ -1,0 +1,118 @@
+//===- Functional.cpp - one-tensor entry points of the runtime ------------===//
+
+#include "dqt/Runtime/Functional.h"
+
+#include "dqt/Runtime/KernelCache.h"
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+
+namespace dqt::functional {
+
+namespace {
+/// Philox4x32-10 (Random123 constants), as the kernels compute it.
+void philox(uint32_t ctr[4], uint32_t k0, uint32_t k1) {
+  for (int r = 0; r < 10; ++r) {
+    if (r) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    uint64_t p0 = uint64_t(0xD2511F53u) * ctr[0];
+    uint64_t p1 = uint64_t(0xCD9E8D57u) * ctr[2];
+    uint32_t n0 = uint32_t(p1 >> 32) ^ ctr[1] ^ k0;
+    uint32_t n2 = uint32_t(p0 >> 32) ^ ctr[3] ^ k1;
+    ctr[0] = n0;
+    ctr[1] = uint32_t(p1);
+    ctr[2] = n2;
+    ctr[3] = uint32_t(p0);
+  }
+}
+} // namespace
+
+at::Tensor philoxUniform(uint64_t seed, uint64_t step, uint64_t tensorId,
+                         int64_t numel) {
+  TORCH_CHECK(numel >= 0, "dqt.random.philox_uniform: numel must be >= 0, got ",
+              numel);
+  at::Tensor u = at::empty({numel}, at::kFloat);
+  float *out = u.data_ptr<float>();
+  int64_t groups = (numel + 3) / 4;
+  at::parallel_for(0, groups, 4096, [&](int64_t lo, int64_t hi) {
+    for (int64_t j = lo; j < hi; ++j) {
+      uint32_t c[4] = {uint32_t(j), uint32_t(uint64_t(j) >> 32),
+                       uint32_t(step), uint32_t(tensorId)};
+      philox(c, uint32_t(seed), uint32_t(seed >> 32));
+      for (int k = 0; k < 4 && 4 * j + k < numel; ++k)
+        out[4 * j + k] = float(c[k] >> 8) * (1.0f / 16777216.0f);
+    }
+  });
+  return u;
+}
+
+StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
+                     const at::Tensor &grad, at::Tensor &expAvg,
+                     at::Tensor &expAvgSq, const AdamWStepArgs &a) {
+  const char *fn = "dqt.functional.adamw_step_";
+  Grid grid = Grid::fromBits(a.bits, fn);
+  TORCH_CHECK(q.dim() == 1 && q.scalar_type() == at::kChar, fn,
+              ": q must be a 1-D int8 tensor, got ", q.scalar_type(),
+              q.sizes());
+  int64_t n = q.numel();
+  TORCH_CHECK(n > 0, fn, ": q is empty");
+  auto checkF32 = [&](const at::Tensor &t, const char *name) {
+    TORCH_CHECK(t.scalar_type() == at::kFloat, fn, ": ", name,
+                " must be float32, got ", t.scalar_type());
+    TORCH_CHECK(t.sizes() == q.sizes(), fn, ": ", name, " has shape ",
+                t.sizes(), ", q has ", q.sizes());
+    TORCH_CHECK(t.device() == q.device(), fn, ": ", name, " is on ",
+                t.device(), ", q on ", q.device());
+    TORCH_CHECK(t.is_contiguous(), fn, ": ", name, " must be contiguous");
+  };
+  checkF32(grad, "grad");
+  checkF32(expAvg, "exp_avg");
+  checkF32(expAvgSq, "exp_avg_sq");
+  TORCH_CHECK(q.device().is_cpu(), fn, ": only CPU tensors are supported so far");
+  TORCH_CHECK(q.is_contiguous(), fn, ": q must be contiguous");
+  TORCH_CHECK(expAvg.data_ptr() != expAvgSq.data_ptr() &&
+                  expAvg.data_ptr() != grad.data_ptr() &&
+                  expAvgSq.data_ptr() != grad.data_ptr(),
+              fn, ": grad, exp_avg and exp_avg_sq must be distinct buffers");
+  TORCH_CHECK(a.step >= 1, fn, ": step must be >= 1, got ", a.step);
+  TORCH_CHECK(std::isfinite(a.lr) && a.lr >= 0, fn,
+              ": lr must be finite and >= 0, got ", a.lr);
+  TORCH_CHECK(a.beta1 >= 0 && a.beta1 < 1, fn,
+              ": beta1 must be in [0, 1), got ", a.beta1);
+  TORCH_CHECK(a.beta2 >= 0 && a.beta2 < 1, fn,
+              ": beta2 must be in [0, 1), got ", a.beta2);
+  TORCH_CHECK(a.eps > 0, fn, ": eps must be > 0, got ", a.eps);
+  TORCH_CHECK(a.weightDecay >= 0, fn, ": weight_decay must be >= 0, got ",
+              a.weightDecay);
+  TORCH_CHECK(std::isfinite(delta) && delta > 0, fn,
+              ": delta must be finite and > 0, got ", delta);
+  TORCH_CHECK(maxQ >= grid.qn() && maxQ <= grid.qp(), fn, ": max_q ", maxQ,
+              " is outside the ", grid.str(), " grid [", grid.qn(), ", ",
+              grid.qp(), "]");
+  TORCH_CHECK(a.tensorId >= 0, fn, ": tensor_id must be >= 0");
+
+  StepConfig config;
+  config.bits = grid.bits;
+  config.ternary = grid.ternary;
+  const CpuStepKernel &kernel = KernelCache::global().cpu(config);
+  float d = float(delta);
+  float next = maxQ > 0 ? float(maxQ) * d / float(grid.qp()) : d;
+  double t = double(a.step);
+  double alpha = a.lr * std::sqrt(1 - std::pow(a.beta2, t)) /
+                 (1 - std::pow(a.beta1, t));
+  std::vector<float> hyper = {float(a.beta1), float(a.beta2), float(alpha),
+                              float(a.eps), float(a.lr * a.weightDecay)};
+  StepOperands op{q.data_ptr<int8_t>(), grad.data_ptr<float>(),
+                  expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(), n,
+                  a.tensorId, d, next};
+  std::vector<StepStats> stats =
+      launchCpu(kernel, config, {op}, hyper, a.seed, uint64_t(a.step));
+  return {next, stats[0]};
+}
+
+} // namespace dqt::functional

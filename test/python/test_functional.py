@@ -1,0 +1,188 @@
+"""dqt.random.philox_uniform and dqt.functional.adamw_step_ against
+independent pure-Python/LibTorch references (docs/numerics.md)."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import dqt
+
+M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+MASK = 0xFFFFFFFF
+
+
+def philox4x32(ctr, key, rounds=10):
+    """Random123's philox4x32_R in plain Python integers."""
+    c0, c1, c2, c3 = ctr
+    k0, k1 = key
+    for r in range(rounds):
+        if r:
+            k0, k1 = (k0 + W0) & MASK, (k1 + W1) & MASK
+        p0, p1 = M0 * c0, M1 * c2
+        c0, c1, c2, c3 = ((p1 >> 32) ^ c1 ^ k0) & MASK, p1 & MASK, \
+            ((p0 >> 32) ^ c3 ^ k1) & MASK, p0 & MASK
+    return c0, c1, c2, c3
+
+
+def uniform_ref(seed, step, tid, numel):
+    out = []
+    for i in range(numel):
+        j = i // 4
+        w = philox4x32((j & MASK, j >> 32, step & MASK, tid & MASK),
+                       (seed & MASK, (seed >> 32) & MASK))[i % 4]
+        out.append((w >> 8) * 2.0 ** -24)
+    return torch.tensor(out, dtype=torch.float32)
+
+
+def test_philox_uniform_known_answer():
+    # Random123 kat_vectors: philox4x32 10, counter 0, key 0.
+    words = [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    assert philox4x32((0, 0, 0, 0), (0, 0)) == tuple(words)
+    u = dqt.random.philox_uniform(0, 0, 0, 4)
+    assert u.dtype == torch.float32
+    assert torch.equal(u, torch.tensor([(w >> 8) * 2.0 ** -24 for w in words]))
+
+
+@pytest.mark.parametrize("seed,step,tid,numel", [
+    (42, 1, 0, 1001), (2 ** 63 + 12345, 7, 3, 37), (1, 2 ** 33 + 5, 2 ** 31, 9)])
+def test_philox_uniform_matches_python(seed, step, tid, numel):
+    assert torch.equal(dqt.random.philox_uniform(seed, step, tid, numel),
+                       uniform_ref(seed, step, tid, numel))
+
+
+def f(x):
+    return torch.tensor(x, dtype=torch.float32)
+
+
+def sqrt_ieee(x):
+    # ATen's f32 sqrt may use MKL's vector math (not always correctly
+    # rounded); sqrt in double rounded to float is.
+    return x.double().sqrt().float()
+
+
+def adamw_ref(q, delta, max_q, g, m, v, step, lr, beta1, beta2, eps, wd,
+              bits, seed, tid):
+    qn, qp = (-1, 1) if bits < 2 else (-(2 ** (int(bits) - 1)), 2 ** (int(bits) - 1) - 1)
+    d = f(delta)
+    dn = (f(float(max_q)) * d / f(float(qp))) if max_q > 0 else d
+    alpha = lr * (1 - beta2 ** step) ** 0.5 / (1 - beta1 ** step)
+    finite = g.isfinite()
+    b1, b2 = f(beta1), f(beta2)
+    m1 = b1 * m + (f(1.0) - b1) * g
+    v1 = b2 * v + (f(1.0) - b2) * (g * g)
+    w = q.float() * d
+    w1 = w - f(alpha) * (m1 / (sqrt_ieee(v1) + f(eps)))
+    w2 = w1 - f(lr * wd) * w1
+    x = w2 / torch.full_like(w2, float(dn))  # IEEE division, not a reciprocal
+    fl = x.floor()
+    u = uniform_ref(seed, step, tid, q.numel())
+    r = torch.where(u < x - fl, fl + 1, fl)
+    r = torch.where(x >= qp, f(float(qp)), r)
+    r = torch.where(x <= qn, f(float(qn)), r)
+    r = torch.where(x.isnan(), f(0.0), r)
+    q1 = torch.where(finite, r.to(torch.int8), q)
+    return (q1, torch.where(finite, m1, m), torch.where(finite, v1, v), float(dn),
+            int(q1.max()), int((q1 != q).sum()), int((~finite).sum()))
+
+
+def make(n, bits, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    qp = 1 if bits < 2 else 2 ** (int(bits) - 1) - 1
+    q = torch.randint(-qp - (0 if bits < 2 else 1), qp + 1, (n,), generator=gen,
+                      dtype=torch.int8)
+    g = torch.randn(n, generator=gen) * 10 ** (torch.rand(n, generator=gen) * 5 - 4)
+    g[5::997] = float("nan")
+    g[7::1499] = float("inf")
+    m = torch.randn(n, generator=gen) * 0.01
+    v = torch.rand(n, generator=gen) * 1e-4
+    return q, g, m, v
+
+
+HYPER = dict(lr=0.05, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01)
+
+
+@pytest.mark.parametrize("bits", [1.58, 2, 3, 4, 8])
+def test_adamw_step_matches_reference(bits):
+    n = 3001
+    q, g, m, v = make(n, bits)
+    delta, max_q = 0.02, int(q.max())
+    want = adamw_ref(q.clone(), delta, max_q, g, m.clone(), v.clone(), 3,
+                     HYPER["lr"], HYPER["beta1"], HYPER["beta2"], HYPER["eps"],
+                     HYPER["weight_decay"], bits, 42, 5)
+    r = dqt.functional.adamw_step_(q, delta, max_q, g, m, v, step=3, bits=bits,
+                                   seed=42, tensor_id=5, **HYPER)
+    assert torch.equal(q, want[0])
+    assert torch.equal(m, want[1]) and torch.equal(v, want[2])
+    assert (r.delta, r.max_q, r.changed, r.nonfinite) == want[3:]
+    assert r.changed > n // 100 and r.nonfinite > 0
+
+
+def test_nonfinite_gradients_never_reach_weights_or_states():
+    q, g, m, v = make(2000, 8, seed=3)
+    q0, m0, v0 = q.clone(), m.clone(), v.clone()
+    bad = ~g.isfinite()
+    r = dqt.functional.adamw_step_(q, 0.02, int(q.max()), g, m, v, step=1,
+                                   bits=8, seed=1, tensor_id=0, **HYPER)
+    assert r.nonfinite == int(bad.sum()) > 0
+    assert torch.equal(q[bad], q0[bad])
+    assert torch.equal(m[bad], m0[bad]) and torch.equal(v[bad], v0[bad])
+    assert m.isfinite().all() and v.isfinite().all()
+
+
+def same_bytes(a, b):
+    """Bit equality (torch.equal says NaN != NaN)."""
+    return (a.dtype == b.dtype and a.shape == b.shape and
+            torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8)))
+
+
+def call(q, g, m, v, **over):
+    args = dict(step=1, bits=8, seed=1, tensor_id=0, **HYPER)
+    delta = over.pop("delta", 0.02)
+    max_q = over.pop("max_q", 10)
+    args.update(over)
+    return dqt.functional.adamw_step_(q, delta, max_q, g, m, v, **args)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda t: t.update(m=torch.zeros(99)), "exp_avg has shape [99], q has [100]"),
+    (lambda t: t.update(g=torch.zeros(100, dtype=torch.float64)), "grad must be float32, got Double"),
+    (lambda t: t.update(v=torch.zeros(200)[::2]), "exp_avg_sq must be contiguous"),
+    (lambda t: t.update(q=torch.zeros(100, dtype=torch.int32)), "q must be a 1-D int8 tensor"),
+    (lambda t: t.update(q=torch.zeros(10, 10, dtype=torch.int8)), "q must be a 1-D int8 tensor"),
+    (lambda t: t.update(bits=9), "bits must be 1.58 (ternary) or an integer in [2, 8], got 9"),
+    (lambda t: t.update(bits=2.5), "bits must be 1.58"),
+    (lambda t: t.update(lr=-1e-3), "lr must be finite and >= 0, got -0.001"),
+    (lambda t: t.update(beta1=1.0), "beta1 must be in [0, 1), got 1"),
+    (lambda t: t.update(beta2=-0.1), "beta2 must be in [0, 1)"),
+    (lambda t: t.update(eps=0.0), "eps must be > 0"),
+    (lambda t: t.update(delta=float("nan")), "delta must be finite and > 0"),
+    (lambda t: t.update(max_q=300), "max_q 300 is outside the 8-bit grid"),
+    (lambda t: t.update(step=0), "step must be >= 1"),
+])
+def test_bad_input_is_refused_and_changes_nothing(change, message):
+    q, g, m, v = make(100, 8)
+    t = dict(q=q, g=g, m=m, v=v)
+    change(t)
+    before = {k: x.clone() for k, x in t.items() if isinstance(x, torch.Tensor)}
+    with pytest.raises(RuntimeError, match="dqt.functional.adamw_step_: .*" +
+                       message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+        kw = {k: t.pop(k) for k in list(t) if k not in "qgmv"}
+        call(t["q"], t["g"], t["m"], t["v"], **kw)
+    for k, x in before.items():
+        assert same_bytes(t[k], x), k
+
+
+def test_empty_tensors_are_refused():
+    e = torch.zeros(0)
+    with pytest.raises(RuntimeError, match="q is empty"):
+        call(torch.zeros(0, dtype=torch.int8), e, e.clone(), e.clone())
+
+
+def test_import_from_any_directory(tmp_path):
+    out = subprocess.run([sys.executable, "-c", "import dqt; print(dqt.__name__)"],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "dqt"

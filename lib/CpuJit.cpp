@@ -9,7 +9,13 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/TargetParser/Host.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/TargetSelect.h"
@@ -40,10 +46,30 @@ JitModule::~JitModule() = default;
 
 llvm::Expected<JitModule::PackedFn>
 JitModule::lookup(llvm::StringRef name) const {
+  if (loaded) {
+    // ExecutionEngine's packed wrapper of @name is `_mlir_<name>`.
+    auto addr = loaded->lookup(("_mlir_" + name).str());
+    if (!addr)
+      return addr.takeError();
+    return addr->toPtr<PackedFn>();
+  }
   auto fn = engine->lookupPacked(name);
   if (!fn)
     return fn.takeError();
   return *fn;
+}
+
+std::string hostCpuKey() {
+  std::string key = llvm::sys::getHostCPUName().str();
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  std::vector<std::string> on;
+  for (auto &f : features)
+    if (f.second)
+      on.push_back(f.first().str());
+  std::sort(on.begin(), on.end());
+  for (auto &f : on)
+    key += "+" + f;
+  return key;
 }
 
 /// The -O3 pipeline as clang runs it. MLIR's makeOptimizingTransformer uses
@@ -76,7 +102,7 @@ static llvm::Error makeError(const llvm::Twine &msg) {
 }
 
 llvm::Expected<std::unique_ptr<JitModule>>
-jitCpuModule(ModuleOp module) {
+jitCpuModule(ModuleOp module, bool keepObject) {
   static std::once_flag initTargets;
   std::call_once(initTargets, [] {
     llvm::InitializeNativeTarget();
@@ -110,20 +136,84 @@ jitCpuModule(ModuleOp module) {
     return optimizeO3(*m, machine);
   };
   options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  options.enableObjectDump = keepObject;
   auto engine = ExecutionEngine::create(module, options);
   if (!engine)
     return engine.takeError();
   auto jit = std::unique_ptr<JitModule>(new JitModule());
   jit->engine = std::move(*engine);
+  if (keepObject) {
+    // The object cache is filled when code is materialized; ORC compiles the
+    // whole module at the first lookup of any symbol in it.
+    for (Operation &op : module.getBody()->getOperations())
+      if (auto fn = dyn_cast<LLVM::LLVMFuncOp>(op); fn && !fn.isExternal()) {
+        if (auto sym = jit->engine->lookup(fn.getName()); !sym)
+          return sym.takeError();
+        break;
+      }
+    // ExecutionEngine can only dump its object cache to a file.
+    llvm::SmallString<128> path;
+    if (auto ec = llvm::sys::fs::createTemporaryFile("dqt-kernel", "o", path))
+      return llvm::errorCodeToError(ec);
+    jit->engine->dumpToObjectFile(path);
+    auto buffer = llvm::MemoryBuffer::getFile(path);
+    llvm::sys::fs::remove(path);
+    if (!buffer)
+      return llvm::errorCodeToError(buffer.getError());
+    jit->objectCode = (*buffer)->getBuffer().str();
+  }
   return jit;
 }
 
+llvm::Expected<std::unique_ptr<JitModule>>
+loadCpuObject(llvm::StringRef object) {
+  static std::once_flag initTargets;
+  std::call_once(initTargets, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  auto lljit = llvm::orc::LLJITBuilder().create();
+  if (!lljit)
+    return lljit.takeError();
+  // The kernels may call libm/libc (memcpy, ...): resolve from the process.
+  auto generator =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+          (*lljit)->getDataLayout().getGlobalPrefix());
+  if (!generator)
+    return generator.takeError();
+  (*lljit)->getMainJITDylib().addGenerator(std::move(*generator));
+  if (auto err = (*lljit)->addObjectFile(
+          llvm::MemoryBuffer::getMemBufferCopy(object, "dqt-kernel.o")))
+    return std::move(err);
+  auto jit = std::unique_ptr<JitModule>(new JitModule());
+  jit->loaded = std::move(*lljit);
+  jit->objectCode = object.str();
+  return jit;
+}
+
+llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
+  auto start = std::chrono::steady_clock::now();
+  auto jit = loadCpuObject(object);
+  if (!jit)
+    return jit.takeError();
+  auto fn = (*jit)->lookup(kStepKernelName);
+  if (!fn)
+    return fn.takeError();
+  CpuStepKernel kernel;
+  kernel.module = std::move(*jit);
+  kernel.fn = *fn;
+  kernel.compileSeconds = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+  return kernel;
+}
+
 llvm::Expected<CpuStepKernel>
-compileCpuStep(const StepConfig &config) {
+compileCpuStep(const StepConfig &config, bool keepObject) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
-  auto jit = jitCpuModule(*module);
+  auto jit = jitCpuModule(*module, keepObject);
   if (!jit)
     return jit.takeError();
   auto fn = (*jit)->lookup(kStepKernelName);

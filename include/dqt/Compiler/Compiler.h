@@ -19,6 +19,10 @@
 #include <memory>
 #include <string>
 
+namespace llvm::orc {
+class LLJIT;
+} // namespace llvm::orc
+
 namespace mlir {
 class ExecutionEngine;
 class MLIRContext;
@@ -45,15 +49,32 @@ public:
   /// The packed entry point of `name`, or an error.
   llvm::Expected<PackedFn> lookup(llvm::StringRef name) const;
 
+  /// The object code (ELF) behind this module, if it was kept.
+  const std::string &object() const { return objectCode; }
+
 private:
   friend llvm::Expected<std::unique_ptr<JitModule>>
-  jitCpuModule(mlir::ModuleOp module);
+  jitCpuModule(mlir::ModuleOp module, bool keepObject);
+  friend llvm::Expected<std::unique_ptr<JitModule>>
+  loadCpuObject(llvm::StringRef object);
+  // Either the ExecutionEngine that compiled it or, for object code loaded
+  // from the disk cache, a bare ORC LLJIT.
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  std::unique_ptr<llvm::orc::LLJIT> loaded;
+  std::string objectCode;
 };
 
 /// Runs dqt-compile-cpu on `module` (any module: fused steps or plain code
-/// with dqt.philox) and JITs it at -O3 for the host CPU.
-llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(mlir::ModuleOp module);
+/// with dqt.philox) and JITs it at -O3 for the host CPU. With `keepObject`,
+/// the object code is kept (JitModule::object) for a disk cache.
+llvm::Expected<std::unique_ptr<JitModule>>
+jitCpuModule(mlir::ModuleOp module, bool keepObject = false);
+
+/// Loads object code kept by jitCpuModule (same compiler, same host CPU).
+llvm::Expected<std::unique_ptr<JitModule>> loadCpuObject(llvm::StringRef object);
+
+/// The host CPU name and features: object code is only valid for them.
+std::string hostCpuKey();
 
 /// A compiled CPU step kernel (see StepConfig.h for its argument layout).
 struct CpuStepKernel {
@@ -64,7 +85,11 @@ struct CpuStepKernel {
 };
 
 /// Builds, lowers and JIT-compiles the CPU step kernel of `config`.
-llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config);
+llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
+                                             bool keepObject = false);
+
+/// The step kernel from object code kept by compileCpuStep.
+llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object);
 
 /// Runs dqt-compile-gpu on the step of `config` and returns the PTX text of
 /// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90).

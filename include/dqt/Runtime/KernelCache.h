@@ -1,4 +1,4 @@
-//===- KernelCache.h - compiled step kernels, per process -------*- C++ -*-===//
+//===- KernelCache.h - compiled step kernels, memory and disk ---*- C++ -*-===//
 
 #ifndef DQT_RUNTIME_KERNELCACHE_H
 #define DQT_RUNTIME_KERNELCACHE_H
@@ -12,25 +12,46 @@
 
 namespace dqt {
 
-/// Step kernels by configuration, compiled on first use. Thread-safe; a
-/// kernel stays valid for the life of the process. The key is the
-/// configuration's key plus the compiler version. (In memory only so far; the
-/// disk cache under $DQT_CACHE_DIR is not built yet.)
+/// Step kernels by configuration: in memory for the process, and as object
+/// code on disk across processes. The key is the full configuration, the
+/// compiler version and the host CPU (object code is specific to both). A
+/// disk entry holds its key and an xxh64 checksum of the code; an entry that
+/// is corrupt or stale is recompiled and rewritten, never trusted. Entries
+/// are written atomically (temporary file + rename). Thread-safe.
 class KernelCache {
 public:
+  /// `directory` holds the disk entries; empty means memory only.
+  explicit KernelCache(std::string directory);
+
+  /// The process-wide cache: $DQT_CACHE_DIR, else ~/.cache/dqt;
+  /// DQT_CACHE_DIR=off keeps kernels in memory only.
   static KernelCache &global();
 
-  /// The CPU kernel of `config`, compiling it if needed; throws c10::Error
-  /// when compilation fails.
+  /// The CPU kernel of `config`: from memory, else from disk, else compiled
+  /// (and stored). Throws c10::Error when compilation fails.
   const CpuStepKernel &cpu(const StepConfig &config);
 
+  struct Stats {
+    int64_t compiled = 0;   ///< cold compilations
+    int64_t loaded = 0;     ///< warm loads from disk
+    int64_t rejected = 0;   ///< corrupt or stale disk entries recompiled
+    double lastCompileSeconds = 0, lastLoadSeconds = 0;
+  };
+  Stats stats() const;
   /// Number of compilations this cache has run.
-  int64_t compilations() const;
+  int64_t compilations() const { return stats().compiled; }
+
+  const std::string &directory() const { return dir; }
+  /// The disk entry of `config` (whether or not it exists).
+  std::string entryPath(const StepConfig &config) const;
 
 private:
+  std::string key(const StepConfig &config) const;
+
+  std::string dir;
   mutable std::mutex mutex;
   std::unordered_map<std::string, std::unique_ptr<CpuStepKernel>> kernels;
-  int64_t compiled = 0;
+  Stats counters;
 };
 
 } // namespace dqt

@@ -149,6 +149,126 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
   return reds;
 }
 
+/// Philox of `groups` consecutive groups from `group0` as vectors: the four
+/// word vectors, lane l holding the words of group group0 + l.
+static SmallVector<Value, 4> buildVectorUniforms(OpBuilder &b, Location loc,
+                                                 ValueRange rngScalars,
+                                                 Value group0,
+                                                 unsigned groups) {
+  auto i64v = VectorType::get({groups}, b.getI64Type());
+  auto i32v = VectorType::get({groups}, b.getI32Type());
+  SmallVector<int64_t> lanes(groups);
+  for (unsigned l = 0; l < groups; ++l)
+    lanes[l] = l;
+  Value group = arith::AddIOp::create(
+      b, loc, vector::BroadcastOp::create(b, loc, i64v, group0),
+      arith::ConstantOp::create(b, loc, b.getI64VectorAttr(lanes)));
+  Value c32 = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(i64v, b.getI64IntegerAttr(32)));
+  auto lo = [&](Value v) { return arith::TruncIOp::create(b, loc, i32v, v); };
+  auto hi = [&](Value v) {
+    return arith::TruncIOp::create(b, loc, i32v,
+                                   arith::ShRUIOp::create(b, loc, v, c32));
+  };
+  auto splat = [&](Value scalar64, bool high) -> Value {
+    Value s = arith::TruncIOp::create(
+        b, loc, b.getI32Type(),
+        high ? arith::ShRUIOp::create(
+                   b, loc, scalar64,
+                   arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32)))
+                   .getResult()
+             : scalar64);
+    return vector::BroadcastOp::create(b, loc, i32v, s);
+  };
+  Value seed = rngScalars[0], step = rngScalars[1], tensorId = rngScalars[2];
+  SmallVector<Type, 4> words(4, i32v);
+  auto philox = PhiloxOp::create(b, loc, words, splat(seed, false),
+                                 splat(seed, true), lo(group), hi(group),
+                                 splat(step, false), splat(tensorId, false),
+                                 /*rounds=*/10);
+  SmallVector<Value, 4> us;
+  for (Value w : philox.getResults())
+    us.push_back(buildUniformFromWord(b, loc, w));
+  return us;
+}
+
+/// A clone of the elementwise scalar op `op` on vectors of `width` lanes.
+static Value vectorizeClone(OpBuilder &b, Operation *op, IRMapping &map,
+                            unsigned width) {
+  if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+    auto type = VectorType::get({width}, c.getType());
+    Value v = arith::ConstantOp::create(
+        b, c.getLoc(), DenseElementsAttr::get(type, c.getValue()));
+    map.map(c.getResult(), v);
+    return v;
+  }
+  OperationState state(op->getLoc(), op->getName());
+  for (Value v : op->getOperands())
+    state.addOperands(map.lookup(v));
+  state.addAttributes(op->getAttrs());
+  for (Type t : op->getResultTypes())
+    state.addTypes(VectorType::get({width}, t));
+  Operation *clone = b.create(state);
+  map.map(op->getResults(), clone->getResults());
+  return clone->getResult(0);
+}
+
+SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
+                                              FusedStepOp op,
+                                              const SegmentBuffers &buffers,
+                                              Value first, unsigned groups) {
+  unsigned width = 4 * groups;
+  Block &body = op.getBodyBlock();
+  IRMapping map;
+  unsigned arg = 0;
+  if (op.getRng()) {
+    Value group0 = arith::ShRUIOp::create(
+        b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), first),
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(2)));
+    SmallVector<Value, 4> u = buildVectorUniforms(
+        b, loc, ArrayRef<Value>(buffers.scalars).take_front(3), group0, groups);
+    // Element 4l + k takes word k of group l: interleave(interleave(u0, u2),
+    // interleave(u1, u3)).
+    Value even = vector::InterleaveOp::create(b, loc, u[0], u[2]);
+    Value odd = vector::InterleaveOp::create(b, loc, u[1], u[3]);
+    map.map(body.getArgument(arg++),
+            vector::InterleaveOp::create(b, loc, even, odd));
+  }
+  for (Value mem : buffers.inputs) {
+    Type elem = cast<MemRefType>(mem.getType()).getElementType();
+    map.map(body.getArgument(arg++),
+            vector::LoadOp::create(b, loc, VectorType::get({width}, elem), mem,
+                                   first));
+  }
+  for (Value s : buffers.scalars) {
+    BlockArgument a = body.getArgument(arg++);
+    if (!a.use_empty())
+      map.map(a, vector::BroadcastOp::create(
+                     b, loc, VectorType::get({width}, s.getType()), s));
+  }
+  for (Operation &inner : body.without_terminator())
+    vectorizeClone(b, &inner, map, width);
+
+  auto yield = cast<YieldOp>(body.getTerminator());
+  unsigned numOutputs = op.getNumOutputs();
+  SmallVector<Value> reds;
+  for (auto [idx, v] : llvm::enumerate(yield.getValues())) {
+    Value vec = map.lookup(v);
+    if (idx < numOutputs) {
+      vector::StoreOp::create(b, loc, vec, buffers.outputs[idx], first);
+      continue;
+    }
+    StringRef combiner =
+        cast<StringAttr>(op.getReductions()[idx - numOutputs]).getValue();
+    reds.push_back(vector::ReductionOp::create(
+        b, loc,
+        combiner == "maxsi" ? vector::CombiningKind::MAXSI
+                            : vector::CombiningKind::ADD,
+        vec));
+  }
+  return reds;
+}
+
 //===----------------------------------------------------------------------===//
 // Kernel signature
 //===----------------------------------------------------------------------===//

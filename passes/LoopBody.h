@@ -43,6 +43,16 @@ SmallVector<Value> emitElements(OpBuilder &b, Location loc, FusedStepOp op,
                                 const SegmentBuffers &buffers, Value first,
                                 unsigned width, GroupAccess access);
 
+/// Emits the fused body for `groups` consecutive groups of 4 elements from
+/// `first` (a multiple of 4) as vector code: one Philox call on
+/// vector<groups x i32> (one lane per group), its words interleaved into
+/// element order, contiguous vector loads and stores of 4*groups elements,
+/// and the body's arith/math ops cloned on vectors. Returns, per reduction,
+/// the block's combined contribution (vector.reduction).
+SmallVector<Value> emitVectorBlock(OpBuilder &b, Location loc, FusedStepOp op,
+                                   const SegmentBuffers &buffers, Value first,
+                                   unsigned groups);
+
 /// The identity of a reduction combiner for an integer type.
 Value buildReductionIdentity(OpBuilder &b, Location loc, StringRef combiner,
                              Type type);

@@ -10,8 +10,6 @@
 
 #include "LoopBody.h"
 
-#include "mlir/AsmParser/AsmParser.h"
-
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTLOWERTOCPU
 #include "passes/Passes.h.inc"
@@ -22,18 +20,23 @@ using namespace mlir::dqt;
 
 namespace {
 
-/// Emits `scf.for iv = lo to hi step width` carrying the reductions, with
-/// `annotation` (if any) as its loop annotation.
+/// Emits `scf.for iv = lo to hi step` carrying the reductions; each
+/// iteration handles `width` elements (1 or 4: emitElements) or, with
+/// `vectorGroups`, that many groups of 4 as vector code (emitVectorBlock).
 SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
                             const SegmentBuffers &buffers, Value lo, Value hi,
                             unsigned width, ValueRange init,
-                            Attribute annotation = {}) {
-  Value step = arith::ConstantIndexOp::create(b, loc, width);
+                            unsigned vectorGroups = 0) {
+  Value step = arith::ConstantIndexOp::create(
+      b, loc, vectorGroups ? 4 * vectorGroups : width);
   auto loop = scf::ForOp::create(
       b, loc, lo, hi, step, init,
       [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
         SmallVector<Value> reds =
-            emitElements(nb, l, op, buffers, iv, width, GroupAccess::Scalar);
+            vectorGroups
+                ? emitVectorBlock(nb, l, op, buffers, iv, vectorGroups)
+                : emitElements(nb, l, op, buffers, iv, width,
+                               GroupAccess::Scalar);
         SmallVector<Value> next;
         for (auto [k, r] : llvm::enumerate(reds))
           next.push_back(buildCombine(
@@ -41,11 +44,16 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
               acc[k], r));
         scf::YieldOp::create(nb, l, next);
       });
-  // convert-scf-to-cf copies LLVM-dialect attributes to the loop's back edge
-  // and convert-cf-to-llvm makes this name the llvm.br's `loop_annotation`.
-  if (annotation)
-    loop->setAttr("loop_annotation", annotation);
   return loop.getResults();
+}
+
+/// Whether the fused body can be cloned on vectors: elementwise ops only.
+bool isVectorizable(FusedStepOp op) {
+  return llvm::all_of(op.getBodyBlock().without_terminator(),
+                      [](Operation &inner) {
+                        return isa<arith::ConstantOp>(inner) ||
+                               inner.hasTrait<OpTrait::Elementwise>();
+                      });
 }
 
 void lowerFunc(func::FuncOp func, const KernelPlan *plan,
@@ -66,13 +74,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
     if (isa<MemRefType>(types[i]))
       kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
                         b.getUnitAttr());
-  Attribute annotation;
-  if (vectorWidth)
-    annotation = parseAttribute(
-        "#llvm.loop_annotation<vectorize = #llvm.loop_vectorize<disable = "
-        "false, width = " +
-            std::to_string(vectorWidth) + " : i32>>",
-        ctx);
+  unsigned vectorGroups = isVectorizable(step) ? vectorWidth : 0;
   Block *entry = kernel.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange args = entry->getArguments();
@@ -111,7 +113,21 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
           b, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
           res0[step.getNumOutputs() + k].getType()));
     acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
-    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc, annotation);
+    if (vectorGroups) {
+      // Whole vector blocks, then the remaining groups one by one.
+      Value block = arith::ConstantIndexOp::create(b, loc, 4 * vectorGroups);
+      Value hiV = arith::AddIOp::create(
+          b, loc, lo4,
+          arith::MulIOp::create(
+              b, loc,
+              arith::DivUIOp::create(
+                  b, loc, arith::SubIOp::create(b, loc, hi4, lo4), block),
+              block));
+      acc = emitLoop(b, loc, step, buf, lo4, hiV, 4, acc, vectorGroups);
+      acc = emitLoop(b, loc, step, buf, hiV, hi4, 4, acc);
+    } else {
+      acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
+    }
     acc = emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
     for (unsigned k = 0; k < numReds; ++k) {
       Value v = acc[k];

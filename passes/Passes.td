@@ -53,16 +53,19 @@ def DQTLowerToCPU : Pass<"dqt-lower-to-cpu", "ModuleOp"> {
     segment, one memref per tensor operand and per untied output, then the
     scalars; then `begin`, `end` (index) and a `memref<?xi64>` that receives
     the chunk's partial reductions (segment-major). Groups of 4 elements share
-    one Philox call; the loop over groups carries an `llvm.loop_annotation`
-    asking LLVM's loop vectorizer for `vector-width` groups at a time (its
-    cost model alone declines: it overrates the 32x32->64-bit multiplies of
-    Philox), and memref arguments are `llvm.noalias` (buffers of different
-    arguments never overlap; an in-place output shares its input's
-    argument). Results are identical for any chunking.
+    one Philox call. The main loop is explicit vector code over
+    `vector-width` groups (4 x vector-width contiguous elements): one Philox
+    call on vector<vector-width x i32> whose words are interleaved into
+    element order, contiguous vector loads and stores, and the body cloned on
+    vectors; remaining groups, and the elements before the first and after
+    the last whole group, run as scalar code. Memref arguments are
+    `llvm.noalias` (buffers of different arguments never overlap; an in-place
+    output shares its input's argument). Results are identical for any
+    chunking and any vector width.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "unsigned", /*default=*/"8",
-           "Groups of 4 elements per vector iteration (0: LLVM decides)">
+           "Groups of 4 elements per vector iteration (0: scalar groups)">
   ];
   let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
                            "memref::MemRefDialect", "scf::SCFDialect",

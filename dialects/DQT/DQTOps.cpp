@@ -10,6 +10,19 @@
 using namespace mlir;
 using namespace mlir::dqt;
 
+/// `: vector<Nxi32>` after dqt.philox, nothing for i32.
+static ParseResult parseWordType(OpAsmParser &parser, Type &type) {
+  type = parser.getBuilder().getI32Type();
+  if (succeeded(parser.parseOptionalColon()))
+    return parser.parseType(type);
+  return success();
+}
+
+static void printWordType(OpAsmPrinter &printer, Operation *, Type type) {
+  if (!type.isInteger(32))
+    printer << " : " << type;
+}
+
 #define GET_OP_CLASSES
 #include "dialects/DQT/DQTOps.cpp.inc"
 

@@ -236,23 +236,32 @@ def DQT_NextDeltaOp : DQT_Op<"next_delta", [Pure]> {
   let hasVerifier = 1;
 }
 
-def DQT_PhiloxOp : DQT_Op<"philox", [Pure]> {
+def DQT_PhiloxWord : AnyTypeOf<[I32, VectorOfRankAndType<[1], [I32]>]>;
+
+def DQT_PhiloxOp : DQT_Op<"philox", [Pure,
+    AllTypesMatch<["key0", "key1", "ctr0", "ctr1", "ctr2", "ctr3",
+                   "r0", "r1", "r2", "r3"]>]> {
   let summary = "Philox4x32 block: four 32-bit words from key and counter";
   let description = [{
     The counter-based generator of Salmon et al. (2011) with the constants of
     Random123 and PyTorch's PhiloxRNGEngine. `dqt-expand-rng` expands it into
-    `arith` integer ops.
+    `arith` integer ops. On `vector<Nxi32>` operands it computes N
+    independent blocks (lane by lane); the type is printed only then.
 
     ```mlir
     %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3)
+    %v:4 = dqt.philox key(%a, %b) counter(%c, %d, %e, %f) : vector<8xi32>
     ```
   }];
-  let arguments = (ins I32:$key0, I32:$key1, I32:$ctr0, I32:$ctr1, I32:$ctr2,
-                       I32:$ctr3, DefaultValuedAttr<I64Attr, "10">:$rounds);
-  let results = (outs I32:$r0, I32:$r1, I32:$r2, I32:$r3);
+  let arguments = (ins DQT_PhiloxWord:$key0, DQT_PhiloxWord:$key1,
+                       DQT_PhiloxWord:$ctr0, DQT_PhiloxWord:$ctr1,
+                       DQT_PhiloxWord:$ctr2, DQT_PhiloxWord:$ctr3,
+                       DefaultValuedAttr<I64Attr, "10">:$rounds);
+  let results = (outs DQT_PhiloxWord:$r0, DQT_PhiloxWord:$r1,
+                      DQT_PhiloxWord:$r2, DQT_PhiloxWord:$r3);
   let assemblyFormat = [{
     `key` `(` $key0 `,` $key1 `)` `counter` `(` $ctr0 `,` $ctr1 `,` $ctr2 `,`
-    $ctr3 `)` attr-dict
+    $ctr3 `)` attr-dict `` custom<WordType>(type($key0))
   }];
   let hasVerifier = 1;
 }

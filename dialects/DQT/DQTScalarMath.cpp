@@ -22,6 +22,14 @@ static Value f32Const(OpBuilder &b, Location loc, float v) {
   return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
 }
 
+/// A constant of `type` (a scalar, or a vector splat of it).
+static Value constLike(OpBuilder &b, Location loc, Type type, Attribute v) {
+  if (auto vec = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(vec, v));
+  return arith::ConstantOp::create(b, loc, cast<TypedAttr>(v));
+}
+
 Value mlir::dqt::buildIsFinite(OpBuilder &b, Location loc, Value x) {
   Value abs = math::AbsFOp::create(b, loc, x);
   return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, abs,
@@ -49,9 +57,9 @@ SmallVector<Value, 4> mlir::dqt::buildPhilox(OpBuilder &b, Location loc,
                                              Value key0, Value key1,
                                              ArrayRef<Value> counter,
                                              int64_t rounds) {
+  Type wordType = key0.getType(); // i32 or vector<Nxi32>
   auto c32 = [&](uint32_t v) -> Value {
-    return arith::ConstantOp::create(b, loc,
-                                     b.getI32IntegerAttr(int32_t(v)));
+    return constLike(b, loc, wordType, b.getI32IntegerAttr(int32_t(v)));
   };
   Value m0 = c32(0xD2511F53u), m1 = c32(0xCD9E8D57u);
   Value w0 = c32(0x9E3779B9u), w1 = c32(0xBB67AE85u);
@@ -78,12 +86,17 @@ SmallVector<Value, 4> mlir::dqt::buildPhilox(OpBuilder &b, Location loc,
 }
 
 Value mlir::dqt::buildUniformFromWord(OpBuilder &b, Location loc, Value word) {
+  Type type = word.getType();
+  Type floatType = b.getF32Type();
+  if (auto vec = dyn_cast<VectorType>(type))
+    floatType = vec.clone(floatType);
   Value shifted = arith::ShRUIOp::create(
-      b, loc, word, arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(8)));
+      b, loc, word, constLike(b, loc, type, b.getI32IntegerAttr(8)));
   // The 24-bit value is exact in f32, and so is the scaling by 2^-24.
-  Value asFloat = arith::UIToFPOp::create(b, loc, b.getF32Type(), shifted);
-  return arith::MulFOp::create(b, loc, asFloat,
-                               f32Const(b, loc, 1.0f / 16777216.0f));
+  Value asFloat = arith::UIToFPOp::create(b, loc, floatType, shifted);
+  return arith::MulFOp::create(
+      b, loc, asFloat,
+      constLike(b, loc, floatType, b.getF32FloatAttr(1.0f / 16777216.0f)));
 }
 
 //===----------------------------------------------------------------------===//

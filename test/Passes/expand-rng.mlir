@@ -68,6 +68,36 @@ func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> i32 {
   return %w : i32
 }
 
+// On vector<8xi32> words the same expansion runs lane-wise: the multipliers
+// and Weyl constants become dense splats, every op is on vector<8xi32>, and
+// there are again 20 products (no per-lane unrolling, no scalar op left).
+// CHECK-LABEL: func.func @philox_vector
+// CHECK-SAME: (%[[K0:[^:]*]]: vector<8xi32>, %[[K1:[^:]*]]: vector<8xi32>, %[[C0:[^:]*]]: vector<8xi32>, %[[C1:[^:]*]]: vector<8xi32>, %[[C2:[^:]*]]: vector<8xi32>, %[[C3:[^:]*]]: vector<8xi32>)
+// CHECK-DAG: %[[M0:.*]] = arith.constant dense<-766435501> : vector<8xi32>
+// CHECK-DAG: %[[M1:.*]] = arith.constant dense<-845247145> : vector<8xi32>
+// CHECK-DAG: %[[W0:.*]] = arith.constant dense<-1640531527> : vector<8xi32>
+// CHECK-DAG: %[[W1:.*]] = arith.constant dense<-1150833019> : vector<8xi32>
+// CHECK: %[[LO0:[^,]*]], %[[HI0:[^ ]*]] = arith.mului_extended %[[M0]], %[[C0]] : vector<8xi32>
+// CHECK-NEXT: %[[LO1:[^,]*]], %[[HI1:[^ ]*]] = arith.mului_extended %[[M1]], %[[C2]] : vector<8xi32>
+// CHECK-NEXT: %[[X0:.*]] = arith.xori %[[HI1]], %[[C1]] : vector<8xi32>
+// CHECK-NEXT: %[[R0:.*]] = arith.xori %[[X0]], %[[K0]] : vector<8xi32>
+// CHECK-NEXT: %[[X2:.*]] = arith.xori %[[HI0]], %[[C3]] : vector<8xi32>
+// CHECK-NEXT: %[[R2:.*]] = arith.xori %[[X2]], %[[K1]] : vector<8xi32>
+// CHECK-NEXT: %[[KB0:.*]] = arith.addi %[[K0]], %[[W0]] : vector<8xi32>
+// CHECK-NEXT: %[[KB1:.*]] = arith.addi %[[K1]], %[[W1]] : vector<8xi32>
+// CHECK-NEXT: arith.mului_extended %[[M0]], %[[R0]] : vector<8xi32>
+// CHECK-NEXT: arith.mului_extended %[[M1]], %[[R2]] : vector<8xi32>
+// CHECK-COUNT-16: arith.mului_extended {{.*}} : vector<8xi32>
+// CHECK-NOT: arith.mului_extended
+// CHECK-NOT: : i32
+// CHECK: return %{{.*}} : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>{{$}}
+func.func @philox_vector(%k0: vector<8xi32>, %k1: vector<8xi32>, %c0: vector<8xi32>,
+                         %c1: vector<8xi32>, %c2: vector<8xi32>, %c3: vector<8xi32>)
+    -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>) {
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3) : vector<8xi32>
+  return %r#0, %r#1, %r#2, %r#3 : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>
+}
+
 // counter 0, key 0 -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8
 // KAT-LABEL: func.func @kat_zero
 // KAT-DAG: %[[A:.*]] = arith.constant 1713891541 : i32
@@ -111,4 +141,23 @@ func.func @kat_pi() -> (i32, i32, i32, i32) {
   %k1 = arith.constant 0x299f31d0 : i32
   %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3)
   return %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
+}
+
+// The lanes of a vector Philox are independent blocks: lanes 0, 1 and 2 carry
+// the three known-answer inputs above and fold to their three answers.
+// KAT-LABEL: func.func @kat_vector
+// KAT-DAG: %[[A:.*]] = arith.constant dense<[1713891541, 1083123565, -781386231]> : vector<3xi32>
+// KAT-DAG: %[[B:.*]] = arith.constant dense<[-513161843, 1103641358, -1795306261]> : vector<3xi32>
+// KAT-DAG: %[[C:.*]] = arith.constant dense<[-1135104948, -1576286266, 1342301216]> : vector<3xi32>
+// KAT-DAG: %[[D:.*]] = arith.constant dense<[-1694442536, 1834242557, 605187745]> : vector<3xi32>
+// KAT: return %[[A]], %[[B]], %[[C]], %[[D]] : vector<3xi32>, vector<3xi32>, vector<3xi32>, vector<3xi32>
+func.func @kat_vector() -> (vector<3xi32>, vector<3xi32>, vector<3xi32>, vector<3xi32>) {
+  %c0 = arith.constant dense<[0, -1, 0x243f6a88]> : vector<3xi32>
+  %c1 = arith.constant dense<[0, -1, 0x85a308d3]> : vector<3xi32>
+  %c2 = arith.constant dense<[0, -1, 0x13198a2e]> : vector<3xi32>
+  %c3 = arith.constant dense<[0, -1, 0x03707344]> : vector<3xi32>
+  %k0 = arith.constant dense<[0, -1, 0xa4093822]> : vector<3xi32>
+  %k1 = arith.constant dense<[0, -1, 0x299f31d0]> : vector<3xi32>
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3) : vector<3xi32>
+  return %r#0, %r#1, %r#2, %r#3 : vector<3xi32>, vector<3xi32>, vector<3xi32>, vector<3xi32>
 }

@@ -145,6 +145,72 @@ func.func @philox_rounds_17(%k: i32, %c: i32) -> i32 {
 
 // -----
 
+// Words are all i32 or all the same vector<Nxi32>: a scalar key with vector
+// counters is rejected (only the generic form can even spell it).
+func.func @philox_scalar_key_vector_counter(%k: i32, %c: vector<8xi32>) -> vector<8xi32> {
+  // expected-error @+1 {{'dqt.philox' op failed to verify that all of {key0, key1, ctr0, ctr1, ctr2, ctr3, r0, r1, r2, r3} have same type}}
+  %r:4 = "dqt.philox"(%k, %k, %c, %c, %c, %c) : (i32, i32, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>) -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>)
+  return %r#0 : vector<8xi32>
+}
+
+// -----
+
+// The results follow the operands too.
+func.func @philox_vector_result_of_scalar(%k: i32) -> vector<8xi32> {
+  // expected-error @+1 {{'dqt.philox' op failed to verify that all of {key0, key1, ctr0, ctr1, ctr2, ctr3, r0, r1, r2, r3} have same type}}
+  %r:4 = "dqt.philox"(%k, %k, %k, %k, %k, %k) : (i32, i32, i32, i32, i32, i32) -> (vector<8xi32>, i32, i32, i32)
+  return %r#0 : vector<8xi32>
+}
+
+// -----
+
+// Lane counts must agree.
+func.func @philox_vector_widths_differ(%k: vector<4xi32>, %c: vector<8xi32>) -> vector<8xi32> {
+  // expected-error @+1 {{'dqt.philox' op failed to verify that all of {key0, key1, ctr0, ctr1, ctr2, ctr3, r0, r1, r2, r3} have same type}}
+  %r:4 = "dqt.philox"(%k, %k, %c, %c, %c, %c) : (vector<4xi32>, vector<4xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>) -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>)
+  return %r#0 : vector<8xi32>
+}
+
+// -----
+
+// Words are 32-bit, also in vectors.
+func.func @philox_vector_of_i64(%k: vector<8xi64>) -> vector<8xi64> {
+  // expected-error @+1 {{'dqt.philox' op operand #0 must be 32-bit signless integer or vector of 32-bit signless integer values of ranks 1, but got 'vector<8xi64>'}}
+  %r:4 = dqt.philox key(%k, %k) counter(%k, %k, %k, %k) : vector<8xi64>
+  return %r#0 : vector<8xi64>
+}
+
+// -----
+
+// Only 1-D vectors.
+func.func @philox_vector_2d(%k: vector<2x4xi32>) -> vector<2x4xi32> {
+  // expected-error @+1 {{'dqt.philox' op operand #0 must be 32-bit signless integer or vector of 32-bit signless integer values of ranks 1, but got 'vector<2x4xi32>'}}
+  %r:4 = dqt.philox key(%k, %k) counter(%k, %k, %k, %k) : vector<2x4xi32>
+  return %r#0 : vector<2x4xi32>
+}
+
+// -----
+
+// The rounds range holds for vectors as well.
+func.func @philox_vector_rounds_0(%k: vector<8xi32>) -> vector<8xi32> {
+  // expected-error @+1 {{'dqt.philox' op rounds must be in [1, 16], got 0}}
+  %r:4 = dqt.philox key(%k, %k) counter(%k, %k, %k, %k) {rounds = 0} : vector<8xi32>
+  return %r#0 : vector<8xi32>
+}
+
+// -----
+
+// Without the trailing type the custom form means i32 words: vector values
+// then do not parse.
+// expected-note @+1 {{prior use here}}
+func.func @philox_vector_without_type(%k: vector<8xi32>) -> vector<8xi32> {
+  // expected-error @+1 {{use of value '%k' expects different type than prior uses: 'i32' vs 'vector<8xi32>'}}
+  %r:4 = dqt.philox key(%k, %k) counter(%k, %k, %k, %k)
+  return %r#0 : vector<8xi32>
+}
+
+// -----
+
 //===----------------------------------------------------------------------===//
 // dqt.fused_step and dqt.yield.
 //===----------------------------------------------------------------------===//

@@ -143,6 +143,25 @@ func.func @philox(%k0: i32, %k1: i32, %c0: i32, %c1: i32, %c2: i32, %c3: i32)
   return %r#0, %r#1, %r#2, %r#3, %s#3 : i32, i32, i32, i32, i32
 }
 
+// On vector<Nxi32> words (N independent blocks, one per lane) the type is
+// printed after the counter list (and after the attributes); a redundant
+// `: i32` on the scalar form is accepted and dropped.
+// CHECK-LABEL: func.func @philox_vector
+// CHECK-SAME: (%[[K0:.*]]: vector<8xi32>, %[[K1:.*]]: vector<8xi32>, %[[C0:.*]]: vector<8xi32>, %[[C1:.*]]: vector<8xi32>, %[[C2:.*]]: vector<8xi32>, %[[C3:.*]]: vector<8xi32>, %[[S:.*]]: i32)
+func.func @philox_vector(%k0: vector<8xi32>, %k1: vector<8xi32>, %c0: vector<8xi32>,
+                         %c1: vector<8xi32>, %c2: vector<8xi32>, %c3: vector<8xi32>, %s: i32)
+    -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, i32) {
+  // CHECK: %[[A0:[^,]*]], %[[A1:[^,]*]], %[[A2:[^,]*]], %[[A3:[^ ]*]] = dqt.philox key(%[[K0]], %[[K1]]) counter(%[[C0]], %[[C1]], %[[C2]], %[[C3]]) : vector<8xi32>{{$}}
+  %r:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3) : vector<8xi32>
+  // CHECK: %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %[[B3:[^ ]*]] = dqt.philox key(%[[K0]], %[[K1]]) counter(%[[C0]], %[[C1]], %[[C2]], %[[C3]]) {rounds = 7 : i64} : vector<8xi32>{{$}}
+  %v:4 = dqt.philox key(%k0, %k1) counter(%c0, %c1, %c2, %c3) {rounds = 7} : vector<8xi32>
+  // CHECK: %{{[^,]*}}, %[[D1:[^,]*]], %{{[^,]*}}, %{{[^ ]*}} = dqt.philox key(%[[S]], %[[S]]) counter(%[[S]], %[[S]], %[[S]], %[[S]]){{$}}
+  %d:4 = dqt.philox key(%s, %s) counter(%s, %s, %s, %s) : i32
+  // CHECK: return %[[A0]], %[[A1]], %[[A2]], %[[A3]], %[[B3]], %[[D1]] : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, i32
+  return %r#0, %r#1, %r#2, %r#3, %v#3, %d#1
+      : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>, i32
+}
+
 // CHECK-LABEL: func.func @reductions
 // CHECK-SAME: (%[[Q:.*]]: tensor<?xi8>, %[[Q1:.*]]: tensor<?xi8>, %[[G:.*]]: tensor<?xf32>)
 func.func @reductions(%q: tensor<?xi8>, %q1: tensor<?xi8>, %g: tensor<?xf32>) -> (i8, i64, i64) {

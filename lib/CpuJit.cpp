@@ -2,23 +2,24 @@
 
 #include "dqt/Compiler/Compiler.h"
 
+#include "RunPipeline.h"
 #include "dqt/Compiler/InitAll.h"
 #include "dqt/Passes/Passes.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "llvm/TargetParser/Host.h"
-#include "llvm/Passes/PassBuilder.h"
-#include "llvm/Target/TargetMachine.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
 
 #include <chrono>
 #include <mutex>
@@ -97,30 +98,21 @@ static llvm::Error optimizeO3(llvm::Module &m, llvm::TargetMachine *machine) {
   return llvm::Error::success();
 }
 
-static llvm::Error makeError(const llvm::Twine &msg) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), msg);
-}
-
-llvm::Expected<std::unique_ptr<JitModule>>
-jitCpuModule(ModuleOp module, bool keepObject) {
-  static std::once_flag initTargets;
-  std::call_once(initTargets, [] {
+/// The host target, initialized once per process.
+static void initNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
+}
 
-  std::string diagnostics;
-  {
-    llvm::raw_string_ostream os(diagnostics);
-    ScopedDiagnosticHandler handler(module.getContext(), [&](Diagnostic &d) {
-      os << d.getLocation() << ": " << d << "\n";
-      return success();
-    });
-    PassManager pm(module.getContext());
-    mlir::dqt::buildCompileCPUPipeline(pm);
-    if (failed(pm.run(module)))
-      return makeError("dqt-compile-cpu failed:\n" + diagnostics);
-  }
+llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,
+                                                        bool keepObject) {
+  initNativeTarget();
+  if (llvm::Error err = runPipeline(module, "dqt-compile-cpu",
+                                    mlir::dqt::buildCompileCPUPipeline))
+    return std::move(err);
 
   // -O3 for the host CPU (its vector width), through the same target
   // machine that generates the code.
@@ -167,11 +159,7 @@ jitCpuModule(ModuleOp module, bool keepObject) {
 
 llvm::Expected<std::unique_ptr<JitModule>>
 loadCpuObject(llvm::StringRef object) {
-  static std::once_flag initTargets;
-  std::call_once(initTargets, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
+  initNativeTarget();
   auto lljit = llvm::orc::LLJITBuilder().create();
   if (!lljit)
     return lljit.takeError();
@@ -191,9 +179,10 @@ loadCpuObject(llvm::StringRef object) {
   return jit;
 }
 
-llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
-  auto start = std::chrono::steady_clock::now();
-  auto jit = loadCpuObject(object);
+/// The step kernel of `jit`, timed from `start`.
+static llvm::Expected<CpuStepKernel>
+stepKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
+           std::chrono::steady_clock::time_point start) {
   if (!jit)
     return jit.takeError();
   auto fn = (*jit)->lookup(kStepKernelName);
@@ -202,30 +191,23 @@ llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
   CpuStepKernel kernel;
   kernel.module = std::move(*jit);
   kernel.fn = *fn;
-  kernel.compileSeconds = std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
+  kernel.compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   return kernel;
 }
 
-llvm::Expected<CpuStepKernel>
-compileCpuStep(const StepConfig &config, bool keepObject) {
+llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
+  auto start = std::chrono::steady_clock::now();
+  return stepKernel(loadCpuObject(object), start);
+}
+
+llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
+                                             bool keepObject) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
-  auto jit = jitCpuModule(*module, keepObject);
-  if (!jit)
-    return jit.takeError();
-  auto fn = (*jit)->lookup(kStepKernelName);
-  if (!fn)
-    return fn.takeError();
-  CpuStepKernel kernel;
-  kernel.module = std::move(*jit);
-  kernel.fn = *fn;
-  kernel.compileSeconds = std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - start)
-                              .count();
-  return kernel;
+  return stepKernel(jitCpuModule(*module, keepObject), start);
 }
 
 } // namespace dqt

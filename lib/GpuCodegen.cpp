@@ -2,6 +2,7 @@
 
 #include "dqt/Compiler/Compiler.h"
 
+#include "RunPipeline.h"
 #include "dqt/Passes/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -13,7 +14,7 @@ using namespace mlir;
 namespace dqt {
 
 llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
-                                                llvm::StringRef chip) {
+                                           llvm::StringRef chip) {
   if (chip != "sm_80" && chip != "sm_90")
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "dqt: unsupported GPU chip '" + chip +
@@ -21,19 +22,13 @@ llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
 
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  ScopedDiagnosticHandler handler(ctx.get(), [&](Diagnostic &d) {
-    os << d.getLocation() << ": " << d << "\n";
-    return success();
-  });
-  PassManager pm(ctx.get());
   mlir::dqt::CompileGPUOptions options;
   options.chip = chip.str();
-  mlir::dqt::buildCompileGPUPipeline(pm, options);
-  if (failed(pm.run(*module)))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "dqt-compile-gpu failed:\n" + diagnostics);
+  if (llvm::Error err =
+          runPipeline(*module, "dqt-compile-gpu", [&](OpPassManager &pm) {
+            mlir::dqt::buildCompileGPUPipeline(pm, options);
+          }))
+    return std::move(err);
 
   std::string ptx;
   module->walk([&](gpu::BinaryOp binary) {

@@ -34,7 +34,7 @@ void StepConfig::validate() const {
 }
 
 OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
-                                           const StepConfig &config) {
+                                      const StepConfig &config) {
   config.validate();
   OpBuilder b(&ctx);
   Location loc = b.getUnknownLoc();
@@ -76,8 +76,8 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   SmallVector<Value> newStates, oldStates;
   if (adam) {
     Value m = a[2], v = a[3];
-    auto moments = mlir::dqt::AdamMomentsOp::create(b, loc, g, m, v, a[s + 4],
-                                              a[s + 5]);
+    auto moments =
+        mlir::dqt::AdamMomentsOp::create(b, loc, g, m, v, a[s + 4], a[s + 5]);
     updated = mlir::dqt::AdamApplyOp::create(
         b, loc, vec(f32), w, moments.getNewExpAvg(), moments.getNewExpAvgSq(),
         a[s + 6], a[s + 7], a[s + 8]);
@@ -86,18 +86,20 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   } else {
     Value buf = a[2];
     auto sgd = mlir::dqt::SgdMomentumOp::create(b, loc, w, g, buf, a[s + 4],
-                                          a[s + 5], a[s + 6]);
+                                                a[s + 5], a[s + 6]);
     updated = sgd.getResult();
     newStates = {sgd.getNewMomentumBuffer()};
     oldStates = {buf};
   }
   Value u = mlir::dqt::UniformOp::create(b, loc, vec(f32), seed, step, tid, g);
   Value q1 = mlir::dqt::StochasticRoundOp::create(b, loc, vec(i8), updated,
-                                            deltaNext, u, bits, ternary);
+                                                  deltaNext, u, bits, ternary);
   SmallVector<Value> rets = {
-      mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q).getResult()};
+      mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q)
+          .getResult()};
   for (auto [n, o] : llvm::zip(newStates, oldStates))
-    rets.push_back(mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
+    rets.push_back(
+        mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
   rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, rets[0]));
   rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, rets[0]));
   rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));

@@ -23,10 +23,10 @@ struct ExpandRngPass : public mlir::dqt::impl::DQTExpandRngBase<ExpandRngPass> {
     getOperation()->walk([&](PhiloxOp op) { ops.push_back(op); });
     for (PhiloxOp op : ops) {
       OpBuilder b(op);
-      SmallVector<Value, 4> words = buildPhilox(
-          b, op.getLoc(), op.getKey0(), op.getKey1(),
-          {op.getCtr0(), op.getCtr1(), op.getCtr2(), op.getCtr3()},
-          op.getRounds());
+      SmallVector<Value, 4> words =
+          buildPhilox(b, op.getLoc(), op.getKey0(), op.getKey1(),
+                      {op.getCtr0(), op.getCtr1(), op.getCtr2(), op.getCtr3()},
+                      op.getRounds());
       op->replaceAllUsesWith(words);
       op.erase();
     }

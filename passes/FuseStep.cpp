@@ -96,8 +96,8 @@ LogicalResult fuseComponent(Component &comp) {
   if (uniform)
     uArg = body->addArgument(b.getF32Type(), loc);
   for (Value v : tensorIns)
-    map.map(v, body->addArgument(
-                   cast<ShapedType>(v.getType()).getElementType(), loc));
+    map.map(v, body->addArgument(cast<ShapedType>(v.getType()).getElementType(),
+                                 loc));
   for (Value v : rngIns)
     body->addArgument(v.getType(), loc); // read by the lowering, not the body
   for (Value v : scalarIns)
@@ -118,8 +118,8 @@ LogicalResult fuseComponent(Component &comp) {
       map.map(op->getResults(), res);
     }
   }
-  SmallVector<Value> yielded = llvm::map_to_vector(
-      outputs, [&](Value v) { return map.lookup(v); });
+  SmallVector<Value> yielded =
+      llvm::map_to_vector(outputs, [&](Value v) { return map.lookup(v); });
   yielded.append(contributions);
   YieldOp::create(b, loc, yielded);
 
@@ -144,10 +144,10 @@ LogicalResult fuseComponent(Component &comp) {
     if (idx) {
       Value old = out.getDefiningOp()->getOperand(*idx);
       auto *it = llvm::find(tensorIns, old);
-      bool onlyHere = llvm::all_of(old.getUsers(), [&](Operation *u) {
-        return inComp.contains(u);
-      });
-      if (it != tensorIns.end() && onlyHere && !llvm::is_contained(tied, it - tensorIns.begin()))
+      bool onlyHere = llvm::all_of(
+          old.getUsers(), [&](Operation *u) { return inComp.contains(u); });
+      if (it != tensorIns.end() && onlyHere &&
+          !llvm::is_contained(tied, it - tensorIns.begin()))
         t = it - tensorIns.begin();
     }
     tied.push_back(t);
@@ -160,9 +160,9 @@ LogicalResult fuseComponent(Component &comp) {
   for (Value v : llvm::concat<Value>(outputs, reductions))
     types.push_back(v.getType());
   b.setInsertionPoint(last);
-  auto fused = FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
-                                   tensorIns.size(), bool(uniform), tied,
-                                   combiners);
+  auto fused =
+      FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
+                          tensorIns.size(), bool(uniform), tied, combiners);
   fused.getBody().push_back(body);
 
   unsigned r = 0;
@@ -205,9 +205,10 @@ void mergeSteps(ArrayRef<FusedStepOp> steps) {
     segments += s.getSegments();
   }
   OpBuilder b(last);
-  SmallVector<StringRef> combiners = llvm::map_to_vector(
-      last.getReductions(),
-      [](Attribute a) { return cast<StringAttr>(a).getValue(); });
+  SmallVector<StringRef> combiners =
+      llvm::map_to_vector(last.getReductions(), [](Attribute a) {
+        return cast<StringAttr>(a).getValue();
+      });
   auto merged = FusedStepOp::create(b, last.getLoc(), types, operands, segments,
                                     last.getTensors(), last.getRng(),
                                     last.getTied(), combiners);
@@ -268,9 +269,8 @@ struct FuseStepPass : public mlir::dqt::impl::DQTFuseStepBase<FuseStepPass> {
   void groupBlock(Block &block) {
     SmallVector<SmallVector<FusedStepOp>> groups;
     for (auto step : block.getOps<FusedStepOp>()) {
-      auto *it = llvm::find_if(groups, [&](auto &g) {
-        return canMerge(g.front(), step);
-      });
+      auto *it = llvm::find_if(
+          groups, [&](auto &g) { return canMerge(g.front(), step); });
       if (it == groups.end())
         groups.push_back({step});
       else

@@ -99,9 +99,9 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
         lanes[k].push_back(memref::LoadOp::create(b, loc, mem, indices[k]));
       continue;
     }
-    Value vec = vector::LoadOp::create(b, loc, VectorType::get({4}, elem), mem,
-                                       first, /*nontemporal=*/false,
-                                       vecAlign(elem));
+    Value vec =
+        vector::LoadOp::create(b, loc, VectorType::get({4}, elem), mem, first,
+                               /*nontemporal=*/false, vecAlign(elem));
     for (unsigned k = 0; k < 4; ++k)
       lanes[k].push_back(vector::ExtractOp::create(b, loc, vec, k));
   }
@@ -341,9 +341,8 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
         leaves.insert(v);
   }
   plan.prologue.assign(slice.begin(), slice.end());
-  llvm::sort(plan.prologue, [](Operation *a, Operation *b) {
-    return a->isBeforeInBlock(b);
-  });
+  llvm::sort(plan.prologue,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
   for (Value v : leaves) {
     plan.scalarLeaves.push_back(v);
     plan.argTypes.push_back(v.getType());

@@ -85,9 +85,8 @@ FailureOr<KernelPlan> planKernel(func::FuncOp func);
 
 /// In a kernel whose leading arguments follow `plan.argTypes`, clones the
 /// scalar prologue at `b` and returns each segment's buffers.
-SmallVector<SegmentBuffers> materializeSegments(OpBuilder &b,
-                                                const KernelPlan &plan,
-                                                ValueRange args);
+SmallVector<SegmentBuffers>
+materializeSegments(OpBuilder &b, const KernelPlan &plan, ValueRange args);
 
 } // namespace mlir::dqt
 

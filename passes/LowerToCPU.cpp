@@ -33,15 +33,14 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
       b, loc, lo, hi, step, init,
       [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
         SmallVector<Value> reds =
-            vectorGroups
-                ? emitVectorBlock(nb, l, op, buffers, iv, vectorGroups)
-                : emitElements(nb, l, op, buffers, iv, width,
-                               GroupAccess::Scalar);
+            vectorGroups ? emitVectorBlock(nb, l, op, buffers, iv, vectorGroups)
+                         : emitElements(nb, l, op, buffers, iv, width,
+                                        GroupAccess::Scalar);
         SmallVector<Value> next;
         for (auto [k, r] : llvm::enumerate(reds))
           next.push_back(buildCombine(
-              nb, l, cast<StringAttr>(op.getReductions()[k]).getValue(),
-              acc[k], r));
+              nb, l, cast<StringAttr>(op.getReductions()[k]).getValue(), acc[k],
+              r));
         scf::YieldOp::create(nb, l, next);
       });
   return loop.getResults();
@@ -65,8 +64,8 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
 
   SmallVector<Type> types(plan->argTypes);
   Type index = b.getIndexType();
-  types.append({index, index, MemRefType::get({ShapedType::kDynamic},
-                                              b.getI64Type())});
+  types.append(
+      {index, index, MemRefType::get({ShapedType::kDynamic}, b.getI64Type())});
   auto kernel = func::FuncOp::create(b, func.getLoc(), func.getSymName(),
                                      FunctionType::get(ctx, types, {}));
   kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan->origins));
@@ -99,8 +98,9 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
     // Whole groups of 4 in the middle share one Philox call each.
     Value three = arith::ConstantIndexOp::create(b, loc, 3);
     Value lo4 = arith::MulIOp::create(
-        b, loc, arith::DivUIOp::create(
-                    b, loc, arith::AddIOp::create(b, loc, lo, three), four),
+        b, loc,
+        arith::DivUIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, three),
+                               four),
         four);
     lo4 = arith::MinSIOp::create(b, loc, lo4, hi);
     Value hi4 = arith::MulIOp::create(
@@ -142,7 +142,8 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
   func.erase();
 }
 
-struct LowerToCPUPass : public mlir::dqt::impl::DQTLowerToCPUBase<LowerToCPUPass> {
+struct LowerToCPUPass
+    : public mlir::dqt::impl::DQTLowerToCPUBase<LowerToCPUPass> {
   using DQTLowerToCPUBase::DQTLowerToCPUBase;
   void runOnOperation() override {
     SmallVector<func::FuncOp> funcs(getOperation().getOps<func::FuncOp>());

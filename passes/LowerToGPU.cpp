@@ -47,10 +47,11 @@ void useNativeMath(gpu::GPUFuncOp kernel) {
       ops.push_back(op);
   });
   for (Operation *op : ops) {
-    StringRef intrinsic = llvm::TypeSwitch<Operation *, StringRef>(op)
-                              .Case([](math::SqrtOp) { return "llvm.nvvm.sqrt.rn.f"; })
-                              .Case([](math::FloorOp) { return "llvm.floor.f32"; })
-                              .Default([](Operation *) { return "llvm.fabs.f32"; });
+    StringRef intrinsic =
+        llvm::TypeSwitch<Operation *, StringRef>(op)
+            .Case([](math::SqrtOp) { return "llvm.nvvm.sqrt.rn.f"; })
+            .Case([](math::FloorOp) { return "llvm.floor.f32"; })
+            .Default([](Operation *) { return "llvm.fabs.f32"; });
     OpBuilder b(op);
     auto call = LLVM::CallIntrinsicOp::create(
         b, op->getLoc(), op->getResultTypes()[0], b.getStringAttr(intrinsic),
@@ -107,9 +108,8 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         b, loc, gtid, groups, stride, init,
         [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
           Value first = arith::MulIOp::create(nb, l, g, four);
-          SmallVector<Value> reds =
-              emitElements(nb, l, step, buf, first, 4,
-                           GroupAccess::AlignedVector);
+          SmallVector<Value> reds = emitElements(nb, l, step, buf, first, 4,
+                                                 GroupAccess::AlignedVector);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
@@ -145,18 +145,19 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         v = arith::ExtSIOp::create(b, loc, i32, v);
       else if (w > 32)
         v = arith::TruncIOp::create(b, loc, i32, v);
-      auto kind = gpu::AllReduceOperationAttr::get(ctx, allReduceKind(combiner(k)));
+      auto kind =
+          gpu::AllReduceOperationAttr::get(ctx, allReduceKind(combiner(k)));
       blockVals.push_back(
           gpu::AllReduceOp::create(b, loc, v, kind, /*uniform=*/true));
     }
-    Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
-                                        zero);
+    Value first =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, zero);
     scf::IfOp::create(b, loc, first, [&](OpBuilder &nb, Location l) {
       for (unsigned k = 0; k < numReds; ++k) {
         Value v = arith::ExtSIOp::create(nb, l, i64, blockVals[k]);
         Value slot = arith::ConstantIndexOp::create(nb, l, s * numReds + k);
-        memref::AtomicRMWOp::create(nb, l, atomicKind(combiner(k)), v,
-                                    partials, ValueRange{slot});
+        memref::AtomicRMWOp::create(nb, l, atomicKind(combiner(k)), v, partials,
+                                    ValueRange{slot});
       }
       scf::YieldOp::create(nb, l);
     });
@@ -166,7 +167,8 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
   func.erase();
 }
 
-struct LowerToGPUPass : public mlir::dqt::impl::DQTLowerToGPUBase<LowerToGPUPass> {
+struct LowerToGPUPass
+    : public mlir::dqt::impl::DQTLowerToGPUBase<LowerToGPUPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());

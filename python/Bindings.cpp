@@ -35,8 +35,7 @@ PYBIND11_MODULE(_C, m) {
       .def("__repr__", [](const PyStepResult &r) {
         std::ostringstream os;
         os << "StepResult(delta=" << r.delta << ", max_q=" << r.maxQ
-           << ", changed=" << r.changed << ", nonfinite=" << r.nonFinite
-           << ")";
+           << ", changed=" << r.changed << ", nonfinite=" << r.nonFinite << ")";
         return os.str();
       });
 
@@ -49,8 +48,8 @@ PYBIND11_MODULE(_C, m) {
          at::Tensor expAvg, at::Tensor expAvgSq, int64_t step, double lr,
          double beta1, double beta2, double eps, double weightDecay,
          double bits, uint64_t seed, int64_t tensorId) {
-        functional::AdamWStepArgs a{step, lr,   beta1, beta2,   eps,
-                                    weightDecay, bits, seed, tensorId};
+        functional::AdamWStepArgs a{step,        lr,   beta1, beta2,   eps,
+                                    weightDecay, bits, seed,  tensorId};
         functional::StepResult r;
         {
           py::gil_scoped_release release;
@@ -60,8 +59,8 @@ PYBIND11_MODULE(_C, m) {
                             r.stats.nonFinite};
       },
       py::arg("q"), py::arg("delta"), py::arg("max_q"), py::arg("grad"),
-      py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(),
-      py::arg("step"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
-      py::arg("eps"), py::arg("weight_decay"), py::arg("bits"),
-      py::arg("seed"), py::arg("tensor_id"));
+      py::arg("exp_avg"), py::arg("exp_avg_sq"), py::kw_only(), py::arg("step"),
+      py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("bits"), py::arg("seed"),
+      py::arg("tensor_id"));
 }

@@ -24,7 +24,7 @@ namespace {
 constexpr uint64_t kMaxHeader = uint64_t(100) << 20;
 
 const std::pair<at::ScalarType, const char *> kDtypes[] = {
-    {at::kChar, "I8"},  {at::kByte, "U8"},     {at::kFloat, "F32"},
+    {at::kChar, "I8"},  {at::kByte, "U8"},       {at::kFloat, "F32"},
     {at::kLong, "I64"}, {at::kBFloat16, "BF16"}, {at::kInt, "I32"}};
 
 const char *dtypeName(at::ScalarType t) {
@@ -67,10 +67,9 @@ void save(const std::string &path, const Contents &contents) {
   std::vector<at::Tensor> data;
   uint64_t offset = 0;
   for (auto &[name, tensor] : contents.tensors) {
-    TORCH_CHECK(!name.empty() && name != "__metadata__" &&
-                    !header.contains(name),
-                "dqt.checkpoint.save: bad or duplicate tensor name '", name,
-                "'");
+    TORCH_CHECK(
+        !name.empty() && name != "__metadata__" && !header.contains(name),
+        "dqt.checkpoint.save: bad or duplicate tensor name '", name, "'");
     at::Tensor t = tensor.detach().cpu().contiguous();
     uint64_t bytes = t.nbytes();
     header[name] = {{"dtype", dtypeName(t.scalar_type())},

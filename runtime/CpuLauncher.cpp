@@ -26,8 +26,8 @@ void atomicMax(std::atomic<int64_t> &a, int64_t v) {
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,
-                                 const std::vector<float> &hyper,
-                                 uint64_t seed, uint64_t step) {
+                                 const std::vector<float> &hyper, uint64_t seed,
+                                 uint64_t step) {
   bool adam = config.optimizer == Optimizer::AdamW;
   std::vector<int64_t> offsets(params.size() + 1, 0);
   for (size_t p = 0; p < params.size(); ++p)

@@ -41,8 +41,8 @@ at::Tensor philoxUniform(uint64_t seed, uint64_t step, uint64_t tensorId,
   int64_t groups = (numel + 3) / 4;
   at::parallel_for(0, groups, 4096, [&](int64_t lo, int64_t hi) {
     for (int64_t j = lo; j < hi; ++j) {
-      uint32_t c[4] = {uint32_t(j), uint32_t(uint64_t(j) >> 32),
-                       uint32_t(step), uint32_t(tensorId)};
+      uint32_t c[4] = {uint32_t(j), uint32_t(uint64_t(j) >> 32), uint32_t(step),
+                       uint32_t(tensorId)};
       philox(c, uint32_t(seed), uint32_t(seed >> 32));
       for (int k = 0; k < 4 && 4 * j + k < numel; ++k)
         out[4 * j + k] = float(c[k] >> 8) * (1.0f / 16777216.0f);
@@ -66,14 +66,15 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
                 " must be float32, got ", t.scalar_type());
     TORCH_CHECK(t.sizes() == q.sizes(), fn, ": ", name, " has shape ",
                 t.sizes(), ", q has ", q.sizes());
-    TORCH_CHECK(t.device() == q.device(), fn, ": ", name, " is on ",
-                t.device(), ", q on ", q.device());
+    TORCH_CHECK(t.device() == q.device(), fn, ": ", name, " is on ", t.device(),
+                ", q on ", q.device());
     TORCH_CHECK(t.is_contiguous(), fn, ": ", name, " must be contiguous");
   };
   checkF32(grad, "grad");
   checkF32(expAvg, "exp_avg");
   checkF32(expAvgSq, "exp_avg_sq");
-  TORCH_CHECK(q.device().is_cpu(), fn, ": only CPU tensors are supported so far");
+  TORCH_CHECK(q.device().is_cpu(), fn,
+              ": only CPU tensors are supported so far");
   TORCH_CHECK(q.is_contiguous(), fn, ": q must be contiguous");
   TORCH_CHECK(expAvg.data_ptr() != expAvgSq.data_ptr() &&
                   expAvg.data_ptr() != grad.data_ptr() &&
@@ -103,13 +104,18 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
   float d = float(delta);
   float next = maxQ > 0 ? float(maxQ) * d / float(grid.qp()) : d;
   double t = double(a.step);
-  double alpha = a.lr * std::sqrt(1 - std::pow(a.beta2, t)) /
-                 (1 - std::pow(a.beta1, t));
+  double alpha =
+      a.lr * std::sqrt(1 - std::pow(a.beta2, t)) / (1 - std::pow(a.beta1, t));
   std::vector<float> hyper = {float(a.beta1), float(a.beta2), float(alpha),
                               float(a.eps), float(a.lr * a.weightDecay)};
-  StepOperands op{q.data_ptr<int8_t>(), grad.data_ptr<float>(),
-                  expAvg.data_ptr<float>(), expAvgSq.data_ptr<float>(), n,
-                  a.tensorId, d, next};
+  StepOperands op{q.data_ptr<int8_t>(),
+                  grad.data_ptr<float>(),
+                  expAvg.data_ptr<float>(),
+                  expAvgSq.data_ptr<float>(),
+                  n,
+                  a.tensorId,
+                  d,
+                  next};
   std::vector<StepStats> stats =
       launchCpu(kernel, config, {op}, hyper, a.seed, uint64_t(a.step));
   return {next, stats[0]};

@@ -74,8 +74,8 @@ void writeEntry(const std::string &path, const std::string &key,
   putU64(data, XXH64(object.data(), object.size(), 0));
   data += object;
   std::error_code ec;
-  std::filesystem::create_directories(
-      std::filesystem::path(path).parent_path(), ec);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
+                                      ec);
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

@@ -24,9 +24,8 @@ void checkBeta(const char *name, const char *which, double beta) {
 } // namespace
 
 QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
-                                       Optimizer kind, int numStates,
-                                       double lr, uint64_t seed,
-                                       const char *name)
+                                       Optimizer kind, int numStates, double lr,
+                                       uint64_t seed, const char *name)
     : name_(name), lr_(lr), params_(std::move(params)), kind_(kind),
       seed_(seed) {
   checkLr(name_, lr);
@@ -34,8 +33,8 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
   for (size_t p = 0; p < params_.size(); ++p) {
     TORCH_CHECK(params_[p] != nullptr, name_, ": parameter ", p, " is null");
     const at::Tensor &q = params_[p]->q();
-    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p,
-                " is on ", q.device(), "; only CPU is supported so far");
+    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p, " is on ",
+                q.device(), "; only CPU is supported so far");
     TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
                 " must be a non-empty contiguous tensor");
     std::vector<at::Tensor> states;
@@ -64,10 +63,10 @@ std::vector<StepStats> QuantizedOptimizer::step() {
     QuantizedWeight &w = *params_[p];
     TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
     at::Tensor &g = w.grad();
-    TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ",
-                p, " must be float32, got ", g.scalar_type());
-    TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ",
-                p, " is on ", g.device(), ", the weight on ", w.q().device());
+    TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
+                " must be float32, got ", g.scalar_type());
+    TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
+                " is on ", g.device(), ", the weight on ", w.q().device());
     TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
                 " has shape ", g.sizes(), ", expected ", w.q().sizes());
     TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
@@ -159,9 +158,9 @@ void QuantizedOptimizer::load(const std::string &path) {
   // Validate everything against the live parameters first.
   for (size_t p = 0; p < params_.size(); ++p) {
     const QuantizedWeight &w = *params_[p];
-    TORCH_CHECK(meta(paramKey(p, "grid")) == w.grid().str(), name_, ".load: ",
-                "parameter ", p, " is ", w.grid().str(), " here and ",
-                meta(paramKey(p, "grid")), " in ", path);
+    TORCH_CHECK(meta(paramKey(p, "grid")) == w.grid().str(), name_,
+                ".load: ", "parameter ", p, " is ", w.grid().str(),
+                " here and ", meta(paramKey(p, "grid")), " in ", path);
     auto expect = [&](const std::string &name, at::IntArrayRef shape,
                       at::ScalarType dtype) {
       const at::Tensor &t = c.get(name);

@@ -46,8 +46,8 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight,
   double meanAbs = sum / double(w.numel());
   float s = float(double(grid.qp()) / std::max(meanAbs, 1e-5));
   // round() in ATen rounds half to even.
-  at::Tensor q = (w * s).round().clamp(double(grid.qn()), double(grid.qp()))
-                     .to(at::kChar);
+  at::Tensor q =
+      (w * s).round().clamp(double(grid.qn()), double(grid.qp())).to(at::kChar);
   return QuantizedWeight(q, 1.0f / s, grid);
 }
 

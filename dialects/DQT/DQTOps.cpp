@@ -30,8 +30,7 @@ static void printWordType(OpAsmPrinter &printer, Operation *, Type type) {
 // Shared checks
 //===----------------------------------------------------------------------===//
 
-GridBounds mlir::dqt::getGridBounds(std::optional<int64_t> bits,
-                                    bool ternary) {
+GridBounds mlir::dqt::getGridBounds(std::optional<int64_t> bits, bool ternary) {
   if (ternary || !bits)
     return {-1, 1};
   return {-(int64_t(1) << (*bits - 1)), (int64_t(1) << (*bits - 1)) - 1};
@@ -155,14 +154,14 @@ LogicalResult FusedStepOp::verify() {
     return emitOpError("needs at least one segment, got ") << segments;
   if (getInputs().size() % segments)
     return emitOpError("has ")
-           << getInputs().size() << " operands, not a multiple of "
-           << segments << " segments";
+           << getInputs().size() << " operands, not a multiple of " << segments
+           << " segments";
   if (getResults().empty())
     return emitOpError("must produce at least one output or reduction");
   if (getResults().size() % segments)
     return emitOpError("has ")
-           << getResults().size() << " results, not a multiple of "
-           << segments << " segments";
+           << getResults().size() << " results, not a multiple of " << segments
+           << " segments";
   int64_t perSeg = getOperandsPerSegment();
   int64_t tensors = getTensors();
   if (tensors < 1 || tensors > perSeg)
@@ -211,11 +210,11 @@ LogicalResult FusedStepOp::verify() {
   for (auto [k, tiedIdx] : llvm::enumerate(getTied())) {
     auto t = dyn_cast<RankedTensorType>(res[k].getType());
     if (!t || t.getRank() != 1)
-      return emitOpError("output #") << k << " must be a 1-D tensor, got "
-                                     << res[k].getType();
+      return emitOpError("output #")
+             << k << " must be a 1-D tensor, got " << res[k].getType();
     if (tiedIdx < -1 || tiedIdx >= tensors)
-      return emitOpError("tied[") << k << "] = " << tiedIdx
-                                  << " is not a tensor operand or -1";
+      return emitOpError("tied[")
+             << k << "] = " << tiedIdx << " is not a tensor operand or -1";
     if (tiedIdx >= 0 && ins[tiedIdx].getType() != t)
       return emitOpError("output #")
              << k << " of type " << t << " cannot overwrite operand #"

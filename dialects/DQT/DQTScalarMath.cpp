@@ -25,8 +25,7 @@ static Value f32Const(OpBuilder &b, Location loc, float v) {
 /// A constant of `type` (a scalar, or a vector splat of it).
 static Value constLike(OpBuilder &b, Location loc, Type type, Attribute v) {
   if (auto vec = dyn_cast<VectorType>(type))
-    return arith::ConstantOp::create(b, loc,
-                                     DenseElementsAttr::get(vec, v));
+    return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec, v));
   return arith::ConstantOp::create(b, loc, cast<TypedAttr>(v));
 }
 
@@ -38,8 +37,8 @@ Value mlir::dqt::buildIsFinite(OpBuilder &b, Location loc, Value x) {
 
 Value mlir::dqt::buildNextDelta(OpBuilder &b, Location loc, Value delta,
                                 Value maxq, GridBounds grid) {
-  Value zero = arith::ConstantOp::create(b, loc,
-                                         b.getIntegerAttr(maxq.getType(), 0));
+  Value zero =
+      arith::ConstantOp::create(b, loc, b.getIntegerAttr(maxq.getType(), 0));
   Value positive =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, maxq, zero);
   Value mf = arith::SIToFPOp::create(b, loc, b.getF32Type(), maxq);
@@ -115,11 +114,13 @@ SmallVector<Value> AdamMomentsOp::buildScalar(OpBuilder &b, Location loc,
   Value one = f32Const(b, loc, 1.0f);
   Value c1 = arith::SubFOp::create(b, loc, one, beta1);
   Value c2 = arith::SubFOp::create(b, loc, one, beta2);
-  Value m1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta1, m),
-                                   arith::MulFOp::create(b, loc, c1, g));
+  Value m1 =
+      arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta1, m),
+                            arith::MulFOp::create(b, loc, c1, g));
   Value gg = arith::MulFOp::create(b, loc, g, g);
-  Value v1 = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta2, v),
-                                   arith::MulFOp::create(b, loc, c2, gg));
+  Value v1 =
+      arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, beta2, v),
+                            arith::MulFOp::create(b, loc, c2, gg));
   return {m1, v1};
 }
 
@@ -131,7 +132,8 @@ SmallVector<Value> AdamApplyOp::buildScalar(OpBuilder &b, Location loc,
                                             ValueRange ops) {
   Value w = ops[0], m = ops[1], v = ops[2], alpha = ops[3], eps = ops[4],
         decay = ops[5];
-  Value den = arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, v), eps);
+  Value den =
+      arith::AddFOp::create(b, loc, math::SqrtOp::create(b, loc, v), eps);
   Value ratio = arith::DivFOp::create(b, loc, m, den);
   Value w1 = arith::SubFOp::create(b, loc, w,
                                    arith::MulFOp::create(b, loc, alpha, ratio));
@@ -146,8 +148,8 @@ SmallVector<Value> SgdMomentumOp::buildScalar(OpBuilder &b, Location loc,
         decay = ops[5];
   Value buf1 =
       arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, mu, buf), g);
-  Value w1 = arith::SubFOp::create(b, loc, w,
-                                   arith::MulFOp::create(b, loc, lr, buf1));
+  Value w1 =
+      arith::SubFOp::create(b, loc, w, arith::MulFOp::create(b, loc, lr, buf1));
   Value w2 = arith::SubFOp::create(b, loc, w1,
                                    arith::MulFOp::create(b, loc, decay, w1));
   return {w2, buf1};
@@ -181,8 +183,8 @@ SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
 
 SmallVector<Value> MaskNonFiniteOp::buildScalar(OpBuilder &b, Location loc,
                                                 ValueRange ops) {
-  return {arith::SelectOp::create(b, loc, buildIsFinite(b, loc, ops[0]),
-                                  ops[1], ops[2])};
+  return {arith::SelectOp::create(b, loc, buildIsFinite(b, loc, ops[0]), ops[1],
+                                  ops[2])};
 }
 
 std::optional<unsigned> MaskNonFiniteOp::getUpdatedOperand(unsigned) {
@@ -193,8 +195,7 @@ std::optional<unsigned> MaskNonFiniteOp::getUpdatedOperand(unsigned) {
 // ReductionOpInterface
 //===----------------------------------------------------------------------===//
 
-Value ReduceMaxOp::buildContribution(OpBuilder &, Location,
-                                     ValueRange elems) {
+Value ReduceMaxOp::buildContribution(OpBuilder &, Location, ValueRange elems) {
   return elems[0];
 }
 StringRef ReduceMaxOp::getCombiner() { return "maxsi"; }

@@ -37,9 +37,9 @@ inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr,
 /// u_i of the contract for element i of tensor `tid` at step `step`.
 inline float uniform(uint64_t seed, uint64_t step, uint64_t tid, uint64_t i) {
   uint64_t j = i / 4;
-  auto w = philox4x32({uint32_t(j), uint32_t(j >> 32), uint32_t(step),
-                       uint32_t(tid)},
-                      {uint32_t(seed), uint32_t(seed >> 32)});
+  auto w = philox4x32(
+      {uint32_t(j), uint32_t(j >> 32), uint32_t(step), uint32_t(tid)},
+      {uint32_t(seed), uint32_t(seed >> 32)});
   return float(w[i % 4] >> 8) * (1.0f / 16777216.0f);
 }
 

@@ -30,13 +30,14 @@ int count(const std::string &s, const std::string &needle) {
   return n;
 }
 
-std::string paramName(const ::testing::TestParamInfo<
-                      std::tuple<Optimizer, int, std::string>> &info) {
+std::string paramName(
+    const ::testing::TestParamInfo<std::tuple<Optimizer, int, std::string>>
+        &info) {
   Optimizer opt = std::get<0>(info.param);
   int bits = std::get<1>(info.param);
   return std::string(opt == Optimizer::AdamW ? "AdamW" : "SGD") +
-         (bits ? "Bits" + std::to_string(bits) : std::string("Ternary")) +
-         "_" + std::get<2>(info.param);
+         (bits ? "Bits" + std::to_string(bits) : std::string("Ternary")) + "_" +
+         std::get<2>(info.param);
 }
 
 class GpuPtx
@@ -97,8 +98,7 @@ TEST_P(GpuPtx, OneKernelIEEEMathAndAssemblesWithoutSpills) {
   if (std::regex_search(report, m, std::regex("Used ([0-9]+) registers")))
     RecordProperty("registers", m[1].str());
   std::cout << "[ptxas " << chip << " " << c.key() << "] "
-            << (std::regex_search(report, m,
-                                  std::regex("Used [^\\n]*"))
+            << (std::regex_search(report, m, std::regex("Used [^\\n]*"))
                     ? m[0].str()
                     : report)
             << "\n";

@@ -50,8 +50,8 @@ class PhiloxKnownAnswers : public ::testing::Test {
 protected:
   void SetUp() override {
     ctx = createContext();
-    auto module = mlir::parseSourceString<mlir::ModuleOp>(kPhiloxModule,
-                                                          ctx.get());
+    auto module =
+        mlir::parseSourceString<mlir::ModuleOp>(kPhiloxModule, ctx.get());
     ASSERT_TRUE(module);
     auto jit = jitCpuModule(*module);
     ASSERT_TRUE(bool(jit)) << llvm::toString(jit.takeError());
@@ -100,8 +100,8 @@ TEST_F(PhiloxKnownAnswers, GeneratedCodeMatchesRandom123) {
   for (const Kat &k : kKats) {
     auto got = run(k.ctr, k.key);
     for (int i = 0; i < 4; ++i)
-      EXPECT_EQ(got[i], k.expected[i]) << "word " << i << " of ctr "
-                                       << std::hex << k.ctr[0];
+      EXPECT_EQ(got[i], k.expected[i])
+          << "word " << i << " of ctr " << std::hex << k.ctr[0];
   }
 }
 

@@ -118,8 +118,8 @@ TEST_P(StochasticRounding, ClampsToTheGrid) {
   EXPECT_EQ(q[5], 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Grids, StochasticRounding, ::testing::Values(false, true),
-                         [](const auto &info) {
+INSTANTIATE_TEST_SUITE_P(Grids, StochasticRounding,
+                         ::testing::Values(false, true), [](const auto &info) {
                            return info.param ? "Ternary" : "Bits8";
                          });
 

@@ -73,8 +73,8 @@ protected:
     s.step = 7;
     s.tid = 3;
     s.delta = 0.02f;
-    s.deltaNext = ref::nextDelta(s.delta, int8_t(c.qp() - 1 > 0 ? c.qp() - 1 : 1),
-                                 c.qp());
+    s.deltaNext = ref::nextDelta(
+        s.delta, int8_t(c.qp() - 1 > 0 ? c.qp() - 1 : 1), c.qp());
     if (c.optimizer == Optimizer::AdamW) {
       // Large steps so that many weights move.
       float h[5] = {0.9f, 0.999f, 0.05f, 1e-6f, 5e-4f * 0.01f};
@@ -89,10 +89,9 @@ protected:
   ref::Reductions runReference(const StepConfig &c, test::StepBuffers &b,
                                const ref::Scalars &s) const {
     if (c.optimizer == Optimizer::AdamW)
-      return ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), kN,
-                        s, c.qn(), c.qp());
-    return ref::sgd(b.q.data(), b.g.data(), b.s0.data(), kN, s, c.qn(),
-                    c.qp());
+      return ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), kN, s,
+                        c.qn(), c.qp());
+    return ref::sgd(b.q.data(), b.g.data(), b.s0.data(), kN, s, c.qn(), c.qp());
   }
 };
 
@@ -126,8 +125,8 @@ TEST_P(StepMatchesReference, BitIdenticalForAnyChunking) {
 
   std::mt19937 rng(7);
   std::vector<std::vector<int64_t>> chunkings = {
-      {0, kN},                       // one chunk
-      {0, 1, 6, 4097, kN - 2, kN},   // odd, unaligned boundaries
+      {0, kN},                     // one chunk
+      {0, 1, 6, 4097, kN - 2, kN}, // odd, unaligned boundaries
   };
   std::vector<int64_t> many = {0};
   while (many.back() < kN)

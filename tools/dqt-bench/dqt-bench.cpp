@@ -22,9 +22,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <unistd.h>
 #include <functional>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace dqt;
@@ -49,17 +49,17 @@ double timeIt(int reps, const std::function<void()> &fn) {
   for (int r = 0; r < reps; ++r) {
     auto t0 = std::chrono::steady_clock::now();
     fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              t0)
-                    .count());
+    t.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count());
   }
   return median(t);
 }
 
 /// The DQT AdamW step with LibTorch ops, one op at a time (what a user
 /// without the fused kernel would run; the uniforms come from at::rand).
-void eagerStep(at::Tensor &q, const at::Tensor &g, at::Tensor &m,
-               at::Tensor &v, float delta, float deltaNext, float alpha) {
+void eagerStep(at::Tensor &q, const at::Tensor &g, at::Tensor &m, at::Tensor &v,
+               float delta, float deltaNext, float alpha) {
   at::Tensor finite = g.isfinite();
   at::Tensor m1 = m * 0.9f + g * 0.1f;
   at::Tensor v1 = v * 0.999f + (g * g) * 0.001f;
@@ -84,8 +84,8 @@ std::vector<Result> runSize(int64_t n, int reps) {
              c = at::full({n}, 2.0f, f32);
   // ATen's own vectorized, multi-threaded kernels: a = b + 3c (its add with
   // alpha is one fused pass) and a = b.
-  out.push_back({"triad", n, timeIt(reps, [&] { at::add_out(a, b, c, 3.0); }),
-                 12});
+  out.push_back(
+      {"triad", n, timeIt(reps, [&] { at::add_out(a, b, c, 3.0); }), 12});
   out.push_back({"copy", n, timeIt(reps, [&] { a.copy_(b); }), 8});
   a = b = c = at::Tensor();
 
@@ -95,28 +95,31 @@ std::vector<Result> runSize(int64_t n, int reps) {
     QuantizedWeight w = QuantizedWeight::fromFloat(w0, Grid{8, false});
     optim::AdamW adam({&w});
     w.grad().copy_(at::randn({n}, f32) * 1e-3);
-    out.push_back({"dqt_adamw_i8_f32", n, timeIt(reps, [&] { adam.step(); }),
-                   22});
+    out.push_back(
+        {"dqt_adamw_i8_f32", n, timeIt(reps, [&] { adam.step(); }), 22});
   }
   // The same math op by op.
   {
     at::Tensor q = (at::randn({n}, f32) * 30).clamp(-128, 127).to(at::kChar);
     at::Tensor g = at::randn({n}, f32) * 1e-3, m = at::zeros({n}, f32),
                v = at::zeros({n}, f32);
-    out.push_back({"eager_reference", n, timeIt(reps, [&] {
-                     eagerStep(q, g, m, v, 0.01f, 0.01f, 1e-3f);
-                   }),
-                   22});
+    out.push_back(
+        {"eager_reference", n,
+         timeIt(reps, [&] { eagerStep(q, g, m, v, 0.01f, 0.01f, 1e-3f); }),
+         22});
   }
   // PyTorch's fused AdamW on f32 weights.
   {
     at::Tensor p = at::randn({n}, f32), g = at::randn({n}, f32) * 1e-3,
                m = at::zeros({n}, f32), v = at::zeros({n}, f32),
                step = at::zeros({}, f32);
-    out.push_back({"torch_fused_adamw_f32", n, timeIt(reps, [&] {
-                     at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {step}, 1e-3,
-                                       0.9, 0.999, 0.01, 1e-6, false, false);
-                   }),
+    out.push_back({"torch_fused_adamw_f32", n,
+                   timeIt(reps,
+                          [&] {
+                            at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {step},
+                                              1e-3, 0.9, 0.999, 0.01, 1e-6,
+                                              false, false);
+                          }),
                    28});
   }
   return out;
@@ -153,9 +156,8 @@ int main(int argc, char **argv) {
         p = q == std::string::npos ? list.size() + 1 : q + 1;
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: dqt-bench [--quick] [--json] [--reps=R] "
-                   "[--sizes=1,4,16,64] (sizes in Mi parameters)\n");
+      std::fprintf(stderr, "usage: dqt-bench [--quick] [--json] [--reps=R] "
+                           "[--sizes=1,4,16,64] (sizes in Mi parameters)\n");
       return 2;
     }
   }
@@ -187,10 +189,10 @@ int main(int argc, char **argv) {
     auto rs = runSize(n, reps);
     all.insert(all.end(), rs.begin(), rs.end());
   }
-  int64_t nr = std::find(sizes.begin(), sizes.end(), int64_t(16 << 20)) !=
-                       sizes.end()
-                   ? (16 << 20)
-                   : sizes.back();
+  int64_t nr =
+      std::find(sizes.begin(), sizes.end(), int64_t(16 << 20)) != sizes.end()
+          ? (16 << 20)
+          : sizes.back();
   const Result &fused = find(all, "dqt_adamw_i8_f32", nr);
   const Result &triad = find(all, "triad", nr);
   double fusedGBs = fused.bytesPerParam * nr / fused.seconds / 1e9;
@@ -201,7 +203,8 @@ int main(int argc, char **argv) {
       find(all, "torch_fused_adamw_f32", nr).seconds / fused.seconds;
 
   if (json) {
-    std::printf("{\"threads\": %d, \"reps\": %d, \"results\": [", at::get_num_threads(), reps);
+    std::printf("{\"threads\": %d, \"reps\": %d, \"results\": [",
+                at::get_num_threads(), reps);
     for (size_t i = 0; i < all.size(); ++i) {
       const Result &r = all[i];
       std::printf("%s{\"impl\": \"%s\", \"n\": %lld, \"median_s\": %.6g, "

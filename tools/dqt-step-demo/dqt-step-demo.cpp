@@ -68,12 +68,14 @@ int fail(const llvm::Twine &msg) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  cl::ParseCommandLineOptions(argc, argv, "compile a DQT step and run it once\n");
+  cl::ParseCommandLineOptions(argc, argv,
+                              "compile a DQT step and run it once\n");
   std::unique_ptr<MLIRContext> ctx = ::dqt::createContext();
 
   // GPU: the whole pipeline down to PTX.
   auto t0 = std::chrono::steady_clock::now();
-  OwningOpRef<ModuleOp> gpuModule = parseSourceFile<ModuleOp>(inputFile, ctx.get());
+  OwningOpRef<ModuleOp> gpuModule =
+      parseSourceFile<ModuleOp>(inputFile, ctx.get());
   if (!gpuModule)
     return fail("cannot parse " + inputFile);
   {
@@ -91,9 +93,8 @@ int main(int argc, char **argv) {
   });
   double gpuSeconds = seconds(t0);
   llvm::sys::fs::create_directories(outDir);
-  std::string ptxPath = outDir + "/" +
-                        llvm::sys::path::stem(inputFile).str() + "." + chip +
-                        ".ptx";
+  std::string ptxPath = outDir + "/" + llvm::sys::path::stem(inputFile).str() +
+                        "." + chip + ".ptx";
   {
     std::error_code ec;
     llvm::raw_fd_ostream os(ptxPath, ec);
@@ -112,7 +113,8 @@ int main(int argc, char **argv) {
   // CPU: fuse and lower first to learn the kernel's argument order, then JIT
   // (the rest of dqt-compile-cpu; its first two passes find nothing left).
   t0 = std::chrono::steady_clock::now();
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(inputFile, ctx.get());
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(inputFile, ctx.get());
   auto funcs = module->getOps<func::FuncOp>();
   if (funcs.empty())
     return fail("no function in " + inputFile);
@@ -155,7 +157,8 @@ int main(int argc, char **argv) {
     pr.m.assign(n, 0.0f);
     pr.v.assign(n, 0.0f);
     for (int64_t i = 0; i < n; ++i) {
-      pr.q[i] = int8_t(std::clamp(std::lround(normal(rng) * 40.0f), -128L, 127L));
+      pr.q[i] =
+          int8_t(std::clamp(std::lround(normal(rng) * 40.0f), -128L, 127L));
       pr.g[i] = normal(rng) * 1e-3f;
     }
     pr.delta = 0.02f;
@@ -180,24 +183,52 @@ int main(int argc, char **argv) {
       Param &pr = params[p];
       int64_t n = pr.q.size();
       switch (k) {
-      case 0: args.addBuffer(pr.q.data(), n); break;
-      case 1: args.addBuffer(pr.g.data(), n); break;
-      case 2: args.addBuffer(pr.m.data(), n); break;
-      case 3: args.addBuffer(pr.v.data(), n); break;
-      case 4: args.addScalar<float>(pr.delta); break;
-      case 5: args.addScalar<int8_t>(pr.maxq); break;
-      case 6: args.addScalar<int64_t>(pr.tid); break;
+      case 0:
+        args.addBuffer(pr.q.data(), n);
+        break;
+      case 1:
+        args.addBuffer(pr.g.data(), n);
+        break;
+      case 2:
+        args.addBuffer(pr.m.data(), n);
+        break;
+      case 3:
+        args.addBuffer(pr.v.data(), n);
+        break;
+      case 4:
+        args.addScalar<float>(pr.delta);
+        break;
+      case 5:
+        args.addScalar<int8_t>(pr.maxq);
+        break;
+      case 6:
+        args.addScalar<int64_t>(pr.tid);
+        break;
       }
       continue;
     }
     switch (o - numParams * kPerParam) {
-    case 0: args.addScalar<float>(float(beta1)); break;
-    case 1: args.addScalar<float>(float(beta2)); break;
-    case 2: args.addScalar<float>(alpha); break;
-    case 3: args.addScalar<float>(1e-6f); break;
-    case 4: args.addScalar<float>(float(lr * wd)); break;
-    case 5: args.addScalar<int64_t>(seed); break;
-    case 6: args.addScalar<int64_t>(step); break;
+    case 0:
+      args.addScalar<float>(float(beta1));
+      break;
+    case 1:
+      args.addScalar<float>(float(beta2));
+      break;
+    case 2:
+      args.addScalar<float>(alpha);
+      break;
+    case 3:
+      args.addScalar<float>(1e-6f);
+      break;
+    case 4:
+      args.addScalar<float>(float(lr * wd));
+      break;
+    case 5:
+      args.addScalar<int64_t>(seed);
+      break;
+    case 6:
+      args.addScalar<int64_t>(step);
+      break;
     }
   }
   std::vector<int64_t> partials(3 * numParams);
@@ -212,9 +243,10 @@ int main(int argc, char **argv) {
   // 22 bytes per parameter: read g, m, v (12) + q (1), write m, v (8) + q (1).
   double gbps = 22.0 * total / runSeconds / 1e9;
   llvm::outs() << "CPU  one AdamW step (8-bit weights, f32 states) over "
-               << numParams << " parameters, " << total << " elements: "
-               << llvm::format("%.2f", runSeconds * 1e3) << " ms, "
-               << llvm::format("%.1f", gbps) << " GB/s effective (1 thread)\n";
+               << numParams << " parameters, " << total
+               << " elements: " << llvm::format("%.2f", runSeconds * 1e3)
+               << " ms, " << llvm::format("%.1f", gbps)
+               << " GB/s effective (1 thread)\n";
   size_t off = 0;
   for (int p = 0; p < numParams; ++p) {
     const Param &pr = params[p];
@@ -224,7 +256,8 @@ int main(int argc, char **argv) {
     off += pr.q.size();
     llvm::outs() << "  param " << p << ": " << pr.q.size()
                  << " weights, changed " << partials[3 * p + 1] << " ("
-                 << llvm::format("%.2f", 100.0 * partials[3 * p + 1] / pr.q.size())
+                 << llvm::format("%.2f",
+                                 100.0 * partials[3 * p + 1] / pr.q.size())
                  << "%), max q " << int(pr.maxq) << " -> " << partials[3 * p]
                  << ", non-finite grads " << partials[3 * p + 2] << "\n";
     if (diff != partials[3 * p + 1])

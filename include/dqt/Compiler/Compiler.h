@@ -71,7 +71,8 @@ llvm::Expected<std::unique_ptr<JitModule>>
 jitCpuModule(mlir::ModuleOp module, bool keepObject = false);
 
 /// Loads object code kept by jitCpuModule (same compiler, same host CPU).
-llvm::Expected<std::unique_ptr<JitModule>> loadCpuObject(llvm::StringRef object);
+llvm::Expected<std::unique_ptr<JitModule>>
+loadCpuObject(llvm::StringRef object);
 
 /// The host CPU name and features: object code is only valid for them.
 std::string hostCpuKey();

@@ -27,8 +27,8 @@ public:
   /// Appends a contiguous 1-D buffer of `size` elements.
   void addBuffer(void *data, int64_t size) {
     MemRef1D &r = memrefs.emplace_back(MemRef1D{data, data, 0, size, 1});
-    ptrs.insert(ptrs.end(), {&r.allocated, &r.aligned, &r.offset, &r.size,
-                             &r.stride});
+    ptrs.insert(ptrs.end(),
+                {&r.allocated, &r.aligned, &r.offset, &r.size, &r.stride});
   }
   template <typename T> void addScalar(T v) {
     static_assert(sizeof(T) <= sizeof(uint64_t), "scalar too wide");

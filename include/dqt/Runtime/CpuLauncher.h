@@ -37,8 +37,8 @@ struct StepStats {
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,
-                                 const std::vector<float> &hyper,
-                                 uint64_t seed, uint64_t step);
+                                 const std::vector<float> &hyper, uint64_t seed,
+                                 uint64_t step);
 
 } // namespace dqt
 

@@ -32,9 +32,9 @@ public:
   const CpuStepKernel &cpu(const StepConfig &config);
 
   struct Stats {
-    int64_t compiled = 0;   ///< cold compilations
-    int64_t loaded = 0;     ///< warm loads from disk
-    int64_t rejected = 0;   ///< corrupt or stale disk entries recompiled
+    int64_t compiled = 0; ///< cold compilations
+    int64_t loaded = 0;   ///< warm loads from disk
+    int64_t rejected = 0; ///< corrupt or stale disk entries recompiled
     double lastCompileSeconds = 0, lastLoadSeconds = 0;
   };
   Stats stats() const;

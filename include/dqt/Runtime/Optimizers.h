@@ -46,8 +46,7 @@ public:
 
 protected:
   QuantizedOptimizer(std::vector<QuantizedWeight *> params, Optimizer kind,
-                     int numStates, double lr, uint64_t seed,
-                     const char *name);
+                     int numStates, double lr, uint64_t seed, const char *name);
   /// The f32 hyper-parameters of step `t` in kernel order.
   virtual std::vector<float> hyperParameters(int64_t t) const = 0;
 

@@ -55,7 +55,9 @@ public:
   void clearGrad() { grad_ = at::Tensor(); }
 
   /// Bytes of persistent state: the integers and delta (not the gradient).
-  int64_t persistentBytes() const { return q_.numel() + int64_t(sizeof(float)); }
+  int64_t persistentBytes() const {
+    return q_.numel() + int64_t(sizeof(float));
+  }
 
 private:
   QuantizedWeight(at::Tensor q, float delta, Grid grid);

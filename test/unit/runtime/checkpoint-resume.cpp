@@ -1,5 +1,7 @@
 //===- checkpoint-resume.cpp - bit-exact resume, corruption refused -------===//
 
+#include "TestUtil.h"
+
 #include "dqt/Runtime/Checkpoint.h"
 #include "dqt/Runtime/Optimizers.h"
 
@@ -14,19 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void writeFile(const fs::path &p, const std::string &bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-bool sameBytes(const at::Tensor &a, const at::Tensor &b) {
-  return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
-         std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
-}
+using test::readFile;
+using test::sameBytes;
+using test::writeFile;
 
 /// A small model: two weights of different grids, AdamW.
 struct Model {
@@ -64,12 +56,7 @@ protected:
   }
   void TearDown() override { fs::remove_all(dir); }
   static std::string message(const std::function<void()> &fn) {
-    try {
-      fn();
-    } catch (const c10::Error &e) {
-      return e.what_without_backtrace();
-    }
-    return "no error";
+    return test::errorMessage(fn);
   }
   fs::path dir;
 };
@@ -96,7 +83,8 @@ TEST_F(Checkpoints, ResumeIsBitExact) {
     EXPECT_EQ(straight.w[p].delta(), resumed.w[p].delta()) << p;
     EXPECT_EQ(straight.w[p].maxQ(), resumed.w[p].maxQ()) << p;
     for (int k = 0; k < 2; ++k)
-      EXPECT_TRUE(sameBytes(straight.opt->state(p, k), resumed.opt->state(p, k)));
+      EXPECT_TRUE(
+          sameBytes(straight.opt->state(p, k), resumed.opt->state(p, k)));
   }
   // And the files they write are byte for byte the same.
   straight.opt->save(dir / "a.safetensors");
@@ -152,10 +140,10 @@ TEST_F(Checkpoints, WrongModelIsRefused) {
   m.step(1);
   // Same names, other shape.
   at::Generator gen = at::detail::createCPUGenerator(4);
-  QuantizedWeight a = QuantizedWeight::fromFloat(at::randn({48, 64}, gen),
-                                                 Grid::fromBits(4));
-  QuantizedWeight b = QuantizedWeight::fromFloat(at::randn({777}, gen),
-                                                 Grid::fromBits(1.58));
+  QuantizedWeight a =
+      QuantizedWeight::fromFloat(at::randn({48, 64}, gen), Grid::fromBits(4));
+  QuantizedWeight b =
+      QuantizedWeight::fromFloat(at::randn({777}, gen), Grid::fromBits(1.58));
   optim::AdamW other({&a, &b});
   other.save(dir / "other.safetensors");
   std::string msg = message([&] { m.opt->load(dir / "other.safetensors"); });
@@ -163,8 +151,8 @@ TEST_F(Checkpoints, WrongModelIsRefused) {
             std::string::npos)
       << msg;
   // Other grid.
-  QuantizedWeight c = QuantizedWeight::fromFloat(at::randn({64, 48}, gen),
-                                                 Grid::fromBits(8));
+  QuantizedWeight c =
+      QuantizedWeight::fromFloat(at::randn({64, 48}, gen), Grid::fromBits(8));
   optim::AdamW third({&c, &b});
   third.save(dir / "third.safetensors");
   msg = message([&] { m.opt->load(dir / "third.safetensors"); });
@@ -187,8 +175,8 @@ TEST_F(Checkpoints, FailedSaveKeepsTheOldFile) {
   std::string old = readFile(p);
   // The temporary cannot be created: the save fails, the old file stays.
   fs::path blocked = dir / "blocked";
-  fs::create_directories(blocked / ("x.safetensors.tmp." +
-                                    std::to_string(::getpid())));
+  fs::create_directories(blocked /
+                         ("x.safetensors.tmp." + std::to_string(::getpid())));
   EXPECT_THROW(m.opt->save(blocked / "x.safetensors"), c10::Error);
   EXPECT_EQ(readFile(p), old);
   EXPECT_FALSE(fs::exists(blocked / "x.safetensors"));

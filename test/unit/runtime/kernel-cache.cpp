@@ -1,5 +1,7 @@
 //===- kernel-cache.cpp - memory and disk kernel cache --------------------===//
 
+#include "TestUtil.h"
+
 #include "dqt/Runtime/KernelCache.h"
 
 #include "dqt/Runtime/CpuLauncher.h"
@@ -16,14 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string readFile(const fs::path &p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void writeFile(const fs::path &p, const std::string &bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
-}
+using test::readFile;
+using test::writeFile;
 
 /// Runs one AdamW step with `kernel` on fixed data; returns q, m, v bytes.
 std::string runStep(const CpuStepKernel &kernel, const StepConfig &config) {
@@ -31,8 +27,14 @@ std::string runStep(const CpuStepKernel &kernel, const StepConfig &config) {
   at::Generator gen = at::detail::createCPUGenerator(1);
   at::Tensor q = at::randint(-100, 100, {n}, gen, at::kChar);
   at::Tensor g = at::randn({n}, gen), m = at::zeros({n}), v = at::zeros({n});
-  StepOperands op{q.data_ptr<int8_t>(), g.data_ptr<float>(), m.data_ptr<float>(),
-                  v.data_ptr<float>(), n, 0, 0.02f, 0.02f};
+  StepOperands op{q.data_ptr<int8_t>(),
+                  g.data_ptr<float>(),
+                  m.data_ptr<float>(),
+                  v.data_ptr<float>(),
+                  n,
+                  0,
+                  0.02f,
+                  0.02f};
   launchCpu(kernel, config, {op}, {0.9f, 0.999f, 0.05f, 1e-6f, 1e-5f}, 42, 1);
   return std::string((char *)q.data_ptr(), n) +
          std::string((char *)m.data_ptr(), 4 * n) +

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../StepReference.h"
+#include "TestUtil.h"
 
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -83,8 +84,8 @@ StepStats refStep(RefParam &p, const at::Tensor &grad, bool adam,
     at::Tensor w1 = w - f(lr) * s0;
     w2 = w1 - f(decay) * w1;
   }
-  at::Tensor q1 = stochasticRound(w2, deltaNext,
-                                  uniforms(seed, t, tid, g.numel()), p.grid);
+  at::Tensor q1 =
+      stochasticRound(w2, deltaNext, uniforms(seed, t, tid, g.numel()), p.grid);
   q1 = at::where(finite, q1, q);
   StepStats st{q1.max().item<int8_t>(), (q1 != q).sum().item<int64_t>(),
                (~finite).sum().item<int64_t>()};
@@ -109,10 +110,7 @@ at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed, bool nonFinite) {
   return g;
 }
 
-bool sameBytes(const at::Tensor &a, const at::Tensor &b) {
-  return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
-         std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
-}
+using test::sameBytes;
 
 class OptimMatchesReference : public ::testing::TestWithParam<double> {};
 
@@ -138,14 +136,13 @@ TEST_P(OptimMatchesReference, AdamWThreeStepsBitIdentical) {
       weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, true));
     double alpha = opts.lr * std::sqrt(1 - std::pow(opts.beta2, t)) /
                    (1 - std::pow(opts.beta1, t));
-    std::vector<float> h = {float(opts.beta1), float(opts.beta2),
-                            float(alpha), float(opts.eps),
-                            float(opts.lr * opts.weightDecay)};
+    std::vector<float> h = {float(opts.beta1), float(opts.beta2), float(alpha),
+                            float(opts.eps), float(opts.lr * opts.weightDecay)};
     std::vector<StepStats> got = adam.step();
     for (size_t p = 0; p < weights.size(); ++p) {
       SCOPED_TRACE(::testing::Message() << "step " << t << " param " << p);
-      StepStats want = refStep(refs[p], weights[p].grad(), true, h,
-                               opts.seed, t, p);
+      StepStats want =
+          refStep(refs[p], weights[p].grad(), true, h, opts.seed, t, p);
       ASSERT_TRUE(sameBytes(weights[p].q(), refs[p].q));
       ASSERT_TRUE(sameBytes(adam.state(p, 0), refs[p].s0));
       ASSERT_TRUE(sameBytes(adam.state(p, 1), refs[p].s1));
@@ -190,9 +187,10 @@ TEST_P(OptimMatchesReference, SGDThreeStepsBitIdentical) {
 INSTANTIATE_TEST_SUITE_P(Grids, OptimMatchesReference,
                          ::testing::Values(1.58, 2.0, 3.0, 4.0, 8.0),
                          [](const auto &info) {
-                           return info.param < 2 ? std::string("Ternary")
-                                                 : "Bits" + std::to_string(
-                                                                int(info.param));
+                           return info.param < 2
+                                      ? std::string("Ternary")
+                                      : "Bits" +
+                                            std::to_string(int(info.param));
                          });
 
 TEST(OptimThreads, ResultsDoNotDependOnTheThreadCount) {
@@ -265,12 +263,7 @@ protected:
     EXPECT_EQ(adam->stepCount(), 0);
   }
   static std::string message(const std::function<void()> &fn) {
-    try {
-      fn();
-    } catch (const c10::Error &e) {
-      return e.what_without_backtrace();
-    }
-    return "no error";
+    return test::errorMessage(fn);
   }
   std::vector<QuantizedWeight> ws;
   std::vector<at::Tensor> before;
@@ -279,16 +272,18 @@ protected:
 
 TEST_F(OptimBadInput, GradShapeMismatchNamesTheParameter) {
   ws[1].grad() = at::zeros({7});
-  EXPECT_NE(message([&] { adam->step(); })
-                .find("grad of parameter 1 has shape [7], expected [6]"),
+  EXPECT_NE(message([&] {
+              adam->step();
+            }).find("grad of parameter 1 has shape [7], expected [6]"),
             std::string::npos);
   expectUnchanged();
 }
 
 TEST_F(OptimBadInput, GradDtypeMismatch) {
   ws[0].grad() = at::zeros({8, 4}, at::kDouble);
-  EXPECT_NE(message([&] { adam->step(); })
-                .find("grad of parameter 0 must be float32, got Double"),
+  EXPECT_NE(message([&] {
+              adam->step();
+            }).find("grad of parameter 0 must be float32, got Double"),
             std::string::npos);
   expectUnchanged();
 }
@@ -309,18 +304,21 @@ TEST_F(OptimBadInput, NonContiguousGradient) {
 
 TEST_F(OptimBadInput, HyperParametersOutOfRange) {
   std::vector<QuantizedWeight *> p = {&ws[0]};
-  EXPECT_NE(message([&] { optim::AdamW(p, optim::AdamWOptions{-1e-3}); })
-                .find("lr must be finite and >= 0, got -0.001"),
+  EXPECT_NE(message([&] {
+              optim::AdamW(p, optim::AdamWOptions{-1e-3});
+            }).find("lr must be finite and >= 0, got -0.001"),
             std::string::npos);
   optim::AdamWOptions o;
   o.beta1 = 1.0;
-  EXPECT_NE(message([&] { optim::AdamW(p, o); })
-                .find("beta1 must be in [0, 1), got 1"),
+  EXPECT_NE(message([&] {
+              optim::AdamW(p, o);
+            }).find("beta1 must be in [0, 1), got 1"),
             std::string::npos);
   o = {};
   o.beta2 = -0.5;
-  EXPECT_NE(message([&] { optim::AdamW(p, o); }).find("beta2 must be in [0, 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      message([&] { optim::AdamW(p, o); }).find("beta2 must be in [0, 1)"),
+      std::string::npos);
   EXPECT_NE(message([&] { adam->setLr(NAN); }).find("lr must be finite"),
             std::string::npos);
   EXPECT_EQ(adam->lr(), 5e-4);
@@ -337,8 +335,8 @@ TEST(QuantizedWeightInit, MatchesTheContractAndRefusesBadInput) {
     for (int64_t i = 0; i < w.numel(); ++i)
       sum += std::fabs(double(w.view({-1})[i].item<float>()));
     float s = float(double(g.qp()) / std::max(sum / w.numel(), 1e-5));
-    at::Tensor want = (w * s).round().clamp(double(g.qn()), double(g.qp()))
-                          .to(at::kChar);
+    at::Tensor want =
+        (w * s).round().clamp(double(g.qn()), double(g.qp())).to(at::kChar);
     EXPECT_TRUE(sameBytes(q.q(), want)) << bits;
     EXPECT_EQ(q.delta(), 1.0f / s);
     EXPECT_EQ(q.maxQ(), want.max().item<int8_t>());

@@ -70,7 +70,8 @@ func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> i32 {
 
 // On vector<8xi32> words the same expansion runs lane-wise: the multipliers
 // and Weyl constants become dense splats, every op is on vector<8xi32>, and
-// there are again 20 products (no per-lane unrolling, no scalar op left).
+// there are again 20 products (4 checked, 16 counted; no per-lane
+// unrolling, and no scalar i32 op after the last product).
 // CHECK-LABEL: func.func @philox_vector
 // CHECK-SAME: (%[[K0:[^:]*]]: vector<8xi32>, %[[K1:[^:]*]]: vector<8xi32>, %[[C0:[^:]*]]: vector<8xi32>, %[[C1:[^:]*]]: vector<8xi32>, %[[C2:[^:]*]]: vector<8xi32>, %[[C3:[^:]*]]: vector<8xi32>)
 // CHECK-DAG: %[[M0:.*]] = arith.constant dense<-766435501> : vector<8xi32>

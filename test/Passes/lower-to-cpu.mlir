@@ -2,61 +2,106 @@
 // chunk function over memrefs: per segment one memref per tensor operand and
 // per untied output, then the scalars, then `begin`, `end` (index) and a
 // memref<?xi64> for the chunk's partial reductions. No tensor is left. Every
-// memref argument is `llvm.noalias`. Groups of 4 elements are moved with four
-// scalar memref.load/store at j, j+1, j+2, j+3 (no vector ops: LLVM's loop
-// vectorizer widens across groups), and only the loop over groups (step 4)
-// carries a loop annotation asking for `vector-width` (default 8) at a time.
+// memref argument is `llvm.noalias`. Per segment there are four loops:
+//   1. head, step 1, up to the first multiple of 4;
+//   2. vector loop, step 4*vector-width (default 8 groups: 32 elements), over
+//      as many whole blocks as fit: one dqt.philox on vector<8xi32> (lane l =
+//      group l of the block) whose words are interleaved into element order,
+//      contiguous vector.load/vector.store of 32 elements, the scalar body
+//      cloned on vector<32x...> (constants as dense splats, scalars
+//      broadcast) and vector.reduction for the by-products;
+//   3. scalar group loop, step 4, for the remaining whole groups: four scalar
+//      memref.load/store at j, j+1, j+2, j+3 and one scalar Philox;
+//   4. tail, step 1.
+// No loop carries a loop annotation any more.
 //
 // RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu | FileCheck %s \
 // RUN:   --implicit-check-not="tensor<" --implicit-check-not=dqt.fused_step \
-// RUN:   --implicit-check-not=vector. --implicit-check-not=loop_annotation \
-// RUN:   --implicit-check-not=loop_vectorize
+// RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
 // RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-fuse-step --dqt-lower-to-cpu \
 // RUN:   | FileCheck %s --check-prefix=ADAMW --implicit-check-not="tensor<" \
 // RUN:   --implicit-check-not=dqt.fused_step --implicit-check-not=dqt.next_delta \
-// RUN:   --implicit-check-not=dqt.yield --implicit-check-not=vector. \
-// RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
-//
-// `vector-width=0` leaves the choice to LLVM: no annotation at all; the loops
-// and accesses are unchanged.
-// RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu="vector-width=0" \
-// RUN:   | FileCheck %s --check-prefix=NOANN --implicit-check-not=loop_annotation \
-// RUN:   --implicit-check-not=loop_vectorize --implicit-check-not=vector.
-// Another width is passed through as is.
-// RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu="vector-width=16" \
-// RUN:   | FileCheck %s --check-prefix=W16 --implicit-check-not=loop_annotation \
+// RUN:   --implicit-check-not=dqt.yield --implicit-check-not=loop_annotation \
 // RUN:   --implicit-check-not=loop_vectorize
-
-// The annotation, printed through aliases (one per module).
-// CHECK: #[[VEC:loop_vectorize[0-9]*]] = #llvm.loop_vectorize<disable = false, width = 8 : i32>
-// CHECK-NEXT: #[[ANN:loop_annotation[0-9]*]] = #llvm.loop_annotation<vectorize = #[[VEC]]>
-// ADAMW: #[[VEC:loop_vectorize[0-9]*]] = #llvm.loop_vectorize<disable = false, width = 8 : i32>
-// ADAMW-NEXT: #[[ANN:loop_annotation[0-9]*]] = #llvm.loop_annotation<vectorize = #[[VEC]]>
-// W16: #[[VEC:loop_vectorize[0-9]*]] = #llvm.loop_vectorize<disable = false, width = 16 : i32>
-// W16-NEXT: #[[ANN:loop_annotation[0-9]*]] = #llvm.loop_annotation<vectorize = #[[VEC]]>
+//
+// `vector-width=4`: 4 groups per vector iteration, step 16, vector<4xi32>
+// Philox, vector<16x...> accesses; nothing of width 8 or 32 is left.
+// RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu="vector-width=4" \
+// RUN:   | FileCheck %s --check-prefix=W4 --implicit-check-not="vector<32x" \
+// RUN:   --implicit-check-not="vector<8xi32>" --implicit-check-not="vector<8xi64>" \
+// RUN:   --implicit-check-not="step %c32" --implicit-check-not=loop_annotation
+//
+// `vector-width=0`: no vector loop and no vector op or type at all; the
+// scalar group loop covers every whole group.
+// RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu="vector-width=0" \
+// RUN:   | FileCheck %s --check-prefix=SCALAR --implicit-check-not=vector. \
+// RUN:   --implicit-check-not="vector<" --implicit-check-not="dense<" \
+// RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
 
 // SGD with momentum on float weights, no random stream: w and buf are written
 // in place (tied), g is only read; one "addi" reduction (non-finite count).
 // CHECK-LABEL: func.func @sgd_step
 // CHECK-SAME: (%[[W:[^:]*]]: memref<?xf32> {llvm.noalias}, %[[G:[^:]*]]: memref<?xf32> {llvm.noalias}, %[[B:[^:]*]]: memref<?xf32> {llvm.noalias}, %[[LR:[^:]*]]: f32, %[[MU:[^:]*]]: f32, %[[L:[^:]*]]: f32, %[[BEGIN:[^:]*]]: index, %[[END:[^:]*]]: index, %[[PART:[^:]*]]: memref<?xi64> {llvm.noalias}){{.*}}{
 // CHECK: %[[N:.*]] = memref.dim %[[W]], %{{.*}} : memref<?xf32>
-// The chunk, clamped to the segment.
+// The chunk, clamped to the segment, and its whole groups [LO4, HI4).
 // CHECK: arith.subi %[[BEGIN]],
 // CHECK: %[[LO:.*]] = arith.minsi %{{.*}}, %[[N]] : index
 // CHECK: arith.subi %[[END]],
 // CHECK: %[[HI:.*]] = arith.minsi %{{.*}}, %[[N]] : index
-// Head (to a multiple of 4), body of 4-element groups, tail.
-// CHECK: %[[R0:.*]] = scf.for %[[I:.*]] = %[[LO]] to %[[LO4:.*]] step %c1{{(_[0-9]+)?}} iter_args(%{{.*}} = %c0_i64) -> (i64) {
+// CHECK: %[[LO4:.*]] = arith.minsi %{{.*}}, %[[HI]] : index
+// CHECK: %[[HI4:.*]] = arith.maxsi %{{.*}}, %[[LO4]] : index
+// Head (to a multiple of 4), scalar.
+// CHECK: %[[R0:.*]] = scf.for %[[I:.*]] = %[[LO]] to %[[LO4]] step %c1{{(_[0-9]+)?}} iter_args(%{{.*}} = %c0_i64) -> (i64) {
 // CHECK: memref.load %[[W]][%[[I]]] : memref<?xf32>
 // CHECK: memref.load %[[G]][%[[I]]] : memref<?xf32>
 // CHECK: memref.load %[[B]][%[[I]]] : memref<?xf32>
 // CHECK: memref.store %{{.*}}, %[[W]][%[[I]]] : memref<?xf32>
 // CHECK: memref.store %{{.*}}, %[[B]][%[[I]]] : memref<?xf32>
 // CHECK-NOT: memref.store {{.*}}%[[G]]
+// CHECK-NOT: vector.
 // CHECK: scf.yield
 // CHECK-NEXT: }{{$}}
-// The groups: element k of group j is moved with a scalar load/store at j+k.
-// CHECK: %[[R1:.*]] = scf.for %[[J:.*]] = %[[LO4]] to %[[HI4:.*]] step %c4{{(_[0-9]+)?}} iter_args(%{{.*}} = %[[R0]]) -> (i64) {
+// The vector loop ends at LO4 + 32 * floor((HI4 - LO4) / 32).
+// CHECK-NEXT: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-NEXT: %[[SPAN:.*]] = arith.subi %[[HI4]], %[[LO4]] : index
+// CHECK-NEXT: %[[NBLK:.*]] = arith.divui %[[SPAN]], %[[C32]] : index
+// CHECK-NEXT: %[[LEN:.*]] = arith.muli %[[NBLK]], %[[C32]] : index
+// CHECK-NEXT: %[[HIV:.*]] = arith.addi %[[LO4]], %[[LEN]] : index
+// 32 contiguous elements of each tensor per iteration; the scalars broadcast.
+// CHECK: %[[R1:.*]] = scf.for %[[V:.*]] = %[[LO4]] to %[[HIV]] step %c32{{(_[0-9]+)?}} iter_args(%[[ACC:[^ ]*]] = %[[R0]]) -> (i64) {
+// CHECK-NEXT: %[[VW:.*]] = vector.load %[[W]][%[[V]]] : memref<?xf32>, vector<32xf32>
+// CHECK-NEXT: %[[VG:.*]] = vector.load %[[G]][%[[V]]] : memref<?xf32>, vector<32xf32>
+// CHECK-NEXT: %[[VB:.*]] = vector.load %[[B]][%[[V]]] : memref<?xf32>, vector<32xf32>
+// CHECK-NEXT: %[[VLR:.*]] = vector.broadcast %[[LR]] : f32 to vector<32xf32>
+// CHECK-NEXT: %[[VMU:.*]] = vector.broadcast %[[MU]] : f32 to vector<32xf32>
+// CHECK-NEXT: %[[VL:.*]] = vector.broadcast %[[L]] : f32 to vector<32xf32>
+// The scalar body on vector<32xf32>: buf' = mu*buf + g, w' = w - lr*buf'
+// minus decay, each kept where g is finite (the constant inf is a splat).
+// CHECK-NEXT: %[[VM:.*]] = arith.mulf %[[VMU]], %[[VB]] : vector<32xf32>
+// CHECK-NEXT: %[[VS:.*]] = arith.addf %[[VM]], %[[VG]] : vector<32xf32>
+// CHECK-NEXT: %[[VSTEP:.*]] = arith.mulf %[[VLR]], %[[VS]] : vector<32xf32>
+// CHECK-NEXT: %[[VW1:.*]] = arith.subf %[[VW]], %[[VSTEP]] : vector<32xf32>
+// CHECK-NEXT: %[[VD:.*]] = arith.mulf %[[VL]], %[[VW1]] : vector<32xf32>
+// CHECK-NEXT: %[[VW2:.*]] = arith.subf %[[VW1]], %[[VD]] : vector<32xf32>
+// CHECK-NOT: memref.
+// CHECK: %[[INF:.*]] = arith.constant dense<0x7F800000> : vector<32xf32>
+// CHECK-NEXT: %[[FIN:.*]] = arith.cmpf olt, %{{.*}}, %[[INF]] : vector<32xf32>
+// CHECK-NEXT: %[[VWN:.*]] = arith.select %[[FIN]], %[[VW2]], %[[VW]] : vector<32xi1>, vector<32xf32>
+// CHECK: %[[VBN:.*]] = arith.select %{{.*}}, %[[VS]], %[[VB]] : vector<32xi1>, vector<32xf32>
+// CHECK: %[[TRUE:.*]] = arith.constant dense<true> : vector<32xi1>
+// CHECK: %[[NFB:.*]] = arith.xori %{{.*}}, %[[TRUE]] : vector<32xi1>
+// CHECK-NEXT: %[[NF:.*]] = arith.extui %[[NFB]] : vector<32xi1> to vector<32xi64>
+// Stores of the two tied outputs (never g), then the block's count, added
+// to the running one.
+// CHECK-NEXT: vector.store %[[VWN]], %[[W]][%[[V]]] : memref<?xf32>, vector<32xf32>
+// CHECK-NEXT: vector.store %[[VBN]], %[[B]][%[[V]]] : memref<?xf32>, vector<32xf32>
+// CHECK-NEXT: %[[RED:.*]] = vector.reduction <add>, %[[NF]] : vector<32xi64> into i64
+// CHECK-NEXT: %[[SUM:.*]] = arith.addi %[[ACC]], %[[RED]] : i64
+// CHECK-NEXT: scf.yield %[[SUM]] : i64
+// CHECK-NEXT: }{{$}}
+// The remaining groups: element k of group j is moved with a scalar
+// load/store at j+k.
+// CHECK: %[[R2:.*]] = scf.for %[[J:.*]] = %[[HIV]] to %[[HI4]] step %c4{{(_[0-9]+)?}} iter_args(%{{.*}} = %[[R1]]) -> (i64) {
 // CHECK: %[[J1:.*]] = arith.addi %[[J]], %c1{{(_[0-9]+)?}} : index
 // CHECK: %[[J2:.*]] = arith.addi %[[J]], %c2{{(_[0-9]+)?}} : index
 // CHECK: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
@@ -91,6 +136,7 @@
 // CHECK: %[[WN3:.*]] = arith.select %{{.*}}, %{{.*}}, %[[W3]] : f32
 // CHECK: %[[BN3:.*]] = arith.select %{{.*}}, %[[S3]], %[[B3]] : f32
 // CHECK-NOT: arith.mulf %[[MU]],
+// CHECK-NOT: vector.
 // CHECK: memref.store %[[WN0]], %[[W]][%[[J]]] : memref<?xf32>
 // CHECK-NEXT: memref.store %[[WN1]], %[[W]][%[[J1]]] : memref<?xf32>
 // CHECK-NEXT: memref.store %[[WN2]], %[[W]][%[[J2]]] : memref<?xf32>
@@ -101,13 +147,13 @@
 // CHECK-NEXT: memref.store %[[BN3]], %[[B]][%[[J3]]] : memref<?xf32>
 // CHECK-NOT: memref.store {{.*}}%[[G]]
 // CHECK: scf.yield
-// Only this loop carries the annotation (the head and tail loops end in a
-// bare `}`; --implicit-check-not rejects any other loop_annotation).
-// CHECK-NEXT: } {loop_annotation = #[[ANN]]}
-// CHECK: %[[R2:.*]] = scf.for %{{.*}} = %[[HI4]] to %[[HI]] step %c1{{(_[0-9]+)?}} iter_args(%{{.*}} = %[[R1]]) -> (i64) {
+// CHECK-NEXT: }{{$}}
+// Tail, scalar; its result is the chunk's count (slot 0).
+// CHECK: %[[R3:.*]] = scf.for %{{.*}} = %[[HI4]] to %[[HI]] step %c1{{(_[0-9]+)?}} iter_args(%{{.*}} = %[[R2]]) -> (i64) {
+// CHECK-NOT: vector.
 // CHECK: scf.yield
 // CHECK-NEXT: }{{$}}
-// CHECK: memref.store %[[R2]], %[[PART]][%c0{{(_[0-9]+)?}}] : memref<?xi64>
+// CHECK: memref.store %[[R3]], %[[PART]][%c0{{(_[0-9]+)?}}] : memref<?xi64>
 // CHECK: return{{$}}
 func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
                     %lr: f32, %mu: f32, %decay: f32) -> (tensor<?xf32>, tensor<?xf32>, i64) {
@@ -124,20 +170,85 @@ func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
 // every 4-element group makes one Philox call keyed by the seed (counter:
 // group index, step, tensor id).
 // CHECK-LABEL: func.func @untied_output
-// CHECK-SAME: (%[[Q:[^:]*]]: memref<?xi8> {llvm.noalias}, %[[OUT:[^:]*]]: memref<?xi8> {llvm.noalias}, %[[SEED:[^:]*]]: i64, %[[STEP:[^:]*]]: i64, %[[TID:[^:]*]]: i64, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: index, %{{[^:]*}}: index, %{{[^:]*}}: memref<?xi64> {llvm.noalias}){{.*}}{
+// CHECK-SAME: (%[[Q:[^:]*]]: memref<?xi8> {llvm.noalias}, %[[OUT:[^:]*]]: memref<?xi8> {llvm.noalias}, %[[SEED:[^:]*]]: i64, %[[STEP:[^:]*]]: i64, %[[TID:[^:]*]]: i64, %[[D:[^:]*]]: f32, %[[D1:[^:]*]]: f32, %{{[^:]*}}: index, %{{[^:]*}}: index, %{{[^:]*}}: memref<?xi64> {llvm.noalias}){{.*}}{
 // CHECK: scf.for %[[I:.*]] = {{.*}} step %c1
 // CHECK: memref.load %[[Q]][%[[I]]] : memref<?xi8>
 // CHECK-NOT: memref.store {{.*}}%[[Q]]
 // CHECK: memref.store %{{.*}}, %[[OUT]][%[[I]]] : memref<?xi8>
 // CHECK-NEXT: }{{$}}
-// CHECK: scf.for %[[J:.*]] = {{.*}} step %c4
+// CHECK-NEXT: %[[C32:.*]] = arith.constant 32 : index
+// CHECK-NEXT: arith.subi
+// CHECK-NEXT: arith.divui %{{.*}}, %[[C32]] : index
+// CHECK-NEXT: arith.muli %{{.*}}, %[[C32]] : index
+// CHECK-NEXT: %[[HIV:.*]] = arith.addi
+// The vector loop: one Philox for 8 groups. Lane l of the counter is group
+// (first element / 4) + l (lo and hi words); key, step and tensor id are
+// splats of the scalar words.
+// CHECK: scf.for %[[V:.*]] = %{{.*}} to %[[HIV]] step %c32{{(_[0-9]+)?}} {
+// CHECK-NEXT: %[[TWO:.*]] = arith.constant 2 : i64
+// CHECK-NEXT: %[[VI:.*]] = arith.index_cast %[[V]] : index to i64
+// CHECK-NEXT: %[[GRP0:.*]] = arith.shrui %[[VI]], %[[TWO]] : i64
+// CHECK-NEXT: %[[LANES:.*]] = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : vector<8xi64>
+// CHECK-NEXT: %[[GRPB:.*]] = vector.broadcast %[[GRP0]] : i64 to vector<8xi64>
+// CHECK-NEXT: %[[GRPS:.*]] = arith.addi %[[GRPB]], %[[LANES]] : vector<8xi64>
+// CHECK-DAG: %[[SH32:.*]] = arith.constant dense<32> : vector<8xi64>
+// CHECK-DAG: %[[TIDLO:.*]] = arith.trunci %[[TID]] : i64 to i32
+// CHECK-DAG: %[[TIDV:.*]] = vector.broadcast %[[TIDLO]] : i32 to vector<8xi32>
+// CHECK-DAG: %[[STEPLO:.*]] = arith.trunci %[[STEP]] : i64 to i32
+// CHECK-DAG: %[[STEPV:.*]] = vector.broadcast %[[STEPLO]] : i32 to vector<8xi32>
+// CHECK-DAG: %[[GRPS_HI64:.*]] = arith.shrui %[[GRPS]], %[[SH32]] : vector<8xi64>
+// CHECK-DAG: %[[GRPS_HI:.*]] = arith.trunci %[[GRPS_HI64]] : vector<8xi64> to vector<8xi32>
+// CHECK-DAG: %[[GRPS_LO:.*]] = arith.trunci %[[GRPS]] : vector<8xi64> to vector<8xi32>
+// CHECK-DAG: %[[SEEDHI64:.*]] = arith.shrui %[[SEED]], %{{.*}} : i64
+// CHECK-DAG: %[[SEEDHI:.*]] = arith.trunci %[[SEEDHI64]] : i64 to i32
+// CHECK-DAG: %[[SEEDHIV:.*]] = vector.broadcast %[[SEEDHI]] : i32 to vector<8xi32>
+// CHECK-DAG: %[[SEEDLO:.*]] = arith.trunci %[[SEED]] : i64 to i32
+// CHECK-DAG: %[[SEEDLOV:.*]] = vector.broadcast %[[SEEDLO]] : i32 to vector<8xi32>
+// CHECK: %[[Y0:.*]], %[[Y1:.*]], %[[Y2:.*]], %[[Y3:.*]] = dqt.philox key(%[[SEEDLOV]], %[[SEEDHIV]]) counter(%[[GRPS_LO]], %[[GRPS_HI]], %[[STEPV]], %[[TIDV]]) : vector<8xi32>{{$}}
+// CHECK-NOT: dqt.philox
+// Word k of each lane to a uniform (top 24 bits * 2^-24), with splats.
+// CHECK: %[[VH0:.*]] = arith.shrui %[[Y0]], %{{.*}} : vector<8xi32>
+// CHECK-NEXT: %[[VF0:.*]] = arith.uitofp %[[VH0]] : vector<8xi32> to vector<8xf32>
+// CHECK-NEXT: %[[SCALE:.*]] = arith.constant dense<5.96046448E-8> : vector<8xf32>
+// CHECK-NEXT: %[[VU0:.*]] = arith.mulf %[[VF0]], %[[SCALE]] : vector<8xf32>
+// CHECK: %[[VH1:.*]] = arith.shrui %[[Y1]], %{{.*}} : vector<8xi32>
+// CHECK-NEXT: %[[VF1:.*]] = arith.uitofp %[[VH1]] : vector<8xi32> to vector<8xf32>
+// CHECK: %[[VU1:.*]] = arith.mulf %[[VF1]], %{{.*}} : vector<8xf32>
+// CHECK: %[[VH2:.*]] = arith.shrui %[[Y2]], %{{.*}} : vector<8xi32>
+// CHECK-NEXT: %[[VF2:.*]] = arith.uitofp %[[VH2]] : vector<8xi32> to vector<8xf32>
+// CHECK: %[[VU2:.*]] = arith.mulf %[[VF2]], %{{.*}} : vector<8xf32>
+// CHECK: %[[VH3:.*]] = arith.shrui %[[Y3]], %{{.*}} : vector<8xi32>
+// CHECK-NEXT: %[[VF3:.*]] = arith.uitofp %[[VH3]] : vector<8xi32> to vector<8xf32>
+// CHECK: %[[VU3:.*]] = arith.mulf %[[VF3]], %{{.*}} : vector<8xf32>
+// Element 4l+k takes word k of lane l: interleave(interleave(u0, u2),
+// interleave(u1, u3)) = [u0[0], u1[0], u2[0], u3[0], u0[1], ...].
+// CHECK-NEXT: %[[EVEN:.*]] = vector.interleave %[[VU0]], %[[VU2]] : vector<8xf32> -> vector<16xf32>
+// CHECK-NEXT: %[[ODD:.*]] = vector.interleave %[[VU1]], %[[VU3]] : vector<8xf32> -> vector<16xf32>
+// CHECK-NEXT: %[[VU:.*]] = vector.interleave %[[EVEN]], %[[ODD]] : vector<16xf32> -> vector<32xf32>
+// CHECK-NEXT: %[[VQ:.*]] = vector.load %[[Q]][%[[V]]] : memref<?xi8>, vector<32xi8>
+// CHECK-NEXT: %[[VD:.*]] = vector.broadcast %[[D]] : f32 to vector<32xf32>
+// CHECK-NEXT: %[[VD1:.*]] = vector.broadcast %[[D1]] : f32 to vector<32xf32>
+// Element i rounds q[i]*d/d1 against uniform i, on vector<32xf32>.
+// CHECK-NEXT: %[[VQF:.*]] = arith.sitofp %[[VQ]] : vector<32xi8> to vector<32xf32>
+// CHECK-NEXT: %[[VW:.*]] = arith.mulf %[[VQF]], %[[VD]] : vector<32xf32>
+// CHECK-NEXT: arith.constant dense<-1.000000e+00> : vector<32xf32>
+// CHECK-NEXT: arith.constant dense<1.000000e+00> : vector<32xf32>
+// CHECK-NEXT: %[[VX:.*]] = arith.divf %[[VW]], %[[VD1]] : vector<32xf32>
+// CHECK-NEXT: %[[VFL:.*]] = math.floor %[[VX]] : vector<32xf32>
+// CHECK-NEXT: %[[VFR:.*]] = arith.subf %[[VX]], %[[VFL]] : vector<32xf32>
+// CHECK-NEXT: arith.cmpf olt, %[[VU]], %[[VFR]] : vector<32xf32>
+// CHECK: %[[VN:.*]] = arith.fptosi %{{.*}} : vector<32xf32> to vector<32xi8>
+// CHECK-NEXT: vector.store %[[VN]], %[[OUT]][%[[V]]] : memref<?xi8>, vector<32xi8>
+// CHECK-NEXT: }{{$}}
+// The remaining whole groups, from where the vector loop stopped.
+// CHECK: scf.for %[[J:.*]] = %[[HIV]] to {{.*}} step %c4
 // CHECK: %[[JI:.*]] = arith.index_cast %[[J]] : index to i64
 // CHECK: %[[GRP:.*]] = arith.shrui %[[JI]], %c2_i64 : i64
 // CHECK-DAG: %[[TIDLO:.*]] = arith.trunci %[[TID]] : i64 to i32
 // CHECK-DAG: %[[STEPLO:.*]] = arith.trunci %[[STEP]] : i64 to i32
 // CHECK-DAG: %[[GRPLO:.*]] = arith.trunci %[[GRP]] : i64 to i32
 // CHECK-DAG: %[[SEEDLO:.*]] = arith.trunci %[[SEED]] : i64 to i32
-// CHECK: %[[X0:.*]], %[[X1:.*]], %[[X2:.*]], %[[X3:.*]] = dqt.philox key(%[[SEEDLO]], %{{.*}}) counter(%[[GRPLO]], %{{.*}}, %[[STEPLO]], %[[TIDLO]])
+// CHECK: %[[X0:.*]], %[[X1:.*]], %[[X2:.*]], %[[X3:.*]] = dqt.philox key(%[[SEEDLO]], %{{.*}}) counter(%[[GRPLO]], %{{.*}}, %[[STEPLO]], %[[TIDLO]]){{$}}
 // CHECK-NOT: dqt.philox
 // Lane k's uniform comes from Philox output k (top 24 bits * 2^-24).
 // CHECK: %[[H0:.*]] = arith.shrui %[[X0]], %c8_i32{{(_[0-9]+)?}} : i32
@@ -173,60 +284,93 @@ func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
 // CHECK: arith.cmpf olt, %[[U3]], %{{.*}} : f32
 // CHECK: %[[N3:.*]] = arith.fptosi %{{.*}} : f32 to i8
 // CHECK-NOT: memref.store {{.*}}%[[Q]]
+// CHECK-NOT: vector.
 // CHECK: memref.store %[[N0]], %[[OUT]][%[[J]]] : memref<?xi8>
 // CHECK-NEXT: memref.store %[[N1]], %[[OUT]][%[[J1]]] : memref<?xi8>
 // CHECK-NEXT: memref.store %[[N2]], %[[OUT]][%[[J2]]] : memref<?xi8>
 // CHECK-NEXT: memref.store %[[N3]], %[[OUT]][%[[J3]]] : memref<?xi8>
-// CHECK-NEXT: } {loop_annotation = #[[ANN]]}
+// CHECK-NEXT: }{{$}}
 // CHECK: scf.for %{{.*}} step %c1
 // CHECK: memref.store %{{.*}}, %[[OUT]][%{{.*}}] : memref<?xi8>
 // CHECK-NEXT: }{{$}}
+// CHECK-NOT: vector.
 // CHECK: return{{$}}
 
-// vector-width=0: the same loops and scalar accesses, no annotation anywhere.
-// NOANN-LABEL: func.func @sgd_step
-// NOANN-SAME: (%[[W:[^:]*]]: memref<?xf32> {llvm.noalias},
-// NOANN: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
-// NOANN: scf.yield
-// NOANN-NEXT: }{{$}}
-// NOANN: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args
-// NOANN: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
-// NOANN: memref.load %[[W]][%[[J3]]] : memref<?xf32>
-// NOANN: memref.store %{{.*}}, %[[W]][%[[J3]]] : memref<?xf32>
-// NOANN: scf.yield
-// NOANN-NEXT: }{{$}}
-// NOANN: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
-// NOANN: scf.yield
-// NOANN-NEXT: }{{$}}
-// NOANN: return{{$}}
-// NOANN-LABEL: func.func @untied_output
-// NOANN: scf.for {{.*}} step %c4
-// NOANN: memref.store
-// NOANN-NEXT: memref.store
-// NOANN-NEXT: memref.store
-// NOANN-NEXT: memref.store
-// NOANN-NEXT: }{{$}}
-// NOANN: return{{$}}
+// vector-width=4: the vector loop takes 16 elements (4 groups) at a time.
+// W4-LABEL: func.func @sgd_step
+// W4: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
+// W4: scf.yield
+// W4-NEXT: }{{$}}
+// W4-NEXT: %[[C16:.*]] = arith.constant 16 : index
+// W4-NEXT: arith.subi
+// W4-NEXT: arith.divui %{{.*}}, %[[C16]] : index
+// W4-NEXT: arith.muli %{{.*}}, %[[C16]] : index
+// W4-NEXT: %[[HIV:.*]] = arith.addi
+// W4: scf.for %[[V:.*]] = %{{.*}} to %[[HIV]] step %c16{{(_[0-9]+)?}} iter_args
+// W4-NEXT: vector.load %{{.*}}[%[[V]]] : memref<?xf32>, vector<16xf32>
+// W4-NEXT: vector.load %{{.*}}[%[[V]]] : memref<?xf32>, vector<16xf32>
+// W4-NEXT: vector.load %{{.*}}[%[[V]]] : memref<?xf32>, vector<16xf32>
+// W4: vector.store %{{.*}}, %{{.*}}[%[[V]]] : memref<?xf32>, vector<16xf32>
+// W4-NEXT: vector.store %{{.*}}, %{{.*}}[%[[V]]] : memref<?xf32>, vector<16xf32>
+// W4-NEXT: vector.reduction <add>, %{{.*}} : vector<16xi64> into i64
+// W4: scf.for %{{.*}} = %[[HIV]] to %{{.*}} step %c4{{(_[0-9]+)?}} iter_args
+// W4: scf.yield
+// W4-NEXT: }{{$}}
+// W4: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
+// W4: scf.yield
+// W4-NEXT: }{{$}}
+// W4-LABEL: func.func @untied_output
+// W4: scf.for %[[V:.*]] = {{.*}} step %c16{{(_[0-9]+)?}} {
+// W4: arith.constant dense<[0, 1, 2, 3]> : vector<4xi64>
+// W4: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<4xi32>{{$}}
+// W4: %[[EVEN:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<4xf32> -> vector<8xf32>
+// W4-NEXT: %[[ODD:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<4xf32> -> vector<8xf32>
+// W4-NEXT: %[[U:.*]] = vector.interleave %[[EVEN]], %[[ODD]] : vector<8xf32> -> vector<16xf32>
+// W4-NEXT: vector.load %{{.*}}[%[[V]]] : memref<?xi8>, vector<16xi8>
+// W4: arith.cmpf olt, %[[U]], %{{.*}} : vector<16xf32>
+// W4: vector.store %{{.*}}, %{{.*}}[%[[V]]] : memref<?xi8>, vector<16xi8>
+// W4-NEXT: }{{$}}
+// W4: scf.for {{.*}} step %c4
+// W4: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}){{$}}
+// W4: scf.for {{.*}} step %c1
+// W4: return{{$}}
 
-// vector-width=16: the same annotation with width 16, on the step-4 loops only.
-// W16-LABEL: func.func @sgd_step
-// W16: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
-// W16: scf.yield
-// W16-NEXT: }{{$}}
-// W16: scf.for {{.*}} step %c4{{(_[0-9]+)?}} iter_args
-// W16: scf.yield
-// W16-NEXT: } {loop_annotation = #[[ANN]]}
-// W16: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args
-// W16: scf.yield
-// W16-NEXT: }{{$}}
-// W16-LABEL: func.func @untied_output
-// W16: scf.for {{.*}} step %c4
-// W16: memref.store
-// W16-NEXT: memref.store
-// W16-NEXT: memref.store
-// W16-NEXT: memref.store
-// W16-NEXT: } {loop_annotation = #[[ANN]]}
-// W16: return{{$}}
+// vector-width=0: head, one scalar group loop over all whole groups [LO4,
+// HI4) (nothing between it and the head loop), tail.
+// SCALAR-LABEL: func.func @sgd_step
+// SCALAR-SAME: (%[[W:[^:]*]]: memref<?xf32> {llvm.noalias}, {{.*}}, %[[END:[^:]*]]: index, %{{[^:]*}}: memref<?xi64> {llvm.noalias})
+// SCALAR: %[[N:.*]] = memref.dim %[[W]], %{{.*}} : memref<?xf32>
+// SCALAR: arith.subi %[[END]],
+// SCALAR: %[[HI:.*]] = arith.minsi %{{.*}}, %[[N]] : index
+// SCALAR: %[[LO4:.*]] = arith.minsi %{{.*}}, %[[HI]] : index
+// SCALAR: %[[HI4:.*]] = arith.maxsi %{{.*}}, %[[LO4]] : index
+// SCALAR: scf.for {{.*}} to %[[LO4]] step %c1{{(_[0-9]+)?}} iter_args
+// SCALAR: scf.yield
+// SCALAR-NEXT: }{{$}}
+// SCALAR-NEXT: %[[C4:.*]] = arith.constant 4 : index
+// SCALAR-NEXT: scf.for %[[J:.*]] = %[[LO4]] to %[[HI4]] step %[[C4]] iter_args
+// SCALAR: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
+// SCALAR: memref.load %[[W]][%[[J3]]] : memref<?xf32>
+// SCALAR: memref.store %{{.*}}, %[[W]][%[[J3]]] : memref<?xf32>
+// SCALAR: scf.yield
+// SCALAR-NEXT: }{{$}}
+// SCALAR: scf.for {{.*}} = %[[HI4]] to %[[HI]] step %c1{{(_[0-9]+)?}} iter_args
+// SCALAR: scf.yield
+// SCALAR-NEXT: }{{$}}
+// SCALAR: return{{$}}
+// SCALAR-LABEL: func.func @untied_output
+// SCALAR: scf.for {{.*}} step %c1
+// SCALAR: }{{$}}
+// SCALAR-NEXT: %[[C4:.*]] = arith.constant 4 : index
+// SCALAR-NEXT: scf.for {{.*}} step %[[C4]] {
+// SCALAR: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}){{$}}
+// SCALAR: memref.store
+// SCALAR-NEXT: memref.store
+// SCALAR-NEXT: memref.store
+// SCALAR-NEXT: memref.store
+// SCALAR-NEXT: }{{$}}
+// SCALAR: scf.for {{.*}} step %c1
+// SCALAR: return{{$}}
 func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step: i64, %tid: i64)
     -> (tensor<?xi8>, tensor<?xi8>) {
   %w = dqt.dequantize %q, %d : tensor<?xi8>, f32 -> tensor<?xf32>
@@ -243,12 +387,46 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW-SAME: %[[Q2:[^:]*]]: memref<?xi8> {llvm.noalias}, %[[G2:[^:]*]]: memref<?xf32> {llvm.noalias}, %[[M2:[^:]*]]: memref<?xf32> {llvm.noalias}, %[[V2:[^:]*]]: memref<?xf32> {llvm.noalias},
 // ADAMW-SAME: %{{[^:]*}}: index, %{{[^:]*}}: index, %[[PART:[^:]*]]: memref<?xi64> {llvm.noalias}){{.*}}{
 // The next grid steps are computed in the prologue (maxq > 0 ? maxq*delta/127 : delta).
-// ADAMW-COUNT-3: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
-// Segment 0: head, 4-wide body (the only annotated loop), tail; g is never stored.
+// ADAMW: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
+// ADAMW-NEXT: %[[ND0:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// ADAMW: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
+// ADAMW-NEXT: %[[ND1:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// ADAMW: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
+// ADAMW-NEXT: %[[ND2:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+// Segment 0: head, vector loop, group loop, tail; g is never stored.
 // ADAMW: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
-// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
+// The vector loop carries max, changed and non-finite through the blocks.
+// ADAMW: %[[VR:.*]]:3 = scf.for %[[IV:.*]] = {{.*}} step %c32{{(_[0-9]+)?}} iter_args(%[[AMX:[^ ]*]] = %{{[^ ]*}}, %[[ACH:[^ ]*]] = %{{[^ ]*}}, %[[ANF:[^ ]*]] = %{{[^ ]*}}) -> (i8, i64, i64) {
+// ADAMW: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<8xi32>{{$}}
+// ADAMW: %[[VU:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<16xf32> -> vector<32xf32>
+// ADAMW-NEXT: %[[VQ:.*]] = vector.load %[[Q0]][%[[IV]]] : memref<?xi8>, vector<32xi8>
+// ADAMW-NEXT: vector.load %[[G0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
+// ADAMW-NEXT: vector.load %[[M0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
+// ADAMW-NEXT: vector.load %[[V0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
+// The segment's next grid step from the prologue, broadcast.
+// ADAMW: %[[VND:.*]] = vector.broadcast %[[ND0]] : f32 to vector<32xf32>
+// ADAMW: math.sqrt %{{.*}} : vector<32xf32>
+// ADAMW-NOT: math.sqrt
+// ADAMW: arith.divf %{{.*}}, %[[VND]] : vector<32xf32>
+// ADAMW: arith.cmpf olt, %[[VU]], %{{.*}} : vector<32xf32>
+// ADAMW: %[[VQN:.*]] = arith.select %{{.*}}, %{{.*}}, %[[VQ]] : vector<32xi1>, vector<32xi8>
+// ADAMW: %[[VCH:.*]] = arith.cmpi ne, %[[VQ]], %[[VQN]] : vector<32xi8>
+// ADAMW-NOT: vector.store {{.*}}%[[G0]]
+// ADAMW: vector.store %[[VQN]], %[[Q0]][%[[IV]]] : memref<?xi8>, vector<32xi8>
+// ADAMW-NEXT: vector.store %{{.*}}, %[[M0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
+// ADAMW-NEXT: vector.store %{{.*}}, %[[V0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
+// ADAMW-NEXT: %[[RMX:.*]] = vector.reduction <maxsi>, %[[VQN]] : vector<32xi8> into i8
+// ADAMW-NEXT: %[[RCH:.*]] = vector.reduction <add>, %{{.*}} : vector<32xi64> into i64
+// ADAMW-NEXT: %[[RNF:.*]] = vector.reduction <add>, %{{.*}} : vector<32xi64> into i64
+// ADAMW-NEXT: %[[NMX:.*]] = arith.maxsi %[[AMX]], %[[RMX]] : i8
+// ADAMW-NEXT: %[[NCH:.*]] = arith.addi %[[ACH]], %[[RCH]] : i64
+// ADAMW-NEXT: %[[NNF:.*]] = arith.addi %[[ANF]], %[[RNF]] : i64
+// ADAMW-NEXT: scf.yield %[[NMX]], %[[NCH]], %[[NNF]] : i8, i64, i64
+// ADAMW-NEXT: }{{$}}
+// The scalar group loop continues the vector loop's reductions.
+// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args(%{{[^ ]*}} = %[[VR]]#0, %{{[^ ]*}} = %[[VR]]#1, %{{[^ ]*}} = %[[VR]]#2) -> (i8, i64, i64) {
 // ADAMW: %[[J1:.*]] = arith.addi %[[J]], %c1{{(_[0-9]+)?}} : index
 // ADAMW: %[[J2:.*]] = arith.addi %[[J]], %c2{{(_[0-9]+)?}} : index
 // ADAMW: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
@@ -268,7 +446,7 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW-NEXT: memref.load %[[V0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J3]]] : memref<?xf32>
-// ADAMW-COUNT-4: math.sqrt
+// ADAMW-COUNT-4: math.sqrt %{{.*}} : f32
 // ADAMW-NOT: math.sqrt
 // ADAMW: memref.store %{{.*}}, %[[Q0]][%[[J]]] : memref<?xi8>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J1]]] : memref<?xi8>
@@ -283,7 +461,7 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J3]]] : memref<?xf32>
 // ADAMW: scf.yield
-// ADAMW-NEXT: } {loop_annotation = #[[ANN]]}
+// ADAMW-NEXT: }{{$}}
 // ADAMW: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
@@ -292,21 +470,30 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW: memref.store %[[MX0]], %[[PART]][%c0{{(_[0-9]+)?}}] : memref<?xi64>
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c1{{(_[0-9]+)?}}] : memref<?xi64>
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c2{{(_[0-9]+)?}}] : memref<?xi64>
-// Segments 1 and 2: their own buffers, their own annotated group loops.
+// Segments 1 and 2: their own buffers and next grid steps, their own vector
+// and group loops.
+// ADAMW: scf.for %[[IVB:.*]] = {{.*}} step %c32
+// ADAMW: vector.load %[[Q1]][%[[IVB]]] : memref<?xi8>, vector<32xi8>
+// ADAMW: vector.broadcast %[[ND1]] : f32 to vector<32xf32>
+// ADAMW: vector.store %{{.*}}, %[[V1]][%[[IVB]]] : memref<?xf32>, vector<32xf32>
 // ADAMW: scf.for %[[JB:.*]] = {{.*}} step %c4
 // ADAMW: %[[JB3:.*]] = arith.addi %[[JB]], %c3{{(_[0-9]+)?}} : index
 // ADAMW-NEXT: memref.load %[[Q1]][%[[JB]]]
 // ADAMW: memref.load %[[G1]][%[[JB3]]]
 // ADAMW: memref.store %{{.*}}, %[[V1]][%[[JB3]]]
 // ADAMW: scf.yield
-// ADAMW-NEXT: } {loop_annotation = #[[ANN]]}
+// ADAMW-NEXT: }{{$}}
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c5{{(_[0-9]+)?}}] : memref<?xi64>
+// ADAMW: scf.for %[[IVC:.*]] = {{.*}} step %c32
+// ADAMW: vector.load %[[Q2]][%[[IVC]]] : memref<?xi8>, vector<32xi8>
+// ADAMW: vector.broadcast %[[ND2]] : f32 to vector<32xf32>
+// ADAMW: vector.store %{{.*}}, %[[V2]][%[[IVC]]] : memref<?xf32>, vector<32xf32>
 // ADAMW: scf.for %[[JC:.*]] = {{.*}} step %c4
 // ADAMW: %[[JC3:.*]] = arith.addi %[[JC]], %c3{{(_[0-9]+)?}} : index
 // ADAMW-NEXT: memref.load %[[Q2]][%[[JC]]]
 // ADAMW: memref.load %[[G2]][%[[JC]]]
 // ADAMW: memref.store %{{.*}}, %[[V2]][%[[JC3]]]
 // ADAMW: scf.yield
-// ADAMW-NEXT: } {loop_annotation = #[[ANN]]}
+// ADAMW-NEXT: }{{$}}
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c8{{(_[0-9]+)?}}] : memref<?xi64>
 // ADAMW: return{{$}}

@@ -1,15 +1,19 @@
 // The CPU pipeline (what the JIT runs) takes the three-parameter AdamW group
 // to one LLVM-dialect chunk function: nothing of dqt, scf, memref, vector,
-// arith, math or func is left (and no vector type: the groups of 4 are moved
-// with scalar loads/stores, LLVM's loop vectorizer widens the loop), the f32
-// math has no fast-math flags (no contraction), and sqrt/division stay the
-// IEEE ones. Only the back edge of each group loop (step 4) carries the loop
-// annotation; mlir-translate makes it `!llvm.loop` metadata.
+// arith, math or func is left, the f32 math has no fast-math flags (no
+// contraction), and sqrt/division stay the IEEE ones. Per segment there are
+// four loops (test/Passes/lower-to-cpu.mlir): scalar head, explicit vector
+// loop (8 groups = 32 elements per iteration: one Philox on vector<8xi32>,
+// interleaved into element order with shufflevector, vector<32x...>
+// loads/stores, llvm.intr.vector.reduce.* for the by-products), scalar group
+// loop (step 4), scalar tail. No loop carries a loop annotation, so the LLVM
+// IR has no `!llvm.loop` metadata.
 //
+// `vector.` ops are all lowered; only `llvm.intr.vector.reduce.*` (preceded
+// by a `.`) may spell it.
 // RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | FileCheck %s \
 // RUN:   --implicit-check-not=dqt. --implicit-check-not=scf. --implicit-check-not=cf. \
-// RUN:   --implicit-check-not=memref. --implicit-check-not=vector. \
-// RUN:   --implicit-check-not="vector<" \
+// RUN:   --implicit-check-not=memref. --implicit-check-not='{{[^.]}}vector.' \
 // RUN:   --implicit-check-not=arith. --implicit-check-not=math. \
 // RUN:   --implicit-check-not=func.func --implicit-check-not=func.return \
 // RUN:   --implicit-check-not=unrealized_conversion_cast \
@@ -17,19 +21,23 @@
 // RUN:   --implicit-check-not=llvm.intr.fmuladd --implicit-check-not=llvm.func \
 // RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
 //
-// 39 IEEE divisions: 3 next-delta steps in the prologue, and per segment 2 in
-// each of the 4 lanes of the group loop plus 2 in each scalar loop.
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | grep "llvm.fdiv" | count 39
+// 45 IEEE divisions: 3 next-delta steps in the prologue (f32), and per
+// segment 2 (m/(sqrt(v)+eps) and w/delta') in each of: the vector loop (on
+// vector<32xf32>), the 4 lanes of the scalar group loop, the head and the
+// tail loop: 3 + 3 * (2 + 8 + 2 + 2) = 45, of which 3 * 2 = 6 on vectors.
+// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | grep "llvm.fdiv" | count 45
+// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu \
+// RUN:   | grep "llvm.fdiv .* : vector<32xf32>" | count 6
 //
-// In LLVM IR: exactly the three group loops (back edge after j += 4) carry
-// !llvm.loop, asking for vectorization with width 8.
+// In LLVM IR: the vector code of the three vector loops, no `!llvm.loop`, and
+// no fast-math flag or fused multiply-add anywhere.
 // RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu \
 // RUN:   | mlir-translate --mlir-to-llvmir \
-// RUN:   | FileCheck %s --check-prefix=LLVMIR --implicit-check-not="!llvm.loop"
-
-// The annotation (aliases of the module).
-// CHECK: #[[VEC:loop_vectorize[0-9]*]] = #llvm.loop_vectorize<disable = false, width = 8 : i32>
-// CHECK-NEXT: #[[ANN:loop_annotation[0-9]*]] = #llvm.loop_annotation<vectorize = #[[VEC]]>
+// RUN:   | FileCheck %s --check-prefix=LLVMIR --implicit-check-not="!llvm.loop" \
+// RUN:   --implicit-check-not=fmuladd --implicit-check-not=@llvm.fma \
+// RUN:   --implicit-check-not=contract --implicit-check-not=reassoc \
+// RUN:   --implicit-check-not=" fast " --implicit-check-not=nnan \
+// RUN:   --implicit-check-not=ninf --implicit-check-not=afn
 
 // Memrefs are expanded to (allocated, aligned, offset, size, stride); the
 // last ones are begin, end and the partials buffer. Nothing is returned.
@@ -41,21 +49,94 @@
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[M0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[V0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64){{.*}}{
-// Philox multipliers 0xD2511F53 and 0xCD9E8D57, as 64-bit products; the
-// offsets of the elements of a group and its step.
+// Philox multipliers 0xD2511F53 and 0xCD9E8D57, as 64-bit products (scalar
+// loops) and as vector<8xi32> splats (vector loops); the group lanes 0..7;
+// the offsets of the elements of a group, its step and the vector step.
 // CHECK-DAG: llvm.mlir.constant(3528531795 : i64) : i64
 // CHECK-DAG: llvm.mlir.constant(3449720151 : i64) : i64
+// CHECK-DAG: %[[M0V:[0-9]+]] = llvm.mlir.constant(dense<-766435501> : vector<8xi32>) : vector<8xi32>
+// CHECK-DAG: llvm.mlir.constant(dense<-845247145> : vector<8xi32>) : vector<8xi32>
+// CHECK-DAG: %[[LANES:[0-9]+]] = llvm.mlir.constant(dense<[0, 1, 2, 3, 4, 5, 6, 7]> : vector<8xi64>) : vector<8xi64>
 // CHECK-DAG: %[[C1:[0-9]+]] = llvm.mlir.constant(1 : index) : i64
 // CHECK-DAG: %[[C2:[0-9]+]] = llvm.mlir.constant(2 : index) : i64
 // CHECK-DAG: %[[C3:[0-9]+]] = llvm.mlir.constant(3 : index) : i64
 // CHECK-DAG: %[[C4:[0-9]+]] = llvm.mlir.constant(4 : index) : i64
+// CHECK-DAG: %[[C32:[0-9]+]] = llvm.mlir.constant(32 : index) : i64
 // Segment 0, head loop (step 1): a bare back edge.
 // CHECK: ^[[HEAD:bb[0-9]+]](%[[I:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
 // CHECK: %[[INEXT:[0-9]+]] = llvm.add %[[I]], %[[C1]] : i64
 // CHECK-NEXT: llvm.br ^[[HEAD]](%[[INEXT]], %{{.*}}){{$}}
-// The group loop: int8 weights, f32 gradient and states, each loaded as four
-// scalars at j, j+1, j+2, j+3.
-// CHECK: ^[[GRP:bb[0-9]+]](%[[J:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
+// The vector loop runs from the first whole group to
+// LO4 + 32 * floor((HI4 - LO4) / 32).
+// CHECK: %[[SPAN:[0-9]+]] = llvm.sub %[[HI4:[0-9]+]], %[[LO4:[0-9]+]] : i64
+// CHECK-NEXT: %[[NBLK:[0-9]+]] = llvm.udiv %[[SPAN]], %[[C32]] : i64
+// CHECK-NEXT: %[[LEN:[0-9]+]] = llvm.mul %[[NBLK]], %[[C32]] : i64
+// CHECK-NEXT: %[[HIV:[0-9]+]] = llvm.add %[[LO4]], %[[LEN]] : i64
+// CHECK-NEXT: llvm.br ^[[VEC:bb[0-9]+]](%[[LO4]], %{{.*}}){{$}}
+// CHECK-NEXT: ^[[VEC]](%[[IV:[0-9]+]]: i64, %[[AMX:[0-9]+]]: i8, %[[ACH:[0-9]+]]: i64, %[[ANF:[0-9]+]]: i64):
+// CHECK-NEXT: llvm.icmp "slt" %[[IV]], %[[HIV]] : i64
+// Counter lanes: splat(first / 4) + [0..7].
+// CHECK: %[[GRP0:[0-9]+]] = llvm.lshr %[[IV]], %{{[0-9]+}} : i64
+// CHECK-NEXT: %[[GINS:[0-9]+]] = llvm.insertelement %[[GRP0]], %{{[0-9]+}}[%{{[0-9]+}} : i32] : vector<8xi64>
+// CHECK-NEXT: %[[GSPL:[0-9]+]] = llvm.shufflevector %[[GINS]], %{{[0-9]+}} [0, 0, 0, 0, 0, 0, 0, 0] : vector<8xi64>
+// CHECK-NEXT: llvm.add %[[GSPL]], %[[LANES]] : vector<8xi64>
+// Philox-4x32-10 on 8 lanes: 20 widening 32x32->64-bit products on
+// vector<8xi64>, the first by the splat multiplier.
+// CHECK: %[[ZM0:[0-9]+]] = llvm.zext %[[M0V]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: llvm.mul %{{[0-9]+}}, %[[ZM0]] : vector<8xi64>
+// CHECK-COUNT-19: llvm.mul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
+// CHECK-NOT: llvm.mul
+// The four words to uniforms, interleaved into element order:
+// shuffle(shuffle(u0, u2), shuffle(u1, u3)).
+// CHECK: %[[U0:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
+// CHECK: %[[U1:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
+// CHECK: %[[U2:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
+// CHECK: %[[U3:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
+// CHECK-NEXT: %[[EVEN:[0-9]+]] = llvm.shufflevector %[[U0]], %[[U2]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xf32>
+// CHECK-NEXT: %[[ODD:[0-9]+]] = llvm.shufflevector %[[U1]], %[[U3]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xf32>
+// CHECK-NEXT: %[[UV:[0-9]+]] = llvm.shufflevector %[[EVEN]], %[[ODD]] [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31] : vector<16xf32>
+// 32 contiguous elements of q, g, m, v at the loop index.
+// CHECK-NEXT: %[[PVQ:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: %[[VQ:[0-9]+]] = llvm.load %[[PVQ]] {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
+// CHECK-NEXT: %[[PVG:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[G0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+// CHECK-NEXT: llvm.load %[[PVG]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
+// CHECK-NEXT: %[[PVM:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[M0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+// CHECK-NEXT: llvm.load %[[PVM]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
+// CHECK-NEXT: %[[PVV:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[V0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+// CHECK-NEXT: llvm.load %[[PVV]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
+// The body on vector<32xf32>: IEEE sqrt, the two divisions, floor, the
+// stochastic rounding against the interleaved uniforms.
+// CHECK: llvm.intr.sqrt(%{{[0-9]+}}) : (vector<32xf32>) -> vector<32xf32>
+// CHECK: llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
+// CHECK: llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
+// CHECK-NEXT: llvm.intr.floor(%{{[0-9]+}}) : (vector<32xf32>) -> vector<32xf32>
+// CHECK: llvm.fcmp "olt" %[[UV]], %{{[0-9]+}} : vector<32xf32>
+// CHECK: %[[VQR:[0-9]+]] = llvm.fptosi %{{[0-9]+}} : vector<32xf32> to vector<32xi8>
+// CHECK: %[[VQN:[0-9]+]] = llvm.select %{{[0-9]+}}, %[[VQR]], %[[VQ]] : vector<32xi1>, vector<32xi8>
+// Vector stores of q, m, v (not g), the three reductions, combined with the
+// running max/counts, and a bare back edge after iv += 32.
+// CHECK: llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: llvm.store %[[VQN]], %{{[0-9]+}} {alignment = 1 : i64} : vector<32xi8>, !llvm.ptr
+// CHECK-NEXT: llvm.getelementptr {{(inbounds\|nuw )?}}%[[M0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+// CHECK-NEXT: llvm.store %{{[0-9]+}}, %{{[0-9]+}} {alignment = 4 : i64} : vector<32xf32>, !llvm.ptr
+// CHECK-NEXT: llvm.getelementptr {{(inbounds\|nuw )?}}%[[V0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
+// CHECK-NEXT: llvm.store %{{[0-9]+}}, %{{[0-9]+}} {alignment = 4 : i64} : vector<32xf32>, !llvm.ptr
+// CHECK-NEXT: %[[RMX:[0-9]+]] = "llvm.intr.vector.reduce.smax"(%[[VQN]]) : (vector<32xi8>) -> i8
+// CHECK-NEXT: %[[RCH:[0-9]+]] = "llvm.intr.vector.reduce.add"(%{{[0-9]+}}) : (vector<32xi64>) -> i64
+// CHECK-NEXT: %[[RNF:[0-9]+]] = "llvm.intr.vector.reduce.add"(%{{[0-9]+}}) : (vector<32xi64>) -> i64
+// CHECK-NEXT: %[[NMX:[0-9]+]] = llvm.intr.smax(%[[AMX]], %[[RMX]]) : (i8, i8) -> i8
+// CHECK-NEXT: %[[NCH:[0-9]+]] = llvm.add %[[ACH]], %[[RCH]] : i64
+// CHECK-NEXT: %[[NNF:[0-9]+]] = llvm.add %[[ANF]], %[[RNF]] : i64
+// CHECK-NEXT: %[[IVNEXT:[0-9]+]] = llvm.add %[[IV]], %[[C32]] : i64
+// CHECK-NEXT: llvm.br ^[[VEC]](%[[IVNEXT]], %[[NMX]], %[[NCH]], %[[NNF]] : i64, i8, i64, i64){{$}}
+// The scalar group loop starts where the vector loop stopped and runs to
+// HI4: int8 weights, f32 gradient and states, each loaded as four scalars at
+// j, j+1, j+2, j+3.
+// CHECK-NEXT: ^bb{{[0-9]+}}: // pred: ^[[VEC]]
+// CHECK-NEXT: llvm.br ^[[GRP:bb[0-9]+]](%[[HIV]], %{{.*}}){{$}}
+// CHECK-NEXT: ^[[GRP]](%[[J:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
+// CHECK-NEXT: llvm.icmp "slt" %[[J]], %[[HI4]] : i64
+// CHECK-NOT: vector<
 // CHECK: %[[J1:[0-9]+]] = llvm.add %[[J]], %[[C1]] : i64
 // CHECK-NEXT: %[[J2:[0-9]+]] = llvm.add %[[J]], %[[C2]] : i64
 // CHECK-NEXT: %[[J3:[0-9]+]] = llvm.add %[[J]], %[[C3]] : i64
@@ -81,6 +162,7 @@
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[V0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
 // CHECK-COUNT-3: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
+// CHECK-NOT: vector<
 // CHECK: llvm.intr.sqrt(%{{.*}}) : (f32) -> f32
 // CHECK: llvm.fdiv %{{.*}}, %{{.*}} : f32
 // CHECK: llvm.intr.floor(%{{.*}}) : (f32) -> f32
@@ -95,38 +177,73 @@
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[V0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.store %{{.*}}, %{{.*}} : f32, !llvm.ptr
 // CHECK-COUNT-3: llvm.store %{{.*}}, %{{.*}} : f32, !llvm.ptr
-// The back edge after j += 4 carries the annotation.
+// The back edge after j += 4: bare.
 // CHECK: %[[JNEXT:[0-9]+]] = llvm.add %[[J]], %[[C4]] : i64
-// CHECK-NEXT: llvm.br ^[[GRP]](%[[JNEXT]], %{{.*}}) {loop_annotation = #[[ANN]]}
-// Tail loop (step 1): a bare back edge.
-// CHECK: ^[[TAIL:bb[0-9]+]](%[[T:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
+// CHECK-NEXT: llvm.br ^[[GRP]](%[[JNEXT]], %{{.*}}){{$}}
+// Tail loop (step 1) from HI4: a bare back edge.
+// CHECK-NEXT: ^bb{{[0-9]+}}: // pred: ^[[GRP]]
+// CHECK-NEXT: llvm.br ^[[TAIL:bb[0-9]+]](%[[HI4]], %{{.*}}){{$}}
+// CHECK-NEXT: ^[[TAIL]](%[[T:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
 // CHECK: %[[TNEXT:[0-9]+]] = llvm.add %[[T]], %[[C1]] : i64
 // CHECK-NEXT: llvm.br ^[[TAIL]](%[[TNEXT]], %{{.*}}){{$}}
-// Segments 1 and 2: the same three loops, only the group loop annotated.
+// Segments 1 and 2: the same four loops, all back edges bare.
 // CHECK: ^[[HEAD1:bb[0-9]+]](%{{[0-9]+}}: i64,
 // CHECK: llvm.br ^[[HEAD1]](%{{.*}}){{$}}
+// CHECK: ^[[VEC1:bb[0-9]+]](%[[IV1:[0-9]+]]: i64,
+// CHECK: llvm.load %{{[0-9]+}} {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
+// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
+// CHECK: %[[IV1NEXT:[0-9]+]] = llvm.add %[[IV1]], %[[C32]] : i64
+// CHECK-NEXT: llvm.br ^[[VEC1]](%[[IV1NEXT]], %{{.*}}){{$}}
 // CHECK: ^[[GRP1:bb[0-9]+]](%[[J1B:[0-9]+]]: i64,
 // CHECK: %[[J1NEXT:[0-9]+]] = llvm.add %[[J1B]], %[[C4]] : i64
-// CHECK-NEXT: llvm.br ^[[GRP1]](%[[J1NEXT]], %{{.*}}) {loop_annotation = #[[ANN]]}
+// CHECK-NEXT: llvm.br ^[[GRP1]](%[[J1NEXT]], %{{.*}}){{$}}
 // CHECK: ^[[TAIL1:bb[0-9]+]](%{{[0-9]+}}: i64,
 // CHECK: llvm.br ^[[TAIL1]](%{{.*}}){{$}}
 // CHECK: ^[[HEAD2:bb[0-9]+]](%{{[0-9]+}}: i64,
 // CHECK: llvm.br ^[[HEAD2]](%{{.*}}){{$}}
+// CHECK: ^[[VEC2:bb[0-9]+]](%[[IV2:[0-9]+]]: i64,
+// CHECK: llvm.load %{{[0-9]+}} {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
+// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
+// CHECK: %[[IV2NEXT:[0-9]+]] = llvm.add %[[IV2]], %[[C32]] : i64
+// CHECK-NEXT: llvm.br ^[[VEC2]](%[[IV2NEXT]], %{{.*}}){{$}}
 // CHECK: ^[[GRP2:bb[0-9]+]](%[[J2B:[0-9]+]]: i64,
 // CHECK: %[[J2NEXT:[0-9]+]] = llvm.add %[[J2B]], %[[C4]] : i64
-// CHECK-NEXT: llvm.br ^[[GRP2]](%[[J2NEXT]], %{{.*}}) {loop_annotation = #[[ANN]]}
+// CHECK-NEXT: llvm.br ^[[GRP2]](%[[J2NEXT]], %{{.*}}){{$}}
 // CHECK: ^[[TAIL2:bb[0-9]+]](%{{[0-9]+}}: i64,
 // CHECK: llvm.br ^[[TAIL2]](%{{.*}}){{$}}
 // CHECK: llvm.return{{$}}
 
+// LLVM IR, per segment: the interleave as a <32 x i32> shufflevector mask,
+// then <32 x i8>/<32 x float> loads, the vector sqrt, <32 x ...> stores and
+// the llvm.vector.reduce.* calls; the back edge after iv += 32 has no
+// metadata.
 // LLVMIR: define void @adamw_step(
-// LLVMIR: %[[JN0:[0-9]+]] = add i64 %{{[0-9]+}}, 4
-// LLVMIR-NEXT: br label %{{[0-9]+}}, !llvm.loop ![[LOOP:[0-9]+]]
-// LLVMIR: %[[JN1:[0-9]+]] = add i64 %{{[0-9]+}}, 4
-// LLVMIR-NEXT: br label %{{[0-9]+}}, !llvm.loop !{{[0-9]+}}
-// LLVMIR: %[[JN2:[0-9]+]] = add i64 %{{[0-9]+}}, 4
-// LLVMIR-NEXT: br label %{{[0-9]+}}, !llvm.loop !{{[0-9]+}}
+// LLVMIR: shufflevector <8 x float> %{{[0-9]+}}, <8 x float> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
+// LLVMIR-NEXT: shufflevector <8 x float> %{{[0-9]+}}, <8 x float> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
+// LLVMIR-NEXT: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR-NEXT: getelementptr i8, ptr %{{[0-9]+}}, i64 %[[IV0:[0-9]+]]
+// LLVMIR-NEXT: load <32 x i8>, ptr %{{[0-9]+}}, align 1
+// LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
+// LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
+// LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
+// LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
+// LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
+// LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
+// LLVMIR: call <32 x float> @llvm.sqrt.v32f32(<32 x float> %{{[0-9]+}})
+// LLVMIR: fdiv <32 x float>
+// LLVMIR: store <32 x i8> %{{[0-9]+}}, ptr %{{[0-9]+}}, align 1
+// LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
+// LLVMIR-NEXT: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
+// LLVMIR-NEXT: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
+// LLVMIR: add i64 %[[IV0]], 32
+// LLVMIR-NEXT: br label %{{[0-9]+}}{{$}}
+// LLVMIR: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR: load <32 x i8>, ptr %{{[0-9]+}}, align 1
+// LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
+// LLVMIR: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR: load <32 x i8>, ptr %{{[0-9]+}}, align 1
+// LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
+// LLVMIR-NOT: @llvm.vector.reduce.smax.v32i8(<32 x i8> %
 // LLVMIR: ret void
-// LLVMIR: ![[LOOP]] = distinct !{![[LOOP]], ![[ENABLE:[0-9]+]], ![[WIDTH:[0-9]+]]}
-// LLVMIR-DAG: ![[ENABLE]] = !{!"llvm.loop.vectorize.enable", i1 true}
-// LLVMIR-DAG: ![[WIDTH]] = !{!"llvm.loop.vectorize.width", i32 8}
+// LLVMIR: declare i8 @llvm.vector.reduce.smax.v32i8(<32 x i8>)
+// LLVMIR: declare i64 @llvm.vector.reduce.add.v32i64(<32 x i64>)

@@ -1,0 +1,51 @@
+//===- QuantLinear.h - a linear layer with integer-only weights -*- C++ -*-===//
+
+#ifndef DQT_RUNTIME_QUANTLINEAR_H
+#define DQT_RUNTIME_QUANTLINEAR_H
+
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/ATen.h>
+
+namespace dqt::nn {
+
+/// Per-token absmax 8-bit fake quantization of activations (BitLinear):
+/// s = 127 / max(|x|_row, 1e-5), x_q = clamp(round(x*s), -128, 127) / s.
+at::Tensor activationQuant8(const at::Tensor &x);
+
+/// BitNet b1.58's absmean ternarization of a float weight:
+/// s = 1 / max(mean|w|, 1e-5), w_t = clamp(round(w*s), -1, 1) / s.
+at::Tensor ternarize(const at::Tensor &w);
+
+/// y = actquant8(x) @ W^T with W = q * delta (a transient f32 copy per call),
+/// both quantizers straight-through in the backward pass. Backward returns
+/// dL/dx and accumulates dL/dW into the weight's gradient buffer. With
+/// `ternaryInference`, the forward uses ternarize(q * delta) instead (the
+/// paper's ternary-inference variant; the n-bit integers are what is
+/// updated). No float copy of the weight survives a call.
+class QuantLinear {
+public:
+  /// A layer initialized like torch.nn.Linear (kaiming-uniform, bound
+  /// 1/sqrt(in)), then quantized to `grid`.
+  QuantLinear(int64_t in, int64_t out, Grid grid,
+              std::optional<at::Generator> gen = std::nullopt);
+  /// A layer over an existing float weight [out, in].
+  QuantLinear(const at::Tensor &weight, Grid grid);
+
+  /// x: [..., in] float32; autograd-aware.
+  at::Tensor forward(const at::Tensor &x);
+
+  QuantizedWeight &weight() { return weight_; }
+  int64_t inFeatures() const { return weight_.q().size(1); }
+  int64_t outFeatures() const { return weight_.q().size(0); }
+  bool ternaryInference = false;
+
+private:
+  QuantizedWeight weight_;
+  /// Puts every forward in the autograd graph (see QuantLinearFunction).
+  at::Tensor anchor_ = at::empty({0}).requires_grad_(true);
+};
+
+} // namespace dqt::nn
+
+#endif // DQT_RUNTIME_QUANTLINEAR_H

@@ -1,0 +1,98 @@
+//===- QuantLinear.cpp - a linear layer with integer-only weights ---------===//
+
+#include "dqt/Runtime/QuantLinear.h"
+
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+
+namespace dqt::nn {
+
+at::Tensor activationQuant8(const at::Tensor &x) {
+  at::Tensor s = 127.0 / x.abs().amax(-1, /*keepdim=*/true).clamp_min(1e-5);
+  return (x * s).round().clamp(-128, 127) / s;
+}
+
+at::Tensor ternarize(const at::Tensor &w) {
+  at::Tensor s = 1.0 / w.abs().mean().clamp_min(1e-5);
+  return (w * s).round().clamp(-1, 1) / s;
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// The autograd node of QuantLinear. The weight is integers, reached through
+/// a pointer saved in the context; `anchor` (an empty tensor that requires
+/// grad) puts the node in the graph even when x does not require grad, as
+/// for a network's first layer.
+struct QuantLinearFunction
+    : public torch::autograd::Function<QuantLinearFunction> {
+  static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x,
+                            const at::Tensor &anchor, int64_t weightPtr,
+                            bool ternary) {
+    auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
+    at::Tensor xq = activationQuant8(x);
+    at::Tensor wf = w->dequantize();
+    if (ternary)
+      wf = ternarize(wf);
+    ctx->save_for_backward({xq});
+    ctx->saved_data["weight"] = weightPtr;
+    ctx->saved_data["ternary"] = ternary;
+    return at::matmul(xq, wf.t());
+  }
+
+  static variable_list backward(AutogradContext *ctx, variable_list grads) {
+    at::Tensor xq = ctx->get_saved_variables()[0];
+    auto *w =
+        reinterpret_cast<QuantizedWeight *>(ctx->saved_data["weight"].toInt());
+    at::Tensor wf = w->dequantize();
+    if (ctx->saved_data["ternary"].toBool())
+      wf = ternarize(wf);
+    const at::Tensor &gy = grads[0];
+    // Straight-through: both quantizers pass gradients unchanged.
+    at::Tensor gx;
+    if (ctx->needs_input_grad(0))
+      gx = at::matmul(gy, wf);
+    int64_t out = gy.size(-1), in = xq.size(-1);
+    w->grad().add_(at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})));
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor kaimingUniform(int64_t in, int64_t out,
+                          std::optional<at::Generator> gen) {
+  double bound = 1.0 / std::sqrt(double(in));
+  return at::empty({out, in}, at::kFloat).uniform_(-bound, bound, gen);
+}
+
+} // namespace
+
+QuantLinear::QuantLinear(int64_t in, int64_t out, Grid grid,
+                         std::optional<at::Generator> gen)
+    : QuantLinear(kaimingUniform(in, out, gen), grid) {}
+
+static const at::Tensor &checked2D(const at::Tensor &weight) {
+  TORCH_CHECK(weight.dim() == 2,
+              "dqt.nn.QuantLinear: weight must be 2-D [out, in], got ",
+              weight.sizes());
+  return weight;
+}
+
+QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid)
+    : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid)) {}
+
+at::Tensor QuantLinear::forward(const at::Tensor &x) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat,
+              "dqt.nn.QuantLinear: input must be float32, got ",
+              x.scalar_type());
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == inFeatures(),
+              "dqt.nn.QuantLinear: input has ", x.dim() ? x.size(-1) : 0,
+              " features, the layer takes ", inFeatures());
+  return QuantLinearFunction::apply(
+      x, anchor_, reinterpret_cast<int64_t>(&weight_), ternaryInference);
+}
+
+} // namespace dqt::nn

@@ -33,7 +33,7 @@ fi
 # side.
 if ! "$PY" -c "import torch, pytest, numpy" >/dev/null 2>&1; then
   echo "setup: installing Python packages (torch, pytest, numpy) for $PY"
-  "$PY" -m pip install -q torch pytest numpy
+  "$PY" -m pip install -q "torch==2.15.*" pytest numpy
 fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then

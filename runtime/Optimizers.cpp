@@ -42,6 +42,8 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
       states.push_back(at::zeros(q.sizes(), q.options().dtype(at::kFloat)));
     states_.push_back(std::move(states));
   }
+  stepped_.assign(params_.size(), false);
+  pendingStats_.assign(params_.size(), StepStats{});
 }
 
 void QuantizedOptimizer::setLr(double lr) {
@@ -57,28 +59,27 @@ int64_t QuantizedOptimizer::stateBytes() const {
   return bytes;
 }
 
-std::vector<StepStats> QuantizedOptimizer::step() {
-  // Check everything first: a bad input changes nothing.
-  for (size_t p = 0; p < params_.size(); ++p) {
-    QuantizedWeight &w = *params_[p];
-    TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
-    at::Tensor &g = w.grad();
-    TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
-                " must be float32, got ", g.scalar_type());
-    TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
-                " is on ", g.device(), ", the weight on ", w.q().device());
-    TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
-                " has shape ", g.sizes(), ", expected ", w.q().sizes());
-    TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
-                " must be contiguous");
-  }
+void QuantizedOptimizer::checkGradient(size_t p) {
+  QuantizedWeight &w = *params_[p];
+  TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
+  at::Tensor &g = w.grad();
+  TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
+              " must be float32, got ", g.scalar_type());
+  TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
+              " is on ", g.device(), ", the weight on ", w.q().device());
+  TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
+              " has shape ", g.sizes(), ", expected ", w.q().sizes());
+  TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
+              " must be contiguous");
+}
 
+void QuantizedOptimizer::run(const std::vector<size_t> &which) {
   int64_t t = step_ + 1;
   std::vector<float> hyper = hyperParameters(t);
   // One launch per configuration (grid).
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
-  for (size_t p = 0; p < params_.size(); ++p) {
+  for (size_t p : which) {
     StepConfig c;
     c.optimizer = kind_;
     c.bits = params_[p]->grid().bits;
@@ -86,7 +87,6 @@ std::vector<StepStats> QuantizedOptimizer::step() {
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
-  std::vector<StepStats> stats(params_.size());
   for (auto &[key, members] : groups) {
     const StepConfig &config = configs[key];
     const CpuStepKernel &kernel = KernelCache::global().cpu(config);
@@ -107,11 +107,39 @@ std::vector<StepStats> QuantizedOptimizer::step() {
         launchCpu(kernel, config, ops, hyper, seed_, uint64_t(t));
     for (size_t i = 0; i < members.size(); ++i) {
       size_t p = members[i];
-      stats[p] = groupStats[i];
+      pendingStats_[p] = groupStats[i];
+      stepped_[p] = true;
       params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
     }
   }
-  step_ = t;
+}
+
+void QuantizedOptimizer::stepParameter(QuantizedWeight &weight) {
+  auto it = std::find(params_.begin(), params_.end(), &weight);
+  TORCH_CHECK(it != params_.end(), name_,
+              ": stepParameter: the weight is not one of its parameters");
+  size_t p = it - params_.begin();
+  TORCH_CHECK(!stepped_[p], name_, ": parameter ", p,
+              " was already stepped in this step (used twice in one "
+              "forward? then step after backward instead)");
+  checkGradient(p);
+  run({p});
+  weight.clearGrad(); // the lowest-memory mode: the gradient dies here
+}
+
+std::vector<StepStats> QuantizedOptimizer::step() {
+  // Check everything first: a bad input changes nothing.
+  std::vector<size_t> remaining;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    if (stepped_[p])
+      continue;
+    checkGradient(p);
+    remaining.push_back(p);
+  }
+  run(remaining);
+  ++step_;
+  std::vector<StepStats> stats = pendingStats_;
+  std::fill(stepped_.begin(), stepped_.end(), false);
   return stats;
 }
 

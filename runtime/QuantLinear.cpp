@@ -2,6 +2,8 @@
 
 #include "dqt/Runtime/QuantLinear.h"
 
+#include "dqt/Runtime/Optimizers.h"
+
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -32,7 +34,7 @@ struct QuantLinearFunction
     : public torch::autograd::Function<QuantLinearFunction> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x,
                             const at::Tensor &anchor, int64_t weightPtr,
-                            bool ternary) {
+                            bool ternary, int64_t optimizerPtr) {
     auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
     at::Tensor xq = activationQuant8(x);
     at::Tensor wf = w->dequantize();
@@ -41,6 +43,7 @@ struct QuantLinearFunction
     ctx->save_for_backward({xq});
     ctx->saved_data["weight"] = weightPtr;
     ctx->saved_data["ternary"] = ternary;
+    ctx->saved_data["optimizer"] = optimizerPtr;
     return at::matmul(xq, wf.t());
   }
 
@@ -58,7 +61,9 @@ struct QuantLinearFunction
       gx = at::matmul(gy, wf);
     int64_t out = gy.size(-1), in = xq.size(-1);
     w->grad().add_(at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})));
-    return {gx, at::Tensor(), at::Tensor(), at::Tensor()};
+    if (int64_t opt = ctx->saved_data["optimizer"].toInt())
+      reinterpret_cast<optim::QuantizedOptimizer *>(opt)->stepParameter(*w);
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -92,7 +97,8 @@ at::Tensor QuantLinear::forward(const at::Tensor &x) {
               "dqt.nn.QuantLinear: input has ", x.dim() ? x.size(-1) : 0,
               " features, the layer takes ", inFeatures());
   return QuantLinearFunction::apply(
-      x, anchor_, reinterpret_cast<int64_t>(&weight_), ternaryInference);
+      x, anchor_, reinterpret_cast<int64_t>(&weight_), ternaryInference,
+      reinterpret_cast<int64_t>(stepInBackward));
 }
 
 } // namespace dqt::nn

@@ -24,6 +24,12 @@ public:
   /// Throws c10::Error, changing nothing, on mismatched inputs.
   std::vector<StepStats> step();
 
+  /// Steps one parameter now, inside the backward pass, and frees its
+  /// gradient (the lowest-memory mode; QuantLinear::stepInBackward). The
+  /// next step() finishes the step: it steps the parameters not stepped yet,
+  /// advances the step count and returns every parameter's statistics.
+  void stepParameter(QuantizedWeight &weight);
+
   /// Learning rate of the next steps (>= 0).
   void setLr(double lr);
   double lr() const { return lr_; }
@@ -54,7 +60,15 @@ protected:
   double lr_;
 
 private:
+  void checkGradient(size_t p);
+  /// Launches the kernels of parameters `which` for step `stepCount() + 1`.
+  void run(const std::vector<size_t> &which);
+
   std::vector<QuantizedWeight *> params_;
+  /// Stepped already in the step in progress (stepParameter), and the
+  /// statistics of the step in progress.
+  std::vector<bool> stepped_;
+  std::vector<StepStats> pendingStats_;
   Optimizer kind_;
   std::vector<std::vector<at::Tensor>> states_;
   int64_t step_ = 0;

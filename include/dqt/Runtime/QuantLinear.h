@@ -5,6 +5,10 @@
 
 #include "dqt/Runtime/QuantizedWeight.h"
 
+namespace dqt::optim {
+class QuantizedOptimizer;
+} // namespace dqt::optim
+
 #include <ATen/ATen.h>
 
 namespace dqt::nn {
@@ -39,6 +43,11 @@ public:
   int64_t inFeatures() const { return weight_.q().size(1); }
   int64_t outFeatures() const { return weight_.q().size(0); }
   bool ternaryInference = false;
+  /// When set, the backward pass steps this layer's weight with `optimizer`
+  /// right after computing its gradient and frees the gradient (lowest
+  /// memory: at most one layer's gradient exists at a time). The layer must
+  /// run once per forward; call optimizer.step() after backward as usual.
+  optim::QuantizedOptimizer *stepInBackward = nullptr;
 
 private:
   QuantizedWeight weight_;

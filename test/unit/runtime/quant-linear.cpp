@@ -113,3 +113,57 @@ TEST(QuantLinearInput, BadShapesAndTypesAreRefused) {
 }
 
 } // namespace
+
+namespace {
+
+/// Two QuantLinear layers with a ReLU, trained by DQT AdamW.
+struct TwoLayers {
+  std::unique_ptr<nn::QuantLinear> l1, l2;
+  std::unique_ptr<optim::AdamW> opt;
+  explicit TwoLayers(bool inBackward) {
+    at::Generator gen = at::detail::createCPUGenerator(21);
+    l1 = std::make_unique<nn::QuantLinear>(16, 32, Grid::fromBits(8), gen);
+    l2 = std::make_unique<nn::QuantLinear>(32, 8, Grid::fromBits(4), gen);
+    optim::AdamWOptions o;
+    o.lr = 1e-2;
+    opt = std::make_unique<optim::AdamW>(
+        std::vector<QuantizedWeight *>{&l1->weight(), &l2->weight()}, o);
+    if (inBackward)
+      l1->stepInBackward = l2->stepInBackward = opt.get();
+  }
+  std::vector<StepStats> iteration(int t, bool *gradsFreed = nullptr) {
+    at::Generator gen = at::detail::createCPUGenerator(100 + t);
+    at::Tensor x = at::randn({64, 16}, gen), y = at::randn({64, 8}, gen);
+    for (QuantizedWeight *w : {&l1->weight(), &l2->weight()})
+      if (w->hasGrad())
+        w->grad().zero_();
+    at::Tensor loss = (l2->forward(l1->forward(x).relu()) - y).pow(2).mean();
+    torch::autograd::backward({loss});
+    if (gradsFreed)
+      *gradsFreed = !l1->weight().hasGrad() && !l2->weight().hasGrad();
+    return opt->step();
+  }
+};
+
+TEST(QuantLinearStepInBackward, SameResultsAndNoGradientLeft) {
+  TwoLayers normal(false), fused(true);
+  for (int t = 1; t <= 3; ++t) {
+    bool freed = false;
+    std::vector<StepStats> a = normal.iteration(t);
+    std::vector<StepStats> b = fused.iteration(t, &freed);
+    EXPECT_TRUE(freed) << "step " << t;
+    for (size_t p = 0; p < 2; ++p) {
+      EXPECT_EQ(a[p].changed, b[p].changed) << t << " " << p;
+      EXPECT_EQ(a[p].maxQ, b[p].maxQ) << t << " " << p;
+    }
+    EXPECT_TRUE(
+        test::sameBytes(normal.l1->weight().q(), fused.l1->weight().q()));
+    EXPECT_TRUE(
+        test::sameBytes(normal.l2->weight().q(), fused.l2->weight().q()));
+    EXPECT_TRUE(
+        test::sameBytes(normal.opt->state(1, 1), fused.opt->state(1, 1)));
+    EXPECT_EQ(normal.opt->stepCount(), fused.opt->stepCount());
+  }
+}
+
+} // namespace

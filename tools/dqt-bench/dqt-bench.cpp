@@ -13,17 +13,23 @@
 
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
+#include "dqt/Runtime/QuantLinear.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <malloc.h>
 #include <string>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -125,6 +131,117 @@ std::vector<Result> runSize(int64_t n, int reps) {
   return out;
 }
 
+/// Resident set size of this process, from /proc/self/statm.
+int64_t residentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+/// Peak resident set size of this process so far (getrusage).
+int64_t peakResidentBytes() {
+  struct rusage u;
+  ::getrusage(RUSAGE_SELF, &u);
+  return int64_t(u.ru_maxrss) * 1024;
+}
+
+/// Runs `fn` in a child process and returns what it reports: its live and
+/// peak resident growth over its own start, and the runtime's accounting.
+struct MemoryReport {
+  double accounted, live, peak;
+};
+
+MemoryReport inChild(const std::function<double()> &fn) {
+  int pipefd[2];
+  if (::pipe(pipefd) != 0)
+    std::exit(1);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    int64_t base = residentBytes();
+    double accounted = fn();
+    MemoryReport r{accounted, double(residentBytes() - base),
+                   double(peakResidentBytes() - base)};
+    if (::write(pipefd[1], &r, sizeof(r)) != sizeof(r))
+      ::_exit(1);
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  MemoryReport r{};
+  if (::read(pipefd[0], &r, sizeof(r)) != sizeof(r))
+    std::fprintf(stderr, "dqt-bench: the memory child failed\n");
+  ::close(pipefd[0]);
+  ::waitpid(pid, nullptr, 0);
+  return r;
+}
+
+/// Persistent training state per parameter of a stack of `layers` square
+/// linear layers, each in a fresh child process: DQT 8-bit with f32 states
+/// and the step inside the backward pass (no gradient survives), against
+/// float AdamW (weights, gradients, two moments). The runtime's accounting,
+/// confirmed by the live and peak growth of the resident set after one
+/// training step. Large tensors are mmap'ed (M_MMAP_THRESHOLD) so that freed
+/// memory leaves the resident set; the peak includes the transient float
+/// copy each layer is initialized from.
+int runMemory(int64_t dim, int layers) {
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 16);
+  // Compile the kernel before forking: that memory is per process, not per
+  // parameter. (Nothing here may start OpenMP's thread pool before the
+  // fork: the child would wait on threads it does not have.)
+  StepConfig config;
+  KernelCache::global().cpu(config);
+  int64_t params = dim * dim * layers;
+  std::printf("memory: %d layers of %lld x %lld = %lld parameters, one "
+              "training step\n",
+              layers, (long long)dim, (long long)dim, (long long)params);
+  std::printf("%-36s %12s %12s %12s\n", "B/param", "accounted", "RSS live",
+              "RSS peak");
+  auto print = [&](const char *name, MemoryReport r) {
+    std::printf("%-36s %12.3f %12.3f %12.3f\n", name, r.accounted / params,
+                r.live / params, r.peak / params);
+  };
+  print("dqt 8-bit, f32 states, step in bwd", inChild([&] {
+          at::Generator gen = at::detail::createCPUGenerator(0);
+          auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
+          std::vector<QuantizedWeight *> ws;
+          for (int l = 0; l < layers; ++l) {
+            model->push_back(std::make_unique<nn::QuantLinear>(
+                dim, dim, Grid{8, false}, gen));
+            ws.push_back(&model->back()->weight());
+          }
+          auto *adam = new optim::AdamW(ws);
+          for (auto &layer : *model)
+            layer->stepInBackward = adam;
+          at::Tensor h = at::randn({8, dim}, gen);
+          for (auto &layer : *model)
+            h = layer->forward(h);
+          torch::autograd::backward({h.pow(2).mean()});
+          adam->step();
+          double accounted = double(adam->stateBytes());
+          for (QuantizedWeight *w : ws)
+            accounted += double(w->persistentBytes()) +
+                         (w->hasGrad() ? 4.0 * double(w->numel()) : 0.0);
+          return accounted; // the model stays alive until the child exits
+        }));
+  print("float AdamW (w, grad, m, v)", inChild([&] {
+          at::Generator gen = at::detail::createCPUGenerator(0);
+          auto *state = new std::vector<at::Tensor>[5];
+          for (int l = 0; l < layers; ++l) {
+            state[0].push_back(at::randn({dim, dim}, gen));
+            state[1].push_back(at::randn({dim, dim}, gen));
+            state[2].push_back(at::zeros({dim, dim}));
+            state[3].push_back(at::zeros({dim, dim}));
+            state[4].push_back(at::zeros({}));
+          }
+          at::_fused_adamw_(state[0], state[1], state[2], state[3], {},
+                            state[4], 1e-3, 0.9, 0.999, 0.01, 1e-6, false,
+                            false);
+          return 16.0 * double(params);
+        }));
+  return 0;
+}
+
 const Result &find(const std::vector<Result> &rs, const std::string &impl,
                    int64_t n) {
   for (const Result &r : rs)
@@ -137,7 +254,7 @@ const Result &find(const std::vector<Result> &rs, const std::string &impl,
 } // namespace
 
 int main(int argc, char **argv) {
-  bool quick = false, json = false;
+  bool quick = false, json = false, memory = false;
   int reps = 0;
   std::vector<int64_t> sizes;
   for (int i = 1; i < argc; ++i) {
@@ -146,6 +263,8 @@ int main(int argc, char **argv) {
       quick = true;
     else if (arg == "--json")
       json = true;
+    else if (arg == "--memory")
+      memory = true;
     else if (arg.rfind("--reps=", 0) == 0)
       reps = std::stoi(arg.substr(7));
     else if (arg.rfind("--sizes=", 0) == 0) {
@@ -161,6 +280,8 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  if (memory)
+    return runMemory(1024, 20);
   if (sizes.empty())
     sizes = quick ? std::vector<int64_t>{16 << 20}
                   : std::vector<int64_t>{1 << 20, 4 << 20, 16 << 20, 64 << 20};

@@ -23,12 +23,28 @@ void atomicMax(std::atomic<int64_t> &a, int64_t v) {
 }
 } // namespace
 
+void packStepArgs(KernelArgs &args, const StepConfig &config,
+                  const StepOperands &op, const std::vector<float> &hyper,
+                  uint64_t seed, uint64_t step) {
+  args.addBuffer(op.q, op.numel);
+  args.addBuffer(op.grad, op.numel);
+  args.addBuffer(op.state0, op.numel);
+  if (config.optimizer == Optimizer::AdamW)
+    args.addBuffer(op.state1, op.numel);
+  args.addScalar<int64_t>(int64_t(seed));
+  args.addScalar<int64_t>(int64_t(step));
+  args.addScalar<int64_t>(op.tensorId);
+  args.addScalar<float>(op.delta);
+  for (float h : hyper)
+    args.addScalar<float>(h);
+  args.addScalar<float>(op.deltaNext);
+}
+
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,
                                  const std::vector<float> &hyper, uint64_t seed,
                                  uint64_t step) {
-  bool adam = config.optimizer == Optimizer::AdamW;
   std::vector<int64_t> offsets(params.size() + 1, 0);
   for (size_t p = 0; p < params.size(); ++p)
     offsets[p + 1] = offsets[p] + params[p].numel;
@@ -52,18 +68,7 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
         continue;
       int64_t partial[kNumReductions];
       KernelArgs args;
-      args.addBuffer(op.q, op.numel);
-      args.addBuffer(op.grad, op.numel);
-      args.addBuffer(op.state0, op.numel);
-      if (adam)
-        args.addBuffer(op.state1, op.numel);
-      args.addScalar<int64_t>(int64_t(seed));
-      args.addScalar<int64_t>(int64_t(step));
-      args.addScalar<int64_t>(op.tensorId);
-      args.addScalar<float>(op.delta);
-      for (float h : hyper)
-        args.addScalar<float>(h);
-      args.addScalar<float>(op.deltaNext);
+      packStepArgs(args, config, op, hyper, seed, step);
       args.addScalar<int64_t>(lo);
       args.addScalar<int64_t>(hi);
       args.addBuffer(partial, kNumReductions);

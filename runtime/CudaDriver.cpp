@@ -118,7 +118,6 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     }
   }
 
-  bool adam = config.optimizer == Optimizer::AdamW;
   std::vector<StepStats> stats;
   CUdeviceptr partials;
   cu->check(cu->cuMemAlloc(&partials, kNumReductions * sizeof(int64_t)),
@@ -127,18 +126,7 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     int64_t init[kNumReductions] = {std::numeric_limits<int64_t>::min(), 0, 0};
     cu->check(cu->cuMemcpyHtoD(partials, init, sizeof(init)), "cuMemcpyHtoD");
     KernelArgs args;
-    args.addBuffer(op.q, op.numel);
-    args.addBuffer(op.grad, op.numel);
-    args.addBuffer(op.state0, op.numel);
-    if (adam)
-      args.addBuffer(op.state1, op.numel);
-    args.addScalar<int64_t>(int64_t(seed));
-    args.addScalar<int64_t>(int64_t(step));
-    args.addScalar<int64_t>(op.tensorId);
-    args.addScalar<float>(op.delta);
-    for (float h : hyper)
-      args.addScalar<float>(h);
-    args.addScalar<float>(op.deltaNext);
+    packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials), kNumReductions);
     // 256 threads, 4 elements each per grid-stride iteration; enough blocks
     // to fill a large GPU, no more than the work needs.

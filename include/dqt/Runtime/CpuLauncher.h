@@ -28,6 +28,16 @@ struct StepStats {
   int64_t nonFinite;
 };
 
+class KernelArgs;
+
+/// Appends the arguments every step kernel (CPU and GPU) starts with, in the
+/// order of StepConfig.h: the buffers, seed, step, tensor id, delta, the
+/// hyper-parameters and delta'. The CPU kernel then takes begin and end,
+/// both take the reductions buffer.
+void packStepArgs(KernelArgs &args, const StepConfig &config,
+                  const StepOperands &op, const std::vector<float> &hyper,
+                  uint64_t seed, uint64_t step);
+
 /// Runs `kernel` over all `params` as one parallel region (at::parallel_for
 /// over their concatenated elements, in chunks that may split a parameter)
 /// and combines the exact integer partials: results do not depend on the

@@ -60,18 +60,37 @@ inline float nextDelta(float delta, int8_t maxq, int64_t qp) {
   return maxq > 0 ? float(maxq) * delta / float(qp) : delta;
 }
 
-struct Reductions {
-  int64_t maxq = std::numeric_limits<int64_t>::min();
-  int64_t changed = 0;
-  int64_t nonfinite = 0;
-};
-
 struct Scalars {
   uint64_t seed, step, tid;
   float delta, deltaNext;
   // AdamW: beta1, beta2, alpha, eps, decay. SGD: lr, momentum, decay.
   float h[5];
 };
+
+struct Reductions {
+  int64_t maxq = std::numeric_limits<int64_t>::min();
+  int64_t changed = 0;
+  int64_t nonfinite = 0;
+
+  /// Element i of a step: rounds the updated real value `w2` to the new
+  /// grid, counts and stores it.
+  void round(int8_t *q, int64_t i, float w2, const Scalars &s, int64_t qn,
+             int64_t qp);
+  /// Element i with a non-finite gradient: left as it is, counted.
+  void skip(const int8_t *q, int64_t i) {
+    ++nonfinite;
+    maxq = std::max<int64_t>(maxq, q[i]);
+  }
+};
+
+inline void Reductions::round(int8_t *q, int64_t i, float w2, const Scalars &s,
+                              int64_t qn, int64_t qp) {
+  int8_t q1 = stochasticRound(w2, s.deltaNext,
+                              uniform(s.seed, s.step, s.tid, i), qn, qp);
+  changed += q1 != q[i];
+  maxq = std::max<int64_t>(maxq, q1);
+  q[i] = q1;
+}
 
 /// One AdamW step, in place; `m`/`v` are the states.
 inline Reductions adamw(int8_t *q, const float *g, float *m, float *v,
@@ -81,20 +100,14 @@ inline Reductions adamw(int8_t *q, const float *g, float *m, float *v,
         decay = s.h[4];
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(g[i])) {
-      ++r.nonfinite;
-      r.maxq = std::max<int64_t>(r.maxq, q[i]);
+      r.skip(q, i);
       continue;
     }
     float m1 = beta1 * m[i] + (1.0f - beta1) * g[i];
     float v1 = beta2 * v[i] + (1.0f - beta2) * (g[i] * g[i]);
     float w = float(q[i]) * s.delta;
     float w1 = w - alpha * (m1 / (std::sqrt(v1) + eps));
-    float w2 = w1 - decay * w1;
-    int8_t q1 = stochasticRound(w2, s.deltaNext,
-                                uniform(s.seed, s.step, s.tid, i), qn, qp);
-    r.changed += q1 != q[i];
-    r.maxq = std::max<int64_t>(r.maxq, q1);
-    q[i] = q1;
+    r.round(q, i, w1 - decay * w1, s, qn, qp);
     m[i] = m1;
     v[i] = v1;
   }
@@ -108,18 +121,12 @@ inline Reductions sgd(int8_t *q, const float *g, float *buf, int64_t n,
   float lr = s.h[0], mu = s.h[1], decay = s.h[2];
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(g[i])) {
-      ++r.nonfinite;
-      r.maxq = std::max<int64_t>(r.maxq, q[i]);
+      r.skip(q, i);
       continue;
     }
     float b1 = mu * buf[i] + g[i];
     float w1 = float(q[i]) * s.delta - lr * b1;
-    float w2 = w1 - decay * w1;
-    int8_t q1 = stochasticRound(w2, s.deltaNext,
-                                uniform(s.seed, s.step, s.tid, i), qn, qp);
-    r.changed += q1 != q[i];
-    r.maxq = std::max<int64_t>(r.maxq, q1);
-    q[i] = q1;
+    r.round(q, i, w1 - decay * w1, s, qn, qp);
     buf[i] = b1;
   }
   return r;

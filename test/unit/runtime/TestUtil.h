@@ -5,12 +5,14 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <unistd.h>
 
 namespace dqt::test {
 
@@ -28,6 +30,18 @@ inline void writeFile(const std::filesystem::path &p,
 inline bool sameBytes(const at::Tensor &a, const at::Tensor &b) {
   return a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
          std::memcmp(a.data_ptr(), b.data_ptr(), a.nbytes()) == 0;
+}
+
+/// A fresh, empty directory for the running test:
+/// <tmp>/<prefix>-<pid>-<test name>.
+inline std::filesystem::path freshTestDirectory(const std::string &prefix) {
+  namespace fs = std::filesystem;
+  fs::path dir =
+      fs::temp_directory_path() /
+      (prefix + "-" + std::to_string(::getpid()) + "-" +
+       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::remove_all(dir);
+  return dir;
 }
 
 /// The message of the c10::Error `fn` throws, or "no error".

@@ -49,15 +49,10 @@ struct Model {
 class Checkpoints : public ::testing::Test {
 protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("dqt-ckpt-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = test::freshTestDirectory("dqt-ckpt");
     fs::create_directories(dir);
   }
   void TearDown() override { fs::remove_all(dir); }
-  static std::string message(const std::function<void()> &fn) {
-    return test::errorMessage(fn);
-  }
   fs::path dir;
 };
 
@@ -125,7 +120,7 @@ TEST_F(Checkpoints, CorruptFilesAreRefusedAndChangeNothing) {
   for (const Case &c : cases) {
     fs::path p = dir / (c.name + ".safetensors");
     writeFile(p, c.bytes);
-    std::string msg = message([&] { m.opt->load(p); });
+    std::string msg = test::errorMessage([&] { m.opt->load(p); });
     EXPECT_NE(msg.find(c.expect), std::string::npos) << c.name << ": " << msg;
     EXPECT_EQ(readFile(p), c.bytes) << c.name << ": the file changed";
     EXPECT_TRUE(sameBytes(m.w[0].q(), q0)) << c.name;
@@ -146,7 +141,8 @@ TEST_F(Checkpoints, WrongModelIsRefused) {
       QuantizedWeight::fromFloat(at::randn({777}, gen), Grid::fromBits(1.58));
   optim::AdamW other({&a, &b});
   other.save(dir / "other.safetensors");
-  std::string msg = message([&] { m.opt->load(dir / "other.safetensors"); });
+  std::string msg =
+      test::errorMessage([&] { m.opt->load(dir / "other.safetensors"); });
   EXPECT_NE(msg.find("'param.0.q' is Char[48, 64], expected Char[64, 48]"),
             std::string::npos)
       << msg;
@@ -155,14 +151,14 @@ TEST_F(Checkpoints, WrongModelIsRefused) {
       QuantizedWeight::fromFloat(at::randn({64, 48}, gen), Grid::fromBits(8));
   optim::AdamW third({&c, &b});
   third.save(dir / "third.safetensors");
-  msg = message([&] { m.opt->load(dir / "third.safetensors"); });
+  msg = test::errorMessage([&] { m.opt->load(dir / "third.safetensors"); });
   EXPECT_NE(msg.find("parameter 0 is 4-bit here and 8-bit in"),
             std::string::npos)
       << msg;
   // Other optimizer.
   optim::SGD sgd({&a, &b});
   sgd.save(dir / "sgd.safetensors");
-  msg = message([&] { m.opt->load(dir / "sgd.safetensors"); });
+  msg = test::errorMessage([&] { m.opt->load(dir / "sgd.safetensors"); });
   EXPECT_NE(msg.find("was written by dqt.optim.SGD"), std::string::npos) << msg;
   EXPECT_EQ(m.opt->stepCount(), 1);
 }

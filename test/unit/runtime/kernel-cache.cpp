@@ -44,10 +44,7 @@ std::string runStep(const CpuStepKernel &kernel, const StepConfig &config) {
 class KernelCacheTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("dqt-kcache-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
+    dir = test::freshTestDirectory("dqt-kcache");
     config.bits = 4;
   }
   void TearDown() override { fs::remove_all(dir); }

@@ -262,9 +262,6 @@ protected:
     }
     EXPECT_EQ(adam->stepCount(), 0);
   }
-  static std::string message(const std::function<void()> &fn) {
-    return test::errorMessage(fn);
-  }
   std::vector<QuantizedWeight> ws;
   std::vector<at::Tensor> before;
   std::unique_ptr<optim::AdamW> adam;
@@ -272,7 +269,7 @@ protected:
 
 TEST_F(OptimBadInput, GradShapeMismatchNamesTheParameter) {
   ws[1].grad() = at::zeros({7});
-  EXPECT_NE(message([&] {
+  EXPECT_NE(test::errorMessage([&] {
               adam->step();
             }).find("grad of parameter 1 has shape [7], expected [6]"),
             std::string::npos);
@@ -281,7 +278,7 @@ TEST_F(OptimBadInput, GradShapeMismatchNamesTheParameter) {
 
 TEST_F(OptimBadInput, GradDtypeMismatch) {
   ws[0].grad() = at::zeros({8, 4}, at::kDouble);
-  EXPECT_NE(message([&] {
+  EXPECT_NE(test::errorMessage([&] {
               adam->step();
             }).find("grad of parameter 0 must be float32, got Double"),
             std::string::npos);
@@ -290,37 +287,42 @@ TEST_F(OptimBadInput, GradDtypeMismatch) {
 
 TEST_F(OptimBadInput, MissingGradient) {
   ws[1].clearGrad();
-  EXPECT_NE(message([&] { adam->step(); }).find("parameter 1 has no gradient"),
+  EXPECT_NE(test::errorMessage([&] {
+              adam->step();
+            }).find("parameter 1 has no gradient"),
             std::string::npos);
   expectUnchanged();
 }
 
 TEST_F(OptimBadInput, NonContiguousGradient) {
   ws[0].grad() = at::zeros({4, 8}).t();
-  EXPECT_NE(message([&] { adam->step(); }).find("must be contiguous"),
-            std::string::npos);
+  EXPECT_NE(
+      test::errorMessage([&] { adam->step(); }).find("must be contiguous"),
+      std::string::npos);
   expectUnchanged();
 }
 
 TEST_F(OptimBadInput, HyperParametersOutOfRange) {
   std::vector<QuantizedWeight *> p = {&ws[0]};
-  EXPECT_NE(message([&] {
+  EXPECT_NE(test::errorMessage([&] {
               optim::AdamW(p, optim::AdamWOptions{-1e-3});
             }).find("lr must be finite and >= 0, got -0.001"),
             std::string::npos);
   optim::AdamWOptions o;
   o.beta1 = 1.0;
-  EXPECT_NE(message([&] {
+  EXPECT_NE(test::errorMessage([&] {
               optim::AdamW(p, o);
             }).find("beta1 must be in [0, 1), got 1"),
             std::string::npos);
   o = {};
   o.beta2 = -0.5;
-  EXPECT_NE(
-      message([&] { optim::AdamW(p, o); }).find("beta2 must be in [0, 1)"),
-      std::string::npos);
-  EXPECT_NE(message([&] { adam->setLr(NAN); }).find("lr must be finite"),
+  EXPECT_NE(test::errorMessage([&] {
+              optim::AdamW(p, o);
+            }).find("beta2 must be in [0, 1)"),
             std::string::npos);
+  EXPECT_NE(
+      test::errorMessage([&] { adam->setLr(NAN); }).find("lr must be finite"),
+      std::string::npos);
   EXPECT_EQ(adam->lr(), 5e-4);
   expectUnchanged();
 }

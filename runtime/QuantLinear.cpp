@@ -2,7 +2,7 @@
 
 #include "dqt/Runtime/QuantLinear.h"
 
-#include "dqt/Runtime/Optimizers.h"
+#include "dqt/Runtime/QuantParameter.h"
 
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -60,9 +60,10 @@ struct QuantLinearFunction
     if (ctx->needs_input_grad(0))
       gx = at::matmul(gy, wf);
     int64_t out = gy.size(-1), in = xq.size(-1);
-    w->grad().add_(at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})));
-    if (int64_t opt = ctx->saved_data["optimizer"].toInt())
-      reinterpret_cast<optim::QuantizedOptimizer *>(opt)->stepParameter(*w);
+    acceptGradient(*w,
+                   at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})),
+                   reinterpret_cast<optim::QuantizedOptimizer *>(
+                       ctx->saved_data["optimizer"].toInt()));
     return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

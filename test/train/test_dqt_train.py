@@ -1,0 +1,199 @@
+"""End-to-end tests of build/bin/dqt-train on the `tiny` preset.
+
+The data directory is a small slice (the first lines of every file) of the
+standard split in shared/data, with the same layout, so a run takes seconds.
+"""
+import csv
+import hashlib
+import json
+import math
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+TRAIN = os.environ.get("DQT_TRAIN_BIN", "build/bin/dqt-train")
+DATA = os.environ.get("DQT_DATA_DIR", "../shared/data")
+FILES = {
+    "gutenberg/big.txt": 3000,
+    "tinyshakespeare/input.txt": 3000,
+    "wikitext-2/valid.txt": 1500,
+    "wikitext-2/test.txt": 400,
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    for rel, lines in FILES.items():
+        src = pathlib.Path(DATA) / rel
+        assert src.is_file(), f"{src} missing: set DQT_DATA_DIR to shared/data"
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with open(src, encoding="utf-8") as f:
+            dst.write_text("".join(f.readlines()[:lines]), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    # Trained by the first run that names it, shared by the others.
+    return tmp_path_factory.mktemp("tok") / "tokenizer.model"
+
+
+def train(out, data_dir, tokenizer, *extra, check=True):
+    cmd = [TRAIN, "--preset", "tiny", "--data-dir", str(data_dir),
+           "--out", str(out), "--tokenizer", str(tokenizer),
+           "--eval-tokens", "2048", "--threads", "2", *map(str, extra)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def summary(out):
+    return json.loads((pathlib.Path(out) / "summary.json").read_text())
+
+
+def log_rows(out):
+    with open(pathlib.Path(out) / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("method", [("dqt", "--bits", "8"),
+                                    ("dqt", "--bits", "1.58"),
+                                    ("fp32",), ("bitnet",)])
+def test_loss_falls(tmp_path, data_dir, tokenizer, method):
+    out = tmp_path / "run"
+    train(out, data_dir, tokenizer, "--method", *method, "--steps", "80",
+          "--lr", "3e-3")
+    s = summary(out)
+    # A stated margin: the mean loss of the last 10 steps is at least 0.6 nats
+    # below the first step's (ln(vocab) ~ 6.2 at the start; 80 steps
+    # of the tiny model reach about 5.4).
+    assert s["final_train_loss"] < s["initial_loss"] - 0.6, s
+    assert math.isfinite(s["eval_ppl"]) and s["eval_ppl"] > 1
+    for key in ["state_bytes_per_param", "peak_rss_bytes", "tokens_per_s",
+                "state_sha256"]:
+        assert key in s
+    rows = log_rows(out)
+    assert [int(r["step"]) for r in rows] == list(range(1, 81))
+    if method[0] == "dqt":
+        changed = [float(r["changed_fraction"]) for r in rows]
+        assert all(0 <= c <= 1 for c in changed) and max(changed) > 0
+        assert all(int(r["nonfinite"]) == 0 for r in rows)
+        assert "eval_ppl_ternary" in s or "--ternary-inference" in method
+
+
+def test_state_accounting(tmp_path, data_dir, tokenizer):
+    # DQT-8 with every parameter quantized: 1 byte of integers and 8 bytes of
+    # f32 moments per parameter (+ 5 bytes per tensor); fp32: 16.
+    out = tmp_path / "all"
+    train(out, data_dir, tokenizer, "--method", "dqt", "--bits", "8",
+          "--quantize", "all", "--steps", "3")
+    s = summary(out)
+    assert s["quantized_params"] == s["params"]
+    assert 9.0 < s["state_bytes_per_param"] < 9.01
+    train(tmp_path / "fp", data_dir, tokenizer, "--method", "fp32",
+          "--steps", "3")
+    assert summary(tmp_path / "fp")["state_bytes_per_param"] == 16.0
+
+
+def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer):
+    full, split = tmp_path / "full", tmp_path / "split"
+    args = ["--method", "dqt", "--bits", "4", "--steps", "20", "--lr", "3e-3"]
+    train(full, data_dir, tokenizer, *args)
+    train(split, data_dir, tokenizer, *args, "--stop-after", "10")
+    assert summary(split)["steps"] == 10
+    r = train(split, data_dir, tokenizer, *args, "--resume")
+    assert "resumed from" in r.stdout
+    a, b = summary(full), summary(split)
+    assert b["resumed_from"] == 10 and b["steps"] == 20
+    assert a["state_sha256"] == b["state_sha256"]
+    assert [r["loss"] for r in log_rows(full)] == \
+        [r["loss"] for r in log_rows(split)]
+
+
+def test_resume_is_bit_exact_with_float_adamw(tmp_path, data_dir, tokenizer):
+    full, split = tmp_path / "full", tmp_path / "split"
+    args = ["--method", "fp32", "--steps", "12"]
+    train(full, data_dir, tokenizer, *args)
+    train(split, data_dir, tokenizer, *args, "--stop-after", "5")
+    train(split, data_dir, tokenizer, *args, "--resume")
+    assert summary(full)["state_sha256"] == summary(split)["state_sha256"]
+
+
+def test_corrupt_checkpoint_is_refused_and_untouched(tmp_path, data_dir,
+                                                     tokenizer):
+    out = tmp_path / "run"
+    args = ["--method", "dqt", "--bits", "8", "--steps", "6"]
+    train(out, data_dir, tokenizer, *args, "--stop-after", "4")
+    ckpt = out / "checkpoints" / "step-0000004" / "dqt-optimizer.safetensors"
+    data = bytearray(ckpt.read_bytes())
+    data[-3] ^= 0x40  # inside the last tensor's bytes
+    ckpt.write_bytes(bytes(data))
+    digest = hashlib.sha256(bytes(data)).hexdigest()
+    r = train(out, data_dir, tokenizer, *args, "--resume", check=False)
+    assert r.returncode != 0
+    assert "checksum" in r.stderr, r.stderr
+    assert hashlib.sha256(ckpt.read_bytes()).hexdigest() == digest
+    # A truncated model file is refused as well.
+    model = ckpt.parent / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-10])
+    r = train(out, data_dir, tokenizer, *args, "--resume", check=False)
+    assert r.returncode != 0 and "error:" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--bits", "9"], "bits must be 1.58 (ternary) or an integer in [2, 8]"),
+    (["--bits", "1"], "bits must be 1.58 (ternary) or an integer in [2, 8]"),
+    (["--method", "int4"], "--method must be fp32, bitnet or dqt"),
+    (["--data-dir", "/nonexistent/data"], "is not a directory"),
+    (["--steps", "0"], "--steps must be > 0"),
+    (["--quantize", "some"], "--quantize must be linear or all"),
+])
+def test_bad_command_lines(tmp_path, data_dir, args, message):
+    base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",
+            "--steps": "5", "--data-dir": str(data_dir),
+            "--out": str(tmp_path / "o")}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    cmd = [TRAIN] + [x for kv in base.items() for x in kv]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_missing_data_file(tmp_path):
+    (tmp_path / "d" / "wikitext-2").mkdir(parents=True)
+    r = subprocess.run([TRAIN, "--steps", "1", "--data-dir",
+                        str(tmp_path / "d"), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "has no gutenberg/big.txt" in r.stderr
+
+
+def test_paper_presets_report_memory():
+    per = {}
+    for method in [("fp32",), ("bitnet",), ("dqt", "--bits", "8",
+                                             "--quantize", "all")]:
+        r = subprocess.run([TRAIN, "--preset", "130m", "--memory-only",
+                            "--method", *method],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        j = json.loads(r.stdout)
+        assert 120e6 < j["params"] < 200e6, j
+        per[method[0]] = j["state_bytes_per_param"]
+    assert per["fp32"] == per["bitnet"] == 16.0
+    assert 9.0 < per["dqt"] < 9.01
+
+
+def test_help_documents_the_options():
+    r = subprocess.run([TRAIN, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for opt in ["--preset", "--method", "--bits", "--steps", "--data-dir",
+                "--out", "--resume", "--ternary-inference", "--optimizer",
+                "--quantize", "--state-dtype", "--save-every"]:
+        assert opt in r.stdout

@@ -1,0 +1,117 @@
+//===- Model.h - the LLaMA-structured decoder of dqt-train ------*- C++ -*-===//
+//
+// Decoder-only, LLaMA-structured (RMSNorm, RoPE, SwiGLU, causal multi-head
+// attention, untied embeddings) with BitNet b1.58's sub-layer norms before
+// o_proj and down_proj. Every weight is a `Weight`: a float parameter
+// (fp32, bitnet) or integers only (dqt).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_TRAIN_MODEL_H
+#define DQT_TRAIN_MODEL_H
+
+#include "dqt/Runtime/QuantLinear.h"
+#include "dqt/Runtime/QuantParameter.h"
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dqt::train {
+
+/// Model shape. `vocab` is the tokenizer's size.
+struct ModelShape {
+  int64_t dim, ffn, layers, heads, vocab;
+  int64_t seqLen, batch; ///< defaults of the preset's training runs
+};
+
+/// The named presets: tiny, small, 130m, 320m, 1b. Throws on an unknown name.
+ModelShape preset(const std::string &name);
+std::vector<std::string> presetNames();
+
+enum class Method { Fp32, BitNet, Dqt };
+
+/// How the model's weights are stored and used.
+struct MethodConfig {
+  Method method = Method::Fp32;
+  Grid grid;                     ///< dqt only
+  bool ternaryInference = false; ///< dqt only
+  bool quantizeAll = false;      ///< dqt: embeddings, head and norms too
+  /// A short label: fp32, bitnet, dqt-8, dqt-1.58, dqt-8-ti, ...
+  std::string label() const;
+};
+
+/// One weight of the model, in the storage the method asks for.
+class Weight {
+public:
+  /// `linear`: a projection inside a block (quantized by bitnet and dqt);
+  /// otherwise an embedding, the head or a norm gain (quantized only by dqt
+  /// with quantizeAll).
+  Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
+         bool linear);
+  const std::string &name() const { return name_; }
+  bool quantized() const { return linear_ ? bool(qlinear_) : bool(qparam_); }
+  /// The float parameter (fp32/bitnet, and unquantized dqt weights).
+  at::Tensor &parameter() { return param_; }
+  /// The integer weight (dqt).
+  QuantizedWeight &quantizedWeight();
+  int64_t numel() const;
+  /// y = x W^T with the method's quantizers (linear weights only).
+  at::Tensor linear(const at::Tensor &x);
+  /// The value as a float tensor in the graph (non-linear weights).
+  at::Tensor value();
+  /// Switches a dqt linear weight's forward to ternary (evaluation of the
+  /// ternary-inference variant); no-op for other weights.
+  void setTernaryInference(bool on) {
+    if (qlinear_)
+      qlinear_->ternaryInference = on;
+  }
+  /// Sets the optimizer that steps this weight inside the backward pass.
+  void setStepInBackward(optim::QuantizedOptimizer *opt);
+
+private:
+  std::string name_;
+  bool linear_;
+  Method method_;
+  at::Tensor param_;
+  std::unique_ptr<nn::QuantLinear> qlinear_;
+  std::unique_ptr<nn::QuantParameter> qparam_;
+};
+
+/// The weights of one decoder layer.
+struct Block {
+  Weight *attnNorm, *q, *k, *v, *attnSubNorm, *o;
+  Weight *mlpNorm, *gate, *up, *mlpSubNorm, *down;
+};
+
+/// The decoder. Parameters are initialized like HuggingFace's Llama (normal,
+/// std 0.02; norm gains 1) from `seed`, then quantized as the method asks.
+class Model {
+public:
+  Model(const ModelShape &shape, const MethodConfig &method, uint64_t seed);
+  /// tokens [B, T] int64 -> logits [B, T, vocab].
+  at::Tensor forward(const at::Tensor &tokens);
+  std::vector<Weight *> weights();
+  const ModelShape &shape() const { return shape_; }
+  int64_t numParams();
+
+private:
+  at::Tensor rmsNorm(const at::Tensor &x, Weight &gain);
+  at::Tensor attention(Block &b, const at::Tensor &x);
+  Weight &add(std::string name, const at::Tensor &init, bool linear);
+  /// RoPE cos/sin tables for positions [0, maxT).
+  void ropeTables(int64_t maxT);
+
+  ModelShape shape_;
+  MethodConfig method_;
+  std::vector<std::unique_ptr<Weight>> weights_;
+  Weight *embed_, *finalNorm_, *head_;
+  std::vector<Block> blocks_;
+  at::Tensor cos_, sin_; ///< RoPE tables [maxT, headDim/2]
+};
+
+} // namespace dqt::train
+
+#endif // DQT_TRAIN_MODEL_H

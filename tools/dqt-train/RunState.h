@@ -1,0 +1,58 @@
+//===- RunState.h - what a dqt-train run saves and resumes ------*- C++ -*-===//
+//
+// A checkpoint is a directory OUT/checkpoints/step-NNNNNNN holding two files
+// in the runtime's format (dqt::checkpoint: safetensors + per-tensor
+// checksums): `dqt-optimizer.safetensors` (integer weights, deltas, DQT
+// optimizer states: QuantizedOptimizer::save) and `model.safetensors` (float
+// parameters, their AdamW states, the run's configuration and step). The
+// directory is written under a temporary name and renamed, so a checkpoint
+// is either complete or absent.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_TRAIN_RUNSTATE_H
+#define DQT_TRAIN_RUNSTATE_H
+
+#include "Model.h"
+
+#include "dqt/Runtime/Optimizers.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace dqt::train {
+
+/// The model's weights split by storage, and their optimizers.
+struct RunState {
+  RunState(Model &model, const optim::AdamWOptions &dqtOptions,
+           const torch::optim::AdamWOptions &floatOptions);
+  Model &model;
+  std::vector<Weight *> floatWeights, quantizedWeights;
+  std::unique_ptr<optim::AdamW> dqt;          ///< integer weights
+  std::unique_ptr<torch::optim::AdamW> floats; ///< float parameters
+  void setLr(double lr);
+};
+
+/// Settings that must match for a resume (everything but the step count).
+using RunConfig = std::map<std::string, std::string>;
+
+/// Saves step `step` under `out`/checkpoints; returns the directory.
+std::string saveCheckpoint(const std::string &out, int64_t step,
+                           RunState &state, const RunConfig &config);
+/// The newest complete checkpoint directory under `out`, or "".
+std::string newestCheckpoint(const std::string &out);
+/// Restores `dir` into `state` and returns its step. Validates everything
+/// (files, checksums, configuration, names, shapes, dtypes) before changing
+/// anything; throws c10::Error with the reason and leaves the files and the
+/// state untouched.
+int64_t loadCheckpoint(const std::string &dir, RunState &state,
+                       const RunConfig &config);
+/// SHA-256 (hex) of every weight and optimizer state, in model order.
+std::string stateSha256(RunState &state);
+
+} // namespace dqt::train
+
+#endif // DQT_TRAIN_RUNSTATE_H

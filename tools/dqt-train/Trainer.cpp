@@ -1,0 +1,435 @@
+//===- Trainer.cpp - the training run of dqt-train ------------------------===//
+
+#include "Trainer.h"
+
+#include "Data.h"
+#include "RunState.h"
+
+#include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/resource.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace dqt::train {
+
+void TrainOptions::validate() const {
+  dqt::train::preset(preset); // throws on an unknown name
+  TORCH_CHECK(method == "fp32" || method == "bitnet" || method == "dqt",
+              "dqt-train: --method must be fp32, bitnet or dqt, got '", method,
+              "'");
+  if (method == "dqt")
+    Grid::fromBits(bits, "dqt-train: --bits");
+  TORCH_CHECK(!ternaryInference || method == "dqt",
+              "dqt-train: --ternary-inference needs --method dqt");
+  TORCH_CHECK(optimizer == "adamw",
+              "dqt-train: --optimizer ", optimizer,
+              " is not implemented yet (only adamw)");
+  TORCH_CHECK(quantize == "linear" || quantize == "all",
+              "dqt-train: --quantize must be linear or all, got '", quantize,
+              "'");
+  TORCH_CHECK(stateDtype == "f32", "dqt-train: --state-dtype ", stateDtype,
+              " is not implemented yet (only f32)");
+  if (memoryOnly)
+    return;
+  TORCH_CHECK(steps > 0, "dqt-train: --steps must be > 0, got ", steps);
+  TORCH_CHECK(!dataDir.empty(), "dqt-train: --data-dir is required");
+  checkDataDir(dataDir);
+  TORCH_CHECK(!out.empty(), "dqt-train: --out is required");
+  TORCH_CHECK(std::isfinite(lr) && lr >= 0, "dqt-train: --lr must be >= 0");
+  TORCH_CHECK(seqLen >= 0 && batch >= 0 && vocab >= 0 && saveEvery >= 0 &&
+                  logEvery > 0 && evalTokens > 0 && stopAfter >= 0,
+              "dqt-train: sizes and intervals must be positive");
+}
+
+MethodConfig TrainOptions::methodConfig() const {
+  MethodConfig m;
+  m.method = method == "fp32"     ? Method::Fp32
+             : method == "bitnet" ? Method::BitNet
+                                  : Method::Dqt;
+  if (m.method == Method::Dqt)
+    m.grid = Grid::fromBits(bits, "dqt-train: --bits");
+  m.ternaryInference = ternaryInference;
+  m.quantizeAll = m.method == Method::Dqt && quantize == "all";
+  return m;
+}
+
+ModelShape TrainOptions::shape() const {
+  ModelShape s = dqt::train::preset(preset);
+  if (seqLen)
+    s.seqLen = seqLen;
+  if (batch)
+    s.batch = batch;
+  if (vocab)
+    s.vocab = vocab;
+  return s;
+}
+
+MemoryAccount accountMemory(Model &model, const TrainOptions &opts) {
+  MemoryAccount a;
+  for (Weight *w : model.weights()) {
+    int64_t n = w->numel();
+    a.params += n;
+    if (w->quantized()) {
+      a.quantizedParams += n;
+      // integers + delta, f32 m and v; the gradient only lives until the
+      // step unless it is taken inside the backward pass.
+      a.bytes += w->quantizedWeight().persistentBytes() + 8 * n;
+      if (!opts.stepInBackward)
+        a.bytes += 4 * n;
+    } else {
+      a.bytes += 16 * n; // f32 weight, gradient, m, v
+    }
+  }
+  return a;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+int64_t peakRssBytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return int64_t(u.ru_maxrss) * 1024;
+}
+
+/// Linear warmup, then cosine decay to 0 (HuggingFace's
+/// get_cosine_schedule_with_warmup). `step` is 0-based.
+double scheduledLr(const TrainOptions &o, int64_t warmup, int64_t step) {
+  if (step < warmup)
+    return o.lr * double(step + 1) / double(warmup);
+  double progress = double(step - warmup) / double(std::max<int64_t>(1, o.steps - warmup));
+  return o.lr * 0.5 * (1.0 + std::cos(M_PI * std::min(progress, 1.0)));
+}
+
+std::string formatDuration(double s) {
+  char buf[32];
+  int64_t t = int64_t(s + 0.5);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", (long long)t / 3600,
+                  (long long)(t % 3600) / 60);
+  else
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", (long long)t / 60,
+                  (long long)t % 60);
+  return buf;
+}
+
+/// Mean cross-entropy (nats per token) of the model on `windows`.
+double evaluate(Model &model, const at::Tensor &windows, int64_t batch) {
+  torch::NoGradGuard noGrad;
+  double sum = 0;
+  int64_t count = 0;
+  int64_t T = windows.size(1) - 1;
+  for (int64_t i = 0; i < windows.size(0); i += batch) {
+    at::Tensor w = windows.narrow(0, i, std::min(batch, windows.size(0) - i));
+    at::Tensor logits = model.forward(w.narrow(1, 0, T));
+    at::Tensor loss = at::cross_entropy_loss(
+        logits.reshape({-1, logits.size(-1)}), w.narrow(1, 1, T).reshape(-1),
+        {}, at::Reduction::Sum);
+    sum += loss.item<double>();
+    count += w.size(0) * T;
+  }
+  return sum / double(count);
+}
+
+/// The settings a resumed run must share with the checkpoint.
+RunConfig runConfig(const TrainOptions &o, const ModelShape &s) {
+  auto num = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%a", v); // exact
+    return std::string(buf);
+  };
+  return {{"run.preset", o.preset},
+          {"run.method", o.methodConfig().label()},
+          {"run.optimizer", o.optimizer},
+          {"run.state_dtype", o.stateDtype},
+          {"run.shape",
+           std::to_string(s.dim) + "/" + std::to_string(s.ffn) + "/" +
+               std::to_string(s.layers) + "/" + std::to_string(s.heads) + "/" +
+               std::to_string(s.vocab)},
+          {"run.seq_len", std::to_string(s.seqLen)},
+          {"run.batch", std::to_string(s.batch)},
+          {"run.seed", std::to_string(o.seed)},
+          {"run.lr", num(o.lr)},
+          {"run.weight_decay", num(o.weightDecay)},
+          {"run.betas", num(o.beta1) + "," + num(o.beta2)},
+          {"run.eps", num(o.eps)}};
+}
+
+/// One row of log.csv.
+struct LogRow {
+  int64_t step;
+  double loss, lr, tokensPerS;
+  double changedFraction; ///< NaN when no weight is quantized
+  int64_t nonFinite;
+};
+
+/// Keeps the rows of an existing log.csv up to `step` (a resumed run
+/// rewrites what came after its checkpoint).
+std::vector<std::string> keptLogLines(const fs::path &path, int64_t step,
+                                      double *initialLoss) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  std::string line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    int64_t s = std::stoll(line.substr(0, line.find(',')));
+    if (s > step)
+      break;
+    if (lines.empty() && initialLoss) {
+      size_t a = line.find(',') + 1;
+      *initialLoss = std::stod(line.substr(a, line.find(',', a) - a));
+    }
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+} // namespace
+
+int run(const TrainOptions &opts) {
+  opts.validate();
+  if (opts.threads > 0)
+    at::set_num_threads(opts.threads);
+  ModelShape shape = opts.shape();
+  MethodConfig method = opts.methodConfig();
+
+  if (opts.memoryOnly) {
+    Model model(shape, method, opts.seed);
+    MemoryAccount a = accountMemory(model, opts);
+    nlohmann::json j = {{"preset", opts.preset},
+                        {"method", method.label()},
+                        {"params", a.params},
+                        {"quantized_params", a.quantizedParams},
+                        {"state_bytes", a.bytes},
+                        {"state_bytes_per_param", a.perParam()},
+                        {"peak_rss_bytes", peakRssBytes()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+
+  fs::create_directories(opts.out);
+  auto t0 = Clock::now();
+  // Data: tokenizer (shared when --tokenizer names an existing file), then
+  // the train and eval token streams.
+  std::string tokPath = opts.tokenizer.empty()
+                            ? (fs::path(opts.out) / "tokenizer.model").string()
+                            : opts.tokenizer;
+  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab));
+  shape.vocab = tok.size();
+  std::vector<int32_t> trainTokens;
+  for (const std::string &f : trainFiles()) {
+    std::vector<int32_t> ids =
+        tok.encodeFile((fs::path(opts.dataDir) / f).string());
+    trainTokens.insert(trainTokens.end(), ids.begin(), ids.end());
+  }
+  Batches batches(std::move(trainTokens), shape.seqLen, shape.batch, opts.seed);
+  at::Tensor evalSet = evalWindows(
+      tok.encodeFile((fs::path(opts.dataDir) / evalFile()).string()),
+      shape.seqLen, opts.evalTokens);
+  std::printf("dqt-train: %s, %s; tokenizer %s (%d pieces); %lld train "
+              "tokens; data ready in %.1f s\n",
+              opts.preset.c_str(), method.label().c_str(), tokPath.c_str(),
+              tok.size(), (long long)batches.numTokens(),
+              seconds(t0, Clock::now()));
+
+  Model model(shape, method, opts.seed);
+  optim::AdamWOptions dqtOpts;
+  dqtOpts.lr = opts.lr;
+  dqtOpts.beta1 = opts.beta1;
+  dqtOpts.beta2 = opts.beta2;
+  dqtOpts.eps = opts.eps;
+  dqtOpts.weightDecay = opts.weightDecay;
+  dqtOpts.seed = opts.seed;
+  RunState state(model, dqtOpts,
+                 torch::optim::AdamWOptions(opts.lr)
+                     .betas({opts.beta1, opts.beta2})
+                     .eps(opts.eps)
+                     .weight_decay(opts.weightDecay));
+  if (state.dqt && opts.stepInBackward)
+    for (Weight *w : state.quantizedWeights)
+      w->setStepInBackward(state.dqt.get());
+  MemoryAccount memory = accountMemory(model, opts);
+  RunConfig config = runConfig(opts, shape);
+
+  int64_t start = 0;
+  double initialLoss = NAN;
+  fs::path logPath = fs::path(opts.out) / "log.csv";
+  std::vector<std::string> kept;
+  if (opts.resume) {
+    std::string dir = newestCheckpoint(opts.out);
+    TORCH_CHECK(!dir.empty(), "dqt-train: --resume: no checkpoint in ",
+                (fs::path(opts.out) / "checkpoints").string());
+    start = loadCheckpoint(dir, state, config);
+    kept = keptLogLines(logPath, start, &initialLoss);
+    std::printf("dqt-train: resumed from %s (step %lld)\n", dir.c_str(),
+                (long long)start);
+  }
+  {
+    std::ofstream log(logPath, std::ios::trunc);
+    log << "step,loss,lr,tokens_per_s,changed_fraction,nonfinite\n";
+    for (const std::string &l : kept)
+      log << l << "\n";
+  }
+  std::ofstream log(logPath, std::ios::app);
+
+  int64_t warmup = opts.warmup >= 0
+                       ? opts.warmup
+                       : std::min<int64_t>(100, std::max<int64_t>(1, opts.steps / 10));
+  int64_t end = opts.stopAfter ? std::min(opts.stopAfter, opts.steps) : opts.steps;
+  bool tty = ::isatty(::fileno(stdout));
+  int64_t T = shape.seqLen, tokensPerStep = shape.batch * shape.seqLen;
+  std::vector<double> recentLosses;
+  double timedSeconds = 0;
+  int64_t timedSteps = 0;
+  auto trainStart = Clock::now();
+
+  for (int64_t step = start; step < end; ++step) {
+    auto s0 = Clock::now();
+    double lr = scheduledLr(opts, warmup, step);
+    state.setLr(lr);
+    at::Tensor batch = batches.get(step);
+    at::Tensor logits = model.forward(batch.narrow(1, 0, T));
+    at::Tensor loss = at::cross_entropy_loss(
+        logits.reshape({-1, logits.size(-1)}),
+        batch.narrow(1, 1, T).reshape(-1));
+    loss.backward();
+    LogRow row{step + 1, loss.item<double>(), lr, 0, NAN, 0};
+    if (state.dqt) {
+      int64_t changed = 0;
+      for (const StepStats &st : state.dqt->step()) {
+        changed += st.changed;
+        row.nonFinite += st.nonFinite;
+      }
+      for (Weight *w : state.quantizedWeights)
+        w->quantizedWeight().clearGrad();
+      row.changedFraction = double(changed) / double(memory.quantizedParams);
+    }
+    if (state.floats) {
+      state.floats->step();
+      state.floats->zero_grad();
+    }
+    double dt = seconds(s0, Clock::now());
+    row.tokensPerS = tokensPerStep / dt;
+    // The first steps of a process include JIT compiles and allocator warm-up.
+    if (step - start >= 2) {
+      timedSeconds += dt;
+      ++timedSteps;
+    }
+    if (std::isnan(initialLoss))
+      initialLoss = row.loss;
+    recentLosses.push_back(row.loss);
+
+    char changed[32] = "";
+    if (!std::isnan(row.changedFraction))
+      std::snprintf(changed, sizeof(changed), "%.6g", row.changedFraction);
+    log << row.step << "," << row.loss << "," << row.lr << ","
+        << row.tokensPerS << "," << changed << "," << row.nonFinite << "\n";
+    log.flush();
+
+    double elapsed = seconds(trainStart, Clock::now());
+    double eta = elapsed / double(step + 1 - start) * double(end - step - 1);
+    if (tty) {
+      int width = 30, done = int(width * (step + 1) / end);
+      std::printf("\r[%s%s] %lld/%lld loss %.4f %.0f tok/s ETA %s ",
+                  std::string(done, '#').c_str(),
+                  std::string(width - done, '.').c_str(),
+                  (long long)(step + 1), (long long)end, row.loss,
+                  row.tokensPerS, formatDuration(eta).c_str());
+      std::fflush(stdout);
+    } else if ((step + 1) % opts.logEvery == 0 || step + 1 == end) {
+      std::printf("step %lld/%lld loss %.4f lr %.3g %.0f tok/s ETA %s\n",
+                  (long long)(step + 1), (long long)end, row.loss, lr,
+                  row.tokensPerS, formatDuration(eta).c_str());
+      std::fflush(stdout);
+    }
+    if (opts.saveEvery && (step + 1) % opts.saveEvery == 0 && step + 1 != end)
+      saveCheckpoint(opts.out, step + 1, state, config);
+  }
+  if (tty)
+    std::printf("\n");
+  std::string ckpt = saveCheckpoint(opts.out, end, state, config);
+  double trainWall = seconds(trainStart, Clock::now());
+
+  // Evaluation on WikiText-2 test (and, for n-bit DQT, with its weights
+  // ternarized as in the ternary-inference variant).
+  auto e0 = Clock::now();
+  double evalLoss = evaluate(model, evalSet, shape.batch);
+  nlohmann::json summary;
+  if (method.method == Method::Dqt && !method.ternaryInference) {
+    for (Weight *w : state.quantizedWeights)
+      w->setTernaryInference(true);
+    double ternaryLoss = evaluate(model, evalSet, shape.batch);
+    for (Weight *w : state.quantizedWeights)
+      w->setTernaryInference(false);
+    summary["eval_loss_ternary"] = ternaryLoss;
+    summary["eval_ppl_ternary"] = std::exp(ternaryLoss);
+  }
+  double evalSeconds = seconds(e0, Clock::now());
+
+  size_t window = std::min<size_t>(10, recentLosses.size());
+  double finalLoss = 0;
+  for (size_t i = recentLosses.size() - window; i < recentLosses.size(); ++i)
+    finalLoss += recentLosses[i] / double(window);
+  summary["label"] = method.label();
+  summary["preset"] = opts.preset;
+  summary["method"] = opts.method;
+  summary["bits"] = method.method == Method::Dqt ? opts.bits : 32.0;
+  summary["quantize"] = opts.quantize;
+  summary["steps"] = end;
+  summary["resumed_from"] = start;
+  summary["seq_len"] = shape.seqLen;
+  summary["batch"] = shape.batch;
+  summary["vocab"] = shape.vocab;
+  summary["params"] = memory.params;
+  summary["quantized_params"] = memory.quantizedParams;
+  summary["initial_loss"] = initialLoss;
+  summary["final_train_loss"] = finalLoss;
+  summary["final_train_loss_window"] = window;
+  summary["eval_loss"] = evalLoss;
+  summary["eval_ppl"] = std::exp(evalLoss);
+  summary["eval_tokens"] = evalSet.size(0) * T;
+  summary["state_bytes"] = memory.bytes;
+  summary["state_bytes_per_param"] = memory.perParam();
+  summary["peak_rss_bytes"] = peakRssBytes();
+  summary["tokens_per_s"] =
+      timedSteps ? double(timedSteps * tokensPerStep) / timedSeconds : 0.0;
+  summary["step_seconds"] = timedSteps ? timedSeconds / timedSteps : 0.0;
+  summary["train_wall_s"] = trainWall;
+  summary["eval_wall_s"] = evalSeconds;
+  summary["threads"] = at::get_num_threads();
+  summary["state_sha256"] = stateSha256(state);
+  summary["checkpoint"] = ckpt;
+  {
+    fs::path tmp = fs::path(opts.out) / "summary.json.tmp";
+    std::ofstream(tmp) << summary.dump(2) << "\n";
+    fs::rename(tmp, fs::path(opts.out) / "summary.json");
+  }
+  std::printf("dqt-train: %s: loss %.4f -> %.4f, eval ppl %.2f, %.2f "
+              "B/param, %.0f tok/s; %s\n",
+              method.label().c_str(), initialLoss, finalLoss,
+              std::exp(evalLoss), memory.perParam(),
+              summary["tokens_per_s"].get<double>(),
+              (fs::path(opts.out) / "summary.json").c_str());
+  return 0;
+}
+
+} // namespace dqt::train

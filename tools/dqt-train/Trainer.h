@@ -1,0 +1,62 @@
+//===- Trainer.h - the training run of dqt-train ----------------*- C++ -*-===//
+
+#ifndef DQT_TRAIN_TRAINER_H
+#define DQT_TRAIN_TRAINER_H
+
+#include "Model.h"
+
+#include <cstdint>
+#include <string>
+
+namespace dqt::train {
+
+/// Everything a run is configured with (dqt-train's command line).
+struct TrainOptions {
+  std::string preset = "small";
+  std::string method = "dqt"; ///< fp32 | bitnet | dqt
+  double bits = 8;            ///< dqt: 1.58 (ternary) or 2..8
+  bool ternaryInference = false;
+  std::string optimizer = "adamw"; ///< adamw (adafactor: not yet)
+  std::string quantize = "linear"; ///< linear | all
+  std::string stateDtype = "f32";  ///< f32 (bf16: not yet)
+  int64_t steps = 0;
+  std::string dataDir;
+  std::string out;
+  bool resume = false;
+  double lr = 5e-4;
+  int64_t warmup = -1; ///< -1: 10% of the steps, at most 100
+  double weightDecay = 0.01;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
+  uint64_t seed = 42;
+  int64_t seqLen = 0, batch = 0; ///< 0: the preset's
+  int vocab = 0;                 ///< 0: the preset's
+  std::string tokenizer;         ///< default OUT/tokenizer.model
+  int64_t saveEvery = 0;         ///< 0: only at the end
+  int64_t logEvery = 10;
+  int64_t evalTokens = 65536;
+  int threads = 0; ///< 0: ATen's default
+  bool stepInBackward = true;
+  int64_t stopAfter = 0; ///< stop after this step (simulated interruption)
+  bool memoryOnly = false;
+
+  /// Throws c10::Error naming the first invalid option.
+  void validate() const;
+  MethodConfig methodConfig() const;
+  ModelShape shape() const;
+};
+
+/// Persistent training state in bytes: weights, gradients that live until
+/// the optimizer step, optimizer states (docs/results.md defines it).
+struct MemoryAccount {
+  int64_t params = 0, quantizedParams = 0, bytes = 0;
+  double perParam() const { return params ? double(bytes) / params : 0; }
+};
+MemoryAccount accountMemory(Model &model, const TrainOptions &opts);
+
+/// Runs training (or, with memoryOnly, builds the model and prints its
+/// accounting). Returns the process exit code.
+int run(const TrainOptions &opts);
+
+} // namespace dqt::train
+
+#endif // DQT_TRAIN_TRAINER_H

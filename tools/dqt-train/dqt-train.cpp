@@ -1,0 +1,113 @@
+//===- dqt-train.cpp - train LLaMA-structured models with integer weights -===//
+//
+//   dqt-train --preset small --method dqt --bits 8 --steps 400 \
+//             --data-dir ../shared/data --out runs/dqt-8 [--resume]
+//
+// Writes OUT/log.csv, OUT/summary.json and checkpoints under
+// OUT/checkpoints (see docs/results.md).
+//
+//===----------------------------------------------------------------------===//
+
+#include "Trainer.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <iostream>
+
+int main(int argc, char **argv) {
+  dqt::train::TrainOptions o;
+  CLI::App app{"dqt-train: train a LLaMA-structured language model whose "
+               "weights are only ever n-bit integers (Direct Quantized "
+               "Training), or the fp32 / BitNet b1.58 baselines."};
+  app.get_formatter()->column_width(34);
+  app.add_option("--preset", o.preset,
+                 "Model shape: tiny (<1M params, tests), small (~4M, the "
+                 "reporting configuration), 130m, 320m, 1b (the paper's "
+                 "shapes; use with --memory-only here)")
+      ->capture_default_str();
+  app.add_option("--method", o.method,
+                 "fp32 (float AdamW), bitnet (b1.58: float master weights, "
+                 "absmean ternary forward with STE, 8-bit activations) or dqt "
+                 "(integer weights only, stochastic rounding)")
+      ->capture_default_str();
+  app.add_option("--bits", o.bits,
+                 "dqt weight bits: 1.58 (ternary) or 2..8")
+      ->capture_default_str();
+  app.add_flag("--ternary-inference", o.ternaryInference,
+               "dqt: forward with absmean-ternarized q*delta (STE), update "
+               "the n-bit integers");
+  app.add_option("--optimizer", o.optimizer, "adamw (adafactor: not yet)")
+      ->capture_default_str();
+  app.add_option("--quantize", o.quantize,
+                 "dqt: linear (the decoder's projections) or all (also "
+                 "embeddings, head and norm gains, as the official code)")
+      ->capture_default_str();
+  app.add_option("--state-dtype", o.stateDtype,
+                 "optimizer state dtype: f32 (bf16: not yet)")
+      ->capture_default_str();
+  app.add_option("--steps", o.steps, "Total number of training steps");
+  app.add_option("--data-dir", o.dataDir,
+                 "Directory laid out as shared/data (train: gutenberg/big.txt "
+                 "+ tinyshakespeare/input.txt + wikitext-2/valid.txt; eval: "
+                 "wikitext-2/test.txt)");
+  app.add_option("--out", o.out,
+                 "Run directory: log.csv, summary.json, checkpoints/, "
+                 "tokenizer.model");
+  app.add_flag("--resume", o.resume,
+               "Continue from the newest checkpoint in OUT (bit-exact)");
+  app.add_option("--lr", o.lr, "Peak learning rate (cosine decay to 0)")
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup,
+                 "Linear warmup steps (-1: 10% of the steps, at most 100)")
+      ->capture_default_str();
+  app.add_option("--weight-decay", o.weightDecay, "Decoupled weight decay")
+      ->capture_default_str();
+  app.add_option("--beta1", o.beta1)->capture_default_str();
+  app.add_option("--beta2", o.beta2)->capture_default_str();
+  app.add_option("--eps", o.eps)->capture_default_str();
+  app.add_option("--seed", o.seed,
+                 "Seed of initialization, data order and stochastic rounding")
+      ->capture_default_str();
+  app.add_option("--seq-len", o.seqLen, "Tokens per sequence (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--batch", o.batch, "Sequences per step (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--vocab", o.vocab,
+                 "Tokenizer pieces to train (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--tokenizer", o.tokenizer,
+                 "SentencePiece model to use, trained there when missing "
+                 "(default OUT/tokenizer.model)");
+  app.add_option("--save-every", o.saveEvery,
+                 "Checkpoint every N steps (0: only at the end)")
+      ->capture_default_str();
+  app.add_option("--log-every", o.logEvery,
+                 "Progress line every N steps when not on a terminal")
+      ->capture_default_str();
+  app.add_option("--eval-tokens", o.evalTokens,
+                 "WikiText-2 test tokens evaluated at the end")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: ATen's default)")
+      ->capture_default_str();
+  app.add_option("--step-in-backward", o.stepInBackward,
+                 "dqt: step each integer weight inside the backward pass and "
+                 "free its gradient at once (lowest memory)")
+      ->capture_default_str();
+  app.add_option("--stop-after", o.stopAfter,
+                 "Stop (with a checkpoint) after this step, as if "
+                 "interrupted; the schedule still spans --steps")
+      ->capture_default_str();
+  app.add_flag("--memory-only", o.memoryOnly,
+               "Build the model and print its training-state accounting "
+               "(JSON) without data or training");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return dqt::train::run(o);
+  } catch (const c10::Error &e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+  }
+  return 1;
+}

@@ -6,9 +6,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Runtime/Functional.h"
+#include "dqt/Runtime/KernelCache.h"
+#include "dqt/Runtime/Optimizers.h"
+#include "dqt/Runtime/QuantLinear.h"
 
 #include <torch/extension.h>
 
+#include <cmath>
+#include <memory>
 #include <sstream>
 
 namespace py = pybind11;
@@ -20,6 +25,45 @@ struct PyStepResult {
   float delta;
   int64_t maxQ, changed, nonFinite;
 };
+
+/// The grid of `bits`, or ValueError naming `who` (Python callers expect a
+/// ValueError for a bad argument value, not the RuntimeError of c10::Error).
+Grid gridOf(double bits, const char *who) {
+  bool ternary = bits > 1.0 && bits < 2.0;
+  if (!ternary && !(bits == std::floor(bits) && bits >= 2 && bits <= 8)) {
+    std::ostringstream os;
+    os << who << ": bits must be 1.58 (ternary) or an integer in [2, 8], got "
+       << bits;
+    throw py::value_error(os.str());
+  }
+  return Grid::fromBits(bits, who);
+}
+
+/// `bits` as Python shows it: 1.58 for ternary, else the integer width.
+py::object bitsOf(const Grid &g) {
+  if (g.ternary)
+    return py::float_(1.58);
+  return py::int_(g.bits);
+}
+
+/// Per-tensor statistics as (max_q, changed, nonfinite) tuples.
+py::list statsList(const std::vector<StepStats> &stats) {
+  py::list out;
+  for (const StepStats &s : stats)
+    out.append(py::make_tuple(s.maxQ, s.changed, s.nonFinite));
+  return out;
+}
+
+using WeightPtr = std::shared_ptr<QuantizedWeight>;
+
+/// Raw pointers for the C++ optimizer; the Python object keeps the shared
+/// pointers alive (py::keep_alive on the constructors).
+std::vector<QuantizedWeight *> rawPointers(const std::vector<WeightPtr> &ws) {
+  std::vector<QuantizedWeight *> out;
+  for (const WeightPtr &w : ws)
+    out.push_back(w.get());
+  return out;
+}
 } // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -63,4 +107,245 @@ PYBIND11_MODULE(_C, m) {
       py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
       py::arg("weight_decay"), py::arg("bits"), py::arg("seed"),
       py::arg("tensor_id"));
+
+  py::class_<QuantizedWeight, WeightPtr>(m, "QuantizedWeight",
+                                         py::dynamic_attr(), R"doc(
+A weight stored only as n-bit integers: int8 `q` on the grid of `bits`
+(1.58 = ternary {-1, 0, 1}, else [-2^(b-1), 2^(b-1) - 1]) and one f32 step
+`delta`; its value is q * delta. No float copy is kept. `grad` is a
+transient float32 buffer of q's shape (None until a backward pass or an
+assignment creates it) that the DQT optimizers consume.)doc")
+      .def_static(
+          "from_float",
+          [](const at::Tensor &tensor, double bits) {
+            Grid grid = gridOf(bits, "dqt.QuantizedWeight.from_float");
+            return std::make_shared<QuantizedWeight>(
+                QuantizedWeight::fromFloat(tensor, grid));
+          },
+          py::arg("tensor"), py::arg("bits"),
+          "The DQT initialization (docs/numerics.md): s = Qp / "
+          "max(mean|W|, 1e-5), q = clamp(round_half_even(W*s), Qn, Qp), "
+          "delta = 1/s.")
+      .def_property_readonly(
+          "q", [](QuantizedWeight &w) { return w.q(); },
+          "the int8 integers (shares storage: in-place changes are seen)")
+      .def_property_readonly("delta", &QuantizedWeight::delta,
+                             "the f32 grid step")
+      .def_property_readonly(
+          "max_q", [](const QuantizedWeight &w) { return int(w.maxQ()); },
+          "max of q (the next step's scale)")
+      .def_property_readonly(
+          "bits", [](const QuantizedWeight &w) { return bitsOf(w.grid()); },
+          "1.58 (ternary) or 2..8")
+      .def_property_readonly(
+          "qn", [](const QuantizedWeight &w) { return w.grid().qn(); })
+      .def_property_readonly(
+          "qp", [](const QuantizedWeight &w) { return w.grid().qp(); })
+      .def_property_readonly("shape",
+                             [](const QuantizedWeight &w) {
+                               return py::tuple(py::cast(w.q().sizes().vec()));
+                             })
+      .def("numel", &QuantizedWeight::numel)
+      .def(
+          "dequantize", [](const QuantizedWeight &w) { return w.dequantize(); },
+          "q * delta as a new float32 tensor")
+      .def_property(
+          "grad",
+          [](QuantizedWeight &w) -> py::object {
+            if (!w.hasGrad())
+              return py::none();
+            return py::cast(w.grad());
+          },
+          [](QuantizedWeight &w, std::optional<at::Tensor> g) {
+            if (!g) {
+              w.clearGrad();
+              return;
+            }
+            if (g->scalar_type() != at::kFloat || g->sizes() != w.q().sizes() ||
+                !g->device().is_cpu() || !g->is_contiguous()) {
+              std::ostringstream os;
+              os << "dqt.QuantizedWeight.grad: must be a contiguous float32 "
+                    "CPU tensor of shape "
+                 << w.q().sizes() << ", got " << g->scalar_type() << g->sizes();
+              throw py::value_error(os.str());
+            }
+            w.grad() = *g;
+          },
+          "the gradient buffer (float32, q's shape) or None; assign None "
+          "to free it")
+      .def_property_readonly(
+          "persistent_bytes", &QuantizedWeight::persistentBytes,
+          "bytes kept between steps: the integers (1 byte each) and delta")
+      .def_property_readonly(
+          "grad_bytes",
+          [](QuantizedWeight &w) {
+            return w.hasGrad() ? w.grad().numel() * 4 : int64_t(0);
+          },
+          "bytes of the transient gradient buffer (0 when freed)")
+      .def(
+          "_set_state",
+          [](QuantizedWeight &w, const at::Tensor &q, double delta,
+             int64_t maxQ) {
+            const char *who = "dqt.QuantizedWeight.load";
+            Grid g = w.grid();
+            std::ostringstream os;
+            if (q.scalar_type() != at::kChar || q.sizes() != w.q().sizes())
+              os << who << ": q must be int8 of shape " << w.q().sizes()
+                 << ", got " << q.scalar_type() << q.sizes();
+            else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
+                                   q.max().item<int64_t>() > g.qp()))
+              os << who << ": q has values outside the " << g.str() << " grid ["
+                 << g.qn() << ", " << g.qp() << "]";
+            else if (!std::isfinite(delta) || !(delta > 0) ||
+                     float(delta) != delta)
+              os << who << ": delta must be a finite f32 > 0, got " << delta;
+            else if (maxQ < g.qn() || maxQ > g.qp())
+              os << who << ": max_q " << maxQ << " is outside the " << g.str()
+                 << " grid";
+            if (!os.str().empty())
+              throw py::value_error(os.str());
+            w.q().copy_(q);
+            w.update(float(delta), int8_t(maxQ));
+          },
+          py::arg("q"), py::arg("delta"), py::arg("max_q"),
+          "Replaces q, delta and max_q (validated first: on error nothing "
+          "changes).")
+      .def("__repr__", [](const QuantizedWeight &w) {
+        std::ostringstream os;
+        os << "QuantizedWeight(shape=" << w.q().sizes() << ", bits="
+           << (w.grid().ternary ? "1.58" : std::to_string(w.grid().bits))
+           << ", delta=" << w.delta() << ", max_q=" << int(w.maxQ()) << ")";
+        return os.str();
+      });
+
+  py::class_<nn::QuantLinear, std::shared_ptr<nn::QuantLinear>>(
+      m, "QuantLinear",
+      "The C++ dqt::nn::QuantLinear (no bias): y = actquant8(x) @ (q*delta)^T "
+      "with straight-through backward into weight.grad.")
+      .def(py::init([](const at::Tensor &weight, double bits) {
+             return std::make_shared<nn::QuantLinear>(
+                 weight, gridOf(bits, "dqt.nn.QuantLinear"));
+           }),
+           py::arg("weight"), py::arg("bits"))
+      .def("forward", &nn::QuantLinear::forward, py::arg("x"))
+      .def_property_readonly("weight",
+                             [](const std::shared_ptr<nn::QuantLinear> &self) {
+                               // Aliasing pointer: the weight keeps its layer
+                               // alive.
+                               return WeightPtr(self, &self->weight());
+                             })
+      .def_readwrite("ternary_inference", &nn::QuantLinear::ternaryInference);
+
+  m.def(
+      "kernel_cache_stats",
+      [] {
+        KernelCache::Stats s = KernelCache::global().stats();
+        py::dict d;
+        d["compiled"] = s.compiled;
+        d["loaded"] = s.loaded;
+        d["rejected"] = s.rejected;
+        return d;
+      },
+      "Counters of the process-wide kernel cache: compiled (cold), loaded "
+      "(from disk), rejected (corrupt or stale disk entries).");
+
+  m.def("activation_quant8", &nn::activationQuant8, py::arg("x"));
+  m.def("ternarize", &nn::ternarize, py::arg("w"));
+
+  using optim::QuantizedOptimizer;
+  py::class_<QuantizedOptimizer, std::shared_ptr<QuantizedOptimizer>>(
+      m, "QuantizedOptimizer",
+      "The C++ DQT optimizer over integer weights (one kernel launch per "
+      "grid configuration); dqt.optim builds torch-style optimizers on it.")
+      .def(
+          "step",
+          [](QuantizedOptimizer &o) {
+            std::vector<StepStats> stats;
+            {
+              py::gil_scoped_release release;
+              stats = o.step();
+            }
+            return statsList(stats);
+          },
+          "One step; returns [(max_q, changed, nonfinite)] per parameter.")
+      .def_property_readonly("step_count", &QuantizedOptimizer::stepCount)
+      .def_property_readonly("seed", &QuantizedOptimizer::seed)
+      .def_property_readonly("lr", &QuantizedOptimizer::lr)
+      .def_property_readonly("num_params", &QuantizedOptimizer::numParams)
+      .def_property_readonly("num_states", &QuantizedOptimizer::numStates)
+      .def_property_readonly("state_bytes", &QuantizedOptimizer::stateBytes)
+      .def_property_readonly("tensor_ids", &QuantizedOptimizer::tensorIds)
+      .def("set_tensor_ids", &QuantizedOptimizer::setTensorIds, py::arg("ids"))
+      .def(
+          "state",
+          [](const QuantizedOptimizer &o, size_t p, size_t k) {
+            if (p >= o.numParams() || k >= o.numStates())
+              throw py::index_error("dqt: no such parameter or state");
+            return o.state(p, k);
+          },
+          py::arg("p"), py::arg("k"), "live state tensor k of parameter p")
+      .def("restore", &QuantizedOptimizer::restore, py::arg("step"),
+           py::arg("seed"), py::arg("states"))
+      .def("save", &QuantizedOptimizer::save, py::arg("path"))
+      .def("load", &QuantizedOptimizer::load, py::arg("path"));
+
+  py::class_<optim::AdamW, QuantizedOptimizer, std::shared_ptr<optim::AdamW>>(
+      m, "AdamW")
+      .def(py::init([](const std::vector<WeightPtr> &params, double lr,
+                       double beta1, double beta2, double eps,
+                       double weightDecay, uint64_t seed) {
+             optim::AdamWOptions o;
+             o.lr = lr;
+             o.beta1 = beta1;
+             o.beta2 = beta2;
+             o.eps = eps;
+             o.weightDecay = weightDecay;
+             o.seed = seed;
+             return std::make_shared<optim::AdamW>(rawPointers(params), o);
+           }),
+           py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
+           py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+           py::arg("weight_decay"), py::arg("seed"))
+      .def(
+          "set_options",
+          [](optim::AdamW &o, double lr, double beta1, double beta2, double eps,
+             double weightDecay) {
+            // Start from the current options: fields not set here (the
+            // seed, the state type) keep their values.
+            optim::AdamWOptions opts = o.options();
+            opts.lr = lr;
+            opts.beta1 = beta1;
+            opts.beta2 = beta2;
+            opts.eps = eps;
+            opts.weightDecay = weightDecay;
+            o.setOptions(opts);
+          },
+          py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+          py::arg("eps"), py::arg("weight_decay"));
+
+  py::class_<optim::SGD, QuantizedOptimizer, std::shared_ptr<optim::SGD>>(m,
+                                                                          "SGD")
+      .def(py::init([](const std::vector<WeightPtr> &params, double lr,
+                       double momentum, double weightDecay, uint64_t seed) {
+             optim::SGDOptions o;
+             o.lr = lr;
+             o.momentum = momentum;
+             o.weightDecay = weightDecay;
+             o.seed = seed;
+             return std::make_shared<optim::SGD>(rawPointers(params), o);
+           }),
+           py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
+           py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"),
+           py::arg("seed"))
+      .def(
+          "set_options",
+          [](optim::SGD &o, double lr, double momentum, double weightDecay) {
+            optim::SGDOptions opts = o.options();
+            opts.lr = lr;
+            opts.momentum = momentum;
+            opts.weightDecay = weightDecay;
+            o.setOptions(opts);
+          },
+          py::kw_only(), py::arg("lr"), py::arg("momentum"),
+          py::arg("weight_decay"));
 }

@@ -7,6 +7,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -20,6 +21,20 @@ void checkLr(const char *name, double lr) {
 void checkBeta(const char *name, const char *which, double beta) {
   TORCH_CHECK(beta >= 0 && beta < 1, name, ": ", which,
               " must be in [0, 1), got ", beta);
+}
+void checkAdamW(const char *name, const AdamWOptions &o) {
+  checkLr(name, o.lr);
+  checkBeta(name, "beta1", o.beta1);
+  checkBeta(name, "beta2", o.beta2);
+  TORCH_CHECK(o.eps > 0, name, ": eps must be > 0, got ", o.eps);
+  TORCH_CHECK(o.weightDecay >= 0, name, ": weight_decay must be >= 0, got ",
+              o.weightDecay);
+}
+void checkSGD(const char *name, const SGDOptions &o) {
+  checkLr(name, o.lr);
+  checkBeta(name, "momentum", o.momentum);
+  TORCH_CHECK(o.weightDecay >= 0, name, ": weight_decay must be >= 0, got ",
+              o.weightDecay);
 }
 } // namespace
 
@@ -44,6 +59,53 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
   }
   stepped_.assign(params_.size(), false);
   pendingStats_.assign(params_.size(), StepStats{});
+  for (size_t p = 0; p < params_.size(); ++p)
+    tensorIds_.push_back(int64_t(p));
+}
+
+void QuantizedOptimizer::setTensorIds(std::vector<int64_t> ids) {
+  TORCH_CHECK(ids.size() == params_.size(), name_, ": got ", ids.size(),
+              " tensor ids for ", params_.size(), " parameters");
+  std::vector<int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    // The kernel's Philox counter holds the low 32 bits of the id.
+    TORCH_CHECK(sorted[i] >= 0 && sorted[i] <= int64_t(UINT32_MAX), name_,
+                ": tensor id ", sorted[i], " is outside [0, 2^32)");
+    TORCH_CHECK(i == 0 || sorted[i] != sorted[i - 1], name_, ": tensor id ",
+                sorted[i], " appears twice");
+  }
+  tensorIds_ = std::move(ids);
+}
+
+void QuantizedOptimizer::restore(
+    int64_t step, uint64_t seed,
+    const std::vector<std::vector<at::Tensor>> &states) {
+  TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
+  TORCH_CHECK(states.size() == params_.size(), name_, ".restore: got states",
+              " of ", states.size(), " parameters, expected ", params_.size());
+  for (size_t p = 0; p < params_.size(); ++p) {
+    TORCH_CHECK(states[p].size() == states_[p].size(), name_,
+                ".restore: parameter ", p, " has ", states[p].size(),
+                " state tensors, expected ", states_[p].size());
+    for (size_t k = 0; k < states[p].size(); ++k) {
+      const at::Tensor &t = states[p][k];
+      const at::Tensor &live = states_[p][k];
+      TORCH_CHECK(t.defined() && t.scalar_type() == live.scalar_type() &&
+                      t.sizes() == live.sizes(),
+                  name_, ".restore: state ", k, " of parameter ", p,
+                  " must be ", live.scalar_type(), " of shape ", live.sizes(),
+                  t.defined() ? "" : ", got none");
+    }
+  }
+  TORCH_CHECK(std::find(stepped_.begin(), stepped_.end(), true) ==
+                  stepped_.end(),
+              name_, ".restore: a step is in progress (stepInBackward)");
+  for (size_t p = 0; p < params_.size(); ++p)
+    for (size_t k = 0; k < states[p].size(); ++k)
+      states_[p][k].copy_(states[p][k]);
+  step_ = step;
+  seed_ = seed;
 }
 
 void QuantizedOptimizer::setLr(double lr) {
@@ -101,7 +163,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
       ops.push_back({w.q().data_ptr<int8_t>(), w.grad().data_ptr<float>(),
                      st[0].data_ptr<float>(),
                      st.size() > 1 ? st[1].data_ptr<float>() : nullptr,
-                     w.numel(), int64_t(p), delta, next});
+                     w.numel(), tensorIds_[p], delta, next});
     }
     std::vector<StepStats> groupStats =
         launchCpu(kernel, config, ops, hyper, seed_, uint64_t(t));
@@ -234,11 +296,20 @@ AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)
     : QuantizedOptimizer(std::move(params), Optimizer::AdamW, 2, options.lr,
                          options.seed, "dqt.optim.AdamW"),
       options_(options) {
-  checkBeta(name_, "beta1", options.beta1);
-  checkBeta(name_, "beta2", options.beta2);
-  TORCH_CHECK(options.eps > 0, name_, ": eps must be > 0, got ", options.eps);
-  TORCH_CHECK(options.weightDecay >= 0, name_,
-              ": weight_decay must be >= 0, got ", options.weightDecay);
+  checkAdamW(name_, options);
+}
+
+void AdamW::setOptions(const AdamWOptions &options) {
+  checkAdamW(name_, options);
+  options_ = options;
+  lr_ = options.lr;
+}
+
+AdamWOptions AdamW::options() const {
+  AdamWOptions o = options_;
+  o.lr = lr_;
+  o.seed = seed();
+  return o;
 }
 
 std::vector<float> AdamW::hyperParameters(int64_t t) const {
@@ -253,9 +324,20 @@ SGD::SGD(std::vector<QuantizedWeight *> params, SGDOptions options)
     : QuantizedOptimizer(std::move(params), Optimizer::SGD, 1, options.lr,
                          options.seed, "dqt.optim.SGD"),
       options_(options) {
-  checkBeta(name_, "momentum", options.momentum);
-  TORCH_CHECK(options.weightDecay >= 0, name_,
-              ": weight_decay must be >= 0, got ", options.weightDecay);
+  checkSGD(name_, options);
+}
+
+void SGD::setOptions(const SGDOptions &options) {
+  checkSGD(name_, options);
+  options_ = options;
+  lr_ = options.lr;
+}
+
+SGDOptions SGD::options() const {
+  SGDOptions o = options_;
+  o.lr = lr_;
+  o.seed = seed();
+  return o;
 }
 
 std::vector<float> SGD::hyperParameters(int64_t) const {

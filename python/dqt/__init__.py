@@ -2,10 +2,18 @@
 
 Weights exist only as n-bit integers; every optimizer step writes them back
 to the grid with stochastic rounding, in one JIT-compiled kernel.
+
+- `dqt.QuantizedWeight`: integer storage (q, delta, max_q, bits, grad).
+- `dqt.nn.QuantLinear`: a linear layer over a QuantizedWeight.
+- `dqt.optim.AdamW`, `dqt.optim.SGD`: torch.optim-style optimizers.
+- `dqt.convert(model, bits=...)`: nn.Linear -> QuantLinear, in place.
+- `dqt.functional.adamw_step_`, `dqt.random.philox_uniform`: single kernels.
 """
 import torch  # noqa: F401  (loads LibTorch before the extension)
 
 from . import _C  # noqa: F401
-from . import functional, random  # noqa: F401
+from . import functional, nn, optim, random  # noqa: F401
+from ._C import QuantizedWeight
+from ._convert import convert
 
-__all__ = ["functional", "random"]
+__all__ = ["QuantizedWeight", "convert", "functional", "nn", "optim", "random"]

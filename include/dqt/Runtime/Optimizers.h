@@ -38,6 +38,23 @@ public:
   size_t numParams() const { return params_.size(); }
   /// State tensor `k` of parameter `p` (AdamW: exp_avg, exp_avg_sq).
   const at::Tensor &state(size_t p, size_t k) const { return states_[p][k]; }
+  /// Number of state tensors per parameter (AdamW 2, SGD 1).
+  size_t numStates() const { return states_.empty() ? 0 : states_[0].size(); }
+
+  /// The Philox `tensor_id` of each parameter, in order (default 0..n-1).
+  /// An owner that splits one model's parameters over several optimizers
+  /// (the Python param groups) passes global indices so that every tensor
+  /// draws its own stream. Ids must be distinct and in [0, 2^32).
+  void setTensorIds(std::vector<int64_t> ids);
+  const std::vector<int64_t> &tensorIds() const { return tensorIds_; }
+
+  /// Sets the step count, seed and every state tensor (`states[p][k]`, of
+  /// the live state's dtype and shape), e.g. from a Python state_dict; the
+  /// weights are the model's business. Everything is validated before
+  /// anything changes: on error this throws c10::Error and nothing is
+  /// modified.
+  void restore(int64_t step, uint64_t seed,
+               const std::vector<std::vector<at::Tensor>> &states);
   /// Bytes of optimizer state (f32 states).
   int64_t stateBytes() const;
 
@@ -65,6 +82,7 @@ private:
   void run(const std::vector<size_t> &which);
 
   std::vector<QuantizedWeight *> params_;
+  std::vector<int64_t> tensorIds_;
   /// Stepped already in the step in progress (stepParameter), and the
   /// statistics of the step in progress.
   std::vector<bool> stepped_;
@@ -89,6 +107,14 @@ class AdamW : public QuantizedOptimizer {
 public:
   AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options = {});
 
+  /// Changes lr, betas, eps and weight decay for the next steps (validated
+  /// first; on error nothing changes). The seed is fixed at construction
+  /// (restore() changes it), so `options.seed` is ignored. Hyper-parameters
+  /// are kernel arguments: no recompilation.
+  void setOptions(const AdamWOptions &options);
+  /// The current options (lr and seed as the optimizer holds them).
+  AdamWOptions options() const;
+
 private:
   std::vector<float> hyperParameters(int64_t t) const override;
   AdamWOptions options_;
@@ -105,6 +131,12 @@ struct SGDOptions {
 class SGD : public QuantizedOptimizer {
 public:
   SGD(std::vector<QuantizedWeight *> params, SGDOptions options = {});
+
+  /// Changes lr, momentum and weight decay for the next steps, as
+  /// AdamW::setOptions (`options.seed` is ignored).
+  void setOptions(const SGDOptions &options);
+  /// The current options (lr and seed as the optimizer holds them).
+  SGDOptions options() const;
 
 private:
   std::vector<float> hyperParameters(int64_t t) const override;

@@ -1,0 +1,202 @@
+"""Layers whose weights exist only as n-bit integers.
+
+`QuantLinear` runs the C++ `dqt::nn::QuantLinear`: per-token absmax 8-bit
+activation fake quantization and the weight `q * delta`, both
+straight-through in the backward pass, which accumulates dL/dW into
+`layer.weight.grad` (a `dqt.QuantizedWeight`'s float32 buffer).
+
+A quantized weight is not an `nn.Parameter` (it has no float data), so each
+one is represented in `module.parameters()` by a zero-element Parameter, its
+*handle* (`layer.weight_handle`). `dqt.optim` optimizers map handles back to
+their weights, so `dqt.optim.AdamW(model.parameters())` trains everything;
+torch's own optimizers see a parameter without gradient and skip it.
+"""
+import math
+import numbers
+
+import torch
+
+from . import _C
+
+QuantizedWeight = _C.QuantizedWeight
+
+
+def check_bits(bits, who: str) -> float:
+    """`bits` if it is 1.58 (ternary) or an integer in [2, 8]; else
+    TypeError/ValueError naming `who`."""
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Real):
+        raise TypeError(f"{who}: bits must be a number (1.58 or 2..8), got "
+                        f"{type(bits).__name__}")
+    ternary = 1 < bits < 2
+    if not ternary and not (float(bits).is_integer() and 2 <= bits <= 8):
+        raise ValueError(f"{who}: bits must be 1.58 (ternary) or an integer "
+                         f"in [2, 8], got {bits}")
+    return bits
+
+
+def weight_handle(weight: QuantizedWeight) -> torch.nn.Parameter:
+    """The zero-element Parameter standing for `weight` in parameter lists
+    (one per weight, created on first use)."""
+    if not isinstance(weight, QuantizedWeight):
+        raise TypeError("dqt.nn.weight_handle: expected a dqt.QuantizedWeight, "
+                        f"got {type(weight).__name__}")
+    handle = getattr(weight, "_dqt_handle", None)
+    if handle is None:
+        handle = torch.nn.Parameter(torch.empty(0))
+        handle._dqt_weight = weight
+        weight._dqt_handle = handle
+    return handle
+
+
+def quantized_weight_of(param):
+    """The `dqt.QuantizedWeight` a handle stands for, or None for an ordinary
+    tensor."""
+    return getattr(param, "_dqt_weight", None)
+
+
+def _float_weight(weight, in_features, out_features, who):
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{who}: weight must be a tensor, got {type(weight).__name__}")
+    if tuple(weight.shape) != (out_features, in_features):
+        raise ValueError(f"{who}: weight has shape {tuple(weight.shape)}, expected "
+                         f"(out_features, in_features) = ({out_features}, {in_features})")
+    if not weight.is_floating_point():
+        raise TypeError(f"{who}: weight must be floating point, got {weight.dtype}")
+    if weight.device.type != "cpu":
+        raise ValueError(f"{who}: weight is on {weight.device}; only CPU is "
+                         "supported so far")
+    return weight.detach().to(torch.float32)
+
+
+class QuantLinear(torch.nn.Module):
+    """y = actquant8(x) @ (q * delta)^T + bias, with integer-only weights.
+
+    Args:
+        in_features, out_features: as torch.nn.Linear.
+        bias: add a learnable float32 bias (initialized as nn.Linear's).
+        bits: 1.58 (ternary) or 2..8: the weight's integer grid.
+        ternary_inference: forward with BitNet's absmean ternarization of
+            q * delta (straight-through); the n-bit integers are what the
+            optimizer updates (the paper's ternary-inference variant).
+        weight: a float [out_features, in_features] tensor to quantize
+            (DQT initialization) instead of nn.Linear's kaiming-uniform init.
+
+    `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
+    filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
+    `zero_grad()` (torch's `Module.zero_grad()` does not see it). Inputs
+    must be float32 CPU tensors of shape [..., in_features].
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 bits=8, ternary_inference: bool = False, weight=None):
+        super().__init__()
+        who = "dqt.nn.QuantLinear"
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"{who}: {name} must be an int, got {type(v).__name__}")
+            if v <= 0:
+                raise ValueError(f"{who}: {name} must be > 0, got {v}")
+        check_bits(bits, who)
+        if weight is None:
+            # nn.Linear's initialization (same RNG draws, same order).
+            weight = torch.empty(out_features, in_features)
+            torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        else:
+            weight = _float_weight(weight, in_features, out_features, who)
+        self.in_features = in_features
+        self.out_features = out_features
+        self._layer = _C.QuantLinear(weight, bits)
+        self._layer.ternary_inference = bool(ternary_inference)
+        self.weight = self._layer.weight
+        self.weight_handle = weight_handle(self.weight)
+        if bias:
+            bound = 1 / math.sqrt(in_features)
+            self.bias = torch.nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        else:
+            self.register_parameter("bias", None)
+
+    @classmethod
+    def from_linear(cls, linear: torch.nn.Linear, bits=8, *,
+                    ternary_inference: bool = False) -> "QuantLinear":
+        """A QuantLinear whose weight is the DQT initialization of
+        `linear.weight` and whose bias is `linear.bias` (as float32)."""
+        if not isinstance(linear, torch.nn.Linear):
+            raise TypeError("dqt.nn.QuantLinear.from_linear: expected a "
+                            f"torch.nn.Linear, got {type(linear).__name__}")
+        layer = cls(linear.in_features, linear.out_features, bias=False, bits=bits,
+                    ternary_inference=ternary_inference, weight=linear.weight)
+        if linear.bias is not None:
+            layer.bias = torch.nn.Parameter(linear.bias.detach().to(torch.float32),
+                                            requires_grad=linear.bias.requires_grad)
+        return layer
+
+    @property
+    def bits(self):
+        """1.58 (ternary) or 2..8."""
+        return self.weight.bits
+
+    @property
+    def ternary_inference(self) -> bool:
+        return self._layer.ternary_inference
+
+    @ternary_inference.setter
+    def ternary_inference(self, value: bool):
+        self._layer.ternary_inference = bool(value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"dqt.nn.QuantLinear: input must be a tensor, got "
+                            f"{type(x).__name__}")
+        if x.dtype != torch.float32:
+            raise TypeError(f"dqt.nn.QuantLinear: input must be float32, got {x.dtype}")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"dqt.nn.QuantLinear: input has shape {tuple(x.shape)}, "
+                             f"the layer takes [..., {self.in_features}]")
+        y = self._layer.forward(x)
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, bits={self.bits}, "
+                f"ternary_inference={self.ternary_inference}")
+
+    # The integer weight in state_dict(): weight_q (int8), weight_delta (f32),
+    # weight_max_q (int8) and weight_bits (f32, 1.58 for ternary). The handle
+    # carries no data and is left out.
+    _STATE_KEYS = ("weight_q", "weight_delta", "weight_max_q", "weight_bits")
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination.pop(prefix + "weight_handle", None)
+        w = self.weight
+        destination[prefix + "weight_q"] = w.q
+        destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
+        destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
+        destination[prefix + "weight_bits"] = torch.tensor(float(w.bits), dtype=torch.float32)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+        if prefix + "weight_handle" in missing_keys:
+            missing_keys.remove(prefix + "weight_handle")
+        keys = [prefix + k for k in self._STATE_KEYS]
+        for k in keys:
+            if k in unexpected_keys:
+                unexpected_keys.remove(k)
+        absent = [k for k in keys if k not in state_dict]
+        if absent:
+            missing_keys.extend(absent)
+            return
+        q, delta, max_q, bits = (state_dict[k] for k in keys)
+        w = self.weight
+        if float(bits) != float(w.bits) and not (float(bits) < 2 and w.bits < 2):
+            error_msgs.append(f"{prefix}weight: saved with bits={float(bits):g}, "
+                              f"the layer has bits={w.bits}")
+            return
+        try:
+            w._set_state(q.detach().to("cpu"), float(delta), int(max_q))
+        except ValueError as e:
+            error_msgs.append(f"{prefix}weight: {e}")

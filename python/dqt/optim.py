@@ -1,0 +1,473 @@
+"""torch.optim-style DQT optimizers.
+
+`AdamW` and `SGD` take what torch's optimizers take (an iterable of
+parameters or of param-group dicts) and may mix two kinds of parameters:
+
+* quantized weights: the handles in `module.parameters()` of `dqt.nn`
+  layers, or `dqt.QuantizedWeight` objects. They are stepped by the C++ DQT
+  optimizer (`dqt::optim::AdamW`/`SGD`): one JIT kernel launch per param
+  group and grid configuration, the update written back to the integer grid
+  with stochastic rounding (docs/numerics.md). The Philox `tensor_id` of a
+  weight is its global index in the optimizer (counting every parameter of
+  every group in order, as torch's state_dict does), so it is stable across
+  state_dict()/load_state_dict(). All quantized weights of a group step
+  together: either all of them have a gradient or none (the group is then
+  skipped).
+* ordinary float tensors (norms, embeddings, biases, float heads): stepped
+  by an internal `torch.optim.AdamW` / `torch.optim.SGD` (single-tensor
+  implementation, `foreach=False`) with the group's hyper-parameters.
+  Parameters without a gradient are skipped, as torch does.
+
+Differences in the float math, by design of the two references: torch's
+AdamW decays the weight before the update and adds eps to the
+bias-corrected sqrt(v), while the DQT kernel follows HuggingFace's order
+(docs/numerics.md); for SGD, `weight_decay` is decoupled for both kinds
+(w -= lr * weight_decay * w after the update), so the float path runs
+torch's SGD without weight decay and then applies that decay.
+
+Hyper-parameters live in `param_groups` and may change between steps (an
+LR scheduler sets `group["lr"]`): they are kernel arguments, so nothing is
+recompiled. `group["seed"]` is the Philox seed of the group's quantized
+weights.
+"""
+import math
+import numbers
+from typing import NamedTuple
+
+import torch
+
+from . import _C
+from .nn import QuantizedWeight, quantized_weight_of, weight_handle
+
+__all__ = ["AdamW", "SGD", "StepStats"]
+
+
+class StepStats(NamedTuple):
+    """By-products of one quantized weight's step."""
+    tensor_id: int   #: the weight's global index in the optimizer
+    max_q: int       #: max of the new integers
+    changed: int     #: number of integers that changed
+    nonfinite: int   #: non-finite gradient elements (left untouched)
+
+
+def _number(who, name, value):
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _check_lr(who, name, lr):
+    lr = _number(who, name, lr)
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"{who}: {name} must be finite and >= 0, got {lr}")
+    return lr
+
+
+def _check_unit(who, name, value):
+    value = _number(who, name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{who}: {name} must be in [0, 1), got {value}")
+    return value
+
+
+def _check_nonneg(who, name, value):
+    value = _number(who, name, value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{who}: {name} must be finite and >= 0, got {value}")
+    return value
+
+
+def _check_seed(who, name, seed):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{who}: {name} must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2 ** 64:
+        raise ValueError(f"{who}: {name} must be in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+class _DQTOptimizer(torch.optim.Optimizer):
+    """The machinery shared by AdamW and SGD (see the module docstring)."""
+
+    _name = ""
+    _state_keys = ()
+
+    def __init__(self, params, defaults):
+        self._cpp = {}       # group index -> (handle ids, C++ optimizer)
+        self._inner = None   # torch optimizer over the float parameters
+        self._inner_key = None
+        self.last_stats = []
+        super().__init__(params, defaults)
+
+    # -- subclass hooks ---------------------------------------------------
+    def _hyper(self, group, where):
+        """The group's validated hyper-parameters (dict)."""
+        raise NotImplementedError
+
+    def _make_cpp(self, weights, hyper, seed):
+        raise NotImplementedError
+
+    def _set_cpp_options(self, cpp, hyper):
+        raise NotImplementedError
+
+    def _make_inner(self, groups):
+        raise NotImplementedError
+
+    def _sync_inner_group(self, inner_group, hyper):
+        raise NotImplementedError
+
+    def _after_inner_step(self, params, hyper):
+        pass
+
+    # -- param groups -----------------------------------------------------
+    def add_param_group(self, param_group):
+        """As torch.optim.Optimizer.add_param_group; `params` may also hold
+        dqt.QuantizedWeight objects. Hyper-parameters are validated first."""
+        who = self._name
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{who}: a param group must be a dict, got "
+                            f"{type(param_group).__name__}")
+        param_group = dict(param_group)
+        params = param_group.get("params")
+        if params is None:
+            raise ValueError(f"{who}: a param group needs 'params'")
+        if isinstance(params, (torch.Tensor, QuantizedWeight)):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(f"{who}: params must be an ordered collection, not a set")
+        params = [weight_handle(p) if isinstance(p, QuantizedWeight) else p
+                  for p in params]
+        for p in params:
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"{who}: can only optimize tensors and "
+                                f"dqt.QuantizedWeight, got {type(p).__name__}")
+        param_group["params"] = params
+        merged = {**self.defaults, **param_group}
+        self._hyper(merged, f"param_groups[{len(self.param_groups)}]")
+        _check_seed(who, "seed", merged["seed"])
+        super().add_param_group(param_group)
+
+    # -- layout -----------------------------------------------------------
+    def _layout(self):
+        """Per group: ([(global index, handle, weight)], [float params])."""
+        out, index = [], 0
+        for group in self.param_groups:
+            quant, floats = [], []
+            for p in group["params"]:
+                w = quantized_weight_of(p)
+                if w is not None:
+                    quant.append((index, p, w))
+                else:
+                    floats.append(p)
+                index += 1
+            out.append((quant, floats))
+        return out
+
+    def _link_state(self, handle, cpp, j):
+        """Points the torch-visible state of a quantized weight at the C++
+        optimizer's live tensors."""
+        st = {"step": torch.tensor(cpp.step_count, dtype=torch.int64)}
+        for k, key in enumerate(self._state_keys):
+            st[key] = cpp.state(j, k)
+        self.state[handle] = st
+
+    def _restore_from_state(self, quant, cpp, seed, where):
+        """Copies self.state's entries for `quant` (e.g. just loaded) into
+        the C++ optimizer. All present or all absent (fresh)."""
+        present = [h in self.state and len(self.state[h]) > 0 for _, h, _ in quant]
+        if not any(present):
+            return
+        if not all(present):
+            raise ValueError(f"{self._name}: {where} mixes quantized weights with "
+                             "and without optimizer state; they share one step "
+                             "count")
+        steps = {int(self.state[h]["step"]) for _, h, _ in quant}
+        if len(steps) != 1:
+            raise ValueError(f"{self._name}: {where}: quantized weights have "
+                             f"different step counts {sorted(steps)}")
+        states = [[self.state[h][key].detach().to("cpu", cpp.state(j, k).dtype).contiguous()
+                   for k, key in enumerate(self._state_keys)]
+                  for j, (_, h, _) in enumerate(quant)]
+        cpp.restore(steps.pop(), seed, states)
+
+    def _sync(self):
+        """Builds or rebuilds the C++ optimizers and the inner torch
+        optimizer when the parameter layout changed."""
+        layout = self._layout()
+        for i, (quant, _) in enumerate(layout):
+            key = tuple(id(h) for _, h, _ in quant)
+            if not quant:
+                self._cpp.pop(i, None)
+                continue
+            if i in self._cpp and self._cpp[i][0] == key:
+                continue
+            group = self.param_groups[i]
+            where = f"param_groups[{i}]"
+            hyper = self._hyper(group, where)
+            seed = _check_seed(self._name, f"{where}['seed']", group["seed"])
+            cpp = self._make_cpp([w for _, _, w in quant], hyper, seed)
+            cpp.set_tensor_ids([idx for idx, _, _ in quant])
+            self._restore_from_state(quant, cpp, seed, where)
+            for j, (_, h, _) in enumerate(quant):
+                self._link_state(h, cpp, j)
+            self._cpp[i] = (key, cpp)
+        for i in [i for i in self._cpp if i >= len(layout)]:
+            del self._cpp[i]
+
+        floats = [f for _, f in layout]
+        key = tuple(tuple(id(p) for p in f) for f in floats)
+        if not any(floats):
+            self._inner, self._inner_key = None, None
+        elif self._inner_key != key:
+            self._inner = self._make_inner(
+                [{"params": f, **self._hyper(g, f"param_groups[{i}]")}
+                 for i, (f, g) in enumerate(zip(floats, self.param_groups))])
+            self._inner_key = key
+        if self._inner is not None:
+            # One state dict for both kinds: state_dict() sees everything.
+            self._inner.state = self.state
+        return layout
+
+    # -- torch.optim API --------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step over every parameter with a gradient.
+
+        Returns a list of StepStats (one per quantized weight that was
+        stepped, by tensor_id); with a `closure`, returns the closure's loss
+        as torch optimizers do (the statistics are in `last_stats`).
+        Bad hyper-parameters in param_groups raise ValueError/TypeError
+        before anything changes.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        layout = self._sync()
+        hypers = [self._hyper(g, f"param_groups[{i}]")
+                  for i, g in enumerate(self.param_groups)]
+        seeds = [_check_seed(self._name, f"param_groups[{i}]['seed']", g["seed"])
+                 for i, g in enumerate(self.param_groups)]
+        # Check every quantized gradient before stepping anything.
+        stepping = []
+        for i, (quant, _) in enumerate(layout):
+            if not quant:
+                continue
+            missing = [idx for idx, _, w in quant if w.grad is None]
+            if len(missing) == len(quant):
+                continue  # a frozen group: nothing to do
+            if missing:
+                raise RuntimeError(
+                    f"{self._name}.step: quantized parameter(s) {missing} of "
+                    f"param_groups[{i}] have no gradient while others do; the "
+                    "quantized weights of a group step together")
+            stepping.append(i)
+
+        stats = []
+        for i in stepping:
+            quant = layout[i][0]
+            cpp = self._cpp[i][1]
+            self._set_cpp_options(cpp, hypers[i])
+            if cpp.seed != seeds[i]:
+                cpp.restore(cpp.step_count, seeds[i],
+                            [[cpp.state(j, k) for k in range(cpp.num_states)]
+                             for j in range(len(quant))])
+            for (idx, h, _), (max_q, changed, nonfinite) in zip(quant, cpp.step()):
+                stats.append(StepStats(idx, max_q, changed, nonfinite))
+                self.state[h]["step"].fill_(cpp.step_count)
+
+        if self._inner is not None:
+            for inner_group, hyper in zip(self._inner.param_groups, hypers):
+                self._sync_inner_group(inner_group, hyper)
+            self._inner.step()
+            for inner_group, hyper in zip(self._inner.param_groups, hypers):
+                self._after_inner_step(
+                    [p for p in inner_group["params"] if p.grad is not None], hyper)
+
+        stats.sort(key=lambda s: s.tensor_id)
+        self.last_stats = stats
+        return loss if closure is not None else stats
+
+    def zero_grad(self, set_to_none: bool = True):
+        """As torch's, for float parameters and quantized weights alike
+        (set_to_none frees a quantized weight's gradient buffer)."""
+        super().zero_grad(set_to_none)
+        for group in self.param_groups:
+            for p in group["params"]:
+                w = quantized_weight_of(p)
+                if w is None or w.grad is None:
+                    continue
+                if set_to_none:
+                    w.grad = None
+                else:
+                    w.grad.zero_()
+
+    def state_dict(self):
+        """torch's format: {"state": {global index: {...}}, "param_groups":
+        [...]}. A quantized weight's state is {"step" (int64), "exp_avg",
+        "exp_avg_sq"} (AdamW) or {"step", "momentum_buffer"} (SGD): live
+        tensors, as torch's. The weights themselves belong to the model's
+        state_dict()."""
+        self._sync()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict):
+        """Restores what state_dict() returned (groups, hyper-parameters,
+        seeds, step counts, states), validating the quantized weights'
+        entries first: on error, ValueError and nothing changes."""
+        who = f"{self._name}.load_state_dict"
+        if not isinstance(state_dict, dict) or "state" not in state_dict or \
+                "param_groups" not in state_dict:
+            raise ValueError(f"{who}: expected a dict with 'state' and 'param_groups'")
+        layout = self._layout()
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{who}: the state has {len(saved_groups)} param groups, "
+                             f"the optimizer {len(self.param_groups)}")
+        saved_state = state_dict["state"]
+        for i, ((quant, _), saved) in enumerate(zip(layout, saved_groups)):
+            if len(saved["params"]) != len(self.param_groups[i]["params"]):
+                raise ValueError(f"{who}: param_groups[{i}] has {len(saved['params'])} "
+                                 f"parameters in the state, "
+                                 f"{len(self.param_groups[i]['params'])} here")
+            self._hyper({**self.defaults, **saved}, f"saved param_groups[{i}]")
+            _check_seed(who, f"saved param_groups[{i}]['seed']", saved.get("seed"))
+            steps = set()
+            for idx, _, w in quant:
+                sid = saved["params"][idx - sum(len(g["params"])
+                                                for g in self.param_groups[:i])]
+                st = saved_state.get(sid)
+                if st is None:
+                    steps.add(None)
+                    continue
+                for key in self._state_keys:
+                    t = st.get(key)
+                    if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(w.shape):
+                        raise ValueError(f"{who}: state '{key}' of quantized parameter "
+                                         f"{idx} must be a tensor of shape {tuple(w.shape)}")
+                if "step" not in st:
+                    raise ValueError(f"{who}: quantized parameter {idx} has no 'step'")
+                steps.add(int(st["step"]))
+            if len(steps) > 1:
+                raise ValueError(f"{who}: the quantized weights of param_groups[{i}] "
+                                 f"have different step counts in the state: {steps}")
+        super().load_state_dict(state_dict)
+        # Push the loaded states into the C++ optimizers (rebuilt from
+        # self.state), then point self.state at their live tensors again.
+        self._cpp.clear()
+        self._inner_key = None
+        self._sync()
+
+
+class AdamW(_DQTOptimizer):
+    """DQT AdamW (see the module docstring).
+
+    Args:
+        params: iterable of parameters (tensors, quantized-weight handles,
+            dqt.QuantizedWeight) or of param-group dicts.
+        lr: learning rate (>= 0).
+        betas: (beta1, beta2), each in [0, 1).
+        eps: > 0, added to sqrt(v).
+        weight_decay: decoupled weight decay (>= 0).
+        seed: Philox seed of the stochastic rounding, in [0, 2**64).
+    """
+
+    _name = "dqt.optim.AdamW"
+    _state_keys = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params, lr=5e-4, betas=(0.9, 0.999), eps=1e-6,
+                 weight_decay=0.01, seed=42):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        seed=seed)
+        self._hyper(defaults, "")
+        _check_seed(self._name, "seed", seed)
+        super().__init__(params, defaults)
+
+    def _hyper(self, group, where):
+        who = self._name
+        pre = f"{where}['" if where else ""
+        post = "']" if where else ""
+        betas = group.get("betas")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{who}: {pre}betas{post} must be a pair (beta1, beta2), "
+                            f"got {betas!r}")
+        eps = _number(who, f"{pre}eps{post}", group.get("eps"))
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"{who}: {pre}eps{post} must be finite and > 0, got {eps}")
+        return dict(
+            lr=_check_lr(who, f"{pre}lr{post}", group.get("lr")),
+            betas=(_check_unit(who, f"{pre}betas{post}[0] (beta1)", betas[0]),
+                   _check_unit(who, f"{pre}betas{post}[1] (beta2)", betas[1])),
+            eps=eps,
+            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+                                       group.get("weight_decay")))
+
+    def _make_cpp(self, weights, h, seed):
+        return _C.AdamW(weights, lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
+                        eps=h["eps"], weight_decay=h["weight_decay"], seed=seed)
+
+    def _set_cpp_options(self, cpp, h):
+        cpp.set_options(lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
+                        eps=h["eps"], weight_decay=h["weight_decay"])
+
+    def _make_inner(self, groups):
+        return torch.optim.AdamW(groups, foreach=False)
+
+    def _sync_inner_group(self, g, h):
+        g.update(lr=h["lr"], betas=h["betas"], eps=h["eps"],
+                 weight_decay=h["weight_decay"])
+
+
+class SGD(_DQTOptimizer):
+    """DQT SGD with momentum (buf = momentum * buf + g; w -= lr * buf) and
+    decoupled weight decay (see the module docstring).
+
+    Args:
+        params: as AdamW.
+        lr: learning rate (>= 0).
+        momentum: in [0, 1).
+        weight_decay: decoupled, >= 0.
+        seed: Philox seed, in [0, 2**64).
+    """
+
+    _name = "dqt.optim.SGD"
+    _state_keys = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0, seed=42):
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, seed=seed)
+        self._hyper(defaults, "")
+        _check_seed(self._name, "seed", seed)
+        super().__init__(params, defaults)
+
+    def _hyper(self, group, where):
+        who = self._name
+        pre = f"{where}['" if where else ""
+        post = "']" if where else ""
+        return dict(
+            lr=_check_lr(who, f"{pre}lr{post}", group.get("lr")),
+            momentum=_check_unit(who, f"{pre}momentum{post}", group.get("momentum")),
+            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+                                       group.get("weight_decay")))
+
+    def _make_cpp(self, weights, h, seed):
+        return _C.SGD(weights, lr=h["lr"], momentum=h["momentum"],
+                      weight_decay=h["weight_decay"], seed=seed)
+
+    def _set_cpp_options(self, cpp, h):
+        cpp.set_options(lr=h["lr"], momentum=h["momentum"],
+                        weight_decay=h["weight_decay"])
+
+    def _make_inner(self, groups):
+        for g in groups:
+            g["weight_decay"] = 0.0  # decoupled: applied in _after_inner_step
+        return torch.optim.SGD(groups, foreach=False, dampening=0, nesterov=False)
+
+    def _sync_inner_group(self, g, h):
+        g.update(lr=h["lr"], momentum=h["momentum"], weight_decay=0.0)
+
+    def _after_inner_step(self, params, h):
+        decay = h["lr"] * h["weight_decay"]
+        if decay:
+            for p in params:
+                p.mul_(1 - decay)

@@ -1,0 +1,381 @@
+"""dqt.optim.AdamW / SGD: quantized weights bit-identical to the single-tensor
+kernel (dqt.functional.adamw_step_) and to a Python SGD reference; float
+parameters bit-identical to torch's optimizers; param groups, LR schedules,
+zero_grad, state_dict round trips and bad input."""
+import io
+
+import pytest
+import torch
+
+import dqt
+
+HYPER = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.05)
+
+
+def f32(x):
+    return torch.tensor(x, dtype=torch.float32)
+
+
+class Ref:
+    """The reference state of one quantized weight (1-D copies)."""
+
+    def __init__(self, w, tensor_id):
+        self.q = w.q.flatten().clone()
+        self.delta, self.max_q, self.bits = w.delta, w.max_q, w.bits
+        self.m = torch.zeros(self.q.numel())
+        self.v = torch.zeros(self.q.numel())
+        self.tid = tensor_id
+
+    def adamw(self, g, t, lr, betas, eps, weight_decay, seed):
+        r = dqt.functional.adamw_step_(
+            self.q, self.delta, self.max_q, g.flatten().clone(), self.m, self.v,
+            step=t, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
+            weight_decay=weight_decay, bits=self.bits, seed=seed, tensor_id=self.tid)
+        self.delta, self.max_q = r.delta, r.max_q
+        return r
+
+    def sgd(self, g, t, lr, momentum, weight_decay, seed):
+        """docs/numerics.md's SGD with the contract's rounding, in torch f32."""
+        g = g.flatten()
+        qn, qp = (-1, 1) if self.bits < 2 else (-(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1)
+        d = f32(self.delta)
+        dn = f32(float(self.max_q)) * d / f32(float(qp)) if self.max_q > 0 else d
+        finite = g.isfinite()
+        buf1 = f32(momentum) * self.m + g
+        w1 = self.q.float() * d - f32(lr) * buf1
+        w2 = w1 - f32(lr * weight_decay) * w1
+        x = w2 / torch.full_like(w2, float(dn))
+        fl = x.floor()
+        u = dqt.random.philox_uniform(seed, t, self.tid, self.q.numel())
+        r = torch.where(u < x - fl, fl + 1, fl)
+        r = torch.where(x >= qp, f32(float(qp)), r)
+        r = torch.where(x <= qn, f32(float(qn)), r)
+        q1 = torch.where(finite, r.to(torch.int8), self.q)
+        changed = int((q1 != self.q).sum())
+        self.q, self.m = q1, torch.where(finite, buf1, self.m)
+        self.delta, self.max_q = float(dn), int(q1.max())
+        return changed
+
+
+def model3():
+    torch.manual_seed(11)
+    return torch.nn.Sequential(
+        dqt.nn.QuantLinear(12, 16, bits=8), torch.nn.ReLU(),
+        dqt.nn.QuantLinear(16, 8, bits=4), torch.nn.Tanh(),
+        dqt.nn.QuantLinear(8, 4, bits=1.58, bias=False))
+
+
+def quant_layers(model):
+    return [m for m in model.modules() if isinstance(m, dqt.nn.QuantLinear)]
+
+
+def backward(model, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(5, 12, generator=gen)
+    t = torch.randn(5, 4, generator=gen)
+    loss = ((model(x) - t) ** 2).sum()
+    loss.backward()
+    return loss.item()
+
+
+def global_ids(opt):
+    """tensor_id of each quantized weight: its index over all groups."""
+    ids, i = {}, 0
+    for g in opt.param_groups:
+        for p in g["params"]:
+            w = dqt.nn.quantized_weight_of(p)
+            if w is not None:
+                ids[id(w)] = i
+            i += 1
+    return ids
+
+
+def test_adamw_matches_single_tensor_kernel_and_torch():
+    model = model3()
+    opt = dqt.optim.AdamW(model.parameters(), seed=7, **HYPER)
+    ids = global_ids(opt)
+    assert sorted(ids.values()) == [0, 2, 4]  # handles sit where nn.Linear's weights would
+    refs = [Ref(layer.weight, ids[id(layer.weight)]) for layer in quant_layers(model)]
+    floats = [p for p in model.parameters() if dqt.nn.quantized_weight_of(p) is None]
+    twins = [p.detach().clone().requires_grad_(True) for p in floats]
+    torch_opt = torch.optim.AdamW(twins, foreach=False, **HYPER)
+    total_changed = 0
+    for t in range(1, 5):
+        opt.zero_grad()
+        backward(model, t)
+        grads = [layer.weight.grad.clone() for layer in quant_layers(model)]
+        for p, twin in zip(floats, twins):
+            twin.grad = p.grad.clone()
+        stats = opt.step()
+        torch_opt.step()
+        assert [s.tensor_id for s in stats] == [0, 2, 4]
+        for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
+            r = ref.adamw(g, t, seed=7, **HYPER)
+            w = layer.weight
+            assert torch.equal(w.q.flatten(), ref.q)
+            assert (w.delta, w.max_q) == (ref.delta, ref.max_q)
+            assert (s.max_q, s.changed, s.nonfinite) == (r.max_q, r.changed, r.nonfinite)
+            st = opt.state[layer.weight_handle]
+            assert int(st["step"]) == t
+            assert torch.equal(st["exp_avg"].flatten(), ref.m)
+            assert torch.equal(st["exp_avg_sq"].flatten(), ref.v)
+            total_changed += s.changed
+        for p, twin in zip(floats, twins):
+            assert torch.equal(p, twin)
+    assert total_changed > 0
+
+
+def test_sgd_matches_reference_and_torch_with_decoupled_decay():
+    model = model3()
+    hyper = dict(lr=0.02, momentum=0.8, weight_decay=0.1)
+    opt = dqt.optim.SGD(model.parameters(), seed=3, **hyper)
+    ids = global_ids(opt)
+    refs = [Ref(layer.weight, ids[id(layer.weight)]) for layer in quant_layers(model)]
+    floats = [p for p in model.parameters() if dqt.nn.quantized_weight_of(p) is None]
+    twins = [p.detach().clone().requires_grad_(True) for p in floats]
+    torch_opt = torch.optim.SGD(twins, lr=hyper["lr"], momentum=hyper["momentum"],
+                                foreach=False)
+    total = 0
+    for t in range(1, 4):
+        opt.zero_grad()
+        backward(model, 10 + t)
+        grads = [layer.weight.grad.clone() for layer in quant_layers(model)]
+        for p, twin in zip(floats, twins):
+            twin.grad = p.grad.clone()
+        stats = opt.step()
+        torch_opt.step()
+        with torch.no_grad():
+            for twin in twins:
+                twin.mul_(1 - hyper["lr"] * hyper["weight_decay"])
+        for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
+            changed = ref.sgd(g, t, seed=3, **hyper)
+            assert torch.equal(layer.weight.q.flatten(), ref.q)
+            assert (layer.weight.delta, layer.weight.max_q) == (ref.delta, ref.max_q)
+            assert (s.changed, s.max_q) == (changed, ref.max_q)
+            assert torch.equal(opt.state[layer.weight_handle]["momentum_buffer"].flatten(), ref.m)
+            total += changed
+        for p, twin in zip(floats, twins):
+            assert torch.equal(p, twin)
+    assert total > 0
+
+
+def test_tensor_ids_are_global_across_groups():
+    w = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    a = dqt.QuantizedWeight.from_float(w, 8)
+    b = dqt.QuantizedWeight.from_float(w, 8)
+    bias = torch.zeros(3, requires_grad=True)
+    g = torch.randn(64, 64, generator=torch.Generator().manual_seed(1))
+    a.grad, b.grad = g.clone(), g.clone()
+    opt = dqt.optim.AdamW([{"params": [a, bias]}, {"params": [b]}], lr=1e-3, seed=5)
+    ra, rb = Ref(a, 0), Ref(b, 2)
+    stats = opt.step()
+    assert [s.tensor_id for s in stats] == [0, 2]
+    ra.adamw(g, 1, 1e-3, (0.9, 0.999), 1e-6, 0.01, 5)
+    rb.adamw(g, 1, 1e-3, (0.9, 0.999), 1e-6, 0.01, 5)
+    assert torch.equal(a.q.flatten(), ra.q) and torch.equal(b.q.flatten(), rb.q)
+    # Same weight, same gradient, different stream: different rounding.
+    assert not torch.equal(a.q, b.q)
+
+
+def test_param_groups_and_lr_schedule_without_recompiling():
+    model = model3()
+    layers = quant_layers(model)
+    groups = [{"params": list(layers[0].parameters()), "lr": 0.02},
+              {"params": list(layers[1].parameters()) + list(layers[2].parameters()),
+               "weight_decay": 0.0}]
+    opt = dqt.optim.AdamW(groups, lr=0.005, betas=(0.9, 0.999), seed=1)
+    assert [g["lr"] for g in opt.param_groups] == [0.02, 0.005]
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1 + step))
+    ids = global_ids(opt)
+    refs = [Ref(layer.weight, ids[id(layer.weight)]) for layer in layers]
+    seen = None
+    for t in range(1, 5):
+        lrs = [g["lr"] for g in opt.param_groups]
+        assert lrs == pytest.approx([0.02 / t, 0.005 / t])
+        opt.zero_grad()
+        backward(model, 20 + t)
+        grads = [layer.weight.grad.clone() for layer in layers]
+        opt.step()
+        sched.step()
+        for i, (layer, ref, g) in enumerate(zip(layers, refs, grads)):
+            ref.adamw(g, t, lrs[min(i, 1)], (0.9, 0.999), 1e-6, [0.01, 0.0][min(i, 1)], 1)
+            assert torch.equal(layer.weight.q.flatten(), ref.q)
+        stats = dqt._C.kernel_cache_stats()
+        counts = (stats["compiled"], stats["loaded"])
+        if seen is not None:
+            assert counts == seen  # new lr, same kernels
+        seen = counts
+    # Betas changed in a group are applied too (still no new kernel).
+    opt.param_groups[1]["betas"] = (0.5, 0.9)
+    opt.zero_grad()
+    backward(model, 99)
+    grads = [layer.weight.grad.clone() for layer in layers]
+    lr1 = opt.param_groups[1]["lr"]
+    opt.step()
+    refs[1].adamw(grads[1], 5, lr1, (0.5, 0.9), 1e-6, 0.0, 1)
+    assert torch.equal(layers[1].weight.q.flatten(), refs[1].q)
+    stats = dqt._C.kernel_cache_stats()
+    assert (stats["compiled"], stats["loaded"]) == seen
+
+
+def test_zero_grad():
+    model = model3()
+    opt = dqt.optim.AdamW(model.parameters())
+    backward(model, 0)
+    layers = quant_layers(model)
+    assert all(layer.weight.grad is not None for layer in layers)
+    opt.zero_grad(set_to_none=False)
+    assert all(torch.count_nonzero(layer.weight.grad) == 0 for layer in layers)
+    assert all(torch.count_nonzero(layer.bias.grad) == 0 for layer in layers[:2])
+    backward(model, 0)
+    opt.zero_grad()
+    assert all(layer.weight.grad is None for layer in layers)
+    assert all(layer.bias.grad is None for layer in layers[:2])
+
+
+def snapshot(model, opt):
+    out = {}
+    for k, v in model.state_dict().items():
+        out["model." + k] = v.clone()
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            out[f"opt.{i}.{k}"] = v.clone()
+    return out
+
+
+def same_bits(a, b):
+    return a.dtype == b.dtype and a.shape == b.shape and \
+        torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
+
+
+@pytest.mark.parametrize("kind", ["AdamW", "SGD"])
+def test_state_dict_round_trip_continues_bit_exactly(kind):
+    def make(seed):
+        torch.manual_seed(seed)
+        model = torch.nn.Sequential(
+            torch.nn.Embedding(10, 12), dqt.nn.QuantLinear(12, 16, bits=4),
+            torch.nn.LayerNorm(16), dqt.nn.QuantLinear(16, 10, bits=8))
+        cls = getattr(dqt.optim, kind)
+        groups = [{"params": list(model[:2].parameters())},
+                  {"params": list(model[2:].parameters()), "lr": 0.003, "seed": 99}]
+        return model, cls(groups, lr=0.01, seed=17)
+
+    tokens = torch.randint(0, 10, (4, 6), generator=torch.Generator().manual_seed(0))
+
+    def train(model, opt, steps, first):
+        for t in range(first, first + steps):
+            opt.zero_grad()
+            logits = model(tokens)
+            torch.nn.functional.cross_entropy(logits.reshape(-1, 10), tokens.roll(1).reshape(-1)).backward()
+            opt.param_groups[0]["lr"] = 0.01 / t  # a schedule travels in param_groups
+            opt.step()
+
+    a, opt_a = make(0)
+    train(a, opt_a, 6, 1)
+
+    b, opt_b = make(0)
+    train(b, opt_b, 3, 1)
+    buf = io.BytesIO()
+    torch.save({"model": b.state_dict(), "opt": opt_b.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    c, opt_c = make(1)  # different initial weights: everything must come from the file
+    assert not torch.equal(c[1].weight.q, b[1].weight.q)
+    c.load_state_dict(saved["model"])
+    opt_c.load_state_dict(saved["opt"])
+    assert opt_c.param_groups[1]["seed"] == 99
+    train(c, opt_c, 3, 4)
+
+    sa, sc = snapshot(a, opt_a), snapshot(c, opt_c)
+    assert sa.keys() == sc.keys()
+    for k in sa:
+        assert same_bits(sa[k], sc[k]), k
+    assert int(opt_c.state[c[3].weight_handle]["step"]) == 6
+
+
+def test_load_state_dict_refuses_mismatches_and_changes_nothing():
+    model = model3()
+    opt = dqt.optim.AdamW(model.parameters())
+    backward(model, 1)
+    opt.step()
+    sd = opt.state_dict()
+    other = torch.nn.Sequential(dqt.nn.QuantLinear(12, 16, bits=8),
+                                dqt.nn.QuantLinear(16, 9, bits=4),
+                                dqt.nn.QuantLinear(8, 4, bits=1.58, bias=False))
+    opt2 = dqt.optim.AdamW(other.parameters())
+    before = snapshot(other, opt2)
+    with pytest.raises(ValueError, match="must be a tensor of shape"):
+        opt2.load_state_dict(sd)
+    after = snapshot(other, opt2)
+    assert before.keys() == after.keys()
+    assert all(same_bits(before[k], after[k]) for k in before)
+    with pytest.raises(ValueError, match="param groups"):
+        opt.load_state_dict({"state": {}, "param_groups": []})
+
+
+@pytest.mark.parametrize("cls,kw,message", [
+    (dqt.optim.AdamW, dict(lr=-1e-3), "lr must be finite and >= 0, got -0.001"),
+    (dqt.optim.AdamW, dict(lr=float("inf")), "lr must be finite"),
+    (dqt.optim.AdamW, dict(betas=(1.0, 0.999)), r"betas\[0\] \(beta1\) must be in \[0, 1\), got 1.0"),
+    (dqt.optim.AdamW, dict(betas=(0.9, -0.1)), r"betas\[1\] \(beta2\) must be in \[0, 1\)"),
+    (dqt.optim.AdamW, dict(eps=0.0), "eps must be finite and > 0"),
+    (dqt.optim.AdamW, dict(weight_decay=-1.0), "weight_decay must be finite and >= 0"),
+    (dqt.optim.AdamW, dict(seed=-1), r"seed must be in \[0, 2\*\*64\)"),
+    (dqt.optim.SGD, dict(momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (dqt.optim.SGD, dict(lr=-0.5), "lr must be finite and >= 0"),
+])
+def test_bad_hyperparameters_raise_value_error(cls, kw, message):
+    with pytest.raises(ValueError, match=message):
+        cls(model3().parameters(), **kw)
+
+
+def test_bad_types_raise_type_error():
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        dqt.optim.AdamW(model3().parameters(), betas=0.9)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        dqt.optim.AdamW(model3().parameters(), seed=1.5)
+    with pytest.raises(TypeError, match="can only optimize tensors"):
+        dqt.optim.SGD(["not a tensor"])
+
+
+def test_bad_group_value_at_step_changes_nothing():
+    model = model3()
+    opt = dqt.optim.AdamW(model.parameters(), lr=0.01)
+    backward(model, 2)
+    opt.param_groups[0]["lr"] = -0.1
+    qs = [layer.weight.q.clone() for layer in quant_layers(model)]
+    with pytest.raises(ValueError, match=r"param_groups\[0\]\['lr'\] must be finite and >= 0"):
+        opt.step()
+    assert all(torch.equal(q, layer.weight.q) for q, layer in zip(qs, quant_layers(model)))
+    with pytest.raises(ValueError, match=r"param_groups\[1\]\['betas'\]\[0\] \(beta1\)"):
+        opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "betas": (2, 0.5)})
+
+
+def test_quantized_weights_of_a_group_step_together():
+    model = model3()
+    layers = quant_layers(model)
+    opt = dqt.optim.AdamW(model.parameters())
+    layers[0](torch.randn(2, 12)).sum().backward()  # only the first layer has a gradient
+    with pytest.raises(RuntimeError, match=r"quantized parameter\(s\) \[2, 4\].*no gradient"):
+        opt.step()
+    # A group whose quantized weights have no gradient at all is skipped.
+    frozen = dqt.optim.AdamW([{"params": [layers[1].weight]},
+                              {"params": [layers[0].weight]}])
+    stats = frozen.step()
+    assert [s.tensor_id for s in stats] == [1]
+    assert int(frozen.state[layers[0].weight_handle]["step"]) == 1
+    assert int(frozen.state[layers[1].weight_handle]["step"]) == 0
+
+
+def test_step_with_closure_returns_loss():
+    model = model3()
+    opt = dqt.optim.SGD(model.parameters(), lr=0.01)
+
+    def closure():
+        opt.zero_grad()
+        return backward(model, 5)
+
+    loss = opt.step(closure)
+    assert isinstance(loss, float) and loss > 0
+    assert [s.tensor_id for s in opt.last_stats] == [0, 2, 4]

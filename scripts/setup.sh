@@ -15,6 +15,7 @@ apt_packages=(
   cmake ninja-build g++ pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libsentencepiece-dev libxxhash-dev
+  libssl-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -30,10 +31,10 @@ if ((${#missing[@]})); then
 fi
 
 # LibTorch comes from the PyPI torch wheel; pytest and numpy for the Python
-# side.
-if ! "$PY" -c "import torch, pytest, numpy" >/dev/null 2>&1; then
-  echo "setup: installing Python packages (torch, pytest, numpy) for $PY"
-  "$PY" -m pip install -q "torch==2.15.*" pytest numpy
+# side; matplotlib for scripts/plot.
+if ! "$PY" -c "import torch, pytest, numpy, matplotlib" >/dev/null 2>&1; then
+  echo "setup: installing Python packages (torch, pytest, numpy, matplotlib) for $PY"
+  "$PY" -m pip install -q "torch==2.15.*" pytest numpy matplotlib
 fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then

@@ -24,7 +24,7 @@ std::string StepConfig::key() const {
   validate();
   std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";
   k += ternary ? "-ternary" : "-b" + std::to_string(bits);
-  return k + "-gf32-sf32";
+  return k + (stateType == StateType::BF16 ? "-gf32-sbf16" : "-gf32-sf32");
 }
 
 void StepConfig::validate() const {
@@ -41,21 +41,26 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   auto module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module.getBody());
 
+  // The configuration travels with the IR, so a dump says what it is.
+  module->setAttr("dqt.config", b.getStringAttr(config.key()));
+
   Type f32 = b.getF32Type(), i64 = b.getI64Type(), i8 = b.getI8Type();
+  bool bf16States = config.stateType == StateType::BF16;
+  Type stateElem = bf16States ? Type(b.getBF16Type()) : f32;
   auto vec = [&](Type t) {
     return RankedTensorType::get({ShapedType::kDynamic}, t);
   };
   bool adam = config.optimizer == Optimizer::AdamW;
   // q, grad, states...; seed, step, tensor_id; delta, hyper-parameters...,
   // delta_next.
-  SmallVector<Type> args = {vec(i8), vec(f32), vec(f32)};
+  SmallVector<Type> args = {vec(i8), vec(f32), vec(stateElem)};
   if (adam)
-    args.push_back(vec(f32));
+    args.push_back(vec(stateElem));
   args.append({i64, i64, i64, f32});
   args.append(adam ? 6 : 4, f32);
-  SmallVector<Type> results = {vec(i8), vec(f32)};
+  SmallVector<Type> results = {vec(i8), vec(stateElem)};
   if (adam)
-    results.push_back(vec(f32));
+    results.push_back(vec(stateElem));
   results.append({i8, i64, i64});
 
   auto func = func::FuncOp::create(b, loc, kStepKernelName,
@@ -92,6 +97,17 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
     oldStates = {buf};
   }
   Value u = mlir::dqt::UniformOp::create(b, loc, vec(f32), seed, step, tid, g);
+  if (bf16States) {
+    // The f32 states go back to bf16 with stochastic rounding, from the
+    // state stream (independent of u): m the low, v the high 16 bits.
+    Value bits =
+        mlir::dqt::RandomBitsOp::create(b, loc, vec(b.getI32Type()), seed, step,
+                                        tid, g);
+    for (size_t k = 0; k < newStates.size(); ++k)
+      newStates[k] = mlir::dqt::StochasticRoundBF16Op::create(
+          b, loc, vec(stateElem), newStates[k], bits,
+          b.getI64IntegerAttr(16 * k));
+  }
   Value q1 = mlir::dqt::StochasticRoundOp::create(b, loc, vec(i8), updated,
                                                   deltaNext, u, bits, ternary);
   SmallVector<Value> rets = {

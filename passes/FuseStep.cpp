@@ -24,7 +24,8 @@ using namespace mlir::dqt;
 namespace {
 
 bool isFusable(Operation *op) {
-  return isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp>(op);
+  return isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp,
+             RandomBitsOp>(op);
 }
 
 bool isTensor(Value v) { return isa<RankedTensorType>(v.getType()); }
@@ -41,28 +42,41 @@ LogicalResult fuseComponent(Component &comp) {
   Operation *last = comp.ops.back();
   Location loc = last->getLoc();
 
+  // At most one weight stream (dqt.uniform) and one state stream
+  // (dqt.random_bits), of the same (seed, step, tensor id).
   UniformOp uniform;
+  RandomBitsOp randomBits;
+  SmallVector<Value> rngIns;
   for (Operation *op : comp.ops) {
+    if (!isa<UniformOp, RandomBitsOp>(op))
+      continue;
     if (auto u = dyn_cast<UniformOp>(op)) {
       if (uniform)
         return u.emitOpError("cannot be fused: one fused step draws from one "
                              "random stream, and this chain has two");
       uniform = u;
+    } else {
+      if (randomBits)
+        return op->emitOpError("cannot be fused: one fused step draws from "
+                               "one state stream, and this chain has two");
+      randomBits = cast<RandomBitsOp>(op);
     }
+    SmallVector<Value> ins(op->getOperands().take_front(3));
+    if (rngIns.empty())
+      rngIns = ins;
+    else if (rngIns != ins)
+      return op->emitOpError("cannot be fused: its seed, step and tensor id "
+                             "differ from those of the chain's other stream");
   }
-
-  // Operands from outside: tensors (read per element), the random stream's
+  // Operands from outside: tensors (read per element), the random streams'
   // (seed, step, tensor id), then the other scalars.
-  SmallVector<Value> rngIns;
-  if (uniform)
-    rngIns = {uniform.getSeed(), uniform.getStep(), uniform.getTensorId()};
   llvm::SetVector<Value> tensorIns, scalarIns;
   for (Operation *op : comp.ops) {
     for (Value v : op->getOperands()) {
       Operation *def = v.getDefiningOp();
       if (def && inComp.contains(def))
         continue;
-      if (isa<UniformOp>(op) && !isTensor(v))
+      if (isa<UniformOp, RandomBitsOp>(op) && !isTensor(v))
         continue; // one of rngIns
       (isTensor(v) ? tensorIns : scalarIns).insert(v);
     }
@@ -92,9 +106,11 @@ LogicalResult fuseComponent(Component &comp) {
   OpBuilder b(last);
   Block *body = new Block();
   IRMapping map;
-  Value uArg;
+  Value uArg, bitsArg;
   if (uniform)
     uArg = body->addArgument(b.getF32Type(), loc);
+  if (randomBits)
+    bitsArg = body->addArgument(b.getI32Type(), loc);
   for (Value v : tensorIns)
     map.map(v, body->addArgument(cast<ShapedType>(v.getType()).getElementType(),
                                  loc));
@@ -110,6 +126,8 @@ LogicalResult fuseComponent(Component &comp) {
         op->getOperands(), [&](Value v) { return map.lookupOrNull(v); });
     if (auto u = dyn_cast<UniformOp>(op)) {
       map.map(u.getResult(), uArg);
+    } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
+      map.map(r.getResult(), bitsArg);
     } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {
       contributions.push_back(red.buildContribution(b, op->getLoc(), ops));
     } else {
@@ -123,8 +141,8 @@ LogicalResult fuseComponent(Component &comp) {
   yielded.append(contributions);
   YieldOp::create(b, loc, yielded);
 
-  // Drop tensor operands that only gave a shape (dqt.uniform's `like`).
-  unsigned firstTensorArg = uniform ? 1 : 0;
+  // Drop tensor operands that only gave a shape (the streams' `like`).
+  unsigned firstTensorArg = (uniform ? 1 : 0) + (randomBits ? 1 : 0);
   for (int i = tensorIns.size() - 1; i >= 0 && tensorIns.size() > 1; --i) {
     if (!body->getArgument(firstTensorArg + i).use_empty())
       continue;
@@ -139,9 +157,12 @@ LogicalResult fuseComponent(Component &comp) {
     int64_t t = -1;
     auto ew = dyn_cast<ElementwiseOpInterface>(out.getDefiningOp());
     std::optional<unsigned> idx;
-    if (ew) // dqt.uniform updates nothing
+    if (ew) // the random streams update nothing
       idx = ew.getUpdatedOperand(cast<OpResult>(out).getResultNumber());
-    if (idx) {
+    // A new value of another type (an f32 moment of a bf16 state) cannot be
+    // written in place.
+    if (idx && out.getDefiningOp()->getOperand(*idx).getType() ==
+                   out.getType()) {
       Value old = out.getDefiningOp()->getOperand(*idx);
       auto *it = llvm::find(tensorIns, old);
       bool onlyHere = llvm::all_of(
@@ -162,7 +183,8 @@ LogicalResult fuseComponent(Component &comp) {
   b.setInsertionPoint(last);
   auto fused =
       FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
-                          tensorIns.size(), bool(uniform), tied, combiners);
+                          tensorIns.size(), bool(uniform), bool(randomBits),
+                          tied, combiners);
   fused.getBody().push_back(body);
 
   unsigned r = 0;
@@ -176,6 +198,7 @@ LogicalResult fuseComponent(Component &comp) {
 /// Whether two single-kind fused steps can be one multi-segment op.
 bool canMerge(FusedStepOp a, FusedStepOp b) {
   if (a.getTensors() != b.getTensors() || a.getRng() != b.getRng() ||
+      a.getRngBits() != b.getRngBits() ||
       a.getTied() != b.getTied() || a.getReductions() != b.getReductions() ||
       a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
       a.getSegmentResults(0).getTypes() != b.getSegmentResults(0).getTypes())
@@ -211,6 +234,7 @@ void mergeSteps(ArrayRef<FusedStepOp> steps) {
       });
   auto merged = FusedStepOp::create(b, last.getLoc(), types, operands, segments,
                                     last.getTensors(), last.getRng(),
+                                    last.getRngBits(),
                                     last.getTied(), combiners);
   merged.getBody().takeBody(group.front().getBody());
   unsigned r = 0;

@@ -27,11 +27,30 @@ Value mlir::dqt::buildCombine(OpBuilder &b, Location loc, StringRef combiner,
   return arith::AddIOp::create(b, loc, lhs, rhs);
 }
 
-/// The 4 uniforms of the element group `group` (i64): one Philox call with
-/// key (seed lo, seed hi) and counter (group lo, group hi, step, tensor id).
-static SmallVector<Value, 4> buildGroupUniforms(OpBuilder &b, Location loc,
-                                                ValueRange rngScalars,
-                                                Value group) {
+/// Counter word 1 of a stream: the group index's high word, with bit 31 set
+/// for the state stream (dqt.random_bits). Element indices are below 2^63,
+/// so group indices are below 2^61 and that bit is never set otherwise: the
+/// two streams never share a Philox block, whatever the tensor id and step.
+static Value streamWord1(OpBuilder &b, Location loc, Value groupHi,
+                         bool stateStream) {
+  if (!stateStream)
+    return groupHi;
+  Type type = groupHi.getType();
+  Attribute bit = b.getI32IntegerAttr(int32_t(0x80000000u));
+  Value c = isa<VectorType>(type)
+                ? arith::ConstantOp::create(
+                      b, loc, DenseElementsAttr::get(cast<ShapedType>(type), bit))
+                      .getResult()
+                : arith::ConstantOp::create(b, loc, cast<TypedAttr>(bit))
+                      .getResult();
+  return arith::OrIOp::create(b, loc, groupHi, c);
+}
+
+/// The 4 Philox words of the element group `group` (i64) in one stream: key
+/// (seed lo, seed hi), counter (group lo, group hi word, step, tensor id).
+static SmallVector<Value, 4> buildGroupWords(OpBuilder &b, Location loc,
+                                             ValueRange rngScalars,
+                                             Value group, bool stateStream) {
   Type i32 = b.getI32Type();
   Value c32 = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(32));
   auto lo = [&](Value v) { return arith::TruncIOp::create(b, loc, i32, v); };
@@ -41,13 +60,32 @@ static SmallVector<Value, 4> buildGroupUniforms(OpBuilder &b, Location loc,
   };
   Value seed = rngScalars[0], step = rngScalars[1], tensorId = rngScalars[2];
   SmallVector<Type, 4> words(4, i32);
-  auto philox = PhiloxOp::create(b, loc, words, lo(seed), hi(seed), lo(group),
-                                 hi(group), lo(step), lo(tensorId),
-                                 /*rounds=*/10);
-  SmallVector<Value, 4> us;
-  for (Value w : philox.getResults())
-    us.push_back(buildUniformFromWord(b, loc, w));
-  return us;
+  auto philox = PhiloxOp::create(
+      b, loc, words, lo(seed), hi(seed), lo(group),
+      streamWord1(b, loc, hi(group), stateStream), lo(step), lo(tensorId),
+      /*rounds=*/10);
+  return SmallVector<Value, 4>(philox.getResults());
+}
+
+/// The per-element random block arguments of a group of 4: per element, its
+/// uniform (if `rng`) then its state-stream word (if `rng_bits`).
+static SmallVector<SmallVector<Value, 2>, 4>
+buildGroupRandom(OpBuilder &b, Location loc, FusedStepOp op,
+                 ValueRange rngScalars, Value group) {
+  SmallVector<SmallVector<Value, 2>, 4> perElement(4);
+  if (op.getRng()) {
+    SmallVector<Value, 4> w =
+        buildGroupWords(b, loc, rngScalars, group, /*stateStream=*/false);
+    for (unsigned k = 0; k < 4; ++k)
+      perElement[k].push_back(buildUniformFromWord(b, loc, w[k]));
+  }
+  if (op.getRngBits()) {
+    SmallVector<Value, 4> w =
+        buildGroupWords(b, loc, rngScalars, group, /*stateStream=*/true);
+    for (unsigned k = 0; k < 4; ++k)
+      perElement[k].push_back(w[k]);
+  }
+  return perElement;
 }
 
 SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
@@ -63,24 +101,27 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
 
   // Per element: its uniform (if any), then its tensor values.
   SmallVector<SmallVector<Value>> lanes(width);
-  if (op.getRng()) {
+  if (op.hasRandomScalars()) {
     ValueRange rngScalars = ArrayRef<Value>(buffers.scalars).take_front(3);
-    SmallVector<Value, 4> us = buildGroupUniforms(b, loc, rngScalars, group);
+    SmallVector<SmallVector<Value, 2>, 4> random =
+        buildGroupRandom(b, loc, op, rngScalars, group);
     if (width == 4) {
       for (unsigned k = 0; k < 4; ++k)
-        lanes[k].push_back(us[k]);
+        lanes[k].append(random[k].begin(), random[k].end());
     } else {
-      // Element i takes word i mod 4 of its group's block.
+      // Element i takes word i mod 4 of its group's blocks.
       Value three = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(3));
       Value k = arith::AndIOp::create(b, loc, first64, three);
-      Value u = us[3];
-      for (int w = 2; w >= 0; --w) {
-        Value isW = arith::CmpIOp::create(
-            b, loc, arith::CmpIPredicate::eq, k,
-            arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(w)));
-        u = arith::SelectOp::create(b, loc, isW, us[w], u);
+      for (unsigned a = 0; a < random[0].size(); ++a) {
+        Value r = random[3][a];
+        for (int w = 2; w >= 0; --w) {
+          Value isW = arith::CmpIOp::create(
+              b, loc, arith::CmpIPredicate::eq, k,
+              arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(w)));
+          r = arith::SelectOp::create(b, loc, isW, random[w][a], r);
+        }
+        lanes[0].push_back(r);
       }
-      lanes[0].push_back(u);
     }
   }
   auto vecAlign = [&](Type elem) {
@@ -149,12 +190,13 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
   return reds;
 }
 
-/// Philox of `groups` consecutive groups from `group0` as vectors: the four
-/// word vectors, lane l holding the words of group group0 + l.
-static SmallVector<Value, 4> buildVectorUniforms(OpBuilder &b, Location loc,
-                                                 ValueRange rngScalars,
-                                                 Value group0,
-                                                 unsigned groups) {
+/// Philox of `groups` consecutive groups from `group0` as vectors, in one
+/// stream: the four word vectors, lane l holding the words of group
+/// group0 + l.
+static SmallVector<Value, 4> buildVectorWords(OpBuilder &b, Location loc,
+                                              ValueRange rngScalars,
+                                              Value group0, unsigned groups,
+                                              bool stateStream) {
   auto i64v = VectorType::get({groups}, b.getI64Type());
   auto i32v = VectorType::get({groups}, b.getI32Type());
   SmallVector<int64_t> lanes(groups);
@@ -182,14 +224,19 @@ static SmallVector<Value, 4> buildVectorUniforms(OpBuilder &b, Location loc,
   };
   Value seed = rngScalars[0], step = rngScalars[1], tensorId = rngScalars[2];
   SmallVector<Type, 4> words(4, i32v);
-  auto philox = PhiloxOp::create(b, loc, words, splat(seed, false),
-                                 splat(seed, true), lo(group), hi(group),
-                                 splat(step, false), splat(tensorId, false),
-                                 /*rounds=*/10);
-  SmallVector<Value, 4> us;
-  for (Value w : philox.getResults())
-    us.push_back(buildUniformFromWord(b, loc, w));
-  return us;
+  auto philox = PhiloxOp::create(
+      b, loc, words, splat(seed, false), splat(seed, true), lo(group),
+      streamWord1(b, loc, hi(group), stateStream), splat(step, false),
+      splat(tensorId, false), /*rounds=*/10);
+  return SmallVector<Value, 4>(philox.getResults());
+}
+
+/// Element 4l + k takes word k of group l: interleave(interleave(w0, w2),
+/// interleave(w1, w3)).
+static Value interleaveWords(OpBuilder &b, Location loc, ArrayRef<Value> w) {
+  Value even = vector::InterleaveOp::create(b, loc, w[0], w[2]);
+  Value odd = vector::InterleaveOp::create(b, loc, w[1], w[3]);
+  return vector::InterleaveOp::create(b, loc, even, odd);
 }
 
 /// A clone of the elementwise scalar op `op` on vectors of `width` lanes.
@@ -221,18 +268,23 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
   Block &body = op.getBodyBlock();
   IRMapping map;
   unsigned arg = 0;
-  if (op.getRng()) {
+  if (op.hasRandomScalars()) {
     Value group0 = arith::ShRUIOp::create(
         b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), first),
         arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(2)));
-    SmallVector<Value, 4> u = buildVectorUniforms(
-        b, loc, ArrayRef<Value>(buffers.scalars).take_front(3), group0, groups);
-    // Element 4l + k takes word k of group l: interleave(interleave(u0, u2),
-    // interleave(u1, u3)).
-    Value even = vector::InterleaveOp::create(b, loc, u[0], u[2]);
-    Value odd = vector::InterleaveOp::create(b, loc, u[1], u[3]);
-    map.map(body.getArgument(arg++),
-            vector::InterleaveOp::create(b, loc, even, odd));
+    ValueRange rngScalars = ArrayRef<Value>(buffers.scalars).take_front(3);
+    if (op.getRng()) {
+      SmallVector<Value, 4> w = buildVectorWords(b, loc, rngScalars, group0,
+                                                 groups, /*stateStream=*/false);
+      for (Value &word : w)
+        word = buildUniformFromWord(b, loc, word);
+      map.map(body.getArgument(arg++), interleaveWords(b, loc, w));
+    }
+    if (op.getRngBits()) {
+      SmallVector<Value, 4> w = buildVectorWords(b, loc, rngScalars, group0,
+                                                 groups, /*stateStream=*/true);
+      map.map(body.getArgument(arg++), interleaveWords(b, loc, w));
+    }
   }
   for (Value mem : buffers.inputs) {
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
@@ -291,7 +343,8 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
     }
     // Scalar dqt ops (next_delta, philox) are fine; tensor-level ones must
     // have been fused.
-    if (isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp>(op))
+    if (isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp,
+            RandomBitsOp>(op))
       return op.emitOpError("was not fused; run dqt-fuse-step first");
     if (isa<QuantizeOp>(op))
       return op.emitOpError("has no kernel lowering (initialization runs in "

@@ -61,9 +61,16 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
               q.sizes());
   int64_t n = q.numel();
   TORCH_CHECK(n > 0, fn, ": q is empty");
-  auto checkF32 = [&](const at::Tensor &t, const char *name) {
-    TORCH_CHECK(t.scalar_type() == at::kFloat, fn, ": ", name,
-                " must be float32, got ", t.scalar_type());
+  // States are float32, or both bfloat16 (then written with stochastic
+  // rounding).
+  at::ScalarType stateDtype = expAvg.scalar_type() == at::kBFloat16
+                                  ? at::kBFloat16
+                                  : at::kFloat;
+  auto checkF32 = [&](const at::Tensor &t, const char *name,
+                      at::ScalarType dtype = at::kFloat) {
+    TORCH_CHECK(t.scalar_type() == dtype, fn, ": ", name, " must be ",
+                dtype == at::kFloat ? "float32" : "bfloat16 like exp_avg",
+                ", got ", t.scalar_type());
     TORCH_CHECK(t.sizes() == q.sizes(), fn, ": ", name, " has shape ",
                 t.sizes(), ", q has ", q.sizes());
     TORCH_CHECK(t.device() == q.device(), fn, ": ", name, " is on ", t.device(),
@@ -71,8 +78,8 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
     TORCH_CHECK(t.is_contiguous(), fn, ": ", name, " must be contiguous");
   };
   checkF32(grad, "grad");
-  checkF32(expAvg, "exp_avg");
-  checkF32(expAvgSq, "exp_avg_sq");
+  checkF32(expAvg, "exp_avg", stateDtype);
+  checkF32(expAvgSq, "exp_avg_sq", stateDtype);
   TORCH_CHECK(q.device().is_cpu(), fn,
               ": only CPU tensors are supported so far");
   TORCH_CHECK(q.is_contiguous(), fn, ": q must be contiguous");
@@ -100,6 +107,8 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
   StepConfig config;
   config.bits = grid.bits;
   config.ternary = grid.ternary;
+  config.stateType =
+      stateDtype == at::kBFloat16 ? StateType::BF16 : StateType::F32;
   const CpuStepKernel &kernel = KernelCache::global().cpu(config);
   float d = float(delta);
   float next = maxQ > 0 ? float(maxQ) * d / float(grid.qp()) : d;
@@ -110,8 +119,8 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
                               float(a.eps), float(a.lr * a.weightDecay)};
   StepOperands op{q.data_ptr<int8_t>(),
                   grad.data_ptr<float>(),
-                  expAvg.data_ptr<float>(),
-                  expAvgSq.data_ptr<float>(),
+                  expAvg.data_ptr(),
+                  expAvgSq.data_ptr(),
                   n,
                   a.tensorId,
                   d,

@@ -40,9 +40,10 @@ void checkSGD(const char *name, const SGDOptions &o) {
 
 QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
                                        Optimizer kind, int numStates, double lr,
-                                       uint64_t seed, const char *name)
+                                       uint64_t seed, const char *name,
+                                       StateType stateType)
     : name_(name), lr_(lr), params_(std::move(params)), kind_(kind),
-      seed_(seed) {
+      stateType_(stateType), seed_(seed) {
   checkLr(name_, lr);
   TORCH_CHECK(!params_.empty(), name_, ": got no parameters");
   for (size_t p = 0; p < params_.size(); ++p) {
@@ -54,7 +55,7 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
                 " must be a non-empty contiguous tensor");
     std::vector<at::Tensor> states;
     for (int k = 0; k < numStates; ++k)
-      states.push_back(at::zeros(q.sizes(), q.options().dtype(at::kFloat)));
+      states.push_back(at::zeros(q.sizes(), q.options().dtype(stateDtype())));
     states_.push_back(std::move(states));
   }
   stepped_.assign(params_.size(), false);
@@ -146,6 +147,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
     c.optimizer = kind_;
     c.bits = params_[p]->grid().bits;
     c.ternary = params_[p]->grid().ternary;
+    c.stateType = stateType_;
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
@@ -160,9 +162,14 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
       int8_t maxq = w.maxQ();
       float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
       auto &st = states_[p];
+      for (size_t k = 0; k < st.size(); ++k) // the kernel reads raw bytes
+        TORCH_CHECK(st[k].scalar_type() == stateDtype() &&
+                        st[k].is_contiguous() && st[k].sizes() == w.q().sizes(),
+                    name_, ": state ", k, " of parameter ", p, " is ",
+                    st[k].scalar_type(), st[k].sizes(), ", expected ",
+                    stateDtype(), w.q().sizes());
       ops.push_back({w.q().data_ptr<int8_t>(), w.grad().data_ptr<float>(),
-                     st[0].data_ptr<float>(),
-                     st.size() > 1 ? st[1].data_ptr<float>() : nullptr,
+                     st[0].data_ptr(), st.size() > 1 ? st[1].data_ptr() : nullptr,
                      w.numel(), tensorIds_[p], delta, next});
     }
     std::vector<StepStats> groupStats =
@@ -264,7 +271,7 @@ void QuantizedOptimizer::load(const std::string &path) {
     expect(paramKey(p, "max_q"), {1}, at::kChar);
     for (size_t k = 0; k < states_[p].size(); ++k)
       expect(paramKey(p, "state." + std::to_string(k)), w.q().sizes(),
-             at::kFloat);
+             stateDtype());
     float delta = c.get(paramKey(p, "delta")).item<float>();
     TORCH_CHECK(std::isfinite(delta) && delta > 0, name_, ".load: ", path,
                 ": parameter ", p, " has delta ", delta);
@@ -294,7 +301,7 @@ void QuantizedOptimizer::load(const std::string &path) {
 
 AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)
     : QuantizedOptimizer(std::move(params), Optimizer::AdamW, 2, options.lr,
-                         options.seed, "dqt.optim.AdamW"),
+                         options.seed, "dqt.optim.AdamW", options.stateType),
       options_(options) {
   checkAdamW(name_, options);
 }
@@ -322,7 +329,7 @@ std::vector<float> AdamW::hyperParameters(int64_t t) const {
 
 SGD::SGD(std::vector<QuantizedWeight *> params, SGDOptions options)
     : QuantizedOptimizer(std::move(params), Optimizer::SGD, 1, options.lr,
-                         options.seed, "dqt.optim.SGD"),
+                         options.seed, "dqt.optim.SGD", options.stateType),
       options_(options) {
   checkSGD(name_, options);
 }

@@ -48,6 +48,11 @@ LogicalResult mlir::dqt::verifyGrid(Operation *op, std::optional<int64_t> bits,
   return success();
 }
 
+Type mlir::dqt::asF32Tensor(Type tensor) {
+  return RankedTensorType::get(cast<ShapedType>(tensor).getShape(),
+                               Float32Type::get(tensor.getContext()));
+}
+
 /// All `values` (1-D tensors) must have the same length where it is static.
 static LogicalResult verifySameLength(Operation *op, ValueRange values) {
   std::optional<int64_t> len;
@@ -107,6 +112,18 @@ LogicalResult StochasticRoundOp::verify() {
   return verifySameLength(*this, {getValue(), getUniform(), getResult()});
 }
 
+LogicalResult RandomBitsOp::verify() {
+  return verifySameLength(*this, {getLike(), getResult()});
+}
+
+LogicalResult StochasticRoundBF16Op::verify() {
+  if (getShift() != 0 && getShift() != 16)
+    return emitOpError("shift must be 0 or 16 (the low or high half of the "
+                       "random word), got ")
+           << getShift();
+  return verifySameLength(*this, {getValue(), getRandom(), getResult()});
+}
+
 LogicalResult MaskNonFiniteOp::verify() {
   return verifySameLength(*this, {getGrad(), getNewValue(), getOldValue()});
 }
@@ -132,7 +149,7 @@ LogicalResult CountChangedOp::verify() {
 void FusedStepOp::build(OpBuilder &b, OperationState &state,
                         TypeRange resultTypes, ValueRange inputs,
                         int64_t segments, int64_t tensors, bool rng,
-                        ArrayRef<int64_t> tied,
+                        bool rngBits, ArrayRef<int64_t> tied,
                         ArrayRef<StringRef> reductions) {
   state.addOperands(inputs);
   state.addTypes(resultTypes);
@@ -142,6 +159,8 @@ void FusedStepOp::build(OpBuilder &b, OperationState &state,
                      b.getI64IntegerAttr(tensors));
   if (rng)
     state.addAttribute(getRngAttrName(state.name), b.getUnitAttr());
+  if (rngBits)
+    state.addAttribute(getRngBitsAttrName(state.name), b.getUnitAttr());
   state.addAttribute(getTiedAttrName(state.name), b.getDenseI64ArrayAttr(tied));
   state.addAttribute(getReductionsAttrName(state.name),
                      b.getStrArrayAttr(reductions));
@@ -197,12 +216,15 @@ LogicalResult FusedStepOp::verify() {
              << i << " must be a scalar (after the " << tensors
              << " tensors), got " << v.getType();
   }
-  if (getRng()) {
+  if (hasRandomScalars()) {
+    StringRef attr = getRng() ? "rng" : "rng_bits";
     if (perSeg < tensors + 3)
-      return emitOpError("with 'rng' needs seed, step and tensor id scalars");
+      return emitOpError("with '")
+             << attr << "' needs seed, step and tensor id scalars";
     for (int i = 0; i < 3; ++i)
       if (!ins[tensors + i].getType().isInteger(64))
-        return emitOpError("with 'rng': scalar #")
+        return emitOpError("with '")
+               << attr << "': scalar #"
                << i << " (seed, step, tensor id) must be i64, got "
                << ins[tensors + i].getType();
   }
@@ -248,6 +270,8 @@ LogicalResult FusedStepOp::verifyRegions() {
   SmallVector<Type> expected;
   if (getRng())
     expected.push_back(Float32Type::get(getContext()));
+  if (getRngBits())
+    expected.push_back(IntegerType::get(getContext(), 32));
   for (auto [i, v] : llvm::enumerate(getSegmentInputs(0)))
     expected.push_back(i < tensors
                            ? cast<ShapedType>(v.getType()).getElementType()
@@ -256,6 +280,8 @@ LogicalResult FusedStepOp::verifyRegions() {
     auto diag = emitOpError("body arguments must be ");
     if (getRng())
       diag << "the uniform (f32), then ";
+    if (getRngBits())
+      diag << "the random bits (i32), then ";
     diag << "the element types of the " << tensors
          << " tensors, then the scalars";
     return diag;

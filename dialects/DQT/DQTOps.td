@@ -17,6 +17,15 @@ include "mlir/IR/OpBase.td"
 
 def DQT_FloatTensor : 1DTensorOf<[F32]>;
 def DQT_IntTensor : 1DTensorOf<[I8]>;
+// An optimizer state as stored: f32, or bf16 (widened exactly to f32).
+def DQT_StateTensor : 1DTensorOf<[F32, BF16]>;
+def DQT_BF16Tensor : 1DTensorOf<[BF16]>;
+def DQT_BitsTensor : 1DTensorOf<[I32]>;
+
+// The f32 tensor of the same shape as a state tensor ($_self).
+defvar DQT_AsF32 =
+    "::mlir::RankedTensorType::get(::llvm::cast<::mlir::ShapedType>($_self)"
+    ".getShape(), ::mlir::Float32Type::get($_self.getContext()))";
 
 // The grid of a quantized weight: `bits = b` (b in 2..8) or `ternary`.
 defvar DQT_GridArgs = (ins OptionalAttr<I64Attr>:$bits, UnitAttr:$ternary);
@@ -59,22 +68,30 @@ def DQT_DequantizeOp : DQT_Op<"dequantize",
 }
 
 def DQT_AdamMomentsOp : DQT_Op<"adam_moments",
-    [Pure, AllTypesMatch<["exp_avg", "new_exp_avg"]>,
-     AllTypesMatch<["exp_avg_sq", "new_exp_avg_sq"]>,
+    [Pure,
+     TypesMatchWith<"new_exp_avg is exp_avg in f32", "exp_avg", "new_exp_avg",
+                    DQT_AsF32>,
+     TypesMatchWith<"new_exp_avg_sq is exp_avg_sq in f32", "exp_avg_sq",
+                    "new_exp_avg_sq", DQT_AsF32>,
      DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
                                     ["getUpdatedOperand"]>]> {
   let summary = "Adam first and second moments";
   let description = [{
     `m' = beta1*m + (1-beta1)*g`, `v' = beta2*v + (1-beta2)*(g*g)`, in f32
-    with `1-beta` computed in f32.
+    with `1-beta` computed in f32. The states may be stored as bf16: they
+    are then widened exactly to f32 (the bf16 bits are the high half of the
+    f32's); the new moments are f32 either way (`dqt.stochastic_round_bf16`
+    stores them back).
 
     ```mlir
     %m1, %v1 = dqt.adam_moments %g, %m, %v, %beta1, %beta2
         : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+    %n1, %w1 = dqt.adam_moments %g, %mb, %vb, %beta1, %beta2
+        : tensor<?xf32>, tensor<?xbf16>, tensor<?xbf16>
     ```
   }];
-  let arguments = (ins DQT_FloatTensor:$grad, DQT_FloatTensor:$exp_avg,
-                       DQT_FloatTensor:$exp_avg_sq, F32:$beta1, F32:$beta2);
+  let arguments = (ins DQT_FloatTensor:$grad, DQT_StateTensor:$exp_avg,
+                       DQT_StateTensor:$exp_avg_sq, F32:$beta1, F32:$beta2);
   let results = (outs DQT_FloatTensor:$new_exp_avg,
                       DQT_FloatTensor:$new_exp_avg_sq);
   let assemblyFormat = [{
@@ -84,8 +101,9 @@ def DQT_AdamMomentsOp : DQT_Op<"adam_moments",
   let builders = [
     OpBuilder<(ins "Value":$grad, "Value":$expAvg, "Value":$expAvgSq,
                    "Value":$beta1, "Value":$beta2), [{
-      build($_builder, $_state, expAvg.getType(), expAvgSq.getType(), grad,
-            expAvg, expAvgSq, beta1, beta2);
+      build($_builder, $_state, asF32Tensor(expAvg.getType()),
+            asF32Tensor(expAvgSq.getType()), grad, expAvg, expAvgSq, beta1,
+            beta2);
     }]>];
   let hasVerifier = 1;
 }
@@ -117,12 +135,14 @@ def DQT_AdamApplyOp : DQT_Op<"adam_apply",
 
 def DQT_SgdMomentumOp : DQT_Op<"sgd_momentum",
     [Pure, AllTypesMatch<["weight", "result"]>,
-     AllTypesMatch<["momentum_buffer", "new_momentum_buffer"]>,
+     TypesMatchWith<"new_momentum_buffer is momentum_buffer in f32",
+                    "momentum_buffer", "new_momentum_buffer", DQT_AsF32>,
      DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
                                     ["getUpdatedOperand"]>]> {
   let summary = "SGD with momentum and decoupled weight decay";
   let description = [{
     `buf' = momentum*buf + g`, `w1 = w - lr*buf'`, `w2 = w1 - decay*w1`.
+    A bf16 `buf` is widened exactly to f32; `buf'` is f32.
 
     ```mlir
     %w2, %b1 = dqt.sgd_momentum %w, %g, %buf, %lr, %mu, %decay
@@ -130,7 +150,7 @@ def DQT_SgdMomentumOp : DQT_Op<"sgd_momentum",
     ```
   }];
   let arguments = (ins DQT_FloatTensor:$weight, DQT_FloatTensor:$grad,
-                       DQT_FloatTensor:$momentum_buffer, F32:$lr,
+                       DQT_StateTensor:$momentum_buffer, F32:$lr,
                        F32:$momentum, F32:$decay);
   let results = (outs DQT_FloatTensor:$result,
                       DQT_FloatTensor:$new_momentum_buffer);
@@ -141,8 +161,8 @@ def DQT_SgdMomentumOp : DQT_Op<"sgd_momentum",
   let builders = [
     OpBuilder<(ins "Value":$weight, "Value":$grad, "Value":$buf,
                    "Value":$lr, "Value":$momentum, "Value":$decay), [{
-      build($_builder, $_state, weight.getType(), buf.getType(), weight, grad,
-            buf, lr, momentum, decay);
+      build($_builder, $_state, weight.getType(), asF32Tensor(buf.getType()),
+            weight, grad, buf, lr, momentum, decay);
     }]>];
   let hasVerifier = 1;
 }
@@ -194,6 +214,70 @@ def DQT_StochasticRoundOp : DQT_Op<"stochastic_round",
   let hasVerifier = 1;
 }
 
+def DQT_RandomBitsOp : DQT_Op<"random_bits", [Pure]> {
+  let summary = "Philox4x32-10 state stream: 32 random bits per element";
+  let description = [{
+    Element `i` is `word[i mod 4]` of Philox4x32-10 with key
+    `(seed lo, seed hi)` and counter `(j lo, j hi | 2^31, step, tensor_id)`,
+    `j = i div 4`: the counters of `dqt.uniform` with bit 31 of the second
+    word set. Element indices are below 2^63, so `j hi` is below 2^29 and
+    the two streams never share a Philox block (for any tensor id and step):
+    they are independent. It feeds the stochastic rounding of the optimizer
+    states (`dqt.stochastic_round_bf16`), never the weights'.
+    `like` gives the shape only.
+
+    ```mlir
+    %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins I64:$seed, I64:$step, I64:$tensor_id,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$like);
+  let results = (outs DQT_BitsTensor:$result);
+  let assemblyFormat = [{
+    $seed `,` $step `,` $tensor_id `like` $like attr-dict `:` type($like)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_StochasticRoundBF16Op : DQT_Op<"stochastic_round_bf16",
+    [Pure, DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface>]> {
+  let summary = "Unbiased stochastic rounding of f32 to bf16";
+  let description = [{
+    With `b` the f32 bits of `value` and `r = (random >> shift) & 0xffff`
+    (`shift` 0 or 16: the low or high half of the random word, so two states
+    can share one word with independent bits): the bf16 with bits
+    `(b + r) >> 16`. The 16 bits dropped by truncation are the fraction
+    between the two neighbouring bf16 values, so the result rounds up with
+    probability exactly that fraction: `E[result] = value`. `+-inf` stays
+    `+-inf`; finite values beyond the largest bf16 round to `+-inf` with the
+    probability of rounding up; NaN becomes the quiet NaN
+    `(b >> 16) | 0x0040` (sign kept).
+
+    ```mlir
+    %mb = dqt.stochastic_round_bf16 %m1, %r {shift = 0}
+        : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$value, DQT_BitsTensor:$random,
+                       I64Attr:$shift);
+  let results = (outs DQT_BF16Tensor:$result);
+  let assemblyFormat = [{
+    $value `,` $random attr-dict `:` type($value) `,` type($random) `->`
+    type($result)
+  }];
+  let builders = [
+    OpBuilder<(ins "Type":$result, "Value":$value, "Value":$random,
+                   "int64_t":$shift), [{
+      build($_builder, $_state, result, value, random,
+            $_builder.getI64IntegerAttr(shift));
+    }]>];
+  let hasVerifier = 1;
+}
+
+def DQT_MaskedTensor
+    : AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor, DQT_BF16Tensor]>;
+
 def DQT_MaskNonFiniteOp : DQT_Op<"mask_nonfinite",
     [Pure, AllTypesMatch<["new_value", "old_value", "result"]>,
      DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface,
@@ -209,9 +293,8 @@ def DQT_MaskNonFiniteOp : DQT_Op<"mask_nonfinite",
     ```
   }];
   let arguments = (ins DQT_FloatTensor:$grad,
-                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$new_value,
-                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$old_value);
-  let results = (outs AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$result);
+                       DQT_MaskedTensor:$new_value, DQT_MaskedTensor:$old_value);
+  let results = (outs DQT_MaskedTensor:$result);
   let assemblyFormat = [{
     $grad `,` $new_value `,` $old_value attr-dict `:` type($grad) `,`
     type($new_value)
@@ -322,9 +405,10 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     per output followed by one integer per reduction.
 
     The body runs once per element with block arguments: the element's
-    uniform `u` (if `rng`; then the segment's first three scalars are seed,
-    step and tensor id, all i64), one scalar per tensor operand, then the
-    scalars. It yields the outputs, then each reduction's contribution,
+    uniform `u` (if `rng`), the element's 32 state-stream bits (i32, if
+    `rng_bits`; see `dqt.random_bits`), one scalar per tensor operand, then
+    the scalars. With `rng` or `rng_bits`, the segment's first three scalars
+    are seed, step and tensor id, all i64. It yields the outputs, then each reduction's contribution,
     combined with `reductions` ("maxsi" or "addi"). `tied[k]` is the tensor
     operand that output `k` overwrites in place, or -1.
 
@@ -338,7 +422,7 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     ```
   }];
   let arguments = (ins Variadic<AnyType>:$inputs, I64Attr:$segments,
-                       I64Attr:$tensors, UnitAttr:$rng,
+                       I64Attr:$tensors, UnitAttr:$rng, UnitAttr:$rng_bits,
                        DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
@@ -352,7 +436,7 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
   let builders = [
     OpBuilder<(ins "TypeRange":$resultTypes, "ValueRange":$inputs,
                    "int64_t":$segments, "int64_t":$tensors, "bool":$rng,
-                   "ArrayRef<int64_t>":$tied,
+                   "bool":$rngBits, "ArrayRef<int64_t>":$tied,
                    "ArrayRef<StringRef>":$reductions)>];
   let extraClassDeclaration = [{
     /// Operands per segment.
@@ -376,6 +460,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
       return getResults().slice(s * n, n);
     }
     Block &getBodyBlock() { return getBody().front(); }
+    /// Whether the segments' first three scalars are seed, step, tensor id.
+    bool hasRandomScalars() { return getRng() || getRngBits(); }
   }];
 }
 

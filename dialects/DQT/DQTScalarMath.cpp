@@ -12,6 +12,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 
 #include <cmath>
 
@@ -27,6 +28,29 @@ static Value constLike(OpBuilder &b, Location loc, Type type, Attribute v) {
   if (auto vec = dyn_cast<VectorType>(type))
     return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vec, v));
   return arith::ConstantOp::create(b, loc, cast<TypedAttr>(v));
+}
+
+/// `type` with its (scalar or vector) element type replaced by `elem`.
+static Type withElement(Type type, Type elem) {
+  if (auto vec = dyn_cast<VectorType>(type))
+    return vec.clone(elem);
+  return elem;
+}
+
+Value mlir::dqt::buildWidenState(OpBuilder &b, Location loc, Value x) {
+  if (!getElementTypeOrSelf(x.getType()).isBF16())
+    return x;
+  // Integer ops rather than arith.extf: exact by construction and the same
+  // simple code on every target (no bf16 conversion instruction needed).
+  Type type = x.getType();
+  Value bits = arith::BitcastOp::create(
+      b, loc, withElement(type, b.getI16Type()), x);
+  Type i32 = withElement(type, b.getI32Type());
+  Value wide = arith::ExtUIOp::create(b, loc, i32, bits);
+  wide = arith::ShLIOp::create(b, loc, wide,
+                               constLike(b, loc, i32, b.getI32IntegerAttr(16)));
+  return arith::BitcastOp::create(b, loc, withElement(type, b.getF32Type()),
+                                  wide);
 }
 
 Value mlir::dqt::buildIsFinite(OpBuilder &b, Location loc, Value x) {
@@ -110,7 +134,8 @@ SmallVector<Value> DequantizeOp::buildScalar(OpBuilder &b, Location loc,
 
 SmallVector<Value> AdamMomentsOp::buildScalar(OpBuilder &b, Location loc,
                                               ValueRange ops) {
-  Value g = ops[0], m = ops[1], v = ops[2], beta1 = ops[3], beta2 = ops[4];
+  Value g = ops[0], m = buildWidenState(b, loc, ops[1]),
+        v = buildWidenState(b, loc, ops[2]), beta1 = ops[3], beta2 = ops[4];
   Value one = f32Const(b, loc, 1.0f);
   Value c1 = arith::SubFOp::create(b, loc, one, beta1);
   Value c2 = arith::SubFOp::create(b, loc, one, beta2);
@@ -144,8 +169,8 @@ SmallVector<Value> AdamApplyOp::buildScalar(OpBuilder &b, Location loc,
 
 SmallVector<Value> SgdMomentumOp::buildScalar(OpBuilder &b, Location loc,
                                               ValueRange ops) {
-  Value w = ops[0], g = ops[1], buf = ops[2], lr = ops[3], mu = ops[4],
-        decay = ops[5];
+  Value w = ops[0], g = ops[1], buf = buildWidenState(b, loc, ops[2]),
+        lr = ops[3], mu = ops[4], decay = ops[5];
   Value buf1 =
       arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, mu, buf), g);
   Value w1 =
@@ -179,6 +204,35 @@ SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
   q = arith::SelectOp::create(b, loc, lo, qn, q);
   q = arith::SelectOp::create(b, loc, isNan, f32Const(b, loc, 0.0f), q);
   return {arith::FPToSIOp::create(b, loc, b.getI8Type(), q)};
+}
+
+SmallVector<Value> StochasticRoundBF16Op::buildScalar(OpBuilder &b,
+                                                      Location loc,
+                                                      ValueRange ops) {
+  Value value = ops[0], random = ops[1];
+  Type i32 = b.getI32Type(), i16 = b.getI16Type();
+  auto c32 = [&](uint32_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(int32_t(v)));
+  };
+  Value r = getShift() == 16
+                ? arith::ShRUIOp::create(b, loc, random, c32(16)).getResult()
+                : arith::AndIOp::create(b, loc, random, c32(0xffff));
+  Value bits = arith::BitcastOp::create(b, loc, i32, value);
+  // No overflow: the largest non-NaN pattern is -inf, 0xff800000, + 0xffff.
+  Value sum = arith::AddIOp::create(b, loc, bits, r);
+  Value rounded = arith::TruncIOp::create(
+      b, loc, i16, arith::ShRUIOp::create(b, loc, sum, c32(16)));
+  // A NaN's payload could carry into the exponent (or wrap): keep the sign,
+  // make it quiet.
+  Value nan = arith::OrIOp::create(
+      b, loc,
+      arith::TruncIOp::create(b, loc, i16,
+                              arith::ShRUIOp::create(b, loc, bits, c32(16))),
+      arith::ConstantOp::create(b, loc, b.getI16IntegerAttr(0x40)));
+  Value isNan =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, value, value);
+  Value out = arith::SelectOp::create(b, loc, isNan, nan, rounded);
+  return {arith::BitcastOp::create(b, loc, b.getBF16Type(), out)};
 }
 
 SmallVector<Value> MaskNonFiniteOp::buildScalar(OpBuilder &b, Location loc,

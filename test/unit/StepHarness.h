@@ -17,6 +17,8 @@ namespace dqt::test {
 struct StepBuffers {
   std::vector<int8_t> q;
   std::vector<float> g, s0, s1; // s1 unused by SGD
+  /// The states as bf16 bits, for StateType::BF16 (then s0, s1 are unused).
+  std::vector<uint16_t> h0, h1;
 };
 
 /// Runs `kernel` over the chunks [bounds[k], bounds[k+1]) in order and
@@ -32,10 +34,16 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
     KernelArgs args;
     args.addBuffer(b.q.data(), n);
     args.addBuffer(b.g.data(), n);
-    args.addBuffer(b.s0.data(), n);
     bool adam = config.optimizer == Optimizer::AdamW;
-    if (adam)
-      args.addBuffer(b.s1.data(), n);
+    if (config.stateType == StateType::BF16) {
+      args.addBuffer(b.h0.data(), n);
+      if (adam)
+        args.addBuffer(b.h1.data(), n);
+    } else {
+      args.addBuffer(b.s0.data(), n);
+      if (adam)
+        args.addBuffer(b.s1.data(), n);
+    }
     args.addScalar<int64_t>(s.seed);
     args.addScalar<int64_t>(s.step);
     args.addScalar<int64_t>(s.tid);

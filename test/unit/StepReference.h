@@ -13,7 +13,9 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace dqt::ref {
 
@@ -41,6 +43,44 @@ inline float uniform(uint64_t seed, uint64_t step, uint64_t tid, uint64_t i) {
       {uint32_t(j), uint32_t(j >> 32), uint32_t(step), uint32_t(tid)},
       {uint32_t(seed), uint32_t(seed >> 32)});
   return float(w[i % 4] >> 8) * (1.0f / 16777216.0f);
+}
+
+/// The 32 state-stream bits of element i: word i mod 4 of the block with
+/// counter (j lo, j hi | 2^31, step, tid), j = i div 4 (docs/numerics.md).
+inline uint32_t stateBits(uint64_t seed, uint64_t step, uint64_t tid,
+                          uint64_t i) {
+  uint64_t j = i / 4;
+  auto w = philox4x32({uint32_t(j), uint32_t(j >> 32) | 0x80000000u,
+                       uint32_t(step), uint32_t(tid)},
+                      {uint32_t(seed), uint32_t(seed >> 32)});
+  return w[i % 4];
+}
+
+/// A bf16 (its 16 bits) as f32: the high half of the f32's bits.
+inline float bf16ToFloat(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// Stochastic rounding of `x` to bf16 with the 16 random bits `r16`:
+/// (bits(x) + r16) >> 16; NaN becomes quiet with its sign and high payload.
+inline uint16_t sroundBF16(float x, uint32_t r16) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  if (std::isnan(x))
+    return uint16_t((bits >> 16) | 0x0040u);
+  return uint16_t((bits + (r16 & 0xffffu)) >> 16);
+}
+
+/// How a state element is stored: f32 as it is; bf16 (its bits, uint16_t)
+/// widened on load and stochastically rounded on store.
+inline float loadState(float s) { return s; }
+inline float loadState(uint16_t s) { return bf16ToFloat(s); }
+inline void storeState(float &s, float v, uint32_t) { s = v; }
+inline void storeState(uint16_t &s, float v, uint32_t r16) {
+  s = sroundBF16(v, r16);
 }
 
 inline int8_t stochasticRound(float value, float delta, float u, int64_t qn,
@@ -92,8 +132,20 @@ inline void Reductions::round(int8_t *q, int64_t i, float w2, const Scalars &s,
   q[i] = q1;
 }
 
-/// One AdamW step, in place; `m`/`v` are the states.
-inline Reductions adamw(int8_t *q, const float *g, float *m, float *v,
+/// The state-stream bits of element i, for bf16 states only (`State` is
+/// float or uint16_t).
+template <typename State>
+inline uint32_t stateBitsFor(const Scalars &s, int64_t i) {
+  if constexpr (std::is_same_v<State, float>)
+    return 0;
+  else
+    return stateBits(s.seed, s.step, s.tid, uint64_t(i));
+}
+
+/// One AdamW step, in place; `m`/`v` are the states (f32, or bf16 bits:
+/// m rounded with the low, v with the high 16 state-stream bits).
+template <typename State>
+inline Reductions adamw(int8_t *q, const float *g, State *m, State *v,
                         int64_t n, const Scalars &s, int64_t qn, int64_t qp) {
   Reductions r;
   float beta1 = s.h[0], beta2 = s.h[1], alpha = s.h[2], eps = s.h[3],
@@ -103,19 +155,21 @@ inline Reductions adamw(int8_t *q, const float *g, float *m, float *v,
       r.skip(q, i);
       continue;
     }
-    float m1 = beta1 * m[i] + (1.0f - beta1) * g[i];
-    float v1 = beta2 * v[i] + (1.0f - beta2) * (g[i] * g[i]);
+    float m1 = beta1 * loadState(m[i]) + (1.0f - beta1) * g[i];
+    float v1 = beta2 * loadState(v[i]) + (1.0f - beta2) * (g[i] * g[i]);
     float w = float(q[i]) * s.delta;
     float w1 = w - alpha * (m1 / (std::sqrt(v1) + eps));
     r.round(q, i, w1 - decay * w1, s, qn, qp);
-    m[i] = m1;
-    v[i] = v1;
+    uint32_t bits = stateBitsFor<State>(s, i);
+    storeState(m[i], m1, bits & 0xffffu);
+    storeState(v[i], v1, bits >> 16);
   }
   return r;
 }
 
-/// One SGD-with-momentum step, in place.
-inline Reductions sgd(int8_t *q, const float *g, float *buf, int64_t n,
+/// One SGD-with-momentum step, in place (bf16 `buf`: the low 16 bits).
+template <typename State>
+inline Reductions sgd(int8_t *q, const float *g, State *buf, int64_t n,
                       const Scalars &s, int64_t qn, int64_t qp) {
   Reductions r;
   float lr = s.h[0], mu = s.h[1], decay = s.h[2];
@@ -124,10 +178,10 @@ inline Reductions sgd(int8_t *q, const float *g, float *buf, int64_t n,
       r.skip(q, i);
       continue;
     }
-    float b1 = mu * buf[i] + g[i];
+    float b1 = mu * loadState(buf[i]) + g[i];
     float w1 = float(q[i]) * s.delta - lr * b1;
     r.round(q, i, w1 - decay * w1, s, qn, qp);
-    buf[i] = b1;
+    storeState(buf[i], b1, stateBitsFor<State>(s, i) & 0xffffu);
   }
   return r;
 }

@@ -42,14 +42,32 @@ std::string paramName(
 
 class GpuPtx
     : public ::testing::TestWithParam<std::tuple<Optimizer, int, std::string>> {
+protected:
+  StepConfig config(StateType state) const {
+    auto [opt, bits, chip] = GetParam();
+    StepConfig c;
+    c.optimizer = opt;
+    c.ternary = bits == 0;
+    c.bits = bits ? bits : 8;
+    c.stateType = state;
+    return c;
+  }
+  void check(const StepConfig &c, const std::string &chip);
 };
 
+/// The same configurations with bf16 states.
+class GpuPtxBF16States : public GpuPtx {};
+
 TEST_P(GpuPtx, OneKernelIEEEMathAndAssemblesWithoutSpills) {
-  auto [opt, bits, chip] = GetParam();
-  StepConfig c;
-  c.optimizer = opt;
-  c.ternary = bits == 0;
-  c.bits = bits ? bits : 8;
+  check(config(StateType::F32), std::get<2>(GetParam()));
+}
+
+TEST_P(GpuPtxBF16States, OneKernelIEEEMathAndAssemblesWithoutSpills) {
+  check(config(StateType::BF16), std::get<2>(GetParam()));
+}
+
+void GpuPtx::check(const StepConfig &c, const std::string &chip) {
+  Optimizer opt = c.optimizer;
   auto ptx = compileGpuStep(c, chip);
   ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
   EXPECT_EQ(count(*ptx, ".entry"), 1);
@@ -64,6 +82,8 @@ TEST_P(GpuPtx, OneKernelIEEEMathAndAssemblesWithoutSpills) {
     EXPECT_GT(count(*ptx, "sqrt.rn.f32"), 0);
   EXPECT_GT(count(*ptx, "div.rn.f32"), 0);
   EXPECT_GT(count(*ptx, "ld.global.v4"), 0) << "no 128-bit loads";
+  if (c.stateType == StateType::BF16) // 4 bf16 states: one 64-bit access
+    EXPECT_GT(count(*ptx, "st.global.v4.b16"), 0) << "no 64-bit bf16 stores";
 
   auto ptxas = llvm::sys::findProgramByName("ptxas", {"/usr/local/cuda/bin"});
   if (!ptxas)
@@ -108,6 +128,14 @@ INSTANTIATE_TEST_SUITE_P(
     Configs, GpuPtx,
     ::testing::Combine(::testing::Values(Optimizer::AdamW, Optimizer::SGD),
                        ::testing::Values(0, 2, 3, 4, 8),
+                       ::testing::Values(std::string("sm_80"),
+                                         std::string("sm_90"))),
+    paramName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Configs, GpuPtxBF16States,
+    ::testing::Combine(::testing::Values(Optimizer::AdamW, Optimizer::SGD),
+                       ::testing::Values(0, 4, 8),
                        ::testing::Values(std::string("sm_80"),
                                          std::string("sm_90"))),
     paramName);

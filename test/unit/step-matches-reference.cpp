@@ -1,9 +1,9 @@
 //===- step-matches-reference.cpp - JIT kernel == scalar reference --------===//
 //
 // The JIT-compiled CPU step, for ternary, 2, 3, 4 and 8 bits, AdamW and SGD,
-// on 2^20 + 3 elements (a tail that is not a whole group of 4), against the
-// independent reference: weights, states and by-products bit-identical, and
-// identical for any chunking.
+// f32 and (ternary, 4, 8 bits) bf16 states, on 2^20 + 3 elements (a tail that
+// is not a whole group of 4), against the independent reference: weights,
+// states and by-products bit-identical, and identical for any chunking.
 //
 //===----------------------------------------------------------------------===//
 
@@ -21,12 +21,21 @@ namespace {
 struct Case {
   Optimizer opt;
   int bits; // 0: ternary
+  StateType state = StateType::F32;
 };
 
 std::string caseName(const ::testing::TestParamInfo<Case> &info) {
   std::string n = info.param.opt == Optimizer::AdamW ? "AdamW" : "SGD";
-  return n + (info.param.bits ? "Bits" + std::to_string(info.param.bits)
-                              : std::string("Ternary"));
+  return n +
+         (info.param.bits ? "Bits" + std::to_string(info.param.bits)
+                          : std::string("Ternary")) +
+         (info.param.state == StateType::BF16 ? "BF16States" : "");
+}
+
+uint16_t truncBF16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  return uint16_t(bits >> 16);
 }
 
 class StepMatchesReference : public ::testing::TestWithParam<Case> {
@@ -38,6 +47,7 @@ protected:
     c.optimizer = GetParam().opt;
     c.ternary = GetParam().bits == 0;
     c.bits = c.ternary ? 8 : GetParam().bits;
+    c.stateType = GetParam().state;
     return c;
   }
 
@@ -64,6 +74,23 @@ protected:
       b.s0[i] = nd(rng) * 0.01f;
       b.s1[i] = std::fabs(nd(rng)) * 1e-4f;
     }
+    if (c.stateType == StateType::BF16) {
+      b.h0.resize(kN);
+      b.h1.resize(kN);
+      for (int64_t i = 0; i < kN; ++i) {
+        b.h0[i] = truncBF16(b.s0[i]);
+        b.h1[i] = truncBF16(b.s1[i]);
+      }
+      // Stored specials: NaN (quiet, signalling, negative), +-inf, and
+      // values next to the largest bf16 (their new value may round to inf).
+      const uint16_t special[] = {0x7fc0, 0x7f81, 0xffc1, 0x7f80,
+                                  0xff80, 0x7f7f, 0xff7f, 0x0001};
+      for (int64_t k = 0; k < 8 * 64; ++k) {
+        int64_t i = (k * 2053 + 11) % kN;
+        b.h0[i] = special[k % 8];
+        b.h1[i] = special[(k / 8) % 8] & 0x7fff; // v >= 0 (or NaN)
+      }
+    }
     return b;
   }
 
@@ -88,7 +115,13 @@ protected:
 
   ref::Reductions runReference(const StepConfig &c, test::StepBuffers &b,
                                const ref::Scalars &s) const {
-    if (c.optimizer == Optimizer::AdamW)
+    bool adam = c.optimizer == Optimizer::AdamW;
+    if (c.stateType == StateType::BF16)
+      return adam ? ref::adamw(b.q.data(), b.g.data(), b.h0.data(),
+                               b.h1.data(), kN, s, c.qn(), c.qp())
+                  : ref::sgd(b.q.data(), b.g.data(), b.h0.data(), kN, s,
+                             c.qn(), c.qp());
+    if (adam)
       return ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), kN, s,
                         c.qn(), c.qp());
     return ref::sgd(b.q.data(), b.g.data(), b.s0.data(), kN, s, c.qn(), c.qp());
@@ -99,6 +132,14 @@ void expectSame(const test::StepBuffers &a, const test::StepBuffers &b,
                 const StepConfig &c) {
   ASSERT_EQ(0, std::memcmp(a.q.data(), b.q.data(), a.q.size()))
       << "integer weights differ";
+  if (c.stateType == StateType::BF16) {
+    ASSERT_EQ(0, std::memcmp(a.h0.data(), b.h0.data(), a.h0.size() * 2))
+        << "first state (bf16) differs";
+    if (c.optimizer == Optimizer::AdamW)
+      ASSERT_EQ(0, std::memcmp(a.h1.data(), b.h1.data(), a.h1.size() * 2))
+          << "second moment (bf16) differs";
+    return;
+  }
   ASSERT_EQ(0, std::memcmp(a.s0.data(), b.s0.data(), a.s0.size() * 4))
       << "first state differs";
   if (c.optimizer == Optimizer::AdamW)
@@ -160,11 +201,25 @@ TEST_P(StepMatchesReference, NonFiniteGradientsLeaveElementsUntouched) {
     ASSERT_EQ(b.q[i], before.q[i]) << "element " << i;
     ASSERT_EQ(0, std::memcmp(&b.s0[i], &before.s0[i], 4)) << "element " << i;
     ASSERT_EQ(0, std::memcmp(&b.s1[i], &before.s1[i], 4)) << "element " << i;
+    if (c.stateType == StateType::BF16) {
+      ASSERT_EQ(b.h0[i], before.h0[i]) << "element " << i;
+      ASSERT_EQ(b.h1[i], before.h1[i]) << "element " << i;
+    }
   }
   EXPECT_EQ(r.nonfinite, bad);
-  // And every state is still finite.
-  for (int64_t i = 0; i < kN; ++i)
+  // And every state that was finite is still finite.
+  for (int64_t i = 0; i < kN; ++i) {
+    if (c.stateType == StateType::BF16) {
+      if (std::isfinite(ref::bf16ToFloat(before.h0[i])) &&
+          std::isfinite(ref::bf16ToFloat(before.h1[i])) &&
+          std::fabs(ref::bf16ToFloat(before.h1[i])) < 1e38f)
+        ASSERT_TRUE(std::isfinite(ref::bf16ToFloat(b.h0[i])) &&
+                    std::isfinite(ref::bf16ToFloat(b.h1[i])))
+            << i;
+      continue;
+    }
     ASSERT_TRUE(std::isfinite(b.s0[i]) && std::isfinite(b.s1[i])) << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -174,6 +229,25 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{Optimizer::AdamW, 8}, Case{Optimizer::SGD, 0},
                       Case{Optimizer::SGD, 4}, Case{Optimizer::SGD, 8}),
     caseName);
+
+INSTANTIATE_TEST_SUITE_P(
+    BF16States, StepMatchesReference,
+    ::testing::Values(Case{Optimizer::AdamW, 0, StateType::BF16},
+                      Case{Optimizer::AdamW, 4, StateType::BF16},
+                      Case{Optimizer::AdamW, 8, StateType::BF16},
+                      Case{Optimizer::SGD, 0, StateType::BF16},
+                      Case{Optimizer::SGD, 4, StateType::BF16},
+                      Case{Optimizer::SGD, 8, StateType::BF16}),
+    caseName);
+
+TEST(StepConfig, KeyNamesTheStateType) {
+  StepConfig c;
+  c.stateType = StateType::BF16;
+  EXPECT_EQ(c.key(), "adamw-b8-gf32-sbf16");
+  c.optimizer = Optimizer::SGD;
+  c.ternary = true;
+  EXPECT_EQ(c.key(), "sgd-ternary-gf32-sbf16");
+}
 
 TEST(StepConfig, RejectsBitWidthsOutOfRange) {
   for (int bits : {-1, 0, 1, 9, 16}) {

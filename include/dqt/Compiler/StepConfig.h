@@ -10,6 +10,11 @@ namespace dqt {
 
 enum class Optimizer { AdamW, SGD };
 
+/// Storage of the optimizer states (m, v; SGD's momentum buffer). The state
+/// math is f32 either way; bf16 states are widened exactly on load and
+/// written back with stochastic rounding (docs/numerics.md).
+enum class StateType { F32, BF16 };
+
 /// The configuration of one fused step kernel: everything that changes the
 /// generated code. Hyper-parameters (lr, betas, eps, decay, step, seed) are
 /// runtime arguments and never part of it.
@@ -18,22 +23,26 @@ struct StepConfig {
   /// Bit width in [2, 8]; ignored when `ternary`.
   int bits = 8;
   bool ternary = false;
+  StateType stateType = StateType::F32;
 
   /// Grid bounds (Qn, Qp) of the configuration.
   int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
 
-  /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-...") used as
-  /// the kernel's cache key; throws std::invalid_argument when out of range.
+  /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16")
+  /// used as the kernel's cache key and in its description; throws
+  /// std::invalid_argument when out of range.
   std::string key() const;
   void validate() const;
 };
 
 /// Kernel argument layout (all kernels, CPU and GPU), in order:
-///   AdamW: q (i8), grad, exp_avg, exp_avg_sq (f32) as memref descriptors;
+///   AdamW: q (i8), grad (f32), exp_avg, exp_avg_sq (f32, or bf16 with
+///          StateType::BF16) as memref descriptors;
 ///          seed, step, tensor_id (i64); delta, beta1, beta2, alpha, eps,
 ///          decay, delta_next (f32);
-///   SGD:   q (i8), grad, momentum_buffer (f32); seed, step, tensor_id (i64);
+///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,
+///          tensor_id (i64);
 ///          delta, lr, momentum, decay, delta_next (f32);
 /// then, CPU only, begin and end (i64, element chunk [begin, end)); then the
 /// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite]. The CPU

@@ -32,6 +32,14 @@ GridBounds getGridBounds(std::optional<int64_t> bits, bool ternary);
 LogicalResult verifyGrid(Operation *op, std::optional<int64_t> bits,
                          bool ternary);
 
+/// The f32 tensor type of the shape of `tensor` (a state's f32 value).
+Type asF32Tensor(Type tensor);
+
+/// Emits the exact widening of a bf16 state element (scalar or vector) to
+/// f32: its bits become the high half of the f32's. An f32 value is
+/// returned as it is.
+Value buildWidenState(OpBuilder &b, Location loc, Value x);
+
 /// Emits `isfinite(x)` for an f32 scalar: |x| < inf (false for NaN).
 Value buildIsFinite(OpBuilder &b, Location loc, Value x);
 

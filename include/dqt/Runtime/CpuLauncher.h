@@ -14,8 +14,9 @@ namespace dqt {
 struct StepOperands {
   int8_t *q;
   float *grad;
-  /// AdamW: exp_avg, exp_avg_sq; SGD: momentum buffer, unused.
-  float *state0, *state1;
+  /// AdamW: exp_avg, exp_avg_sq; SGD: momentum buffer, unused. f32 or bf16
+  /// elements, as the configuration's state type says.
+  void *state0, *state1;
   int64_t numel;
   int64_t tensorId;
   float delta, deltaNext;

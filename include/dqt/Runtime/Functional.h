@@ -29,8 +29,9 @@ struct StepResult {
 };
 
 /// One in-place DQT AdamW step on a 1-D int8 `q` with step `delta` and
-/// `maxQ` = max of q before the step, f32 `grad`, `expAvg`, `expAvgSq`,
-/// running the JIT kernel. Every argument is checked first (TORCH_CHECK
+/// `maxQ` = max of q before the step, f32 `grad`, f32 (or both bf16, then
+/// written with stochastic rounding) `expAvg`, `expAvgSq`, running the JIT
+/// kernel. Every argument is checked first (TORCH_CHECK
 /// naming it); on error nothing is modified.
 StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
                      const at::Tensor &grad, at::Tensor &expAvg,

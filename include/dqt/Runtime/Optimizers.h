@@ -55,8 +55,14 @@ public:
   /// modified.
   void restore(int64_t step, uint64_t seed,
                const std::vector<std::vector<at::Tensor>> &states);
-  /// Bytes of optimizer state (f32 states).
+  /// Bytes of optimizer state (4 per element for f32 states, 2 for bf16).
   int64_t stateBytes() const;
+  /// How the states are stored (AdamWOptions/SGDOptions::stateType).
+  StateType stateType() const { return stateType_; }
+  /// The dtype of the state tensors: float32 or bfloat16.
+  at::ScalarType stateDtype() const {
+    return stateType_ == StateType::BF16 ? at::kBFloat16 : at::kFloat;
+  }
 
   /// Saves the weights (q, delta, max q), the states, the step count, seed
   /// and lr to `path` (dqt::checkpoint format, written atomically).
@@ -69,7 +75,8 @@ public:
 
 protected:
   QuantizedOptimizer(std::vector<QuantizedWeight *> params, Optimizer kind,
-                     int numStates, double lr, uint64_t seed, const char *name);
+                     int numStates, double lr, uint64_t seed, const char *name,
+                     StateType stateType = StateType::F32);
   /// The f32 hyper-parameters of step `t` in kernel order.
   virtual std::vector<float> hyperParameters(int64_t t) const = 0;
 
@@ -88,6 +95,7 @@ private:
   std::vector<bool> stepped_;
   std::vector<StepStats> pendingStats_;
   Optimizer kind_;
+  StateType stateType_;
   std::vector<std::vector<at::Tensor>> states_;
   int64_t step_ = 0;
   uint64_t seed_;
@@ -100,6 +108,9 @@ struct AdamWOptions {
   double eps = 1e-6;
   double weightDecay = 0.01;
   uint64_t seed = 42;
+  /// f32 states, or bf16 (half the memory; written with stochastic rounding,
+  /// docs/numerics.md).
+  StateType stateType = StateType::F32;
 };
 
 /// DQT AdamW (HuggingFace order, decoupled weight decay; docs/numerics.md).
@@ -125,6 +136,8 @@ struct SGDOptions {
   double momentum = 0.9;
   double weightDecay = 0.0;
   uint64_t seed = 42;
+  /// f32 momentum buffer, or bf16 (written with stochastic rounding).
+  StateType stateType = StateType::F32;
 };
 
 /// DQT SGD with momentum (buf = momentum*buf + g) and decoupled decay.

@@ -24,6 +24,8 @@ std::string StepConfig::key() const {
   validate();
   std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";
   k += ternary ? "-ternary" : "-b" + std::to_string(bits);
+  if (packed)
+    k += "-p2";
   return k + (stateType == StateType::BF16 ? "-gf32-sbf16" : "-gf32-sf32");
 }
 
@@ -31,6 +33,10 @@ void StepConfig::validate() const {
   if (!ternary && (bits < 2 || bits > 8))
     throw std::invalid_argument("dqt: bit width " + std::to_string(bits) +
                                 " is out of range [2, 8] (or ternary)");
+  if (packed && !ternary)
+    throw std::invalid_argument("dqt: packed weight storage (4 per byte) is "
+                                "for ternary weights only, got " +
+                                std::to_string(bits) + " bits");
 }
 
 OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
@@ -76,6 +82,9 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
       config.ternary ? IntegerAttr() : b.getI64IntegerAttr(config.bits);
   UnitAttr ternary = config.ternary ? b.getUnitAttr() : UnitAttr();
 
+  // Packed weights: the same chain on the unpacked view, repacked at the end.
+  if (config.packed)
+    q = mlir::dqt::UnpackTernaryOp::create(b, loc, vec(i8), q, g);
   Value w = mlir::dqt::DequantizeOp::create(b, loc, vec(f32), q, delta);
   Value updated;
   SmallVector<Value> newStates, oldStates;
@@ -113,11 +122,14 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   SmallVector<Value> rets = {
       mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q)
           .getResult()};
+  Value q1Masked = rets[0];
+  if (config.packed)
+    rets[0] = mlir::dqt::PackTernaryOp::create(b, loc, vec(i8), q1Masked);
   for (auto [n, o] : llvm::zip(newStates, oldStates))
     rets.push_back(
         mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
-  rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, rets[0]));
-  rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, rets[0]));
+  rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, q1Masked));
+  rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, q1Masked));
   rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));
   func::ReturnOp::create(b, loc, rets);
   return module;

@@ -25,7 +25,7 @@ namespace {
 
 bool isFusable(Operation *op) {
   return isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp,
-             RandomBitsOp>(op);
+             RandomBitsOp, UnpackTernaryOp, PackTernaryOp>(op);
 }
 
 bool isTensor(Value v) { return isa<RankedTensorType>(v.getType()); }
@@ -124,7 +124,10 @@ LogicalResult fuseComponent(Component &comp) {
   for (Operation *op : comp.ops) {
     SmallVector<Value> ops = llvm::map_to_vector(
         op->getOperands(), [&](Value v) { return map.lookupOrNull(v); });
-    if (auto u = dyn_cast<UniformOp>(op)) {
+    if (isa<UnpackTernaryOp, PackTernaryOp>(op)) {
+      // Storage only: the body sees one i8 per element either way.
+      map.map(op->getResult(0), ops[0]);
+    } else if (auto u = dyn_cast<UniformOp>(op)) {
       map.map(u.getResult(), uArg);
     } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
       map.map(r.getResult(), bitsArg);
@@ -155,15 +158,32 @@ LogicalResult fuseComponent(Component &comp) {
   SmallVector<int64_t> tied;
   for (Value out : outputs) {
     int64_t t = -1;
-    auto ew = dyn_cast<ElementwiseOpInterface>(out.getDefiningOp());
+    // A packed output is the new value of the weights unpacked by
+    // dqt.unpack_ternary: it overwrites their packed storage.
+    Value newValue = out;
+    auto pack = out.getDefiningOp<PackTernaryOp>();
+    if (pack)
+      newValue = pack.getQ();
+    auto ew = dyn_cast_or_null<ElementwiseOpInterface>(newValue.getDefiningOp());
     std::optional<unsigned> idx;
     if (ew) // the random streams update nothing
-      idx = ew.getUpdatedOperand(cast<OpResult>(out).getResultNumber());
+      idx = ew.getUpdatedOperand(cast<OpResult>(newValue).getResultNumber());
+    std::optional<Value> oldValue;
+    if (idx)
+      oldValue = newValue.getDefiningOp()->getOperand(*idx);
+    if (pack) {
+      auto unpack =
+          oldValue ? oldValue->getDefiningOp<UnpackTernaryOp>() : nullptr;
+      if (!unpack || !inComp.contains(unpack))
+        return pack.emitOpError("cannot be fused: a packed result must be the "
+                                "new value of weights unpacked by "
+                                "dqt.unpack_ternary in the same step");
+      oldValue = unpack.getPacked();
+    }
     // A new value of another type (an f32 moment of a bf16 state) cannot be
     // written in place.
-    if (idx && out.getDefiningOp()->getOperand(*idx).getType() ==
-                   out.getType()) {
-      Value old = out.getDefiningOp()->getOperand(*idx);
+    if (oldValue && oldValue->getType() == out.getType()) {
+      Value old = *oldValue;
       auto *it = llvm::find(tensorIns, old);
       bool onlyHere = llvm::all_of(
           old.getUsers(), [&](Operation *u) { return inComp.contains(u); });
@@ -171,7 +191,27 @@ LogicalResult fuseComponent(Component &comp) {
           !llvm::is_contained(tied, it - tensorIns.begin()))
         t = it - tensorIns.begin();
     }
+    if (pack && t < 0)
+      return pack.emitOpError("cannot be fused: its packed weights are read "
+                              "outside the step, so they cannot be "
+                              "overwritten in place");
     tied.push_back(t);
+  }
+
+  // Tensor operands stored packed: those dqt.unpack_ternary reads.
+  SmallVector<int64_t> packed;
+  for (auto [i, v] : llvm::enumerate(tensorIns)) {
+    bool isPacked = llvm::any_of(v.getUsers(), [&](Operation *u) {
+      return isa<UnpackTernaryOp>(u) && inComp.contains(u) &&
+             u->getOperand(0) == v;
+    });
+    if (!isPacked)
+      continue;
+    for (Operation *u : v.getUsers())
+      if (inComp.contains(u) && !isa<UnpackTernaryOp>(u))
+        return u->emitOpError("cannot be fused: it reads packed weights, "
+                              "which only dqt.unpack_ternary may read");
+    packed.push_back(i);
   }
 
   SmallVector<Value> operands(tensorIns.begin(), tensorIns.end());
@@ -184,7 +224,7 @@ LogicalResult fuseComponent(Component &comp) {
   auto fused =
       FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
                           tensorIns.size(), bool(uniform), bool(randomBits),
-                          tied, combiners);
+                          tied, combiners, packed);
   fused.getBody().push_back(body);
 
   unsigned r = 0;
@@ -200,6 +240,7 @@ bool canMerge(FusedStepOp a, FusedStepOp b) {
   if (a.getTensors() != b.getTensors() || a.getRng() != b.getRng() ||
       a.getRngBits() != b.getRngBits() ||
       a.getTied() != b.getTied() || a.getReductions() != b.getReductions() ||
+      a.getPackedAttr() != b.getPackedAttr() ||
       a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
       a.getSegmentResults(0).getTypes() != b.getSegmentResults(0).getTypes())
     return false;
@@ -235,7 +276,9 @@ void mergeSteps(ArrayRef<FusedStepOp> steps) {
   auto merged = FusedStepOp::create(b, last.getLoc(), types, operands, segments,
                                     last.getTensors(), last.getRng(),
                                     last.getRngBits(),
-                                    last.getTied(), combiners);
+                                    last.getTied(), combiners,
+                                    last.getPacked().value_or(
+                                        ArrayRef<int64_t>()));
   merged.getBody().takeBody(group.front().getBody());
   unsigned r = 0;
   for (FusedStepOp s : group) {

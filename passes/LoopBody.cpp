@@ -88,6 +88,53 @@ buildGroupRandom(OpBuilder &b, Location loc, FusedStepOp op,
   return perElement;
 }
 
+//===----------------------------------------------------------------------===//
+// Packed ternary storage: element i is the 2-bit two's-complement code in
+// bits 2*(i%4).. of byte i/4 (docs/numerics.md).
+//===----------------------------------------------------------------------===//
+
+/// An i8 constant, or its splat over `like`'s vector shape.
+static Value i8Const(OpBuilder &b, Location loc, int8_t v, Type like) {
+  Attribute a = b.getI8IntegerAttr(v);
+  if (auto vt = dyn_cast<VectorType>(like))
+    return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vt, a));
+  return arith::ConstantOp::create(b, loc, cast<TypedAttr>(a));
+}
+
+/// The code at bit `2k` of `byte` (k given as the i8 shift 6 - 2k),
+/// sign-extended: (byte << (6 - 2k)) >>s 6.
+static Value decodeTernary(OpBuilder &b, Location loc, Value byte,
+                           Value shiftUp) {
+  Value up = arith::ShLIOp::create(b, loc, byte, shiftUp);
+  return arith::ShRSIOp::create(b, loc, up,
+                                i8Const(b, loc, 6, byte.getType()));
+}
+
+/// The code of `q` (its low 2 bits) moved to bit `pos`.
+static Value encodeTernary(OpBuilder &b, Location loc, Value q, Value pos) {
+  Value code =
+      arith::AndIOp::create(b, loc, q, i8Const(b, loc, 3, q.getType()));
+  return arith::ShLIOp::create(b, loc, code, pos);
+}
+
+/// Byte index of element `i` (index).
+static Value byteOf(OpBuilder &b, Location loc, Value i) {
+  return arith::ShRUIOp::create(b, loc, i,
+                                arith::ConstantIndexOp::create(b, loc, 2));
+}
+
+/// 2 * (i % 4) as i8: the bit position of element `i` (index) in its byte.
+static Value bitPosOf(OpBuilder &b, Location loc, Value i) {
+  Value k = arith::AndIOp::create(b, loc, i,
+                                  arith::ConstantIndexOp::create(b, loc, 3));
+  Value k8 = arith::IndexCastOp::create(b, loc, b.getI8Type(), k);
+  return arith::ShLIOp::create(b, loc, k8, i8Const(b, loc, 1, k8.getType()));
+}
+
+static bool isSet(const llvm::SmallBitVector &flags, size_t i) {
+  return i < flags.size() && flags[i];
+}
+
 SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
                                            FusedStepOp op,
                                            const SegmentBuffers &buffers,
@@ -133,8 +180,22 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
   for (unsigned k = 1; k < width && scalarAccess; ++k)
     indices.push_back(arith::AddIOp::create(
         b, loc, first, arith::ConstantIndexOp::create(b, loc, k)));
-  for (Value mem : buffers.inputs) {
+  for (auto [n, mem] : llvm::enumerate(buffers.inputs)) {
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
+    if (isSet(buffers.packedInputs, n)) {
+      // One byte: the whole group, or the element's code.
+      Value byte = memref::LoadOp::create(b, loc, mem, byteOf(b, loc, first));
+      if (width == 1) {
+        Value up = arith::SubIOp::create(b, loc, i8Const(b, loc, 6, elem),
+                                         bitPosOf(b, loc, first));
+        lanes[0].push_back(decodeTernary(b, loc, byte, up));
+        continue;
+      }
+      for (unsigned k = 0; k < 4; ++k)
+        lanes[k].push_back(
+            decodeTernary(b, loc, byte, i8Const(b, loc, 6 - 2 * k, elem)));
+      continue;
+    }
     if (scalarAccess) {
       for (unsigned k = 0; k < width; ++k)
         lanes[k].push_back(memref::LoadOp::create(b, loc, mem, indices[k]));
@@ -176,6 +237,32 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
   }
 
   for (auto [idx, mem] : llvm::enumerate(buffers.outputs)) {
+    if (isSet(buffers.packedOutputs, idx)) {
+      Type i8 = b.getI8Type();
+      Value at = byteOf(b, loc, first);
+      Value byte;
+      if (width == 1) {
+        // Read-modify-write of the element's 2 bits: its chunk owns the
+        // byte (the runtime aligns chunks of packed weights to 4 elements).
+        Value pos = bitPosOf(b, loc, first);
+        Value keep = arith::XOrIOp::create(
+            b, loc, arith::ShLIOp::create(b, loc, i8Const(b, loc, 3, i8), pos),
+            i8Const(b, loc, -1, i8));
+        Value old = memref::LoadOp::create(b, loc, mem, at);
+        byte = arith::OrIOp::create(
+            b, loc, arith::AndIOp::create(b, loc, old, keep),
+            encodeTernary(b, loc, outs[idx][0], pos));
+      } else {
+        for (unsigned k = 0; k < 4; ++k) {
+          Value code = encodeTernary(b, loc, outs[idx][k],
+                                     i8Const(b, loc, 2 * k, i8));
+          byte = k ? arith::OrIOp::create(b, loc, byte, code).getResult()
+                   : code;
+        }
+      }
+      memref::StoreOp::create(b, loc, byte, mem, at);
+      continue;
+    }
     if (scalarAccess) {
       for (unsigned k = 0; k < width; ++k)
         memref::StoreOp::create(b, loc, outs[idx][k], mem, indices[k]);
@@ -286,8 +373,29 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
       map.map(body.getArgument(arg++), interleaveWords(b, loc, w));
     }
   }
-  for (Value mem : buffers.inputs) {
+  // Packed codes: `groups` bytes; lane l is byte l/4's code at 2*(l%4).
+  SmallVector<int64_t> spread, up, pos;
+  for (unsigned l = 0; l < width; ++l) {
+    spread.push_back(l / 4);
+    up.push_back(6 - 2 * (l % 4));
+    pos.push_back(2 * (l % 4));
+  }
+  auto i8Vector = [&](ArrayRef<int64_t> v) -> Value {
+    SmallVector<int8_t> e(v.begin(), v.end());
+    auto t = VectorType::get({int64_t(e.size())}, b.getI8Type());
+    return arith::ConstantOp::create(b, loc,
+                                     DenseElementsAttr::get(t, ArrayRef(e)));
+  };
+  for (auto [n, mem] : llvm::enumerate(buffers.inputs)) {
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
+    if (isSet(buffers.packedInputs, n)) {
+      Value bytes = vector::LoadOp::create(
+          b, loc, VectorType::get({groups}, elem), mem, byteOf(b, loc, first));
+      Value lanes = vector::ShuffleOp::create(b, loc, bytes, bytes, spread);
+      map.map(body.getArgument(arg++),
+              decodeTernary(b, loc, lanes, i8Vector(up)));
+      continue;
+    }
     map.map(body.getArgument(arg++),
             vector::LoadOp::create(b, loc, VectorType::get({width}, elem), mem,
                                    first));
@@ -306,6 +414,22 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
   SmallVector<Value> reds;
   for (auto [idx, v] : llvm::enumerate(yield.getValues())) {
     Value vec = map.lookup(v);
+    if (idx < numOutputs && isSet(buffers.packedOutputs, idx)) {
+      // Codes to their bit positions, then byte j = OR of lanes 4j..4j+3.
+      Value codes = encodeTernary(b, loc, vec, i8Vector(pos));
+      Value bytes;
+      for (unsigned k = 0; k < 4; ++k) {
+        SmallVector<int64_t> gather;
+        for (unsigned j = 0; j < groups; ++j)
+          gather.push_back(4 * j + k);
+        Value part = vector::ShuffleOp::create(b, loc, codes, codes, gather);
+        bytes = k ? arith::OrIOp::create(b, loc, bytes, part).getResult()
+                  : part;
+      }
+      vector::StoreOp::create(b, loc, bytes, buffers.outputs[idx],
+                              byteOf(b, loc, first));
+      continue;
+    }
     if (idx < numOutputs) {
       vector::StoreOp::create(b, loc, vec, buffers.outputs[idx], first);
       continue;
@@ -344,7 +468,7 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
     // Scalar dqt ops (next_delta, philox) are fine; tensor-level ones must
     // have been fused.
     if (isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp,
-            RandomBitsOp>(op))
+            RandomBitsOp, UnpackTernaryOp, PackTernaryOp>(op))
       return op.emitOpError("was not fused; run dqt-fuse-step first");
     if (isa<QuantizeOp>(op))
       return op.emitOpError("has no kernel lowering (initialization runs in "
@@ -413,11 +537,17 @@ mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
   SmallVector<SegmentBuffers> segs(step.getSegments());
   unsigned tensors = step.getTensors();
   for (unsigned s = 0; s < segs.size(); ++s) {
-    for (unsigned i = 0; i < tensors; ++i)
+    for (unsigned i = 0; i < tensors; ++i) {
       segs[s].inputs.push_back(args[next++]);
-    for (int64_t tiedIdx : step.getTied())
+      segs[s].packedInputs.push_back(step.isPackedTensor(i));
+    }
+    for (int64_t tiedIdx : step.getTied()) {
       segs[s].outputs.push_back(tiedIdx >= 0 ? segs[s].inputs[tiedIdx]
                                              : args[next++]);
+      segs[s].packedOutputs.push_back(tiedIdx >= 0 &&
+                                      step.isPackedTensor(tiedIdx));
+    }
+    segs[s].countInput = step.getCountTensor();
   }
   for (Value leaf : plan.scalarLeaves)
     map.map(leaf, args[next++]);

@@ -13,6 +13,7 @@
 #include "dqt/Dialect/DQT.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/SmallBitVector.h"
 
 namespace mlir::dqt {
 
@@ -24,6 +25,10 @@ struct SegmentBuffers {
   SmallVector<Value> outputs;
   /// The segment's scalar operands.
   SmallVector<Value> scalars;
+  /// Per input / output: stored as packed ternary codes (4 per byte).
+  llvm::SmallBitVector packedInputs, packedOutputs;
+  /// The input whose length is the element count (the first not packed).
+  unsigned countInput = 0;
 };
 
 /// How a group of 4 elements is moved.

@@ -87,7 +87,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
   Value four = arith::ConstantIndexOp::create(b, loc, 4);
   Value offset = zero;
   for (auto [s, buf] : llvm::enumerate(segs)) {
-    Value n = memref::DimOp::create(b, loc, buf.inputs[0], 0);
+    Value n = memref::DimOp::create(b, loc, buf.inputs[buf.countInput], 0);
     // This segment's part of [begin, end), in its own element indices.
     auto clampToSeg = [&](Value global) {
       Value local = arith::SubIOp::create(b, loc, global, offset);

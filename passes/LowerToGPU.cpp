@@ -97,7 +97,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     return cast<StringAttr>(step.getReductions()[k]).getValue();
   };
   for (auto [s, buf] : llvm::enumerate(segs)) {
-    Value n = memref::DimOp::create(b, loc, buf.inputs[0], 0);
+    Value n = memref::DimOp::create(b, loc, buf.inputs[buf.countInput], 0);
     Value groups = arith::DivUIOp::create(b, loc, n, four);
     SmallVector<Value> init;
     for (unsigned k = 0; k < numReds; ++k)
@@ -115,21 +115,42 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
           scf::YieldOp::create(nb, l, next);
         });
-    // The n % 4 tail elements go to the first threads of the grid.
+    // The n % 4 tail elements go to the first threads of the grid; with
+    // packed weights they share one byte, so thread 0 does them all.
     Value tailStart = arith::MulIOp::create(b, loc, groups, four);
     Value tailIdx = arith::AddIOp::create(b, loc, tailStart, gtid);
+    bool packedTail = buf.packedOutputs.any();
     Value inTail =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tailIdx, n);
+        packedTail
+            ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, gtid,
+                                    zero)
+            : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tailIdx,
+                                    n);
     auto tail = scf::IfOp::create(
         b, loc, inTail,
         [&](OpBuilder &nb, Location l) {
-          SmallVector<Value> reds =
-              emitElements(nb, l, step, buf, tailIdx, 1, GroupAccess::Scalar);
-          SmallVector<Value> next;
-          for (unsigned k = 0; k < numReds; ++k)
-            next.push_back(
-                buildCombine(nb, l, combiner(k), loop.getResult(k), reds[k]));
-          scf::YieldOp::create(nb, l, next);
+          auto combineInto = [&](OpBuilder &cb, Location cl, ValueRange acc,
+                                 Value i) {
+            SmallVector<Value> reds =
+                emitElements(cb, cl, step, buf, i, 1, GroupAccess::Scalar);
+            SmallVector<Value> next;
+            for (unsigned k = 0; k < numReds; ++k)
+              next.push_back(
+                  buildCombine(cb, cl, combiner(k), acc[k], reds[k]));
+            return next;
+          };
+          if (!packedTail) {
+            scf::YieldOp::create(
+                nb, l, combineInto(nb, l, loop.getResults(), tailIdx));
+            return;
+          }
+          auto seq = scf::ForOp::create(
+              nb, l, tailStart, n, arith::ConstantIndexOp::create(nb, l, 1),
+              loop.getResults(),
+              [&](OpBuilder &fb, Location fl, Value i, ValueRange acc) {
+                scf::YieldOp::create(fb, fl, combineInto(fb, fl, acc, i));
+              });
+          scf::YieldOp::create(nb, l, seq.getResults());
         },
         [&](OpBuilder &nb, Location l) {
           scf::YieldOp::create(nb, l, loop.getResults());

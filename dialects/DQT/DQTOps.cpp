@@ -124,6 +124,33 @@ LogicalResult StochasticRoundBF16Op::verify() {
   return verifySameLength(*this, {getValue(), getRandom(), getResult()});
 }
 
+/// ceil(n / 4): the bytes of n packed ternary weights.
+static int64_t packedBytes(int64_t n) { return (n + 3) / 4; }
+
+LogicalResult UnpackTernaryOp::verify() {
+  if (failed(verifySameLength(*this, {getLike(), getResult()})))
+    return failure();
+  auto p = cast<RankedTensorType>(getPacked().getType());
+  auto r = cast<RankedTensorType>(getResult().getType());
+  if (!p.isDynamicDim(0) && !r.isDynamicDim(0) &&
+      p.getDimSize(0) != packedBytes(r.getDimSize(0)))
+    return emitOpError("packed storage of ")
+           << r.getDimSize(0) << " elements has " << packedBytes(r.getDimSize(0))
+           << " bytes, got " << p.getDimSize(0);
+  return success();
+}
+
+LogicalResult PackTernaryOp::verify() {
+  auto q = cast<RankedTensorType>(getQ().getType());
+  auto r = cast<RankedTensorType>(getResult().getType());
+  if (!q.isDynamicDim(0) && !r.isDynamicDim(0) &&
+      r.getDimSize(0) != packedBytes(q.getDimSize(0)))
+    return emitOpError("packed storage of ")
+           << q.getDimSize(0) << " elements has " << packedBytes(q.getDimSize(0))
+           << " bytes, got " << r.getDimSize(0);
+  return success();
+}
+
 LogicalResult MaskNonFiniteOp::verify() {
   return verifySameLength(*this, {getGrad(), getNewValue(), getOldValue()});
 }
@@ -150,8 +177,12 @@ void FusedStepOp::build(OpBuilder &b, OperationState &state,
                         TypeRange resultTypes, ValueRange inputs,
                         int64_t segments, int64_t tensors, bool rng,
                         bool rngBits, ArrayRef<int64_t> tied,
-                        ArrayRef<StringRef> reductions) {
+                        ArrayRef<StringRef> reductions,
+                        ArrayRef<int64_t> packed) {
   state.addOperands(inputs);
+  if (!packed.empty())
+    state.addAttribute(getPackedAttrName(state.name),
+                       b.getDenseI64ArrayAttr(packed));
   state.addTypes(resultTypes);
   state.addAttribute(getSegmentsAttrName(state.name),
                      b.getI64IntegerAttr(segments));
@@ -245,13 +276,45 @@ LogicalResult FusedStepOp::verify() {
       return emitOpError("outputs overwrite operand #")
              << tiedIdx << " more than once";
   }
-  // One length per segment: its tensor operands and outputs.
+  ArrayRef<int64_t> packed = getPacked().value_or(ArrayRef<int64_t>());
+  for (int64_t p : packed) {
+    if (p < 0 || p >= tensors)
+      return emitOpError("packed operand ")
+             << p << " is not a tensor operand (in [0, " << tensors << "))";
+    if (llvm::count(packed, p) > 1)
+      return emitOpError("packed operand ") << p << " is listed twice";
+    if (!cast<ShapedType>(ins[p].getType()).getElementType().isInteger(8))
+      return emitOpError("packed operand #")
+             << p << " must be an i8 tensor (4 ternary codes per byte), got "
+             << ins[p].getType();
+  }
+  if (int64_t(packed.size()) >= tensors)
+    return emitOpError("needs a tensor operand that is not packed (it gives "
+                       "the element count)");
+  // One length per segment: its tensor operands and outputs; packed ones
+  // hold ceil(n/4) bytes.
+  auto isPackedOutput = [&](unsigned k) {
+    return getTied()[k] >= 0 && isPackedTensor(getTied()[k]);
+  };
   for (int64_t s = 0; s < segments; ++s) {
-    SmallVector<Value> tensorsOfSeg(getSegmentInputs(s).take_front(tensors));
-    for (Value r : getSegmentResults(s).take_front(getNumOutputs()))
-      tensorsOfSeg.push_back(r);
-    if (failed(verifySameLength(*this, tensorsOfSeg)))
+    SmallVector<Value> plain, packedOfSeg;
+    for (auto [i, v] : llvm::enumerate(getSegmentInputs(s).take_front(tensors)))
+      (isPackedTensor(i) ? packedOfSeg : plain).push_back(v);
+    for (auto [k, r] :
+         llvm::enumerate(getSegmentResults(s).take_front(getNumOutputs())))
+      (isPackedOutput(k) ? packedOfSeg : plain).push_back(r);
+    if (failed(verifySameLength(*this, plain)) ||
+        failed(verifySameLength(*this, packedOfSeg)))
       return failure();
+    auto n = cast<RankedTensorType>(plain.front().getType());
+    for (Value v : packedOfSeg) {
+      auto t = cast<RankedTensorType>(v.getType());
+      if (!n.isDynamicDim(0) && !t.isDynamicDim(0) &&
+          t.getDimSize(0) != (n.getDimSize(0) + 3) / 4)
+        return emitOpError("packed storage of ")
+               << n.getDimSize(0) << " elements has "
+               << (n.getDimSize(0) + 3) / 4 << " bytes, got " << t;
+    }
   }
   for (auto [k, kind] : llvm::enumerate(getReductions())) {
     StringRef name = cast<StringAttr>(kind).getValue();

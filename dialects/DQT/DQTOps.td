@@ -275,6 +275,48 @@ def DQT_StochasticRoundBF16Op : DQT_Op<"stochastic_round_bf16",
   let hasVerifier = 1;
 }
 
+def DQT_UnpackTernaryOp : DQT_Op<"unpack_ternary", [Pure]> {
+  let summary = "Ternary weights from packed storage, 4 per byte";
+  let description = [{
+    Element `i` is bits `2*(i mod 4)` and `2*(i mod 4)+1` of byte `i div 4`
+    of `packed`, a two's-complement 2-bit code: `0b00` = 0, `0b01` = 1,
+    `0b11` = -1; `0b10` (never written) reads as -2, which the next rounding
+    clamps into the grid. `like` gives the element count `n` (the packed
+    tensor has `ceil(n/4)` bytes). Only `dqt-fuse-step` consumes it: the
+    fused kernel reads each byte once and unpacks in registers.
+
+    ```mlir
+    %q = dqt.unpack_ternary %p like %g : tensor<?xi8>, tensor<?xf32> -> tensor<?xi8>
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$packed,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$like);
+  let results = (outs DQT_IntTensor:$result);
+  let assemblyFormat = [{
+    $packed `like` $like attr-dict `:` type($packed) `,` type($like) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_PackTernaryOp : DQT_Op<"pack_ternary", [Pure]> {
+  let summary = "Ternary weights to packed storage, 4 per byte";
+  let description = [{
+    The inverse of `dqt.unpack_ternary`: element `i` (in [-1, 1]) goes to
+    bits `2*(i mod 4)`.. of byte `i div 4` as its low two bits; the unused
+    bits of the last byte are 0. Only `dqt-fuse-step` consumes it, and its
+    result must be the new value of a packed weight (written in place).
+
+    ```mlir
+    %p1 = dqt.pack_ternary %q1 : tensor<?xi8> -> tensor<?xi8>
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$q);
+  let results = (outs DQT_IntTensor:$result);
+  let assemblyFormat = "$q attr-dict `:` type($q) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 def DQT_MaskedTensor
     : AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor, DQT_BF16Tensor]>;
 
@@ -412,6 +454,12 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     combined with `reductions` ("maxsi" or "addi"). `tied[k]` is the tensor
     operand that output `k` overwrites in place, or -1.
 
+    `packed` lists tensor operands stored as packed ternary weights (i8
+    tensors of `ceil(n/4)` bytes, 4 two-bit codes per byte; see
+    `dqt.unpack_ternary`): the body still sees one i8 per element, and an
+    output tied to a packed operand is packed back on store. The element
+    count comes from the first tensor operand that is not packed.
+
     ```mlir
     %q1, %mx = dqt.fused_step(%q, %d : tensor<?xi8>, f32) {segments = 1,
         tensors = 1, tied = array<i64: 0>, reductions = ["maxsi"]}
@@ -423,7 +471,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
   }];
   let arguments = (ins Variadic<AnyType>:$inputs, I64Attr:$segments,
                        I64Attr:$tensors, UnitAttr:$rng, UnitAttr:$rng_bits,
-                       DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions);
+                       DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions,
+                       OptionalAttr<DenseI64ArrayAttr>:$packed);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -437,7 +486,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     OpBuilder<(ins "TypeRange":$resultTypes, "ValueRange":$inputs,
                    "int64_t":$segments, "int64_t":$tensors, "bool":$rng,
                    "bool":$rngBits, "ArrayRef<int64_t>":$tied,
-                   "ArrayRef<StringRef>":$reductions)>];
+                   "ArrayRef<StringRef>":$reductions,
+                   CArg<"ArrayRef<int64_t>", "{}">:$packed)>];
   let extraClassDeclaration = [{
     /// Operands per segment.
     unsigned getOperandsPerSegment() {
@@ -460,6 +510,19 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
       return getResults().slice(s * n, n);
     }
     Block &getBodyBlock() { return getBody().front(); }
+    /// Whether tensor operand `i` (of a segment) is stored packed.
+    bool isPackedTensor(int64_t i) {
+      auto p = getPacked();
+      return p && llvm::is_contained(*p, i);
+    }
+    /// The first tensor operand that is not packed: its length is the
+    /// segment's element count.
+    unsigned getCountTensor() {
+      unsigned i = 0;
+      while (isPackedTensor(i))
+        ++i;
+      return i;
+    }
     /// Whether the segments' first three scalars are seed, step, tensor id.
     bool hasRandomScalars() { return getRng() || getRngBits(); }
   }];

@@ -9,6 +9,7 @@
 #include "dqt/Compiler/KernelArgs.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace dqt::test {
@@ -21,6 +22,14 @@ struct StepBuffers {
   std::vector<uint16_t> h0, h1;
 };
 
+/// `runChunks` with packed ternary weights: packs `b.q`, runs the packed
+/// kernel and unpacks into `b.q`; `packedOut` receives the bytes.
+inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,
+                                       const StepConfig &config,
+                                       StepBuffers &b, const ref::Scalars &s,
+                                       const std::vector<int64_t> &bounds,
+                                       std::vector<uint8_t> *packedOut);
+
 /// Runs `kernel` over the chunks [bounds[k], bounds[k+1]) in order and
 /// combines the partial reductions as the runtime does.
 inline ref::Reductions runChunks(const CpuStepKernel &kernel,
@@ -28,11 +37,11 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
                                  const ref::Scalars &s,
                                  const std::vector<int64_t> &bounds) {
   ref::Reductions total;
-  int64_t n = b.q.size();
+  int64_t n = b.g.size();
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     int64_t partial[kNumReductions] = {0, 0, 0};
     KernelArgs args;
-    args.addBuffer(b.q.data(), n);
+    args.addBuffer(b.q.data(), int64_t(b.q.size()));
     args.addBuffer(b.g.data(), n);
     bool adam = config.optimizer == Optimizer::AdamW;
     if (config.stateType == StateType::BF16) {
@@ -60,6 +69,28 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
     total.nonfinite += partial[2];
   }
   return total;
+}
+
+inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,
+                                       const StepConfig &config,
+                                       StepBuffers &b, const ref::Scalars &s,
+                                       const std::vector<int64_t> &bounds,
+                                       std::vector<uint8_t> *packedOut) {
+  int64_t n = b.g.size();
+  std::vector<uint8_t> bytes((n + 3) / 4);
+  ref::packTernary(b.q.data(), n, bytes.data());
+  StepBuffers p = b;
+  p.q.assign(bytes.begin(), bytes.end());
+  ref::Reductions r = runChunks(kernel, config, p, s, bounds);
+  std::memcpy(bytes.data(), p.q.data(), bytes.size());
+  ref::unpackTernary(bytes.data(), n, b.q.data());
+  b.s0 = p.s0;
+  b.s1 = p.s1;
+  b.h0 = p.h0;
+  b.h1 = p.h1;
+  if (packedOut)
+    *packedOut = bytes;
+  return r;
 }
 
 } // namespace dqt::test

@@ -100,6 +100,23 @@ inline float nextDelta(float delta, int8_t maxq, int64_t qp) {
   return maxq > 0 ? float(maxq) * delta / float(qp) : delta;
 }
 
+/// Packed ternary storage (docs/numerics.md): element i is the 2-bit
+/// two's-complement code in bits 2*(i%4).. of byte i/4; unused bits are 0.
+inline void packTernary(const int8_t *q, int64_t n, uint8_t *bytes) {
+  for (int64_t j = 0; j < (n + 3) / 4; ++j)
+    bytes[j] = 0;
+  for (int64_t i = 0; i < n; ++i)
+    bytes[i / 4] |= uint8_t((uint8_t(q[i]) & 3u) << (2 * (i % 4)));
+}
+
+/// The inverse of packTernary: 0b00 = 0, 0b01 = 1, 0b11 = -1 (0b10 = -2).
+inline void unpackTernary(const uint8_t *bytes, int64_t n, int8_t *q) {
+  for (int64_t i = 0; i < n; ++i) {
+    int code = (bytes[i / 4] >> (2 * (i % 4))) & 3;
+    q[i] = int8_t(code >= 2 ? code - 4 : code);
+  }
+}
+
 struct Scalars {
   uint64_t seed, step, tid;
   float delta, deltaNext;

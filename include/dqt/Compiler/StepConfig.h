@@ -23,28 +23,34 @@ struct StepConfig {
   /// Bit width in [2, 8]; ignored when `ternary`.
   int bits = 8;
   bool ternary = false;
+  /// Ternary only: the weights are stored packed, 4 two-bit codes per byte
+  /// (docs/numerics.md); the math is the same as with int8 storage.
+  bool packed = false;
   StateType stateType = StateType::F32;
 
   /// Grid bounds (Qn, Qp) of the configuration.
   int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
 
-  /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16")
-  /// used as the kernel's cache key and in its description; throws
-  /// std::invalid_argument when out of range.
+  /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16",
+  /// "adamw-ternary-p2-gf32-sf32" for packed weights) used as the kernel's
+  /// cache key and in its description; throws std::invalid_argument when out
+  /// of range or packed without ternary.
   std::string key() const;
   void validate() const;
 };
 
 /// Kernel argument layout (all kernels, CPU and GPU), in order:
-///   AdamW: q (i8), grad (f32), exp_avg, exp_avg_sq (f32, or bf16 with
+///   AdamW: q (i8; with `packed`, ceil(n/4) bytes of 2-bit codes), grad (f32), exp_avg, exp_avg_sq (f32, or bf16 with
 ///          StateType::BF16) as memref descriptors;
 ///          seed, step, tensor_id (i64); delta, beta1, beta2, alpha, eps,
 ///          decay, delta_next (f32);
 ///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,
 ///          tensor_id (i64);
 ///          delta, lr, momentum, decay, delta_next (f32);
-/// then, CPU only, begin and end (i64, element chunk [begin, end)); then the
+/// then, CPU only, begin and end (i64, element chunk [begin, end); with
+/// `packed`, both multiples of 4 or n when chunks run concurrently, since
+/// elements 4j..4j+3 share a byte); then the
 /// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite]. The CPU
 /// kernel writes its chunk's partials there; the GPU kernel combines into it
 /// with atomics (initialize to [INT64_MIN, 0, 0]).

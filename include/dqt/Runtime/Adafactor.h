@@ -1,0 +1,104 @@
+//===- Adafactor.h - DQT Adafactor over integer weights ---------*- C++ -*-===//
+
+#ifndef DQT_RUNTIME_ADAFACTOR_H
+#define DQT_RUNTIME_ADAFACTOR_H
+
+#include "dqt/Runtime/CpuLauncher.h"
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace dqt::optim {
+
+/// HuggingFace Adafactor with a fixed external lr (scale_parameter=False,
+/// relative_step=False, warmup_init=False); docs/numerics.md pins the math.
+struct AdafactorOptions {
+  double lr = 1e-3;
+  /// First moment m = beta1*m + (1-beta1)*u; 0 keeps no first moment (and
+  /// no full-size state). Fixed at construction between 0 and > 0.
+  double beta1 = 0.0;
+  /// beta2_t = 1 - t^decayRate; in [-1, 0).
+  double decayRate = -0.8;
+  /// Added to g*g (> 0).
+  double eps1 = 1e-30;
+  /// The update is divided by max(1, RMS(u) / clipThreshold) (> 0).
+  double clipThreshold = 1.0;
+  /// Decoupled decay after the update: w2 = w1 - (lr*weightDecay)*w1.
+  double weightDecay = 0.0;
+  uint64_t seed = 42;
+};
+
+/// DQT Adafactor. Two kernels per step: the statistics (row/column means of
+/// g*g, the factored second moment, the RMS of the update) as hand-written
+/// loops whose results do not depend on the thread count, then the
+/// generated SGD step kernel (momentum = beta1, "gradient" = the clipped
+/// update) for the weight update and stochastic rounding, one launch per
+/// grid. 2-D parameters keep a row state r [R] and a column state c [C];
+/// every other shape an unfactored v of the parameter's shape.
+///
+/// States of parameter p, in order: factored r, c; unfactored v; then m
+/// when beta1 > 0. All f32.
+class Adafactor {
+public:
+  Adafactor(std::vector<QuantizedWeight *> params,
+            AdafactorOptions options = {});
+
+  /// One step over every parameter (each must have a gradient). A non-finite
+  /// gradient element leaves its weight and states untouched and is counted.
+  /// Throws c10::Error, changing nothing, on mismatched inputs.
+  std::vector<StepStats> step();
+
+  /// Changes lr, beta1 (not between 0 and > 0), decay rate, eps1, clip
+  /// threshold and weight decay for the next steps (validated first; on
+  /// error nothing changes). `options.seed` is ignored.
+  void setOptions(const AdafactorOptions &options);
+  AdafactorOptions options() const;
+
+  void setLr(double lr);
+  double lr() const { return options_.lr; }
+  int64_t stepCount() const { return step_; }
+  uint64_t seed() const { return seed_; }
+  size_t numParams() const { return params_.size(); }
+  /// Whether parameter `p` has a factored second moment (2-D).
+  bool factored(size_t p) const { return params_[p]->q().dim() == 2; }
+  size_t numStates(size_t p) const { return states_[p].size(); }
+  const at::Tensor &state(size_t p, size_t k) const { return states_[p][k]; }
+
+  /// The Philox `tensor_id` of each parameter, as
+  /// QuantizedOptimizer::setTensorIds (distinct, in [0, 2^32)).
+  void setTensorIds(std::vector<int64_t> ids);
+  const std::vector<int64_t> &tensorIds() const { return tensorIds_; }
+
+  /// Sets the step count, seed and every state tensor (of the live state's
+  /// dtype and shape); validated first, nothing changes on error.
+  void restore(int64_t step, uint64_t seed,
+               const std::vector<std::vector<at::Tensor>> &states);
+  /// Bytes of persistent optimizer state: 4*(R + C) per factored [R, C]
+  /// parameter, 4*n per unfactored one, plus 4*n when beta1 > 0.
+  int64_t stateBytes() const;
+
+  /// Saves weights, states, step, seed and lr (dqt::checkpoint format,
+  /// "dqt.optim.Adafactor"), as QuantizedOptimizer::save.
+  void save(const std::string &path) const;
+  /// Restores what `save` wrote; everything is validated before anything
+  /// changes.
+  void load(const std::string &path);
+
+private:
+  void checkGradient(size_t p) const;
+
+  const char *name_ = "dqt.optim.Adafactor";
+  std::vector<QuantizedWeight *> params_;
+  std::vector<int64_t> tensorIds_;
+  std::vector<std::vector<at::Tensor>> states_;
+  AdafactorOptions options_;
+  int64_t step_ = 0;
+  uint64_t seed_;
+};
+
+} // namespace dqt::optim
+
+#endif // DQT_RUNTIME_ADAFACTOR_H

@@ -1,0 +1,432 @@
+//===- Adafactor.cpp - DQT Adafactor over integer weights -----------------===//
+//
+// Kernel 1 (the statistics) is written here as plain loops: every reduction
+// is summed in double in a fixed order (sequential within a row or block,
+// rows combined in row order), parallel only across independent rows or
+// columns, so results do not depend on the thread count (ATen's parallel
+// reductions do). Kernel 2 is the generated SGD kernel. This file is built
+// with -ffp-contract=off: the operation order is the contract of
+// docs/numerics.md.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dqt/Runtime/Adafactor.h"
+
+#include "dqt/Runtime/Checkpoint.h"
+#include "dqt/Runtime/KernelCache.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+namespace dqt::optim {
+
+namespace {
+/// Elements per RMS partial of an unfactored parameter (part of the
+/// contract: it fixes the summation order).
+constexpr int64_t kRmsBlock = 1024;
+
+bool isFinite(float x) { return std::fabs(x) < INFINITY; }
+
+void checkLr(const char *name, double lr) {
+  TORCH_CHECK(std::isfinite(lr) && lr >= 0, name,
+              ": lr must be finite and >= 0, got ", lr);
+}
+
+void checkOptions(const char *name, const AdafactorOptions &o) {
+  checkLr(name, o.lr);
+  TORCH_CHECK(o.beta1 >= 0 && o.beta1 < 1, name,
+              ": beta1 must be in [0, 1), got ", o.beta1);
+  TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name,
+              ": decay_rate must be in [-1, 0), got ", o.decayRate);
+  TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name,
+              ": eps1 must be finite and > 0, got ", o.eps1);
+  TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name,
+              ": clip_threshold must be finite and > 0, got ",
+              o.clipThreshold);
+  TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name,
+              ": weight_decay must be finite and >= 0, got ", o.weightDecay);
+}
+
+std::string paramKey(size_t p, const std::string &what) {
+  return "param." + std::to_string(p) + "." + what;
+}
+
+/// Sum of `partials` in index order, in double.
+double sumInOrder(const std::vector<double> &partials) {
+  double s = 0;
+  for (double x : partials)
+    s += x;
+  return s;
+}
+
+/// Kernel 1 for a factored [R, C] parameter: updates r, c and writes the
+/// unclipped update u (NaN where g is not finite); returns sum(u*u) over
+/// the finite u, rows summed in column order, then combined in row order.
+double factoredUpdate(const float *g, float *r, float *c, float *u, int64_t R,
+                      int64_t C, double beta2t, double eps1) {
+  double w = 1.0 - beta2t;
+  std::vector<double> rowSum(R), colSum(C, 0.0);
+  at::parallel_for(0, R, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < C; ++j) {
+        float x = g[i * C + j];
+        if (isFinite(x))
+          s += double(x) * double(x) + eps1;
+      }
+      rowSum[i] = s;
+    }
+  });
+  // Each column sums its rows in row order; threads own column ranges.
+  at::parallel_for(0, C, 256, [&](int64_t b, int64_t e) {
+    for (int64_t i = 0; i < R; ++i)
+      for (int64_t j = b; j < e; ++j) {
+        float x = g[i * C + j];
+        if (isFinite(x))
+          colSum[j] += double(x) * double(x) + eps1;
+      }
+  });
+  for (int64_t i = 0; i < R; ++i)
+    r[i] = float(beta2t * double(r[i]) + w * (rowSum[i] / double(C)));
+  for (int64_t j = 0; j < C; ++j)
+    c[j] = float(beta2t * double(c[j]) + w * (colSum[j] / double(R)));
+  double rsum = 0;
+  for (int64_t i = 0; i < R; ++i)
+    rsum += double(r[i]);
+  float rmean = float(rsum / double(R));
+  std::vector<double> rowSq(R);
+  at::parallel_for(0, R, 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float rn = r[i] / rmean;
+      double s = 0;
+      for (int64_t j = 0; j < C; ++j) {
+        float x = g[i * C + j];
+        float v = x;
+        if (isFinite(x)) {
+          v = x / std::sqrt(rn * c[j]);
+          if (isFinite(v))
+            s += double(v) * double(v);
+        } else {
+          v = std::numeric_limits<float>::quiet_NaN();
+        }
+        u[i * C + j] = v;
+      }
+      rowSq[i] = s;
+    }
+  });
+  return sumInOrder(rowSq);
+}
+
+/// Kernel 1 for an unfactored parameter of n elements: updates v and writes
+/// u; sum(u*u) in blocks of kRmsBlock, combined in block order.
+double unfactoredUpdate(const float *g, float *v, float *u, int64_t n,
+                        double beta2t, double eps1) {
+  double w = 1.0 - beta2t;
+  int64_t blocks = (n + kRmsBlock - 1) / kRmsBlock;
+  std::vector<double> blockSq(blocks);
+  at::parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      double s = 0;
+      for (int64_t i = k * kRmsBlock; i < std::min(n, (k + 1) * kRmsBlock);
+           ++i) {
+        float x = g[i];
+        if (!isFinite(x)) {
+          u[i] = std::numeric_limits<float>::quiet_NaN();
+          continue;
+        }
+        v[i] = float(beta2t * double(v[i]) +
+                     w * (double(x) * double(x) + eps1));
+        float ui = x / std::sqrt(v[i]);
+        u[i] = ui;
+        if (isFinite(ui))
+          s += double(ui) * double(ui);
+      }
+      blockSq[k] = s;
+    }
+  });
+  return sumInOrder(blockSq);
+}
+} // namespace
+
+Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
+                     AdafactorOptions options)
+    : params_(std::move(params)), options_(options), seed_(options.seed) {
+  checkOptions(name_, options);
+  TORCH_CHECK(!params_.empty(), name_, ": got no parameters");
+  for (size_t p = 0; p < params_.size(); ++p) {
+    TORCH_CHECK(params_[p] != nullptr, name_, ": parameter ", p, " is null");
+    const at::Tensor &q = params_[p]->q();
+    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p, " is on ",
+                q.device(), "; only CPU is supported so far");
+    TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
+                " must be a non-empty contiguous tensor");
+    at::TensorOptions f32 = q.options().dtype(at::kFloat);
+    std::vector<at::Tensor> states;
+    if (q.dim() == 2) {
+      states.push_back(at::zeros({q.size(0)}, f32));
+      states.push_back(at::zeros({q.size(1)}, f32));
+    } else {
+      states.push_back(at::zeros(q.sizes(), f32));
+    }
+    if (options.beta1 > 0)
+      states.push_back(at::zeros(q.sizes(), f32));
+    states_.push_back(std::move(states));
+    tensorIds_.push_back(int64_t(p));
+  }
+}
+
+void Adafactor::setOptions(const AdafactorOptions &options) {
+  checkOptions(name_, options);
+  TORCH_CHECK((options.beta1 > 0) == (options_.beta1 > 0), name_,
+              ": beta1 cannot switch between 0 and > 0 after construction "
+              "(the first-moment state exists or not), got ",
+              options.beta1);
+  uint64_t seed = options_.seed;
+  options_ = options;
+  options_.seed = seed;
+}
+
+AdafactorOptions Adafactor::options() const {
+  AdafactorOptions o = options_;
+  o.seed = seed_;
+  return o;
+}
+
+void Adafactor::setLr(double lr) {
+  checkLr(name_, lr);
+  options_.lr = lr;
+}
+
+void Adafactor::setTensorIds(std::vector<int64_t> ids) {
+  TORCH_CHECK(ids.size() == params_.size(), name_, ": got ", ids.size(),
+              " tensor ids for ", params_.size(), " parameters");
+  std::vector<int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    TORCH_CHECK(sorted[i] >= 0 && sorted[i] <= int64_t(UINT32_MAX), name_,
+                ": tensor id ", sorted[i], " is outside [0, 2^32)");
+    TORCH_CHECK(i == 0 || sorted[i] != sorted[i - 1], name_, ": tensor id ",
+                sorted[i], " appears twice");
+  }
+  tensorIds_ = std::move(ids);
+}
+
+void Adafactor::restore(int64_t step, uint64_t seed,
+                        const std::vector<std::vector<at::Tensor>> &states) {
+  TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
+  TORCH_CHECK(states.size() == params_.size(), name_, ".restore: got states",
+              " of ", states.size(), " parameters, expected ", params_.size());
+  for (size_t p = 0; p < params_.size(); ++p) {
+    TORCH_CHECK(states[p].size() == states_[p].size(), name_,
+                ".restore: parameter ", p, " has ", states[p].size(),
+                " state tensors, expected ", states_[p].size());
+    for (size_t k = 0; k < states[p].size(); ++k) {
+      const at::Tensor &t = states[p][k];
+      const at::Tensor &live = states_[p][k];
+      TORCH_CHECK(t.defined() && t.scalar_type() == live.scalar_type() &&
+                      t.sizes() == live.sizes(),
+                  name_, ".restore: state ", k, " of parameter ", p,
+                  " must be ", live.scalar_type(), " of shape ", live.sizes(),
+                  t.defined() ? "" : ", got none");
+    }
+  }
+  for (size_t p = 0; p < params_.size(); ++p)
+    for (size_t k = 0; k < states[p].size(); ++k)
+      states_[p][k].copy_(states[p][k]);
+  step_ = step;
+  seed_ = seed;
+}
+
+int64_t Adafactor::stateBytes() const {
+  int64_t bytes = 0;
+  for (const auto &states : states_)
+    for (const at::Tensor &s : states)
+      bytes += s.numel() * int64_t(s.element_size());
+  return bytes;
+}
+
+void Adafactor::checkGradient(size_t p) const {
+  QuantizedWeight &w = *params_[p];
+  TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
+  const at::Tensor &g = w.grad();
+  TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
+              " must be float32, got ", g.scalar_type());
+  TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
+              " is on ", g.device(), ", the weight on ", w.q().device());
+  TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
+              " has shape ", g.sizes(), ", expected ", w.q().sizes());
+  TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
+              " must be contiguous");
+}
+
+std::vector<StepStats> Adafactor::step() {
+  // Check everything and fetch the kernels first: a bad input (or a failed
+  // compilation) changes nothing.
+  for (size_t p = 0; p < params_.size(); ++p)
+    checkGradient(p);
+  std::map<std::string, std::vector<size_t>> groups;
+  std::map<std::string, StepConfig> configs;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    StepConfig c;
+    c.optimizer = Optimizer::SGD;
+    c.bits = params_[p]->grid().bits;
+    c.ternary = params_[p]->grid().ternary;
+    c.stateType = StateType::F32;
+    groups[c.key()].push_back(p);
+    configs[c.key()] = c;
+  }
+  std::map<std::string, const CpuStepKernel *> kernels;
+  for (auto &[key, config] : configs)
+    kernels[key] = &KernelCache::global().cpu(config);
+
+  const AdafactorOptions &o = options_;
+  int64_t t = step_ + 1;
+  double beta2t = 1.0 - std::pow(double(t), o.decayRate);
+  float beta1 = float(o.beta1);
+  float oneMinusBeta1 = 1.0f - beta1;
+  std::vector<float> hyper = {float(o.lr), beta1,
+                              float(o.lr * o.weightDecay)};
+
+  // Kernel 1: statistics, the states r, c (or v) and the clipped update u,
+  // scaled by (1 - beta1): the SGD kernel then computes
+  // m' = beta1*m + (1-beta1)*u.
+  std::vector<at::Tensor> updates(params_.size());
+  for (size_t p = 0; p < params_.size(); ++p) {
+    QuantizedWeight &w = *params_[p];
+    const float *g = w.grad().data_ptr<float>();
+    int64_t n = w.numel();
+    at::Tensor u = at::empty({n}, at::kFloat);
+    float *up = u.data_ptr<float>();
+    auto &st = states_[p];
+    double sumSq =
+        factored(p)
+            ? factoredUpdate(g, st[0].data_ptr<float>(),
+                             st[1].data_ptr<float>(), up, w.q().size(0),
+                             w.q().size(1), beta2t, o.eps1)
+            : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t,
+                               o.eps1);
+    double rms = std::sqrt(sumSq / double(n));
+    float clip = float(std::max(1.0, rms / o.clipThreshold));
+    at::parallel_for(0, n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        up[i] = (up[i] / clip) * oneMinusBeta1;
+    });
+    updates[p] = std::move(u);
+  }
+
+  // Kernel 2: the generated SGD step, one launch per grid. Without a first
+  // moment the update is its own momentum buffer: with momentum 0 the kernel
+  // stores 0*u + u == u (bit for bit, finite u) and skips non-finite u, so
+  // the aliased buffer never changes value.
+  std::vector<StepStats> stats(params_.size());
+  for (auto &[key, members] : groups) {
+    std::vector<StepOperands> ops;
+    for (size_t p : members) {
+      QuantizedWeight &w = *params_[p];
+      int64_t qp = w.grid().qp();
+      float delta = w.delta();
+      int8_t maxq = w.maxQ();
+      float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
+      float *u = updates[p].data_ptr<float>();
+      void *buffer = o.beta1 > 0 ? states_[p].back().data_ptr() : u;
+      ops.push_back({w.q().data_ptr<int8_t>(), u, buffer, nullptr, w.numel(),
+                     tensorIds_[p], delta, next});
+    }
+    std::vector<StepStats> groupStats = launchCpu(
+        *kernels[key], configs[key], ops, hyper, seed_, uint64_t(t));
+    for (size_t i = 0; i < members.size(); ++i) {
+      size_t p = members[i];
+      stats[p] = groupStats[i];
+      params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
+    }
+  }
+  ++step_;
+  return stats;
+}
+
+void Adafactor::save(const std::string &path) const {
+  checkpoint::Contents c;
+  c.metadata["dqt.optimizer"] = name_;
+  c.metadata["dqt.step"] = std::to_string(step_);
+  c.metadata["dqt.seed"] = std::to_string(seed_);
+  char lr[32];
+  std::snprintf(lr, sizeof(lr), "%a", options_.lr); // exact
+  c.metadata["dqt.lr"] = lr;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    const QuantizedWeight &w = *params_[p];
+    c.metadata[paramKey(p, "grid")] = w.grid().str();
+    c.tensors.emplace_back(paramKey(p, "q"), w.q());
+    c.tensors.emplace_back(paramKey(p, "delta"),
+                           at::full({1}, w.delta(), at::kFloat));
+    c.tensors.emplace_back(paramKey(p, "max_q"),
+                           at::full({1}, int64_t(w.maxQ()), at::kChar));
+    for (size_t k = 0; k < states_[p].size(); ++k)
+      c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
+                             states_[p][k]);
+  }
+  checkpoint::save(path, c);
+}
+
+void Adafactor::load(const std::string &path) {
+  checkpoint::Contents c = checkpoint::load(path);
+  auto meta = [&](const std::string &key) -> const std::string & {
+    auto it = c.metadata.find(key);
+    TORCH_CHECK(it != c.metadata.end(), name_, ".load: ", path,
+                " has no metadata '", key, "'");
+    return it->second;
+  };
+  TORCH_CHECK(meta("dqt.optimizer") == name_, name_, ".load: ", path,
+              " was written by ", meta("dqt.optimizer"));
+  size_t expectedTensors = 0;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    const QuantizedWeight &w = *params_[p];
+    TORCH_CHECK(meta(paramKey(p, "grid")) == w.grid().str(), name_,
+                ".load: parameter ", p, " is ", w.grid().str(), " here and ",
+                meta(paramKey(p, "grid")), " in ", path);
+    auto expect = [&](const std::string &name, at::IntArrayRef shape,
+                      at::ScalarType dtype) {
+      const at::Tensor &t = c.get(name);
+      TORCH_CHECK(t.sizes() == shape && t.scalar_type() == dtype, name_,
+                  ".load: ", path, ": '", name, "' is ", t.scalar_type(),
+                  t.sizes(), ", expected ", dtype, shape);
+      ++expectedTensors;
+    };
+    expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    expect(paramKey(p, "delta"), {1}, at::kFloat);
+    expect(paramKey(p, "max_q"), {1}, at::kChar);
+    for (size_t k = 0; k < states_[p].size(); ++k)
+      expect(paramKey(p, "state." + std::to_string(k)),
+             states_[p][k].sizes(), at::kFloat);
+    float delta = c.get(paramKey(p, "delta")).item<float>();
+    TORCH_CHECK(std::isfinite(delta) && delta > 0, name_, ".load: ", path,
+                ": parameter ", p, " has delta ", delta);
+  }
+  // A beta1 > 0 file holds one state more per parameter: refused here.
+  TORCH_CHECK(c.tensors.size() == expectedTensors, name_, ".load: ", path,
+              " holds ", c.tensors.size(), " tensors, expected ",
+              expectedTensors, " (a different model or beta1?)");
+  int64_t step = std::stoll(meta("dqt.step"));
+  uint64_t seed = std::stoull(meta("dqt.seed"));
+  double lr = std::strtod(meta("dqt.lr").c_str(), nullptr);
+  TORCH_CHECK(step >= 0, name_, ".load: ", path, ": negative step");
+  checkLr(name_, lr);
+
+  for (size_t p = 0; p < params_.size(); ++p) {
+    QuantizedWeight &w = *params_[p];
+    w.q().copy_(c.get(paramKey(p, "q")));
+    w.update(c.get(paramKey(p, "delta")).item<float>(),
+             c.get(paramKey(p, "max_q")).item<int8_t>());
+    for (size_t k = 0; k < states_[p].size(); ++k)
+      states_[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
+  }
+  step_ = step;
+  seed_ = seed;
+  options_.lr = lr;
+}
+
+} // namespace dqt::optim

@@ -45,9 +45,13 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const std::vector<StepOperands> &params,
                                  const std::vector<float> &hyper, uint64_t seed,
                                  uint64_t step) {
-  std::vector<int64_t> offsets(params.size() + 1, 0);
+  // Packed weights share a byte among 4 elements: chunks are cut in units
+  // of 4 elements of each parameter (its last unit may be shorter), so two
+  // threads never write the same byte. Unit 1 element otherwise.
+  int64_t unit = config.packed ? 4 : 1;
+  std::vector<int64_t> offsets(params.size() + 1, 0); // in units
   for (size_t p = 0; p < params.size(); ++p)
-    offsets[p + 1] = offsets[p] + params[p].numel;
+    offsets[p + 1] = offsets[p] + (params[p].numel + unit - 1) / unit;
   int64_t total = offsets.back();
 
   struct Totals {
@@ -56,14 +60,15 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
   };
   std::vector<Totals> totals(params.size());
 
-  at::parallel_for(0, total, kGrain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, total, kGrain / unit, [&](int64_t begin, int64_t end) {
     // The parameters overlapping [begin, end).
     size_t p = std::upper_bound(offsets.begin(), offsets.end(), begin) -
                offsets.begin() - 1;
     for (; p < params.size() && offsets[p] < end; ++p) {
       const StepOperands &op = params[p];
-      int64_t lo = std::max(begin, offsets[p]) - offsets[p];
-      int64_t hi = std::min(end, offsets[p + 1]) - offsets[p];
+      int64_t lo = (std::max(begin, offsets[p]) - offsets[p]) * unit;
+      int64_t hi = std::min((std::min(end, offsets[p + 1]) - offsets[p]) * unit,
+                            op.numel);
       if (lo >= hi)
         continue;
       int64_t partial[kNumReductions];

@@ -55,7 +55,8 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
                 " must be a non-empty contiguous tensor");
     std::vector<at::Tensor> states;
     for (int k = 0; k < numStates; ++k)
-      states.push_back(at::zeros(q.sizes(), q.options().dtype(stateDtype())));
+      states.push_back(at::zeros(params_[p]->sizes(),
+                                 q.options().dtype(stateDtype())));
     states_.push_back(std::move(states));
   }
   stepped_.assign(params_.size(), false);
@@ -130,8 +131,8 @@ void QuantizedOptimizer::checkGradient(size_t p) {
               " must be float32, got ", g.scalar_type());
   TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
               " is on ", g.device(), ", the weight on ", w.q().device());
-  TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
-              " has shape ", g.sizes(), ", expected ", w.q().sizes());
+  TORCH_CHECK(g.sizes() == w.sizes(), name_, ": grad of parameter ", p,
+              " has shape ", g.sizes(), ", expected ", w.sizes());
   TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
               " must be contiguous");
 }
@@ -147,6 +148,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
     c.optimizer = kind_;
     c.bits = params_[p]->grid().bits;
     c.ternary = params_[p]->grid().ternary;
+    c.packed = params_[p]->isPacked();
     c.stateType = stateType_;
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
@@ -164,11 +166,13 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
       auto &st = states_[p];
       for (size_t k = 0; k < st.size(); ++k) // the kernel reads raw bytes
         TORCH_CHECK(st[k].scalar_type() == stateDtype() &&
-                        st[k].is_contiguous() && st[k].sizes() == w.q().sizes(),
+                        st[k].is_contiguous() && st[k].sizes() == w.sizes(),
                     name_, ": state ", k, " of parameter ", p, " is ",
                     st[k].scalar_type(), st[k].sizes(), ", expected ",
-                    stateDtype(), w.q().sizes());
-      ops.push_back({w.q().data_ptr<int8_t>(), w.grad().data_ptr<float>(),
+                    stateDtype(), w.sizes());
+      // Packed weights: the kernel takes the bytes (see StepConfig.h).
+      ops.push_back({static_cast<int8_t *>(w.q().data_ptr()),
+                     w.grad().data_ptr<float>(),
                      st[0].data_ptr(), st.size() > 1 ? st[1].data_ptr() : nullptr,
                      w.numel(), tensorIds_[p], delta, next});
     }
@@ -229,6 +233,11 @@ void QuantizedOptimizer::save(const std::string &path) const {
   for (size_t p = 0; p < params_.size(); ++p) {
     const QuantizedWeight &w = *params_[p];
     c.metadata[paramKey(p, "grid")] = w.grid().str();
+    if (w.isPacked()) {
+      // Packed bytes (U8) carry no shape: the metadata does.
+      c.metadata[paramKey(p, "storage")] = "packed-ternary";
+      c.metadata[paramKey(p, "shape")] = c10::str(w.sizes());
+    }
     c.tensors.emplace_back(paramKey(p, "q"), w.q());
     c.tensors.emplace_back(paramKey(p, "delta"),
                            at::full({1}, w.delta(), at::kFloat));
@@ -266,11 +275,27 @@ void QuantizedOptimizer::load(const std::string &path) {
                   t.sizes(), ", expected ", dtype, shape);
       ++expectedTensors;
     };
-    expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    auto storage = c.metadata.find(paramKey(p, "storage"));
+    std::string stored =
+        storage == c.metadata.end() ? "int8" : storage->second;
+    std::string here = w.isPacked() ? "packed-ternary" : "int8";
+    TORCH_CHECK(stored == here, name_, ".load: parameter ", p,
+                " is stored as ", here, " here and as ", stored, " in ", path);
+    if (w.isPacked()) {
+      TORCH_CHECK(meta(paramKey(p, "shape")) == c10::str(w.sizes()), name_,
+                  ".load: parameter ", p, " has shape ", w.sizes(),
+                  " here and ", meta(paramKey(p, "shape")), " in ", path);
+      expect(paramKey(p, "q"), w.q().sizes(), at::kByte);
+      checkPackedTernary(c.get(paramKey(p, "q")), w.numel(),
+                         std::string(name_) + ".load: " + path + ": parameter " +
+                             std::to_string(p));
+    } else {
+      expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    }
     expect(paramKey(p, "delta"), {1}, at::kFloat);
     expect(paramKey(p, "max_q"), {1}, at::kChar);
     for (size_t k = 0; k < states_[p].size(); ++k)
-      expect(paramKey(p, "state." + std::to_string(k)), w.q().sizes(),
+      expect(paramKey(p, "state." + std::to_string(k)), w.sizes(),
              stateDtype());
     float delta = c.get(paramKey(p, "delta")).item<float>();
     TORCH_CHECK(std::isfinite(delta) && delta > 0, name_, ".load: ", path,

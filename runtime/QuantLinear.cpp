@@ -87,8 +87,8 @@ static const at::Tensor &checked2D(const at::Tensor &weight) {
   return weight;
 }
 
-QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid)
-    : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid)) {}
+QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid, Storage storage)
+    : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid, storage)) {}
 
 at::Tensor QuantLinear::forward(const at::Tensor &x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat,

@@ -33,15 +33,17 @@ public:
   /// 1/sqrt(in)), then quantized to `grid`.
   QuantLinear(int64_t in, int64_t out, Grid grid,
               std::optional<at::Generator> gen = std::nullopt);
-  /// A layer over an existing float weight [out, in].
-  QuantLinear(const at::Tensor &weight, Grid grid);
+  /// A layer over an existing float weight [out, in]; `storage` as in
+  /// QuantizedWeight::fromFloat (packed: ternary grids only).
+  QuantLinear(const at::Tensor &weight, Grid grid,
+              Storage storage = Storage::Int8);
 
   /// x: [..., in] float32; autograd-aware.
   at::Tensor forward(const at::Tensor &x);
 
   QuantizedWeight &weight() { return weight_; }
-  int64_t inFeatures() const { return weight_.q().size(1); }
-  int64_t outFeatures() const { return weight_.q().size(0); }
+  int64_t inFeatures() const { return weight_.sizes()[1]; }
+  int64_t outFeatures() const { return weight_.sizes()[0]; }
   bool ternaryInference = false;
   /// When set, the backward pass steps this layer's weight with `optimizer`
   /// right after computing its gradient and frees the gradient (lowest

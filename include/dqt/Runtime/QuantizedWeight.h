@@ -22,6 +22,25 @@ struct Grid {
   std::string str() const;
 };
 
+/// How the integers are stored.
+enum class Storage {
+  /// One int8 per weight, in the weight's shape.
+  Int8,
+  /// Ternary only: 4 two-bit codes per byte, a 1-D uint8 tensor of
+  /// ceil(n/4) bytes (docs/numerics.md, "Packed ternary storage").
+  PackedTernary,
+};
+
+/// Packs ternary int8 values (any shape, CPU) into ceil(n/4) bytes (uint8).
+at::Tensor packTernary(const at::Tensor &q);
+/// Unpacks `numel` values from packed bytes into an int8 tensor of `shape`.
+/// Throws (c10::Error) on an invalid code 0b10 or non-zero unused bits.
+at::Tensor unpackTernary(const at::Tensor &bytes, at::IntArrayRef shape);
+/// Checks that `bytes` is valid packed storage of `numel` values (uint8,
+/// ceil(numel/4) bytes, no code 0b10, unused bits 0); the message names `who`.
+void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
+                        const std::string &who);
+
 /// A weight that exists only as integers: int8 storage `q` (any shape), a
 /// per-tensor step `delta`, and the signed maximum of `q` (the next step's
 /// scale, produced by every step as a by-product). No float copy is kept;
@@ -30,17 +49,30 @@ class QuantizedWeight {
 public:
   /// The DQT initialization (docs/numerics.md): s = Qp / max(mean|W|, 1e-5),
   /// q = clamp(round_half_even(W*s), Qn, Qp), delta = 1/s.
-  static QuantizedWeight fromFloat(const at::Tensor &weight, Grid grid);
+  /// With Storage::PackedTernary (ternary grids only) the integers are
+  /// kept packed, 4 per byte.
+  static QuantizedWeight fromFloat(const at::Tensor &weight, Grid grid,
+                                   Storage storage = Storage::Int8);
 
   /// q * delta as f32, in the weight's shape.
   at::Tensor dequantize() const;
 
+  /// The integer storage: int8 in the weight's shape, or with packed
+  /// storage the uint8 bytes (as packed(); use unpack() for the values).
   const at::Tensor &q() const { return q_; }
   at::Tensor &q() { return q_; }
+  Storage storage() const { return storage_; }
+  bool isPacked() const { return storage_ == Storage::PackedTernary; }
+  /// The packed bytes (packed storage only).
+  const at::Tensor &packed() const;
+  /// The integers as int8 in the weight's shape (a copy when packed).
+  at::Tensor unpack() const;
+  /// The weight's shape (q's shape unless packed).
+  at::IntArrayRef sizes() const { return shape_; }
   float delta() const { return delta_; }
   int8_t maxQ() const { return maxq_; }
   Grid grid() const { return grid_; }
-  int64_t numel() const { return q_.numel(); }
+  int64_t numel() const { return numel_; }
 
   /// Sets delta and max q after a step (the optimizer's business).
   void update(float delta, int8_t maxq) {
@@ -54,14 +86,19 @@ public:
   /// Frees the gradient buffer.
   void clearGrad() { grad_ = at::Tensor(); }
 
-  /// Bytes of persistent state: the integers and delta (not the gradient).
+  /// Bytes of persistent state: the integers (ceil(n/4) when packed) and
+  /// delta (not the gradient).
   int64_t persistentBytes() const {
     return q_.numel() + int64_t(sizeof(float));
   }
 
 private:
-  QuantizedWeight(at::Tensor q, float delta, Grid grid);
+  QuantizedWeight(at::Tensor q, float delta, Grid grid, Storage storage,
+                  std::vector<int64_t> shape);
   at::Tensor q_;
+  Storage storage_ = Storage::Int8;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
   float delta_;
   int8_t maxq_;
   Grid grid_;

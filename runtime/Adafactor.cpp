@@ -165,16 +165,18 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
                 q.device(), "; only CPU is supported so far");
     TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
                 " must be a non-empty contiguous tensor");
+    // The weight's shape: q is 1-D bytes when packed.
+    at::IntArrayRef shape = params_[p]->sizes();
     at::TensorOptions f32 = q.options().dtype(at::kFloat);
     std::vector<at::Tensor> states;
-    if (q.dim() == 2) {
-      states.push_back(at::zeros({q.size(0)}, f32));
-      states.push_back(at::zeros({q.size(1)}, f32));
+    if (shape.size() == 2) {
+      states.push_back(at::zeros({shape[0]}, f32));
+      states.push_back(at::zeros({shape[1]}, f32));
     } else {
-      states.push_back(at::zeros(q.sizes(), f32));
+      states.push_back(at::zeros(shape, f32));
     }
     if (options.beta1 > 0)
-      states.push_back(at::zeros(q.sizes(), f32));
+      states.push_back(at::zeros(shape, f32));
     states_.push_back(std::move(states));
     tensorIds_.push_back(int64_t(p));
   }
@@ -258,8 +260,8 @@ void Adafactor::checkGradient(size_t p) const {
               " must be float32, got ", g.scalar_type());
   TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
               " is on ", g.device(), ", the weight on ", w.q().device());
-  TORCH_CHECK(g.sizes() == w.q().sizes(), name_, ": grad of parameter ", p,
-              " has shape ", g.sizes(), ", expected ", w.q().sizes());
+  TORCH_CHECK(g.sizes() == w.sizes(), name_, ": grad of parameter ", p,
+              " has shape ", g.sizes(), ", expected ", w.sizes());
   TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
               " must be contiguous");
 }
@@ -276,6 +278,7 @@ std::vector<StepStats> Adafactor::step() {
     c.optimizer = Optimizer::SGD;
     c.bits = params_[p]->grid().bits;
     c.ternary = params_[p]->grid().ternary;
+    c.packed = params_[p]->isPacked();
     c.stateType = StateType::F32;
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
@@ -306,8 +309,8 @@ std::vector<StepStats> Adafactor::step() {
     double sumSq =
         factored(p)
             ? factoredUpdate(g, st[0].data_ptr<float>(),
-                             st[1].data_ptr<float>(), up, w.q().size(0),
-                             w.q().size(1), beta2t, o.eps1)
+                             st[1].data_ptr<float>(), up, w.sizes()[0],
+                             w.sizes()[1], beta2t, o.eps1)
             : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t,
                                o.eps1);
     double rms = std::sqrt(sumSq / double(n));
@@ -334,8 +337,9 @@ std::vector<StepStats> Adafactor::step() {
       float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
       float *u = updates[p].data_ptr<float>();
       void *buffer = o.beta1 > 0 ? states_[p].back().data_ptr() : u;
-      ops.push_back({w.q().data_ptr<int8_t>(), u, buffer, nullptr, w.numel(),
-                     tensorIds_[p], delta, next});
+      // Packed weights: the kernel takes the bytes (StepConfig.h).
+      ops.push_back({static_cast<int8_t *>(w.q().data_ptr()), u, buffer,
+                     nullptr, w.numel(), tensorIds_[p], delta, next});
     }
     std::vector<StepStats> groupStats = launchCpu(
         *kernels[key], configs[key], ops, hyper, seed_, uint64_t(t));
@@ -360,6 +364,11 @@ void Adafactor::save(const std::string &path) const {
   for (size_t p = 0; p < params_.size(); ++p) {
     const QuantizedWeight &w = *params_[p];
     c.metadata[paramKey(p, "grid")] = w.grid().str();
+    if (w.isPacked()) {
+      // Packed bytes (U8) carry no shape: the metadata does.
+      c.metadata[paramKey(p, "storage")] = "packed-ternary";
+      c.metadata[paramKey(p, "shape")] = c10::str(w.sizes());
+    }
     c.tensors.emplace_back(paramKey(p, "q"), w.q());
     c.tensors.emplace_back(paramKey(p, "delta"),
                            at::full({1}, w.delta(), at::kFloat));
@@ -396,7 +405,23 @@ void Adafactor::load(const std::string &path) {
                   t.sizes(), ", expected ", dtype, shape);
       ++expectedTensors;
     };
-    expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    auto storage = c.metadata.find(paramKey(p, "storage"));
+    std::string stored =
+        storage == c.metadata.end() ? "int8" : storage->second;
+    std::string here = w.isPacked() ? "packed-ternary" : "int8";
+    TORCH_CHECK(stored == here, name_, ".load: parameter ", p,
+                " is stored as ", here, " here and as ", stored, " in ", path);
+    if (w.isPacked()) {
+      TORCH_CHECK(meta(paramKey(p, "shape")) == c10::str(w.sizes()), name_,
+                  ".load: parameter ", p, " has shape ", w.sizes(),
+                  " here and ", meta(paramKey(p, "shape")), " in ", path);
+      expect(paramKey(p, "q"), w.q().sizes(), at::kByte);
+      checkPackedTernary(c.get(paramKey(p, "q")), w.numel(),
+                         std::string(name_) + ".load: " + path +
+                             ": parameter " + std::to_string(p));
+    } else {
+      expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    }
     expect(paramKey(p, "delta"), {1}, at::kFloat);
     expect(paramKey(p, "max_q"), {1}, at::kChar);
     for (size_t k = 0; k < states_[p].size(); ++k)

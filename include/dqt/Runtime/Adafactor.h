@@ -63,7 +63,7 @@ public:
   uint64_t seed() const { return seed_; }
   size_t numParams() const { return params_.size(); }
   /// Whether parameter `p` has a factored second moment (2-D).
-  bool factored(size_t p) const { return params_[p]->q().dim() == 2; }
+  bool factored(size_t p) const { return params_[p]->sizes().size() == 2; }
   size_t numStates(size_t p) const { return states_[p].size(); }
   const at::Tensor &state(size_t p, size_t k) const { return states_[p][k]; }
 

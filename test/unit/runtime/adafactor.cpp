@@ -504,6 +504,78 @@ TEST(AdafactorGroups, OneKernelPerGridAndNoRecompilation) {
   EXPECT_EQ(KernelCache::global().compilations(), compiled);
 }
 
+TEST(AdafactorPacked, PackedTernaryStepsLikeInt8Ternary) {
+  at::Generator gen = at::detail::createCPUGenerator(17);
+  // Sizes not multiples of 4: the last byte is partial.
+  std::vector<at::Tensor> init = {at::randn({37, 29}, gen),
+                                  at::randn({103}, gen)};
+  Grid ternary = Grid::fromBits(1.58);
+  for (double beta1 : {0.0, 0.9}) {
+    SCOPED_TRACE(::testing::Message() << "beta1 " << beta1);
+    std::vector<QuantizedWeight> plain, packed;
+    for (auto &w : init) {
+      plain.push_back(QuantizedWeight::fromFloat(w, ternary));
+      packed.push_back(
+          QuantizedWeight::fromFloat(w, ternary, Storage::PackedTernary));
+    }
+    optim::AdafactorOptions o;
+    o.lr = 0.2;
+    o.beta1 = beta1;
+    o.weightDecay = 0.1;
+    optim::Adafactor a({&plain[0], &plain[1]}, o), b({&packed[0], &packed[1]},
+                                                      o);
+    EXPECT_TRUE(b.factored(0));
+    EXPECT_EQ(a.stateBytes(), b.stateBytes());
+    int64_t changed = 0;
+    for (int t = 1; t <= 3; ++t) {
+      for (size_t p = 0; p < 2; ++p) {
+        at::Tensor g = randomGrad(init[p].sizes(), 50 * t + p, true);
+        plain[p].grad().copy_(g);
+        packed[p].grad().copy_(g);
+      }
+      std::vector<StepStats> sa = a.step(), sb = b.step();
+      for (size_t p = 0; p < 2; ++p) {
+        SCOPED_TRACE(::testing::Message() << "step " << t << " param " << p);
+        ASSERT_TRUE(packed[p].isPacked());
+        ASSERT_TRUE(sameBytes(packed[p].unpack(), plain[p].q()));
+        EXPECT_EQ(packed[p].delta(), plain[p].delta());
+        EXPECT_EQ(packed[p].maxQ(), plain[p].maxQ());
+        EXPECT_EQ(sa[p].changed, sb[p].changed);
+        EXPECT_EQ(sa[p].maxQ, sb[p].maxQ);
+        EXPECT_EQ(sa[p].nonFinite, sb[p].nonFinite);
+        changed += sb[p].changed;
+        for (size_t k = 0; k < a.numStates(p); ++k)
+          ASSERT_TRUE(sameBytes(a.state(p, k), b.state(p, k))) << k;
+      }
+    }
+    EXPECT_GT(changed, 0);
+
+    // Resume of packed weights: the bytes, the shape and the storage kind.
+    auto dir = test::freshTestDirectory("dqt-adafactor-packed");
+    std::filesystem::create_directories(dir);
+    b.save(dir / "packed.safetensors");
+    std::vector<QuantizedWeight> fresh;
+    for (auto &w : init)
+      fresh.push_back(QuantizedWeight::fromFloat(w * 0.5, ternary,
+                                                 Storage::PackedTernary));
+    optim::Adafactor c({&fresh[0], &fresh[1]}, o);
+    c.load(dir / "packed.safetensors");
+    for (size_t p = 0; p < 2; ++p) {
+      EXPECT_TRUE(sameBytes(fresh[p].q(), packed[p].q())) << p;
+      for (size_t k = 0; k < c.numStates(p); ++k)
+        EXPECT_TRUE(sameBytes(c.state(p, k), b.state(p, k))) << p << k;
+    }
+    // An int8 model refuses the packed file, unchanged.
+    at::Tensor q0 = plain[0].q().clone();
+    EXPECT_NE(test::errorMessage([&] {
+                a.load(dir / "packed.safetensors");
+              }).find("is stored as int8 here and as packed-ternary"),
+              std::string::npos);
+    EXPECT_TRUE(sameBytes(plain[0].q(), q0));
+    std::filesystem::remove_all(dir);
+  }
+}
+
 /// A small model: a factored and an unfactored weight of different grids.
 struct Model {
   std::vector<QuantizedWeight> w;

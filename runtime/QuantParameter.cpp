@@ -41,8 +41,9 @@ struct QuantParameterFunction
 
 } // namespace
 
-QuantParameter::QuantParameter(const at::Tensor &value, Grid grid)
-    : weight_(QuantizedWeight::fromFloat(value, grid)) {}
+QuantParameter::QuantParameter(const at::Tensor &value, Grid grid,
+                               Storage storage)
+    : weight_(QuantizedWeight::fromFloat(value, grid, storage)) {}
 
 at::Tensor QuantParameter::value() {
   return QuantParameterFunction::apply(

@@ -63,6 +63,10 @@ def log_rows(out):
 
 @pytest.mark.parametrize("method", [("dqt", "--bits", "8"),
                                     ("dqt", "--bits", "1.58"),
+                                    ("dqt", "--bits", "4", "--state-dtype",
+                                     "bf16"),
+                                    ("dqt", "--bits", "8", "--optimizer",
+                                     "adafactor"),
                                     ("fp32",), ("bitnet",)])
 def test_loss_falls(tmp_path, data_dir, tokenizer, method):
     out = tmp_path / "run"
@@ -98,11 +102,26 @@ def test_state_accounting(tmp_path, data_dir, tokenizer):
     train(tmp_path / "fp", data_dir, tokenizer, "--method", "fp32",
           "--steps", "3")
     assert summary(tmp_path / "fp")["state_bytes_per_param"] == 16.0
+    # Packed ternary weights with bf16 moments: 1/4 + 2 + 2 bytes.
+    train(tmp_path / "pk", data_dir, tokenizer, "--method", "dqt", "--bits",
+          "1.58", "--quantize", "all", "--state-dtype", "bf16",
+          "--packed-ternary", "--steps", "3")
+    assert 4.25 < summary(tmp_path / "pk")["state_bytes_per_param"] < 4.26
+    # bf16 moments: 1 + 2 + 2 bytes.
+    train(tmp_path / "bf", data_dir, tokenizer, "--method", "dqt", "--bits",
+          "1.58", "--quantize", "all", "--state-dtype", "bf16", "--steps", "3")
+    s = summary(tmp_path / "bf")
+    assert 5.0 < s["state_bytes_per_param"] < 5.01 and s["label"].endswith("-bf16")
 
 
-def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer):
+@pytest.mark.parametrize("variant", [
+    ["--bits", "4"],
+    ["--bits", "1.58", "--quantize", "all", "--packed-ternary",
+     "--state-dtype", "bf16"],
+    ["--bits", "8", "--optimizer", "adafactor"]])
+def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
     full, split = tmp_path / "full", tmp_path / "split"
-    args = ["--method", "dqt", "--bits", "4", "--steps", "20", "--lr", "3e-3"]
+    args = ["--method", "dqt", *variant, "--steps", "20", "--lr", "3e-3"]
     train(full, data_dir, tokenizer, *args)
     train(split, data_dir, tokenizer, *args, "--stop-after", "10")
     assert summary(split)["steps"] == 10
@@ -153,6 +172,8 @@ def test_corrupt_checkpoint_is_refused_and_untouched(tmp_path, data_dir,
     (["--data-dir", "/nonexistent/data"], "is not a directory"),
     (["--steps", "0"], "--steps must be > 0"),
     (["--quantize", "some"], "--quantize must be linear or all"),
+    (["--state-dtype", "f16"], "--state-dtype must be f32 or bf16"),
+    (["--optimizer", "lion"], "--optimizer must be adamw or adafactor"),
 ])
 def test_bad_command_lines(tmp_path, data_dir, args, message):
     base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",

@@ -178,8 +178,8 @@ MemoryReport inChild(const std::function<double()> &fn) {
 
 /// Persistent training state per parameter of a stack of `layers` square
 /// linear layers, each in a fresh child process: DQT 8-bit with f32 states
-/// and the step inside the backward pass (no gradient survives), against
-/// float AdamW (weights, gradients, two moments). The runtime's accounting,
+/// and packed ternary with bf16 states, both with the step inside the
+/// backward pass (no gradient survives), against float AdamW (weights, gradients, two moments). The runtime's accounting,
 /// confirmed by the live and peak growth of the resident set after one
 /// training step. Large tensors are mmap'ed (M_MMAP_THRESHOLD) so that freed
 /// memory leaves the resident set; the peak includes the transient float
@@ -191,6 +191,11 @@ int runMemory(int64_t dim, int layers) {
   // fork: the child would wait on threads it does not have.)
   StepConfig config;
   KernelCache::global().cpu(config);
+  StepConfig packed;
+  packed.ternary = true;
+  packed.packed = true;
+  packed.stateType = StateType::BF16;
+  KernelCache::global().cpu(packed);
   int64_t params = dim * dim * layers;
   std::printf("memory: %d layers of %lld x %lld = %lld parameters, one "
               "training step\n",
@@ -201,29 +206,38 @@ int runMemory(int64_t dim, int layers) {
     std::printf("%-36s %12.3f %12.3f %12.3f\n", name, r.accounted / params,
                 r.live / params, r.peak / params);
   };
-  print("dqt 8-bit, f32 states, step in bwd", inChild([&] {
-          at::Generator gen = at::detail::createCPUGenerator(0);
-          auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
-          std::vector<QuantizedWeight *> ws;
-          for (int l = 0; l < layers; ++l) {
-            model->push_back(std::make_unique<nn::QuantLinear>(
-                dim, dim, Grid{8, false}, gen));
-            ws.push_back(&model->back()->weight());
-          }
-          auto *adam = new optim::AdamW(ws);
-          for (auto &layer : *model)
-            layer->stepInBackward = adam;
-          at::Tensor h = at::randn({8, dim}, gen);
-          for (auto &layer : *model)
-            h = layer->forward(h);
-          torch::autograd::backward({h.pow(2).mean()});
-          adam->step();
-          double accounted = double(adam->stateBytes());
-          for (QuantizedWeight *w : ws)
-            accounted += double(w->persistentBytes()) +
-                         (w->hasGrad() ? 4.0 * double(w->numel()) : 0.0);
-          return accounted; // the model stays alive until the child exits
-        }));
+  auto dqtRow = [&](Grid grid, Storage storage, StateType states) {
+    return inChild([&] {
+      at::Generator gen = at::detail::createCPUGenerator(0);
+      auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
+      std::vector<QuantizedWeight *> ws;
+      for (int l = 0; l < layers; ++l) {
+        at::Tensor init = at::empty({dim, dim}).uniform_(
+            -1.0 / std::sqrt(double(dim)), 1.0 / std::sqrt(double(dim)), gen);
+        model->push_back(std::make_unique<nn::QuantLinear>(init, grid, storage));
+        ws.push_back(&model->back()->weight());
+      }
+      optim::AdamWOptions options;
+      options.stateType = states;
+      auto *adam = new optim::AdamW(ws, options);
+      for (auto &layer : *model)
+        layer->stepInBackward = adam;
+      at::Tensor h = at::randn({8, dim}, gen);
+      for (auto &layer : *model)
+        h = layer->forward(h);
+      torch::autograd::backward({h.pow(2).mean()});
+      adam->step();
+      double accounted = double(adam->stateBytes());
+      for (QuantizedWeight *w : ws)
+        accounted += double(w->persistentBytes()) +
+                     (w->hasGrad() ? 4.0 * double(w->numel()) : 0.0);
+      return accounted; // the model stays alive until the child exits
+    });
+  };
+  print("dqt 8-bit, f32 states, step in bwd",
+        dqtRow(Grid{8, false}, Storage::Int8, StateType::F32));
+  print("dqt packed ternary, bf16 states, bwd",
+        dqtRow(Grid{8, true}, Storage::PackedTernary, StateType::BF16));
   print("float AdamW (w, grad, m, v)", inChild([&] {
           at::Generator gen = at::detail::createCPUGenerator(0);
           auto *state = new std::vector<at::Tensor>[5];

@@ -42,6 +42,8 @@ std::string MethodConfig::label() const {
       l += "-ti";
     if (quantizeAll)
       l += "-all";
+    if (packed)
+      l += "-packed";
     return l;
   }
   }
@@ -52,10 +54,10 @@ Weight::Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
                bool linear)
     : name_(std::move(name)), linear_(linear), method_(m.method) {
   if (m.method == Method::Dqt && linear) {
-    qlinear_ = std::make_unique<nn::QuantLinear>(init, m.grid);
+    qlinear_ = std::make_unique<nn::QuantLinear>(init, m.grid, m.storage());
     qlinear_->ternaryInference = m.ternaryInference;
   } else if (m.method == Method::Dqt && m.quantizeAll) {
-    qparam_ = std::make_unique<nn::QuantParameter>(init, m.grid);
+    qparam_ = std::make_unique<nn::QuantParameter>(init, m.grid, m.storage());
   } else {
     param_ = init.clone().requires_grad_(true);
   }

@@ -39,8 +39,12 @@ struct MethodConfig {
   Grid grid;                     ///< dqt only
   bool ternaryInference = false; ///< dqt only
   bool quantizeAll = false;      ///< dqt: embeddings, head and norms too
+  bool packed = false;           ///< dqt ternary: 4 weights per byte
   /// A short label: fp32, bitnet, dqt-8, dqt-1.58, dqt-8-ti, ...
   std::string label() const;
+  Storage storage() const {
+    return packed ? Storage::PackedTernary : Storage::Int8;
+  }
 };
 
 /// One weight of the model, in the storage the method asks for.

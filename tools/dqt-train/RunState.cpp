@@ -14,9 +14,67 @@ namespace fs = std::filesystem;
 
 namespace dqt::train {
 
-RunState::RunState(Model &model, const optim::AdamWOptions &dqtOptions,
-                   const torch::optim::AdamWOptions &floatOptions)
-    : model(model) {
+IntegerOptimizer::IntegerOptimizer(std::vector<QuantizedWeight *> params,
+                                   const TrainOptions &o) {
+  if (o.optimizer == "adafactor") {
+    optim::AdafactorOptions a;
+    a.lr = o.lr;
+    a.weightDecay = o.weightDecay;
+    a.seed = o.seed;
+    adafactor_ = std::make_unique<optim::Adafactor>(std::move(params), a);
+    return;
+  }
+  optim::AdamWOptions a;
+  a.lr = o.lr;
+  a.beta1 = o.beta1;
+  a.beta2 = o.beta2;
+  a.eps = o.eps;
+  a.weightDecay = o.weightDecay;
+  a.seed = o.seed;
+  a.stateType = o.stateDtype == "bf16" ? StateType::BF16 : StateType::F32;
+  adamw_ = std::make_unique<optim::AdamW>(std::move(params), a);
+}
+
+std::vector<StepStats> IntegerOptimizer::step() {
+  return adamw_ ? adamw_->step() : adafactor_->step();
+}
+
+void IntegerOptimizer::setLr(double lr) {
+  if (adamw_)
+    adamw_->setLr(lr);
+  else
+    adafactor_->setLr(lr);
+}
+
+void IntegerOptimizer::save(const std::string &path) const {
+  if (adamw_)
+    adamw_->save(path);
+  else
+    adafactor_->save(path);
+}
+
+void IntegerOptimizer::load(const std::string &path) {
+  if (adamw_)
+    adamw_->load(path);
+  else
+    adafactor_->load(path);
+}
+
+std::vector<at::Tensor> IntegerOptimizer::states() const {
+  std::vector<at::Tensor> out;
+  if (adamw_) {
+    for (size_t p = 0; p < adamw_->numParams(); ++p)
+      for (size_t k = 0; k < adamw_->numStates(); ++k)
+        out.push_back(adamw_->state(p, k));
+  } else {
+    for (size_t p = 0; p < adafactor_->numParams(); ++p)
+      for (size_t k = 0; k < adafactor_->numStates(p); ++k)
+        out.push_back(adafactor_->state(p, k));
+  }
+  return out;
+}
+
+RunState::RunState(Model &model, const TrainOptions &opts) : model(model) {
   std::vector<QuantizedWeight *> q;
   std::vector<at::Tensor> f;
   for (Weight *w : model.weights()) {
@@ -29,9 +87,16 @@ RunState::RunState(Model &model, const optim::AdamWOptions &dqtOptions,
     }
   }
   if (!q.empty())
-    dqt = std::make_unique<optim::AdamW>(q, dqtOptions);
+    dqt = std::make_unique<IntegerOptimizer>(q, opts);
+  // Float parameters (embeddings, head, norms with --quantize linear; every
+  // weight of fp32 and bitnet) use LibTorch's AdamW with the same
+  // hyper-parameters, whatever --optimizer says.
   if (!f.empty())
-    floats = std::make_unique<torch::optim::AdamW>(f, floatOptions);
+    floats = std::make_unique<torch::optim::AdamW>(
+        f, torch::optim::AdamWOptions(opts.lr)
+               .betas({opts.beta1, opts.beta2})
+               .eps(opts.eps)
+               .weight_decay(opts.weightDecay));
 }
 
 void RunState::setLr(double lr) {
@@ -189,9 +254,8 @@ std::string stateSha256(RunState &state) {
     }
   }
   if (state.dqt)
-    for (size_t p = 0; p < state.dqt->numParams(); ++p)
-      for (size_t k = 0; k < 2; ++k)
-        add(state.dqt->state(p, k));
+    for (const at::Tensor &t : state.dqt->states())
+      add(t);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);

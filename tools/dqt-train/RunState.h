@@ -14,7 +14,9 @@
 #define DQT_TRAIN_RUNSTATE_H
 
 #include "Model.h"
+#include "Trainer.h"
 
+#include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/Optimizers.h"
 
 #include <torch/torch.h>
@@ -25,13 +27,35 @@
 
 namespace dqt::train {
 
+/// The optimizer of the integer weights: DQT AdamW or Adafactor. (The two
+/// runtime classes share no base class: Adafactor's states are not shaped
+/// like the weights.)
+class IntegerOptimizer {
+public:
+  IntegerOptimizer(std::vector<QuantizedWeight *> params,
+                   const TrainOptions &opts);
+  std::vector<StepStats> step();
+  void setLr(double lr);
+  void save(const std::string &path) const;
+  /// Validates `path` completely, then restores (the runtime's load).
+  void load(const std::string &path);
+  /// Every state tensor, parameter by parameter.
+  std::vector<at::Tensor> states() const;
+  /// The optimizer that can step a weight inside the backward pass (AdamW),
+  /// or null.
+  optim::QuantizedOptimizer *inBackward() { return adamw_.get(); }
+
+private:
+  std::unique_ptr<optim::AdamW> adamw_;
+  std::unique_ptr<optim::Adafactor> adafactor_;
+};
+
 /// The model's weights split by storage, and their optimizers.
 struct RunState {
-  RunState(Model &model, const optim::AdamWOptions &dqtOptions,
-           const torch::optim::AdamWOptions &floatOptions);
+  RunState(Model &model, const TrainOptions &opts);
   Model &model;
   std::vector<Weight *> floatWeights, quantizedWeights;
-  std::unique_ptr<optim::AdamW> dqt;          ///< integer weights
+  std::unique_ptr<IntegerOptimizer> dqt;       ///< integer weights
   std::unique_ptr<torch::optim::AdamW> floats; ///< float parameters
   void setLr(double lr);
 };

@@ -29,16 +29,27 @@ void TrainOptions::validate() const {
               "'");
   if (method == "dqt")
     Grid::fromBits(bits, "dqt-train: --bits");
+  TORCH_CHECK(!packed || (method == "dqt" && bits > 1 && bits < 2),
+              "dqt-train: --packed-ternary needs --method dqt --bits 1.58");
   TORCH_CHECK(!ternaryInference || method == "dqt",
               "dqt-train: --ternary-inference needs --method dqt");
-  TORCH_CHECK(optimizer == "adamw",
-              "dqt-train: --optimizer ", optimizer,
-              " is not implemented yet (only adamw)");
+  TORCH_CHECK(optimizer == "adamw" || optimizer == "adafactor",
+              "dqt-train: --optimizer must be adamw or adafactor, got '",
+              optimizer, "'");
+  TORCH_CHECK(optimizer == "adamw" || method == "dqt",
+              "dqt-train: --optimizer adafactor needs --method dqt (the float "
+              "baselines use AdamW)");
+  TORCH_CHECK(optimizer == "adamw" || stateDtype == "f32",
+              "dqt-train: --optimizer adafactor keeps f32 states");
   TORCH_CHECK(quantize == "linear" || quantize == "all",
               "dqt-train: --quantize must be linear or all, got '", quantize,
               "'");
-  TORCH_CHECK(stateDtype == "f32", "dqt-train: --state-dtype ", stateDtype,
-              " is not implemented yet (only f32)");
+  TORCH_CHECK(stateDtype == "f32" || stateDtype == "bf16",
+              "dqt-train: --state-dtype must be f32 or bf16, got '",
+              stateDtype, "'");
+  TORCH_CHECK(stateDtype == "f32" || method == "dqt",
+              "dqt-train: --state-dtype bf16 needs --method dqt (the float "
+              "baselines keep torch's f32 AdamW states)");
   if (memoryOnly)
     return;
   TORCH_CHECK(steps > 0, "dqt-train: --steps must be > 0, got ", steps);
@@ -60,6 +71,7 @@ MethodConfig TrainOptions::methodConfig() const {
     m.grid = Grid::fromBits(bits, "dqt-train: --bits");
   m.ternaryInference = ternaryInference;
   m.quantizeAll = m.method == Method::Dqt && quantize == "all";
+  m.packed = packed;
   return m;
 }
 
@@ -80,10 +92,21 @@ MemoryAccount accountMemory(Model &model, const TrainOptions &opts) {
     int64_t n = w->numel();
     a.params += n;
     if (w->quantized()) {
+      QuantizedWeight &q = w->quantizedWeight();
       a.quantizedParams += n;
-      // integers + delta, f32 m and v; the gradient only lives until the
-      // step unless it is taken inside the backward pass.
-      a.bytes += w->quantizedWeight().persistentBytes() + 8 * n;
+      a.bytes += q.persistentBytes();
+      if (opts.optimizer == "adafactor") {
+        // Factored r [rows] and c [cols] for matrices, v otherwise (beta1 0:
+        // no first moment); the gradient lives until the step.
+        auto sizes = q.sizes();
+        a.bytes += sizes.size() == 2 ? 4 * (sizes[0] + sizes[1]) : 4 * n;
+        a.bytes += 4 * n;
+        continue;
+      }
+      // m and v (f32 or bf16); the gradient only lives until the step
+      // unless it is taken inside the backward pass.
+      int64_t stateBytes = opts.stateDtype == "bf16" ? 2 : 4;
+      a.bytes += 2 * stateBytes * n;
       if (!opts.stepInBackward)
         a.bytes += 4 * n;
     } else {
@@ -252,21 +275,10 @@ int run(const TrainOptions &opts) {
               seconds(t0, Clock::now()));
 
   Model model(shape, method, opts.seed);
-  optim::AdamWOptions dqtOpts;
-  dqtOpts.lr = opts.lr;
-  dqtOpts.beta1 = opts.beta1;
-  dqtOpts.beta2 = opts.beta2;
-  dqtOpts.eps = opts.eps;
-  dqtOpts.weightDecay = opts.weightDecay;
-  dqtOpts.seed = opts.seed;
-  RunState state(model, dqtOpts,
-                 torch::optim::AdamWOptions(opts.lr)
-                     .betas({opts.beta1, opts.beta2})
-                     .eps(opts.eps)
-                     .weight_decay(opts.weightDecay));
-  if (state.dqt && opts.stepInBackward)
+  RunState state(model, opts);
+  if (state.dqt && opts.stepInBackward && state.dqt->inBackward())
     for (Weight *w : state.quantizedWeights)
-      w->setStepInBackward(state.dqt.get());
+      w->setStepInBackward(state.dqt->inBackward());
   MemoryAccount memory = accountMemory(model, opts);
   RunConfig config = runConfig(opts, shape);
 
@@ -389,11 +401,15 @@ int run(const TrainOptions &opts) {
   double finalLoss = 0;
   for (size_t i = recentLosses.size() - window; i < recentLosses.size(); ++i)
     finalLoss += recentLosses[i] / double(window);
-  summary["label"] = method.label();
+  summary["label"] = method.label() +
+                     (opts.stateDtype == "bf16" ? "-bf16" : "") +
+                     (opts.optimizer == "adafactor" ? "-adafactor" : "");
   summary["preset"] = opts.preset;
   summary["method"] = opts.method;
   summary["bits"] = method.method == Method::Dqt ? opts.bits : 32.0;
   summary["quantize"] = opts.quantize;
+  summary["state_dtype"] = opts.stateDtype;
+  summary["optimizer"] = opts.optimizer;
   summary["steps"] = end;
   summary["resumed_from"] = start;
   summary["seq_len"] = shape.seqLen;

@@ -16,9 +16,10 @@ struct TrainOptions {
   std::string method = "dqt"; ///< fp32 | bitnet | dqt
   double bits = 8;            ///< dqt: 1.58 (ternary) or 2..8
   bool ternaryInference = false;
-  std::string optimizer = "adamw"; ///< adamw (adafactor: not yet)
+  std::string optimizer = "adamw"; ///< dqt: adamw | adafactor
   std::string quantize = "linear"; ///< linear | all
-  std::string stateDtype = "f32";  ///< f32 (bf16: not yet)
+  bool packed = false;             ///< dqt ternary: 4 weights per byte
+  std::string stateDtype = "f32";  ///< dqt: f32 | bf16 (stochastic rounding)
   int64_t steps = 0;
   std::string dataDir;
   std::string out;

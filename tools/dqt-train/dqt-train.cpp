@@ -37,14 +37,20 @@ int main(int argc, char **argv) {
   app.add_flag("--ternary-inference", o.ternaryInference,
                "dqt: forward with absmean-ternarized q*delta (STE), update "
                "the n-bit integers");
-  app.add_option("--optimizer", o.optimizer, "adamw (adafactor: not yet)")
+  app.add_option("--optimizer", o.optimizer,
+                 "dqt integer weights: adamw or adafactor (factored second "
+                 "moment, no first moment; float parameters always use "
+                 "AdamW)")
       ->capture_default_str();
   app.add_option("--quantize", o.quantize,
                  "dqt: linear (the decoder's projections) or all (also "
                  "embeddings, head and norm gains, as the official code)")
       ->capture_default_str();
+  app.add_flag("--packed-ternary", o.packed,
+               "dqt --bits 1.58: store the weights packed, 4 per byte");
   app.add_option("--state-dtype", o.stateDtype,
-                 "optimizer state dtype: f32 (bf16: not yet)")
+                 "dqt optimizer state dtype: f32 or bf16 (written with "
+                 "stochastic rounding)")
       ->capture_default_str();
   app.add_option("--steps", o.steps, "Total number of training steps");
   app.add_option("--data-dir", o.dataDir,

@@ -30,7 +30,8 @@ void acceptGradient(QuantizedWeight &weight, const at::Tensor &grad,
 /// through an autograd node that routes the gradient to acceptGradient.
 class QuantParameter {
 public:
-  QuantParameter(const at::Tensor &value, Grid grid);
+  QuantParameter(const at::Tensor &value, Grid grid,
+                 Storage storage = Storage::Int8);
   /// q * delta as a transient f32 tensor in the autograd graph.
   at::Tensor value();
   QuantizedWeight &weight() { return weight_; }

@@ -2,7 +2,7 @@
 
 #include "dqt/Runtime/Optimizers.h"
 
-#include "dqt/Runtime/Checkpoint.h"
+#include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/KernelCache.h"
 
 #include <c10/util/Exception.h>
@@ -216,112 +216,15 @@ std::vector<StepStats> QuantizedOptimizer::step() {
   return stats;
 }
 
-namespace {
-std::string paramKey(size_t p, const std::string &what) {
-  return "param." + std::to_string(p) + "." + what;
-}
-} // namespace
-
 void QuantizedOptimizer::save(const std::string &path) const {
-  checkpoint::Contents c;
-  c.metadata["dqt.optimizer"] = name_;
-  c.metadata["dqt.step"] = std::to_string(step_);
-  c.metadata["dqt.seed"] = std::to_string(seed_);
-  char lr[32];
-  std::snprintf(lr, sizeof(lr), "%a", lr_); // exact
-  c.metadata["dqt.lr"] = lr;
-  for (size_t p = 0; p < params_.size(); ++p) {
-    const QuantizedWeight &w = *params_[p];
-    c.metadata[paramKey(p, "grid")] = w.grid().str();
-    if (w.isPacked()) {
-      // Packed bytes (U8) carry no shape: the metadata does.
-      c.metadata[paramKey(p, "storage")] = "packed-ternary";
-      c.metadata[paramKey(p, "shape")] = c10::str(w.sizes());
-    }
-    c.tensors.emplace_back(paramKey(p, "q"), w.q());
-    c.tensors.emplace_back(paramKey(p, "delta"),
-                           at::full({1}, w.delta(), at::kFloat));
-    c.tensors.emplace_back(paramKey(p, "max_q"),
-                           at::full({1}, int64_t(w.maxQ()), at::kChar));
-    for (size_t k = 0; k < states_[p].size(); ++k)
-      c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
-                             states_[p][k]);
-  }
-  checkpoint::save(path, c);
+  saveOptimizerFile(path, name_, {step_, seed_, lr_}, params_, states_);
 }
 
 void QuantizedOptimizer::load(const std::string &path) {
-  checkpoint::Contents c = checkpoint::load(path);
-  auto meta = [&](const std::string &key) -> const std::string & {
-    auto it = c.metadata.find(key);
-    TORCH_CHECK(it != c.metadata.end(), name_, ".load: ", path,
-                " has no metadata '", key, "'");
-    return it->second;
-  };
-  TORCH_CHECK(meta("dqt.optimizer") == name_, name_, ".load: ", path,
-              " was written by ", meta("dqt.optimizer"));
-  size_t expectedTensors = 0;
-  // Validate everything against the live parameters first.
-  for (size_t p = 0; p < params_.size(); ++p) {
-    const QuantizedWeight &w = *params_[p];
-    TORCH_CHECK(meta(paramKey(p, "grid")) == w.grid().str(), name_,
-                ".load: ", "parameter ", p, " is ", w.grid().str(),
-                " here and ", meta(paramKey(p, "grid")), " in ", path);
-    auto expect = [&](const std::string &name, at::IntArrayRef shape,
-                      at::ScalarType dtype) {
-      const at::Tensor &t = c.get(name);
-      TORCH_CHECK(t.sizes() == shape && t.scalar_type() == dtype, name_,
-                  ".load: ", path, ": '", name, "' is ", t.scalar_type(),
-                  t.sizes(), ", expected ", dtype, shape);
-      ++expectedTensors;
-    };
-    auto storage = c.metadata.find(paramKey(p, "storage"));
-    std::string stored =
-        storage == c.metadata.end() ? "int8" : storage->second;
-    std::string here = w.isPacked() ? "packed-ternary" : "int8";
-    TORCH_CHECK(stored == here, name_, ".load: parameter ", p,
-                " is stored as ", here, " here and as ", stored, " in ", path);
-    if (w.isPacked()) {
-      TORCH_CHECK(meta(paramKey(p, "shape")) == c10::str(w.sizes()), name_,
-                  ".load: parameter ", p, " has shape ", w.sizes(),
-                  " here and ", meta(paramKey(p, "shape")), " in ", path);
-      expect(paramKey(p, "q"), w.q().sizes(), at::kByte);
-      checkPackedTernary(c.get(paramKey(p, "q")), w.numel(),
-                         std::string(name_) + ".load: " + path + ": parameter " +
-                             std::to_string(p));
-    } else {
-      expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
-    }
-    expect(paramKey(p, "delta"), {1}, at::kFloat);
-    expect(paramKey(p, "max_q"), {1}, at::kChar);
-    for (size_t k = 0; k < states_[p].size(); ++k)
-      expect(paramKey(p, "state." + std::to_string(k)), w.sizes(),
-             stateDtype());
-    float delta = c.get(paramKey(p, "delta")).item<float>();
-    TORCH_CHECK(std::isfinite(delta) && delta > 0, name_, ".load: ", path,
-                ": parameter ", p, " has delta ", delta);
-  }
-  TORCH_CHECK(c.tensors.size() == expectedTensors, name_, ".load: ", path,
-              " holds ", c.tensors.size(), " tensors, expected ",
-              expectedTensors, " (a different model?)");
-  int64_t step = std::stoll(meta("dqt.step"));
-  uint64_t seed = std::stoull(meta("dqt.seed"));
-  double lr = std::strtod(meta("dqt.lr").c_str(), nullptr);
-  TORCH_CHECK(step >= 0, name_, ".load: ", path, ": negative step");
-  checkLr(name_, lr);
-
-  // Commit.
-  for (size_t p = 0; p < params_.size(); ++p) {
-    QuantizedWeight &w = *params_[p];
-    w.q().copy_(c.get(paramKey(p, "q")));
-    w.update(c.get(paramKey(p, "delta")).item<float>(),
-             c.get(paramKey(p, "max_q")).item<int8_t>());
-    for (size_t k = 0; k < states_[p].size(); ++k)
-      states_[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
-  }
-  step_ = step;
-  seed_ = seed;
-  lr_ = lr;
+  OptimizerFileHeader h = loadOptimizerFile(path, name_, params_, states_);
+  step_ = h.step;
+  seed_ = h.seed;
+  lr_ = h.lr;
 }
 
 AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)

@@ -13,6 +13,7 @@
 
 #include "../StepReference.h"
 #include "TestUtil.h"
+#include "TorchReference.h"
 
 #include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/KernelCache.h"
@@ -28,20 +29,9 @@ using test::sameBytes;
 
 namespace {
 
-at::Tensor f(float v) { return at::scalar_tensor(v, at::kFloat); }
-
-/// The correctly rounded f32 square root (see optim-matches-torch-reference).
-at::Tensor sqrtIEEE(const at::Tensor &x) {
-  return x.to(at::kDouble).sqrt().to(at::kFloat);
-}
-
-at::Tensor uniforms(uint64_t seed, uint64_t step, uint64_t tid, int64_t n) {
-  at::Tensor u = at::empty({n}, at::kFloat);
-  float *p = u.data_ptr<float>();
-  for (int64_t i = 0; i < n; ++i)
-    p[i] = ref::uniform(seed, step, tid, i);
-  return u;
-}
+using dqt::test::f;
+using dqt::test::sqrtIEEE;
+using dqt::test::uniforms;
 
 at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
                            const at::Tensor &u, Grid grid) {

@@ -12,6 +12,7 @@
 
 #include "../StepReference.h"
 #include "TestUtil.h"
+#include "TorchReference.h"
 
 #include "dqt/Runtime/Checkpoint.h"
 #include "dqt/Runtime/Functional.h"
@@ -27,14 +28,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using dqt::test::f;
+using dqt::test::sqrtIEEE;
+
 using test::sameBytes;
-
-at::Tensor f(float v) { return at::scalar_tensor(v, at::kFloat); }
-
-/// The correctly rounded f32 square root (see optim-matches-torch-reference).
-at::Tensor sqrtIEEE(const at::Tensor &x) {
-  return x.to(at::kDouble).sqrt().to(at::kFloat);
-}
 
 /// The 32 state-stream bits of each element (int64, from the reference).
 at::Tensor stateBits(uint64_t seed, uint64_t step, uint64_t tid, int64_t n) {

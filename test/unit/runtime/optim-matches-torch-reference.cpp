@@ -11,6 +11,7 @@
 
 #include "../StepReference.h"
 #include "TestUtil.h"
+#include "TorchReference.h"
 
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -22,24 +23,9 @@ using namespace dqt;
 
 namespace {
 
-at::Tensor f(float v) { return at::scalar_tensor(v, at::kFloat); }
-
-/// The correctly rounded f32 square root. ATen's f32 sqrt may go through
-/// MKL's vector math, which is not always correctly rounded (seen here: 1
-/// ulp off); the square root of a float taken in double and rounded to
-/// float is (double has more than 2*24+2 bits).
-at::Tensor sqrtIEEE(const at::Tensor &x) {
-  return x.to(at::kDouble).sqrt().to(at::kFloat);
-}
-
-/// The Philox uniforms of a tensor, from the test reference.
-at::Tensor uniforms(uint64_t seed, uint64_t step, uint64_t tid, int64_t n) {
-  at::Tensor u = at::empty({n}, at::kFloat);
-  float *p = u.data_ptr<float>();
-  for (int64_t i = 0; i < n; ++i)
-    p[i] = ref::uniform(seed, step, tid, i);
-  return u;
-}
+using dqt::test::f;
+using dqt::test::sqrtIEEE;
+using dqt::test::uniforms;
 
 /// One parameter as the reference sees it.
 struct RefParam {

@@ -1,0 +1,50 @@
+//===- OptimizerFile.h - an optimizer's checkpoint file ---------*- C++ -*-===//
+//
+// The file every DQT optimizer (AdamW, SGD, Adafactor) saves and loads: the
+// integer weights (q, delta, max q, storage) and the optimizer states of each
+// parameter, with the optimizer's name, step, seed and lr, in the
+// dqt::checkpoint format (safetensors, checksums, atomic writes).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_RUNTIME_OPTIMIZERFILE_H
+#define DQT_RUNTIME_OPTIMIZERFILE_H
+
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+namespace dqt::optim {
+
+/// The scalars of an optimizer file.
+struct OptimizerFileHeader {
+  int64_t step = 0;
+  uint64_t seed = 0;
+  double lr = 0;
+};
+
+/// Writes `params` and `states[p][k]` under the names
+/// param.<p>.{q,delta,max_q,state.<k>} (packed weights: U8 bytes, their
+/// storage and shape in the metadata), with `name` and `header`.
+void saveOptimizerFile(const std::string &path, const char *name,
+                       const OptimizerFileHeader &header,
+                       const std::vector<QuantizedWeight *> &params,
+                       const std::vector<std::vector<at::Tensor>> &states);
+
+/// Reads `path` and validates all of it against the live `params` and
+/// `states` (writer name, grids, storage, shapes, dtypes: each state like
+/// its live tensor, deltas, tensor count, step, lr) before changing
+/// anything; then copies the weights and states in and returns the header.
+/// Throws c10::Error naming `name`, the file and the first mismatch, with
+/// nothing changed.
+OptimizerFileHeader loadOptimizerFile(const std::string &path,
+                                      const char *name,
+                                      const std::vector<QuantizedWeight *> &params,
+                                      std::vector<std::vector<at::Tensor>> &states);
+
+} // namespace dqt::optim
+
+#endif // DQT_RUNTIME_OPTIMIZERFILE_H

@@ -1,0 +1,130 @@
+//===- OptimizerFile.cpp - an optimizer's checkpoint file -----------------===//
+
+#include "dqt/Runtime/OptimizerFile.h"
+
+#include "dqt/Runtime/Checkpoint.h"
+
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <cstdio>
+
+namespace dqt::optim {
+
+namespace {
+std::string paramKey(size_t p, const std::string &what) {
+  return "param." + std::to_string(p) + "." + what;
+}
+} // namespace
+
+void saveOptimizerFile(const std::string &path, const char *name,
+                       const OptimizerFileHeader &header,
+                       const std::vector<QuantizedWeight *> &params,
+                       const std::vector<std::vector<at::Tensor>> &states) {
+  checkpoint::Contents c;
+  c.metadata["dqt.optimizer"] = name;
+  c.metadata["dqt.step"] = std::to_string(header.step);
+  c.metadata["dqt.seed"] = std::to_string(header.seed);
+  char lr[32];
+  std::snprintf(lr, sizeof(lr), "%a", header.lr); // exact
+  c.metadata["dqt.lr"] = lr;
+  for (size_t p = 0; p < params.size(); ++p) {
+    const QuantizedWeight &w = *params[p];
+    c.metadata[paramKey(p, "grid")] = w.grid().str();
+    if (w.isPacked()) {
+      // Packed bytes (U8) carry no shape: the metadata does.
+      c.metadata[paramKey(p, "storage")] = "packed-ternary";
+      c.metadata[paramKey(p, "shape")] = c10::str(w.sizes());
+    }
+    c.tensors.emplace_back(paramKey(p, "q"), w.q());
+    c.tensors.emplace_back(paramKey(p, "delta"),
+                           at::full({1}, w.delta(), at::kFloat));
+    c.tensors.emplace_back(paramKey(p, "max_q"),
+                           at::full({1}, int64_t(w.maxQ()), at::kChar));
+    for (size_t k = 0; k < states[p].size(); ++k)
+      c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
+                             states[p][k]);
+  }
+  checkpoint::save(path, c);
+}
+
+OptimizerFileHeader loadOptimizerFile(const std::string &path,
+                                      const char *name,
+                                      const std::vector<QuantizedWeight *> &params,
+                                      std::vector<std::vector<at::Tensor>> &states) {
+  checkpoint::Contents c = checkpoint::load(path);
+  auto meta = [&](const std::string &key) -> const std::string & {
+    auto it = c.metadata.find(key);
+    TORCH_CHECK(it != c.metadata.end(), name, ".load: ", path,
+                " has no metadata '", key, "'");
+    return it->second;
+  };
+  TORCH_CHECK(meta("dqt.optimizer") == name, name, ".load: ", path,
+              " was written by ", meta("dqt.optimizer"));
+  size_t expectedTensors = 0;
+  // Validate everything against the live parameters first.
+  for (size_t p = 0; p < params.size(); ++p) {
+    const QuantizedWeight &w = *params[p];
+    TORCH_CHECK(meta(paramKey(p, "grid")) == w.grid().str(), name,
+                ".load: parameter ", p, " is ", w.grid().str(), " here and ",
+                meta(paramKey(p, "grid")), " in ", path);
+    auto expect = [&](const std::string &key, at::IntArrayRef shape,
+                      at::ScalarType dtype) {
+      const at::Tensor &t = c.get(key);
+      TORCH_CHECK(t.sizes() == shape && t.scalar_type() == dtype, name,
+                  ".load: ", path, ": '", key, "' is ", t.scalar_type(),
+                  t.sizes(), ", expected ", dtype, shape);
+      ++expectedTensors;
+    };
+    auto storage = c.metadata.find(paramKey(p, "storage"));
+    std::string stored =
+        storage == c.metadata.end() ? "int8" : storage->second;
+    std::string here = w.isPacked() ? "packed-ternary" : "int8";
+    TORCH_CHECK(stored == here, name, ".load: parameter ", p,
+                " is stored as ", here, " here and as ", stored, " in ", path);
+    if (w.isPacked()) {
+      TORCH_CHECK(meta(paramKey(p, "shape")) == c10::str(w.sizes()), name,
+                  ".load: parameter ", p, " has shape ", w.sizes(),
+                  " here and ", meta(paramKey(p, "shape")), " in ", path);
+      expect(paramKey(p, "q"), w.q().sizes(), at::kByte);
+      checkPackedTernary(c.get(paramKey(p, "q")), w.numel(),
+                         std::string(name) + ".load: " + path +
+                             ": parameter " + std::to_string(p));
+    } else {
+      expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
+    }
+    expect(paramKey(p, "delta"), {1}, at::kFloat);
+    expect(paramKey(p, "max_q"), {1}, at::kChar);
+    for (size_t k = 0; k < states[p].size(); ++k)
+      expect(paramKey(p, "state." + std::to_string(k)), states[p][k].sizes(),
+             states[p][k].scalar_type());
+    float delta = c.get(paramKey(p, "delta")).item<float>();
+    TORCH_CHECK(std::isfinite(delta) && delta > 0, name, ".load: ", path,
+                ": parameter ", p, " has delta ", delta);
+  }
+  // A file with another number of states per parameter (another optimizer
+  // setting) or of parameters is refused here.
+  TORCH_CHECK(c.tensors.size() == expectedTensors, name, ".load: ", path,
+              " holds ", c.tensors.size(), " tensors, expected ",
+              expectedTensors, " (a different model or optimizer setting?)");
+  OptimizerFileHeader h;
+  h.step = std::stoll(meta("dqt.step"));
+  h.seed = std::stoull(meta("dqt.seed"));
+  h.lr = std::strtod(meta("dqt.lr").c_str(), nullptr);
+  TORCH_CHECK(h.step >= 0, name, ".load: ", path, ": negative step");
+  TORCH_CHECK(std::isfinite(h.lr) && h.lr >= 0, name, ".load: ", path,
+              ": lr must be finite and >= 0, got ", h.lr);
+
+  // Commit.
+  for (size_t p = 0; p < params.size(); ++p) {
+    QuantizedWeight &w = *params[p];
+    w.q().copy_(c.get(paramKey(p, "q")));
+    w.update(c.get(paramKey(p, "delta")).item<float>(),
+             c.get(paramKey(p, "max_q")).item<int8_t>());
+    for (size_t k = 0; k < states[p].size(); ++k)
+      states[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
+  }
+  return h;
+}
+
+} // namespace dqt::optim

@@ -1,0 +1,40 @@
+//===- TorchReference.h - building blocks of the LibTorch-ops references --===//
+//
+// Shared by the tests that recompute an optimizer step with plain LibTorch
+// tensor ops (optim-matches-torch-reference, bf16-states, adafactor).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_TEST_UNIT_RUNTIME_TORCHREFERENCE_H
+#define DQT_TEST_UNIT_RUNTIME_TORCHREFERENCE_H
+
+#include "../StepReference.h"
+
+#include <ATen/ATen.h>
+
+namespace dqt::test {
+
+/// An f32 scalar tensor.
+inline at::Tensor f(float v) { return at::scalar_tensor(v, at::kFloat); }
+
+/// The correctly rounded f32 square root. ATen's f32 sqrt may go through
+/// MKL's vector math, which is not always correctly rounded (seen here: 1
+/// ulp off); the square root of a float taken in double and rounded to
+/// float is (double has more than 2*24+2 bits).
+inline at::Tensor sqrtIEEE(const at::Tensor &x) {
+  return x.to(at::kDouble).sqrt().to(at::kFloat);
+}
+
+/// The Philox uniforms of a tensor, from the test reference.
+inline at::Tensor uniforms(uint64_t seed, uint64_t step, uint64_t tid,
+                           int64_t n) {
+  at::Tensor u = at::empty({n}, at::kFloat);
+  float *p = u.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = ref::uniform(seed, step, tid, i);
+  return u;
+}
+
+} // namespace dqt::test
+
+#endif // DQT_TEST_UNIT_RUNTIME_TORCHREFERENCE_H

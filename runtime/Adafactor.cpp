@@ -12,6 +12,7 @@
 
 #include "dqt/Runtime/Adafactor.h"
 
+#include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/KernelCache.h"
 
@@ -153,14 +154,9 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
                      AdafactorOptions options)
     : params_(std::move(params)), options_(options), seed_(options.seed) {
   checkOptions(name_, options);
-  TORCH_CHECK(!params_.empty(), name_, ": got no parameters");
+  checkParameters(name_, params_);
   for (size_t p = 0; p < params_.size(); ++p) {
-    TORCH_CHECK(params_[p] != nullptr, name_, ": parameter ", p, " is null");
     const at::Tensor &q = params_[p]->q();
-    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p, " is on ",
-                q.device(), "; only CPU is supported so far");
-    TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
-                " must be a non-empty contiguous tensor");
     // The weight's shape: q is 1-D bytes when packed.
     at::IntArrayRef shape = params_[p]->sizes();
     at::TensorOptions f32 = q.options().dtype(at::kFloat);
@@ -201,38 +197,14 @@ void Adafactor::setLr(double lr) {
 }
 
 void Adafactor::setTensorIds(std::vector<int64_t> ids) {
-  TORCH_CHECK(ids.size() == params_.size(), name_, ": got ", ids.size(),
-              " tensor ids for ", params_.size(), " parameters");
-  std::vector<int64_t> sorted = ids;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    TORCH_CHECK(sorted[i] >= 0 && sorted[i] <= int64_t(UINT32_MAX), name_,
-                ": tensor id ", sorted[i], " is outside [0, 2^32)");
-    TORCH_CHECK(i == 0 || sorted[i] != sorted[i - 1], name_, ": tensor id ",
-                sorted[i], " appears twice");
-  }
+  checkTensorIds(name_, ids, params_.size());
   tensorIds_ = std::move(ids);
 }
 
 void Adafactor::restore(int64_t step, uint64_t seed,
                         const std::vector<std::vector<at::Tensor>> &states) {
   TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
-  TORCH_CHECK(states.size() == params_.size(), name_, ".restore: got states",
-              " of ", states.size(), " parameters, expected ", params_.size());
-  for (size_t p = 0; p < params_.size(); ++p) {
-    TORCH_CHECK(states[p].size() == states_[p].size(), name_,
-                ".restore: parameter ", p, " has ", states[p].size(),
-                " state tensors, expected ", states_[p].size());
-    for (size_t k = 0; k < states[p].size(); ++k) {
-      const at::Tensor &t = states[p][k];
-      const at::Tensor &live = states_[p][k];
-      TORCH_CHECK(t.defined() && t.scalar_type() == live.scalar_type() &&
-                      t.sizes() == live.sizes(),
-                  name_, ".restore: state ", k, " of parameter ", p,
-                  " must be ", live.scalar_type(), " of shape ", live.sizes(),
-                  t.defined() ? "" : ", got none");
-    }
-  }
+  checkStatesLike(name_, states, states_);
   for (size_t p = 0; p < params_.size(); ++p)
     for (size_t k = 0; k < states[p].size(); ++k)
       states_[p][k].copy_(states[p][k]);

@@ -2,6 +2,7 @@
 
 #include "dqt/Runtime/Optimizers.h"
 
+#include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/KernelCache.h"
 
@@ -45,14 +46,9 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
     : name_(name), lr_(lr), params_(std::move(params)), kind_(kind),
       stateType_(stateType), seed_(seed) {
   checkLr(name_, lr);
-  TORCH_CHECK(!params_.empty(), name_, ": got no parameters");
+  checkParameters(name_, params_);
   for (size_t p = 0; p < params_.size(); ++p) {
-    TORCH_CHECK(params_[p] != nullptr, name_, ": parameter ", p, " is null");
     const at::Tensor &q = params_[p]->q();
-    TORCH_CHECK(q.device().is_cpu(), name_, ": parameter ", p, " is on ",
-                q.device(), "; only CPU is supported so far");
-    TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name_, ": parameter ", p,
-                " must be a non-empty contiguous tensor");
     std::vector<at::Tensor> states;
     for (int k = 0; k < numStates; ++k)
       states.push_back(at::zeros(params_[p]->sizes(),
@@ -66,17 +62,7 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
 }
 
 void QuantizedOptimizer::setTensorIds(std::vector<int64_t> ids) {
-  TORCH_CHECK(ids.size() == params_.size(), name_, ": got ", ids.size(),
-              " tensor ids for ", params_.size(), " parameters");
-  std::vector<int64_t> sorted = ids;
-  std::sort(sorted.begin(), sorted.end());
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    // The kernel's Philox counter holds the low 32 bits of the id.
-    TORCH_CHECK(sorted[i] >= 0 && sorted[i] <= int64_t(UINT32_MAX), name_,
-                ": tensor id ", sorted[i], " is outside [0, 2^32)");
-    TORCH_CHECK(i == 0 || sorted[i] != sorted[i - 1], name_, ": tensor id ",
-                sorted[i], " appears twice");
-  }
+  checkTensorIds(name_, ids, params_.size());
   tensorIds_ = std::move(ids);
 }
 
@@ -84,22 +70,7 @@ void QuantizedOptimizer::restore(
     int64_t step, uint64_t seed,
     const std::vector<std::vector<at::Tensor>> &states) {
   TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
-  TORCH_CHECK(states.size() == params_.size(), name_, ".restore: got states",
-              " of ", states.size(), " parameters, expected ", params_.size());
-  for (size_t p = 0; p < params_.size(); ++p) {
-    TORCH_CHECK(states[p].size() == states_[p].size(), name_,
-                ".restore: parameter ", p, " has ", states[p].size(),
-                " state tensors, expected ", states_[p].size());
-    for (size_t k = 0; k < states[p].size(); ++k) {
-      const at::Tensor &t = states[p][k];
-      const at::Tensor &live = states_[p][k];
-      TORCH_CHECK(t.defined() && t.scalar_type() == live.scalar_type() &&
-                      t.sizes() == live.sizes(),
-                  name_, ".restore: state ", k, " of parameter ", p,
-                  " must be ", live.scalar_type(), " of shape ", live.sizes(),
-                  t.defined() ? "" : ", got none");
-    }
-  }
+  checkStatesLike(name_, states, states_);
   TORCH_CHECK(std::find(stepped_.begin(), stepped_.end(), true) ==
                   stepped_.end(),
               name_, ".restore: a step is in progress (stepInBackward)");

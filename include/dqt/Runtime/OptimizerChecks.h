@@ -1,0 +1,37 @@
+//===- OptimizerChecks.h - input checks every DQT optimizer makes -*- C++ -*-===//
+//
+// Shared by QuantizedOptimizer (AdamW, SGD) and Adafactor: each throws
+// c10::Error naming the optimizer `name` and the offending argument, before
+// anything changes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_RUNTIME_OPTIMIZERCHECKS_H
+#define DQT_RUNTIME_OPTIMIZERCHECKS_H
+
+#include "dqt/Runtime/QuantizedWeight.h"
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace dqt::optim {
+
+/// At least one parameter; each non-null, on the CPU, non-empty, contiguous.
+void checkParameters(const char *name,
+                     const std::vector<QuantizedWeight *> &params);
+
+/// One id per parameter, each in [0, 2^32) (the Philox counter holds 32
+/// bits), no id twice.
+void checkTensorIds(const char *name, const std::vector<int64_t> &ids,
+                    size_t numParams);
+
+/// `states` has the layout of `live`: as many parameters and states, each
+/// defined with the live tensor's dtype and shape.
+void checkStatesLike(const char *name,
+                     const std::vector<std::vector<at::Tensor>> &states,
+                     const std::vector<std::vector<at::Tensor>> &live);
+
+} // namespace dqt::optim
+
+#endif // DQT_RUNTIME_OPTIMIZERCHECKS_H

@@ -1,0 +1,61 @@
+//===- OptimizerChecks.cpp - input checks every DQT optimizer makes -------===//
+
+#include "dqt/Runtime/OptimizerChecks.h"
+
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace dqt::optim {
+
+void checkParameters(const char *name,
+                     const std::vector<QuantizedWeight *> &params) {
+  TORCH_CHECK(!params.empty(), name, ": got no parameters");
+  for (size_t p = 0; p < params.size(); ++p) {
+    TORCH_CHECK(params[p] != nullptr, name, ": parameter ", p, " is null");
+    const at::Tensor &q = params[p]->q();
+    TORCH_CHECK(q.device().is_cpu(), name, ": parameter ", p, " is on ",
+                q.device(), "; only CPU is supported so far");
+    TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name, ": parameter ", p,
+                " must be a non-empty contiguous tensor");
+  }
+}
+
+void checkTensorIds(const char *name, const std::vector<int64_t> &ids,
+                    size_t numParams) {
+  TORCH_CHECK(ids.size() == numParams, name, ": got ", ids.size(),
+              " tensor ids for ", numParams, " parameters");
+  std::vector<int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    // The kernel's Philox counter holds the low 32 bits of the id.
+    TORCH_CHECK(sorted[i] >= 0 && sorted[i] <= int64_t(UINT32_MAX), name,
+                ": tensor id ", sorted[i], " is outside [0, 2^32)");
+    TORCH_CHECK(i == 0 || sorted[i] != sorted[i - 1], name, ": tensor id ",
+                sorted[i], " appears twice");
+  }
+}
+
+void checkStatesLike(const char *name,
+                     const std::vector<std::vector<at::Tensor>> &states,
+                     const std::vector<std::vector<at::Tensor>> &live) {
+  TORCH_CHECK(states.size() == live.size(), name, ".restore: got states",
+              " of ", states.size(), " parameters, expected ", live.size());
+  for (size_t p = 0; p < live.size(); ++p) {
+    TORCH_CHECK(states[p].size() == live[p].size(), name,
+                ".restore: parameter ", p, " has ", states[p].size(),
+                " state tensors, expected ", live[p].size());
+    for (size_t k = 0; k < states[p].size(); ++k) {
+      const at::Tensor &t = states[p][k];
+      const at::Tensor &l = live[p][k];
+      TORCH_CHECK(t.defined() && t.scalar_type() == l.scalar_type() &&
+                      t.sizes() == l.sizes(),
+                  name, ".restore: state ", k, " of parameter ", p,
+                  " must be ", l.scalar_type(), " of shape ", l.sizes(),
+                  t.defined() ? "" : ", got none");
+    }
+  }
+}
+
+} // namespace dqt::optim

@@ -220,34 +220,15 @@ int64_t Adafactor::stateBytes() const {
   return bytes;
 }
 
-void Adafactor::checkGradient(size_t p) const {
-  QuantizedWeight &w = *params_[p];
-  TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
-  const at::Tensor &g = w.grad();
-  TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
-              " must be float32, got ", g.scalar_type());
-  TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
-              " is on ", g.device(), ", the weight on ", w.q().device());
-  TORCH_CHECK(g.sizes() == w.sizes(), name_, ": grad of parameter ", p,
-              " has shape ", g.sizes(), ", expected ", w.sizes());
-  TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
-              " must be contiguous");
-}
-
 std::vector<StepStats> Adafactor::step() {
   // Check everything and fetch the kernels first: a bad input (or a failed
   // compilation) changes nothing.
   for (size_t p = 0; p < params_.size(); ++p)
-    checkGradient(p);
+    checkGradient(name_, *params_[p], p);
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
   for (size_t p = 0; p < params_.size(); ++p) {
-    StepConfig c;
-    c.optimizer = Optimizer::SGD;
-    c.bits = params_[p]->grid().bits;
-    c.ternary = params_[p]->grid().ternary;
-    c.packed = params_[p]->isPacked();
-    c.stateType = StateType::F32;
+    StepConfig c = params_[p]->stepConfig(Optimizer::SGD, StateType::F32);
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
@@ -299,15 +280,12 @@ std::vector<StepStats> Adafactor::step() {
     std::vector<StepOperands> ops;
     for (size_t p : members) {
       QuantizedWeight &w = *params_[p];
-      int64_t qp = w.grid().qp();
-      float delta = w.delta();
-      int8_t maxq = w.maxQ();
-      float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
       float *u = updates[p].data_ptr<float>();
       void *buffer = o.beta1 > 0 ? states_[p].back().data_ptr() : u;
       // Packed weights: the kernel takes the bytes (StepConfig.h).
       ops.push_back({static_cast<int8_t *>(w.q().data_ptr()), u, buffer,
-                     nullptr, w.numel(), tensorIds_[p], delta, next});
+                     nullptr, w.numel(), tensorIds_[p], w.delta(),
+                     w.nextDelta()});
     }
     std::vector<StepStats> groupStats = launchCpu(
         *kernels[key], configs[key], ops, hyper, seed_, uint64_t(t));

@@ -111,7 +111,7 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
       stateDtype == at::kBFloat16 ? StateType::BF16 : StateType::F32;
   const CpuStepKernel &kernel = KernelCache::global().cpu(config);
   float d = float(delta);
-  float next = maxQ > 0 ? float(maxQ) * d / float(grid.qp()) : d;
+  float next = grid.nextDelta(d, maxQ);
   double t = double(a.step);
   double alpha =
       a.lr * std::sqrt(1 - std::pow(a.beta2, t)) / (1 - std::pow(a.beta1, t));

@@ -37,6 +37,19 @@ void checkTensorIds(const char *name, const std::vector<int64_t> &ids,
   }
 }
 
+void checkGradient(const char *name, QuantizedWeight &w, size_t p) {
+  TORCH_CHECK(w.hasGrad(), name, ": parameter ", p, " has no gradient");
+  const at::Tensor &g = w.grad();
+  TORCH_CHECK(g.scalar_type() == at::kFloat, name, ": grad of parameter ", p,
+              " must be float32, got ", g.scalar_type());
+  TORCH_CHECK(g.device() == w.q().device(), name, ": grad of parameter ", p,
+              " is on ", g.device(), ", the weight on ", w.q().device());
+  TORCH_CHECK(g.sizes() == w.sizes(), name, ": grad of parameter ", p,
+              " has shape ", g.sizes(), ", expected ", w.sizes());
+  TORCH_CHECK(g.is_contiguous(), name, ": grad of parameter ", p,
+              " must be contiguous");
+}
+
 void checkStatesLike(const char *name,
                      const std::vector<std::vector<at::Tensor>> &states,
                      const std::vector<std::vector<at::Tensor>> &live) {

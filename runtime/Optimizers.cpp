@@ -94,20 +94,6 @@ int64_t QuantizedOptimizer::stateBytes() const {
   return bytes;
 }
 
-void QuantizedOptimizer::checkGradient(size_t p) {
-  QuantizedWeight &w = *params_[p];
-  TORCH_CHECK(w.hasGrad(), name_, ": parameter ", p, " has no gradient");
-  at::Tensor &g = w.grad();
-  TORCH_CHECK(g.scalar_type() == at::kFloat, name_, ": grad of parameter ", p,
-              " must be float32, got ", g.scalar_type());
-  TORCH_CHECK(g.device() == w.q().device(), name_, ": grad of parameter ", p,
-              " is on ", g.device(), ", the weight on ", w.q().device());
-  TORCH_CHECK(g.sizes() == w.sizes(), name_, ": grad of parameter ", p,
-              " has shape ", g.sizes(), ", expected ", w.sizes());
-  TORCH_CHECK(g.is_contiguous(), name_, ": grad of parameter ", p,
-              " must be contiguous");
-}
-
 void QuantizedOptimizer::run(const std::vector<size_t> &which) {
   int64_t t = step_ + 1;
   std::vector<float> hyper = hyperParameters(t);
@@ -115,12 +101,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
   for (size_t p : which) {
-    StepConfig c;
-    c.optimizer = kind_;
-    c.bits = params_[p]->grid().bits;
-    c.ternary = params_[p]->grid().ternary;
-    c.packed = params_[p]->isPacked();
-    c.stateType = stateType_;
+    StepConfig c = params_[p]->stepConfig(kind_, stateType_);
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
@@ -130,10 +111,6 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
     std::vector<StepOperands> ops;
     for (size_t p : members) {
       QuantizedWeight &w = *params_[p];
-      int64_t qp = w.grid().qp();
-      float delta = w.delta();
-      int8_t maxq = w.maxQ();
-      float next = maxq > 0 ? float(maxq) * delta / float(qp) : delta;
       auto &st = states_[p];
       for (size_t k = 0; k < st.size(); ++k) // the kernel reads raw bytes
         TORCH_CHECK(st[k].scalar_type() == stateDtype() &&
@@ -145,7 +122,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
       ops.push_back({static_cast<int8_t *>(w.q().data_ptr()),
                      w.grad().data_ptr<float>(),
                      st[0].data_ptr(), st.size() > 1 ? st[1].data_ptr() : nullptr,
-                     w.numel(), tensorIds_[p], delta, next});
+                     w.numel(), tensorIds_[p], w.delta(), w.nextDelta()});
     }
     std::vector<StepStats> groupStats =
         launchCpu(kernel, config, ops, hyper, seed_, uint64_t(t));
@@ -166,7 +143,7 @@ void QuantizedOptimizer::stepParameter(QuantizedWeight &weight) {
   TORCH_CHECK(!stepped_[p], name_, ": parameter ", p,
               " was already stepped in this step (used twice in one "
               "forward? then step after backward instead)");
-  checkGradient(p);
+  checkGradient(name_, *params_[p], p);
   run({p});
   weight.clearGrad(); // the lowest-memory mode: the gradient dies here
 }
@@ -177,7 +154,7 @@ std::vector<StepStats> QuantizedOptimizer::step() {
   for (size_t p = 0; p < params_.size(); ++p) {
     if (stepped_[p])
       continue;
-    checkGradient(p);
+    checkGradient(name_, *params_[p], p);
     remaining.push_back(p);
   }
   run(remaining);

@@ -77,8 +77,8 @@ at::Tensor kaimingUniform(int64_t in, int64_t out,
 } // namespace
 
 QuantLinear::QuantLinear(int64_t in, int64_t out, Grid grid,
-                         std::optional<at::Generator> gen)
-    : QuantLinear(kaimingUniform(in, out, gen), grid) {}
+                         std::optional<at::Generator> gen, Storage storage)
+    : QuantLinear(kaimingUniform(in, out, gen), grid, storage) {}
 
 static const at::Tensor &checked2D(const at::Tensor &weight) {
   TORCH_CHECK(weight.dim() == 2,

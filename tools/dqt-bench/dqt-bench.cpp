@@ -212,9 +212,8 @@ int runMemory(int64_t dim, int layers) {
       auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
       std::vector<QuantizedWeight *> ws;
       for (int l = 0; l < layers; ++l) {
-        at::Tensor init = at::empty({dim, dim}).uniform_(
-            -1.0 / std::sqrt(double(dim)), 1.0 / std::sqrt(double(dim)), gen);
-        model->push_back(std::make_unique<nn::QuantLinear>(init, grid, storage));
+        model->push_back(
+            std::make_unique<nn::QuantLinear>(dim, dim, grid, gen, storage));
         ws.push_back(&model->back()->weight());
       }
       optim::AdamWOptions options;

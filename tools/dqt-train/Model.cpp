@@ -25,10 +25,6 @@ ModelShape preset(const std::string &name) {
               "' (known: tiny, small, 130m, 320m, 1b)");
 }
 
-std::vector<std::string> presetNames() {
-  return {"tiny", "small", "130m", "320m", "1b"};
-}
-
 std::string MethodConfig::label() const {
   switch (method) {
   case Method::Fp32:

@@ -29,7 +29,6 @@ struct ModelShape {
 
 /// The named presets: tiny, small, 130m, 320m, 1b. Throws on an unknown name.
 ModelShape preset(const std::string &name);
-std::vector<std::string> presetNames();
 
 enum class Method { Fp32, BitNet, Dqt };
 

@@ -88,7 +88,6 @@ public:
   void load(const std::string &path);
 
 private:
-  void checkGradient(size_t p) const;
 
   const char *name_ = "dqt.optim.Adafactor";
   std::vector<QuantizedWeight *> params_;

@@ -26,6 +26,10 @@ void checkParameters(const char *name,
 void checkTensorIds(const char *name, const std::vector<int64_t> &ids,
                     size_t numParams);
 
+/// Parameter `p` has a gradient of its shape, f32, contiguous, on its
+/// device (the kernels read it raw).
+void checkGradient(const char *name, QuantizedWeight &weight, size_t p);
+
 /// `states` has the layout of `live`: as many parameters and states, each
 /// defined with the live tensor's dtype and shape.
 void checkStatesLike(const char *name,

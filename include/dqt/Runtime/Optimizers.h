@@ -84,7 +84,6 @@ protected:
   double lr_;
 
 private:
-  void checkGradient(size_t p);
   /// Launches the kernels of parameters `which` for step `stepCount() + 1`.
   void run(const std::vector<size_t> &which);
 

@@ -30,9 +30,10 @@ at::Tensor ternarize(const at::Tensor &w);
 class QuantLinear {
 public:
   /// A layer initialized like torch.nn.Linear (kaiming-uniform, bound
-  /// 1/sqrt(in)), then quantized to `grid`.
+  /// 1/sqrt(in)), then quantized to `grid` in `storage`.
   QuantLinear(int64_t in, int64_t out, Grid grid,
-              std::optional<at::Generator> gen = std::nullopt);
+              std::optional<at::Generator> gen = std::nullopt,
+              Storage storage = Storage::Int8);
   /// A layer over an existing float weight [out, in]; `storage` as in
   /// QuantizedWeight::fromFloat (packed: ternary grids only).
   QuantLinear(const at::Tensor &weight, Grid grid,

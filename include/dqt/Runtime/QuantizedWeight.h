@@ -19,6 +19,11 @@ struct Grid {
   static Grid fromBits(double bits, const char *who = "dqt");
   int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
+  /// The next step's scale (docs/numerics.md): maxq * delta / Qp when the
+  /// maximum `maxq` of q is positive, else delta; in f32.
+  float nextDelta(float delta, int64_t maxq) const {
+    return maxq > 0 ? float(maxq) * delta / float(qp()) : delta;
+  }
   std::string str() const;
 };
 
@@ -73,6 +78,19 @@ public:
   int8_t maxQ() const { return maxq_; }
   Grid grid() const { return grid_; }
   int64_t numel() const { return numel_; }
+  /// The scale of the next step (Grid::nextDelta of delta and max q).
+  float nextDelta() const { return grid_.nextDelta(delta_, maxq_); }
+  /// The kernel configuration that steps this weight (grid and storage)
+  /// with optimizer `kind` and states of type `states`.
+  StepConfig stepConfig(Optimizer kind, StateType states) const {
+    StepConfig c;
+    c.optimizer = kind;
+    c.bits = grid_.bits;
+    c.ternary = grid_.ternary;
+    c.packed = isPacked();
+    c.stateType = states;
+    return c;
+  }
 
   /// Sets delta and max q after a step (the optimizer's business).
   void update(float delta, int8_t maxq) {

@@ -11,6 +11,9 @@
 #include "../StepReference.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 
 namespace dqt::test {
 
@@ -33,6 +36,21 @@ inline at::Tensor uniforms(uint64_t seed, uint64_t step, uint64_t tid,
   for (int64_t i = 0; i < n; ++i)
     p[i] = ref::uniform(seed, step, tid, i);
   return u;
+}
+
+/// A gradient with magnitudes over five decades; when `nonFiniteEvery` > 0,
+/// elements 5, 5 + nonFiniteEvery, ... are NaN, +Inf or -Inf.
+inline at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed,
+                             int64_t nonFiniteEvery) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::Tensor g = at::randn(shape, gen, at::kFloat) *
+                 at::pow(10.0, at::rand(shape, gen, at::kFloat) * 5 - 4);
+  if (nonFiniteEvery > 0) {
+    at::Tensor flat = g.view({-1});
+    for (int64_t i = 5; i < flat.numel(); i += nonFiniteEvery)
+      flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
+  }
+  return g;
 }
 
 } // namespace dqt::test

@@ -31,6 +31,7 @@ namespace {
 
 using dqt::test::f;
 using dqt::test::sqrtIEEE;
+using dqt::test::randomGrad;
 using dqt::test::uniforms;
 
 at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
@@ -138,8 +139,7 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
   at::Tensor ufin = ut.isfinite();
   at::Tensor prev = o.beta1 > 0 ? p.states.back() : ut;
   at::Tensor buf = f(float(o.beta1)) * prev + ut;
-  float qp = float(p.grid.qp());
-  float deltaNext = p.maxq > 0 ? float(p.maxq) * p.delta / qp : p.delta;
+  float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor wq = p.q.to(at::kFloat) * f(p.delta);
   at::Tensor w1 = wq - f(float(o.lr)) * buf;
   at::Tensor w2 = w1 - f(float(o.lr * o.weightDecay)) * w1;
@@ -155,18 +155,6 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
   p.delta = deltaNext;
   p.maxq = int8_t(st.maxQ);
   return st;
-}
-
-at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed, bool nonFinite) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor g = at::randn(shape, gen, at::kFloat) *
-                 at::pow(10.0, at::rand(shape, gen, at::kFloat) * 5 - 4);
-  if (nonFinite) {
-    at::Tensor flat = g.view({-1});
-    for (int64_t i = 5; i < flat.numel(); i += 997)
-      flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
-  }
-  return g;
 }
 
 /// (bits, beta1). With beta1 > 0 the first moment holds the update's exact
@@ -199,7 +187,7 @@ TEST_P(AdafactorMatchesReference, ThreeStepsBitIdentical) {
   int64_t changed[3] = {0, 0, 0};
   for (int t = 1; t <= 3; ++t) {
     for (size_t p = 0; p < weights.size(); ++p)
-      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, true));
+      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, 997));
     if (t == 3) { // a schedule, and a clip that binds
       ada.setLr(opts.lr / 2);
       opts.lr /= 2;
@@ -247,8 +235,8 @@ TEST(AdafactorThreads, ResultsDoNotDependOnTheThreadCount) {
   // Several row and column chunks, and 2^18 + 3 elements of RMS blocks.
   std::vector<at::Tensor> init = {at::randn({700, 600}, gen),
                                   at::randn({(1 << 18) + 3}, gen)};
-  std::vector<at::Tensor> grads = {randomGrad(init[0].sizes(), 6, true),
-                                   randomGrad(init[1].sizes(), 7, true)};
+  std::vector<at::Tensor> grads = {randomGrad(init[0].sizes(), 6, 997),
+                                   randomGrad(init[1].sizes(), 7, 997)};
   std::vector<std::vector<at::Tensor>> results;
   std::vector<std::vector<StepStats>> stats;
   int before = at::get_num_threads();
@@ -519,7 +507,7 @@ TEST(AdafactorPacked, PackedTernaryStepsLikeInt8Ternary) {
     int64_t changed = 0;
     for (int t = 1; t <= 3; ++t) {
       for (size_t p = 0; p < 2; ++p) {
-        at::Tensor g = randomGrad(init[p].sizes(), 50 * t + p, true);
+        at::Tensor g = randomGrad(init[p].sizes(), 50 * t + p, 997);
         plain[p].grad().copy_(g);
         packed[p].grad().copy_(g);
       }
@@ -586,7 +574,8 @@ struct Model {
   }
   void step(int64_t t) {
     for (size_t p = 0; p < w.size(); ++p)
-      w[p].grad().copy_(randomGrad(w[p].q().sizes(), 1000 * t + p, t == 2));
+      w[p].grad().copy_(
+          randomGrad(w[p].q().sizes(), 1000 * t + p, t == 2 ? 997 : 0));
     opt->step();
   }
 };

@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using dqt::test::f;
+using dqt::test::randomGrad;
 using dqt::test::sqrtIEEE;
 
 using test::sameBytes;
@@ -68,8 +69,7 @@ void refStep(RefParam &p, const at::Tensor &grad, bool adam,
              int64_t tid) {
   at::Tensor g = grad.flatten(), q = p.q.flatten();
   at::Tensor finite = g.isfinite();
-  float qp = float(p.grid.qp());
-  float deltaNext = p.maxq > 0 ? float(p.maxq) * p.delta / qp : p.delta;
+  float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor w = q.to(at::kFloat) * f(p.delta);
   at::Tensor m0 = p.s0.flatten().to(at::kFloat); // exact
   at::Tensor w2, s0, s1;
@@ -106,16 +106,6 @@ void refStep(RefParam &p, const at::Tensor &grad, bool adam,
   p.maxq = q1.max().item<int8_t>();
 }
 
-at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor g = at::randn(shape, gen, at::kFloat) *
-                 at::pow(10.0, at::rand(shape, gen, at::kFloat) * 5 - 4);
-  at::Tensor flat = g.view({-1});
-  for (int64_t i = 5; i < flat.numel(); i += 4999)
-    flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
-  return g;
-}
-
 class BF16States : public ::testing::TestWithParam<double> {};
 
 TEST_P(BF16States, AdamWMatchesLibTorchReference) {
@@ -139,7 +129,7 @@ TEST_P(BF16States, AdamWMatchesLibTorchReference) {
   EXPECT_EQ(adam.stateBytes(), 2 * 2 * (129 * 67 + 1031));
   for (int t = 1; t <= 3; ++t) {
     for (size_t p = 0; p < weights.size(); ++p)
-      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p));
+      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, 4999));
     double alpha = opts.lr * std::sqrt(1 - std::pow(opts.beta2, t)) /
                    (1 - std::pow(opts.beta1, t));
     std::vector<float> h = {float(opts.beta1), float(opts.beta2), float(alpha),
@@ -172,7 +162,7 @@ TEST_P(BF16States, SGDMatchesLibTorchReference) {
   optim::SGD sgd({&w}, opts);
   EXPECT_EQ(sgd.stateBytes(), 2 * 133 * 101);
   for (int t = 1; t <= 3; ++t) {
-    w.grad().copy_(randomGrad(init.sizes(), 7 * t));
+    w.grad().copy_(randomGrad(init.sizes(), 7 * t, 4999));
     std::vector<float> h = {float(opts.lr), float(opts.momentum),
                             float(opts.lr * opts.weightDecay)};
     sgd.step();
@@ -306,7 +296,7 @@ TEST(BF16StatesFunctional, MatchesTheOptimizerAndRefusesMixedStates) {
   optim::AdamWOptions opts;
   opts.stateType = StateType::BF16;
   optim::AdamW adam({&w}, opts);
-  w.grad().copy_(randomGrad({1001}, 9));
+  w.grad().copy_(randomGrad({1001}, 9, 4999));
   at::Tensor g = w.grad().clone();
   adam.step();
 

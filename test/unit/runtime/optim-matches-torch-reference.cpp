@@ -25,6 +25,7 @@ namespace {
 
 using dqt::test::f;
 using dqt::test::sqrtIEEE;
+using dqt::test::randomGrad;
 using dqt::test::uniforms;
 
 /// One parameter as the reference sees it.
@@ -54,8 +55,7 @@ StepStats refStep(RefParam &p, const at::Tensor &grad, bool adam,
                   int64_t tid) {
   at::Tensor g = grad.flatten(), q = p.q.flatten();
   at::Tensor finite = g.isfinite();
-  float qp = float(p.grid.qp());
-  float deltaNext = p.maxq > 0 ? float(p.maxq) * p.delta / qp : p.delta;
+  float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor w = q.to(at::kFloat) * f(p.delta);
   at::Tensor w2, s0, s1;
   if (adam) {
@@ -84,18 +84,6 @@ StepStats refStep(RefParam &p, const at::Tensor &grad, bool adam,
   return st;
 }
 
-at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed, bool nonFinite) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor g = at::randn(shape, gen, at::kFloat) *
-                 at::pow(10.0, at::rand(shape, gen, at::kFloat) * 5 - 4);
-  if (nonFinite) {
-    at::Tensor flat = g.view({-1});
-    for (int64_t i = 5; i < flat.numel(); i += 9973)
-      flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
-  }
-  return g;
-}
-
 using test::sameBytes;
 
 class OptimMatchesReference : public ::testing::TestWithParam<double> {};
@@ -119,7 +107,7 @@ TEST_P(OptimMatchesReference, AdamWThreeStepsBitIdentical) {
   optim::AdamW adam({&weights[0], &weights[1]}, opts);
   for (int t = 1; t <= 3; ++t) {
     for (size_t p = 0; p < weights.size(); ++p)
-      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, true));
+      weights[p].grad().copy_(randomGrad(init[p].sizes(), 10 * t + p, 9973));
     double alpha = opts.lr * std::sqrt(1 - std::pow(opts.beta2, t)) /
                    (1 - std::pow(opts.beta1, t));
     std::vector<float> h = {float(opts.beta1), float(opts.beta2), float(alpha),
@@ -156,7 +144,7 @@ TEST_P(OptimMatchesReference, SGDThreeStepsBitIdentical) {
   opts.weightDecay = 0.01;
   optim::SGD sgd({&w}, opts);
   for (int t = 1; t <= 3; ++t) {
-    w.grad().copy_(randomGrad(init.sizes(), 7 * t, true));
+    w.grad().copy_(randomGrad(init.sizes(), 7 * t, 9973));
     std::vector<float> h = {float(opts.lr), float(opts.momentum),
                             float(opts.lr * opts.weightDecay)};
     StepStats got = sgd.step()[0];
@@ -182,7 +170,7 @@ INSTANTIATE_TEST_SUITE_P(Grids, OptimMatchesReference,
 TEST(OptimThreads, ResultsDoNotDependOnTheThreadCount) {
   at::Generator gen = at::detail::createCPUGenerator(5);
   at::Tensor init = at::randn({1 << 19}, gen); // 8 chunks of 2^16
-  at::Tensor grad = randomGrad(init.sizes(), 6, true);
+  at::Tensor grad = randomGrad(init.sizes(), 6, 9973);
   std::vector<at::Tensor> q, m;
   std::vector<StepStats> stats;
   int before = at::get_num_threads();

@@ -58,13 +58,6 @@ def _number(who, name, value):
     return float(value)
 
 
-def _check_lr(who, name, lr):
-    lr = _number(who, name, lr)
-    if not (math.isfinite(lr) and lr >= 0):
-        raise ValueError(f"{who}: {name} must be finite and >= 0, got {lr}")
-    return lr
-
-
 def _check_unit(who, name, value):
     value = _number(who, name, value)
     if not 0 <= value < 1:
@@ -396,7 +389,7 @@ class AdamW(_DQTOptimizer):
         if not (math.isfinite(eps) and eps > 0):
             raise ValueError(f"{who}: {pre}eps{post} must be finite and > 0, got {eps}")
         return dict(
-            lr=_check_lr(who, f"{pre}lr{post}", group.get("lr")),
+            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
             betas=(_check_unit(who, f"{pre}betas{post}[0] (beta1)", betas[0]),
                    _check_unit(who, f"{pre}betas{post}[1] (beta2)", betas[1])),
             eps=eps,
@@ -445,7 +438,7 @@ class SGD(_DQTOptimizer):
         pre = f"{where}['" if where else ""
         post = "']" if where else ""
         return dict(
-            lr=_check_lr(who, f"{pre}lr{post}", group.get("lr")),
+            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
             momentum=_check_unit(who, f"{pre}momentum{post}", group.get("momentum")),
             weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
                                        group.get("weight_decay")))

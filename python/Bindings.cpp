@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -348,4 +349,92 @@ assignment creates it) that the DQT optimizers consume.)doc")
           },
           py::kw_only(), py::arg("lr"), py::arg("momentum"),
           py::arg("weight_decay"));
+  py::class_<optim::Adafactor, std::shared_ptr<optim::Adafactor>>(
+      m, "Adafactor",
+      "The C++ DQT Adafactor (HuggingFace's with a fixed lr, "
+      "docs/numerics.md); dqt.optim.Adafactor builds the torch-style "
+      "optimizer on it.")
+      .def(
+          py::init([](const std::vector<WeightPtr> &params, double lr,
+                      double beta1, double decayRate, double eps1,
+                      double clipThreshold, double weightDecay, uint64_t seed) {
+            optim::AdafactorOptions o;
+            o.lr = lr;
+            o.beta1 = beta1;
+            o.decayRate = decayRate;
+            o.eps1 = eps1;
+            o.clipThreshold = clipThreshold;
+            o.weightDecay = weightDecay;
+            o.seed = seed;
+            return std::make_shared<optim::Adafactor>(rawPointers(params), o);
+          }),
+          py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
+          py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
+          py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"),
+          py::arg("seed"))
+      .def(
+          "set_options",
+          [](optim::Adafactor &o, double lr, double beta1, double decayRate,
+             double eps1, double clipThreshold, double weightDecay) {
+            optim::AdafactorOptions opts = o.options();
+            opts.lr = lr;
+            opts.beta1 = beta1;
+            opts.decayRate = decayRate;
+            opts.eps1 = eps1;
+            opts.clipThreshold = clipThreshold;
+            opts.weightDecay = weightDecay;
+            o.setOptions(opts);
+          },
+          py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
+          py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"))
+      .def(
+          "step",
+          [](optim::Adafactor &o) {
+            std::vector<StepStats> stats;
+            {
+              py::gil_scoped_release release;
+              stats = o.step();
+            }
+            return statsList(stats);
+          },
+          "One step; returns [(max_q, changed, nonfinite)] per parameter.")
+      .def_property_readonly("step_count", &optim::Adafactor::stepCount)
+      .def_property_readonly("seed", &optim::Adafactor::seed)
+      .def_property_readonly("lr", &optim::Adafactor::lr)
+      .def_property_readonly("num_params", &optim::Adafactor::numParams)
+      .def_property_readonly("state_bytes", &optim::Adafactor::stateBytes)
+      .def_property_readonly("tensor_ids", &optim::Adafactor::tensorIds)
+      .def("set_tensor_ids", &optim::Adafactor::setTensorIds, py::arg("ids"))
+      .def(
+          "factored",
+          [](const optim::Adafactor &o, size_t p) {
+            if (p >= o.numParams())
+              throw py::index_error("dqt: no such parameter");
+            return o.factored(p);
+          },
+          py::arg("p"),
+          "whether parameter p keeps a factored (row, column) "
+          "second moment")
+      .def(
+          "num_states",
+          [](const optim::Adafactor &o, size_t p) {
+            if (p >= o.numParams())
+              throw py::index_error("dqt: no such parameter");
+            return o.numStates(p);
+          },
+          py::arg("p"))
+      .def(
+          "state",
+          [](const optim::Adafactor &o, size_t p, size_t k) {
+            if (p >= o.numParams() || k >= o.numStates(p))
+              throw py::index_error("dqt: no such parameter or state");
+            return o.state(p, k);
+          },
+          py::arg("p"), py::arg("k"),
+          "live state tensor k of parameter p (factored: row, column; "
+          "else the second moment; then the first moment when beta1 > 0)")
+      .def("restore", &optim::Adafactor::restore, py::arg("step"),
+           py::arg("seed"), py::arg("states"))
+      .def("save", &optim::Adafactor::save, py::arg("path"))
+      .def("load", &optim::Adafactor::load, py::arg("path"));
 }

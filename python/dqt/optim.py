@@ -1,12 +1,14 @@
 """torch.optim-style DQT optimizers.
 
-`AdamW` and `SGD` take what torch's optimizers take (an iterable of
-parameters or of param-group dicts) and may mix two kinds of parameters:
+`AdamW`, `SGD` and `Adafactor` take what torch's optimizers take (an
+iterable of parameters or of param-group dicts) and may mix two kinds of
+parameters:
 
 * quantized weights: the handles in `module.parameters()` of `dqt.nn`
   layers, or `dqt.QuantizedWeight` objects. They are stepped by the C++ DQT
-  optimizer (`dqt::optim::AdamW`/`SGD`): one JIT kernel launch per param
-  group and grid configuration, the update written back to the integer grid
+  optimizer (`dqt::optim::AdamW`/`SGD`/`Adafactor`): one JIT kernel launch
+  per param group and grid configuration, the update written back to the
+  integer grid
   with stochastic rounding (docs/numerics.md). The Philox `tensor_id` of a
   weight is its global index in the optimizer (counting every parameter of
   every group in order, as torch's state_dict does), so it is stable across
@@ -14,16 +16,18 @@ parameters or of param-group dicts) and may mix two kinds of parameters:
   together: either all of them have a gradient or none (the group is then
   skipped).
 * ordinary float tensors (norms, embeddings, biases, float heads): stepped
-  by an internal `torch.optim.AdamW` / `torch.optim.SGD` (single-tensor
-  implementation, `foreach=False`) with the group's hyper-parameters.
-  Parameters without a gradient are skipped, as torch does.
+  by an internal `torch.optim.AdamW` / `torch.optim.SGD` /
+  `torch.optim.Adafactor` (single-tensor implementation, `foreach=False`)
+  with the group's hyper-parameters. Parameters without a gradient are
+  skipped, as torch does.
 
 Differences in the float math, by design of the two references: torch's
 AdamW decays the weight before the update and adds eps to the
 bias-corrected sqrt(v), while the DQT kernel follows HuggingFace's order
 (docs/numerics.md); for SGD, `weight_decay` is decoupled for both kinds
 (w -= lr * weight_decay * w after the update), so the float path runs
-torch's SGD without weight decay and then applies that decay.
+torch's SGD without weight decay and then applies that decay. torch's
+Adafactor is not HuggingFace's (see `Adafactor`).
 
 Hyper-parameters live in `param_groups` and may change between steps (an
 LR scheduler sets `group["lr"]`): they are kernel arguments, so nothing is
@@ -39,7 +43,7 @@ import torch
 from . import _C
 from .nn import QuantizedWeight, quantized_weight_of, weight_handle
 
-__all__ = ["AdamW", "SGD", "StepStats"]
+__all__ = ["AdamW", "SGD", "Adafactor", "StepStats"]
 
 
 class StepStats(NamedTuple):
@@ -72,6 +76,24 @@ def _check_nonneg(who, name, value):
     return value
 
 
+def _check_range(who, name, value, lo, hi, lo_open=False, hi_open=False):
+    """`value` as a float in the interval lo..hi (open ends as given)."""
+    value = _number(who, name, value)
+    ok = math.isfinite(value) and (value > lo if lo_open else value >= lo) and \
+        (value < hi if hi_open else value <= hi)
+    if not ok:
+        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{who}: {name} must be in {interval}, got {value}")
+    return value
+
+
+def _check_positive(who, name, value):
+    value = _number(who, name, value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{who}: {name} must be finite and > 0, got {value}")
+    return value
+
+
 def _check_seed(who, name, seed):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{who}: {name} must be an int, got {type(seed).__name__}")
@@ -81,7 +103,8 @@ def _check_seed(who, name, seed):
 
 
 class _DQTOptimizer(torch.optim.Optimizer):
-    """The machinery shared by AdamW and SGD (see the module docstring)."""
+    """The machinery shared by AdamW, SGD and Adafactor (see the module
+    docstring)."""
 
     _name = ""
     _state_keys = ()
@@ -101,8 +124,19 @@ class _DQTOptimizer(torch.optim.Optimizer):
     def _make_cpp(self, weights, hyper, seed):
         raise NotImplementedError
 
-    def _set_cpp_options(self, cpp, hyper):
+    def _set_cpp_options(self, cpp, hyper, where):
+        """Sets the group's options on its C++ optimizer; raises
+        ValueError naming `where` for a change the optimizer cannot make."""
         raise NotImplementedError
+
+    def _state_spec(self, weight, hyper):
+        """[(state key, shape)] of a quantized weight, in the C++
+        optimizer's state order."""
+        return [(key, tuple(weight.shape)) for key in self._state_keys]
+
+    def _check_float_group(self, hyper, where):
+        """Raises ValueError naming `where` when the group's options cannot
+        be applied to float parameters by the inner torch optimizer."""
 
     def _make_inner(self, groups):
         raise NotImplementedError
@@ -137,7 +171,10 @@ class _DQTOptimizer(torch.optim.Optimizer):
                                 f"dqt.QuantizedWeight, got {type(p).__name__}")
         param_group["params"] = params
         merged = {**self.defaults, **param_group}
-        self._hyper(merged, f"param_groups[{len(self.param_groups)}]")
+        where = f"param_groups[{len(self.param_groups)}]"
+        hyper = self._hyper(merged, where)
+        if any(quantized_weight_of(p) is None for p in params):
+            self._check_float_group(hyper, where)
         _check_seed(who, "seed", merged["seed"])
         super().add_param_group(param_group)
 
@@ -157,15 +194,15 @@ class _DQTOptimizer(torch.optim.Optimizer):
             out.append((quant, floats))
         return out
 
-    def _link_state(self, handle, cpp, j):
+    def _link_state(self, handle, cpp, j, spec):
         """Points the torch-visible state of a quantized weight at the C++
         optimizer's live tensors."""
         st = {"step": torch.tensor(cpp.step_count, dtype=torch.int64)}
-        for k, key in enumerate(self._state_keys):
+        for k, (key, _) in enumerate(spec):
             st[key] = cpp.state(j, k)
         self.state[handle] = st
 
-    def _restore_from_state(self, quant, cpp, seed, where):
+    def _restore_from_state(self, quant, cpp, seed, where, hyper):
         """Copies self.state's entries for `quant` (e.g. just loaded) into
         the C++ optimizer. All present or all absent (fresh)."""
         present = [h in self.state and len(self.state[h]) > 0 for _, h, _ in quant]
@@ -179,9 +216,16 @@ class _DQTOptimizer(torch.optim.Optimizer):
         if len(steps) != 1:
             raise ValueError(f"{self._name}: {where}: quantized weights have "
                              f"different step counts {sorted(steps)}")
-        states = [[self.state[h][key].detach().to("cpu", cpp.state(j, k).dtype).contiguous()
-                   for k, key in enumerate(self._state_keys)]
-                  for j, (_, h, _) in enumerate(quant)]
+        states = []
+        for j, (idx, h, w) in enumerate(quant):
+            spec = self._state_spec(w, hyper)
+            absent = [key for key, _ in spec if key not in self.state[h]]
+            if absent:
+                raise ValueError(f"{self._name}: {where}: the state of quantized "
+                                 f"parameter {idx} has no {absent} (were the "
+                                 "group's options changed since it was saved?)")
+            states.append([self.state[h][key].detach().to("cpu", cpp.state(j, k).dtype)
+                           .contiguous() for k, (key, _) in enumerate(spec)])
         cpp.restore(steps.pop(), seed, states)
 
     def _sync(self):
@@ -201,14 +245,18 @@ class _DQTOptimizer(torch.optim.Optimizer):
             seed = _check_seed(self._name, f"{where}['seed']", group["seed"])
             cpp = self._make_cpp([w for _, _, w in quant], hyper, seed)
             cpp.set_tensor_ids([idx for idx, _, _ in quant])
-            self._restore_from_state(quant, cpp, seed, where)
-            for j, (_, h, _) in enumerate(quant):
-                self._link_state(h, cpp, j)
+            self._restore_from_state(quant, cpp, seed, where, hyper)
+            for j, (_, h, w) in enumerate(quant):
+                self._link_state(h, cpp, j, self._state_spec(w, hyper))
             self._cpp[i] = (key, cpp)
         for i in [i for i in self._cpp if i >= len(layout)]:
             del self._cpp[i]
 
         floats = [f for _, f in layout]
+        for i, f in enumerate(floats):
+            if f:
+                where = f"param_groups[{i}]"
+                self._check_float_group(self._hyper(self.param_groups[i], where), where)
         key = tuple(tuple(id(p) for p in f) for f in floats)
         if not any(floats):
             self._inner, self._inner_key = None, None
@@ -257,15 +305,19 @@ class _DQTOptimizer(torch.optim.Optimizer):
                     "quantized weights of a group step together")
             stepping.append(i)
 
+        # Options of every group first: one the C++ optimizer refuses stops
+        # the step before any weight moved.
+        for i in stepping:
+            self._set_cpp_options(self._cpp[i][1], hypers[i], f"param_groups[{i}]")
         stats = []
         for i in stepping:
             quant = layout[i][0]
             cpp = self._cpp[i][1]
-            self._set_cpp_options(cpp, hypers[i])
             if cpp.seed != seeds[i]:
                 cpp.restore(cpp.step_count, seeds[i],
-                            [[cpp.state(j, k) for k in range(cpp.num_states)]
-                             for j in range(len(quant))])
+                            [[cpp.state(j, k)
+                              for k in range(len(self._state_spec(w, hypers[i])))]
+                             for j, (_, _, w) in enumerate(quant)])
             for (idx, h, _), (max_q, changed, nonfinite) in zip(quant, cpp.step()):
                 stats.append(StepStats(idx, max_q, changed, nonfinite))
                 self.state[h]["step"].fill_(cpp.step_count)
@@ -299,9 +351,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
     def state_dict(self):
         """torch's format: {"state": {global index: {...}}, "param_groups":
         [...]}. A quantized weight's state is {"step" (int64), "exp_avg",
-        "exp_avg_sq"} (AdamW) or {"step", "momentum_buffer"} (SGD): live
-        tensors, as torch's. The weights themselves belong to the model's
-        state_dict()."""
+        "exp_avg_sq"} (AdamW), {"step", "momentum_buffer"} (SGD) or as
+        Adafactor's docstring says: live tensors, as torch's. The weights
+        themselves belong to the model's state_dict()."""
         self._sync()
         return super().state_dict()
 
@@ -319,12 +371,15 @@ class _DQTOptimizer(torch.optim.Optimizer):
             raise ValueError(f"{who}: the state has {len(saved_groups)} param groups, "
                              f"the optimizer {len(self.param_groups)}")
         saved_state = state_dict["state"]
-        for i, ((quant, _), saved) in enumerate(zip(layout, saved_groups)):
+        for i, ((quant, floats), saved) in enumerate(zip(layout, saved_groups)):
             if len(saved["params"]) != len(self.param_groups[i]["params"]):
                 raise ValueError(f"{who}: param_groups[{i}] has {len(saved['params'])} "
                                  f"parameters in the state, "
                                  f"{len(self.param_groups[i]['params'])} here")
-            self._hyper({**self.defaults, **saved}, f"saved param_groups[{i}]")
+            where = f"saved param_groups[{i}]"
+            hyper = self._hyper({**self.defaults, **saved}, where)
+            if floats:
+                self._check_float_group(hyper, where)
             _check_seed(who, f"saved param_groups[{i}]['seed']", saved.get("seed"))
             steps = set()
             for idx, _, w in quant:
@@ -334,11 +389,11 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 if st is None:
                     steps.add(None)
                     continue
-                for key in self._state_keys:
+                for key, shape in self._state_spec(w, hyper):
                     t = st.get(key)
-                    if not isinstance(t, torch.Tensor) or tuple(t.shape) != tuple(w.shape):
+                    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
                         raise ValueError(f"{who}: state '{key}' of quantized parameter "
-                                         f"{idx} must be a tensor of shape {tuple(w.shape)}")
+                                         f"{idx} must be a tensor of shape {shape}")
                 if "step" not in st:
                     raise ValueError(f"{who}: quantized parameter {idx} has no 'step'")
                 steps.add(int(st["step"]))
@@ -400,7 +455,7 @@ class AdamW(_DQTOptimizer):
         return _C.AdamW(weights, lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
                         eps=h["eps"], weight_decay=h["weight_decay"], seed=seed)
 
-    def _set_cpp_options(self, cpp, h):
+    def _set_cpp_options(self, cpp, h, where):
         cpp.set_options(lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
                         eps=h["eps"], weight_decay=h["weight_decay"])
 
@@ -447,7 +502,7 @@ class SGD(_DQTOptimizer):
         return _C.SGD(weights, lr=h["lr"], momentum=h["momentum"],
                       weight_decay=h["weight_decay"], seed=seed)
 
-    def _set_cpp_options(self, cpp, h):
+    def _set_cpp_options(self, cpp, h, where):
         cpp.set_options(lr=h["lr"], momentum=h["momentum"],
                         weight_decay=h["weight_decay"])
 
@@ -464,3 +519,131 @@ class SGD(_DQTOptimizer):
         if decay:
             for p in params:
                 p.mul_(1 - decay)
+
+
+class Adafactor(_DQTOptimizer):
+    """DQT Adafactor: HuggingFace's `Adafactor` with a fixed learning rate
+    (`scale_parameter=False, relative_step=False, warmup_init=False`) for the
+    quantized weights, pinned bit for bit in docs/numerics.md.
+
+    A 2-D quantized weight [R, C] keeps a factored second moment (a row
+    state of R and a column state of C floats); any other shape keeps a full
+    one. The update u = g / sqrt(v_hat) is clipped by max(1, RMS(u) /
+    clip_threshold), optionally averaged into a first moment (beta1 > 0),
+    then applied with lr, decoupled weight decay and stochastic rounding by
+    the generated SGD kernel. Differences from HuggingFace's code (see
+    docs/numerics.md): the first moment holds the unscaled update (the
+    current lr multiplies it, as AdamW here: the same for a constant lr),
+    and weight decay is applied after the update, not before.
+
+    Float parameters in the same param groups are stepped by
+    `torch.optim.Adafactor`, which implements Shazeer & Stern's algorithm
+    with its *relative* step size, not HuggingFace's fixed-lr variant: its
+    step is lr * max(1e-3, RMS(parameter)) (with lr capped at 1/sqrt(step)),
+    its eps guards the denominators instead of being added to g*g (torch's
+    default eps is used: `eps1` applies to quantized weights only), it
+    decays the weight before the update and it has no first moment. For
+    that last reason a group that holds float parameters must have
+    beta1 = 0, and since torch requires its clipping threshold d >= 1, also
+    clip_threshold >= 1 (ValueError otherwise: put the float parameters in a
+    group of their own, or in another optimizer).
+
+    Args:
+        params: as AdamW.
+        lr: learning rate (>= 0).
+        beta1: first-moment coefficient in [0, 1); 0 (or None, as in
+            HuggingFace's signature) keeps no first moment and no full-size
+            state. It cannot switch between 0 and > 0 once a group's
+            optimizer exists (the state exists or not).
+        decay_rate: beta2_t = 1 - t**decay_rate, in [-1, 0).
+        eps1: added to g*g (> 0).
+        clip_threshold: > 0; the update's RMS is clipped to it.
+        weight_decay: decoupled, >= 0.
+        seed: Philox seed, in [0, 2**64).
+
+    State of a quantized weight (float32, live tensors): "step" (int64),
+    "exp_avg_sq_row" [R] and "exp_avg_sq_col" [C] (2-D weights) or
+    "exp_avg_sq" (other shapes), and "exp_avg" when beta1 > 0 (HuggingFace's
+    names). Float parameters hold torch.optim.Adafactor's state.
+    """
+
+    _name = "dqt.optim.Adafactor"
+
+    def __init__(self, params, lr=1e-3, beta1=0.0, decay_rate=-0.8, eps1=1e-30,
+                 clip_threshold=1.0, weight_decay=0.0, seed=42):
+        defaults = dict(lr=lr, beta1=beta1, decay_rate=decay_rate, eps1=eps1,
+                        clip_threshold=clip_threshold, weight_decay=weight_decay,
+                        seed=seed)
+        self._hyper(defaults, "")
+        _check_seed(self._name, "seed", seed)
+        super().__init__(params, defaults)
+
+    def _hyper(self, group, where):
+        who = self._name
+        pre = f"{where}['" if where else ""
+        post = "']" if where else ""
+        beta1 = group.get("beta1")
+        return dict(
+            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
+            beta1=0.0 if beta1 is None else _check_unit(who, f"{pre}beta1{post}", beta1),
+            decay_rate=_check_range(who, f"{pre}decay_rate{post}", group.get("decay_rate"),
+                                    -1, 0, hi_open=True),
+            eps1=_check_positive(who, f"{pre}eps1{post}", group.get("eps1")),
+            clip_threshold=_check_positive(who, f"{pre}clip_threshold{post}",
+                                           group.get("clip_threshold")),
+            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+                                       group.get("weight_decay")))
+
+    def _state_spec(self, weight, h):
+        shape = tuple(weight.shape)
+        spec = ([("exp_avg_sq_row", shape[:1]), ("exp_avg_sq_col", shape[1:])]
+                if len(shape) == 2 else [("exp_avg_sq", shape)])
+        if h["beta1"] > 0:
+            spec.append(("exp_avg", shape))
+        return spec
+
+    def _check_float_group(self, h, where):
+        pre = f"{where}['" if where else ""
+        post = "']" if where else ""
+        if h["beta1"] > 0:
+            raise ValueError(
+                f"{self._name}: {pre}beta1{post} is {h['beta1']} but the group holds "
+                "float parameters, which torch.optim.Adafactor steps without a first "
+                "moment; give them a group with beta1=0 (or another optimizer)")
+        if h["clip_threshold"] < 1:
+            raise ValueError(
+                f"{self._name}: {pre}clip_threshold{post} is {h['clip_threshold']} but "
+                "the group holds float parameters, and torch.optim.Adafactor needs a "
+                "clipping threshold d >= 1; give them a group of their own")
+
+    def _make_cpp(self, weights, h, seed):
+        return _C.Adafactor(weights, lr=h["lr"], beta1=h["beta1"],
+                            decay_rate=h["decay_rate"], eps1=h["eps1"],
+                            clip_threshold=h["clip_threshold"],
+                            weight_decay=h["weight_decay"], seed=seed)
+
+    def _set_cpp_options(self, cpp, h, where):
+        has_moment = cpp.num_states(0) > (2 if cpp.factored(0) else 1)
+        if (h["beta1"] > 0) != has_moment:
+            raise ValueError(
+                f"{self._name}: {where}['beta1'] cannot switch between 0 and > 0 "
+                f"once the group's optimizer exists (got {h['beta1']}); the first-"
+                "moment state exists or not")
+        cpp.set_options(lr=h["lr"], beta1=h["beta1"], decay_rate=h["decay_rate"],
+                        eps1=h["eps1"], clip_threshold=h["clip_threshold"],
+                        weight_decay=h["weight_decay"])
+
+    @staticmethod
+    def _torch_options(h):
+        """The group's options in torch.optim.Adafactor's terms (its default
+        eps: HuggingFace's eps1 has no counterpart there)."""
+        return dict(lr=h["lr"], beta2_decay=h["decay_rate"], d=h["clip_threshold"],
+                    weight_decay=h["weight_decay"])
+
+    def _make_inner(self, groups):
+        return torch.optim.Adafactor(
+            [{"params": g["params"], **self._torch_options(g)} for g in groups],
+            foreach=False)
+
+    def _sync_inner_group(self, g, h):
+        g.update(self._torch_options(h))

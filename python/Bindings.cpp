@@ -40,6 +40,26 @@ Grid gridOf(double bits, const char *who) {
   return Grid::fromBits(bits, who);
 }
 
+/// The storage asked for by the Python keyword `packed` (a bool): packed
+/// ternary (4 codes per byte) or int8. TypeError/ValueError naming `who`,
+/// before anything is built, for a non-bool or a grid that is not ternary.
+Storage storageOf(const py::object &packed, const Grid &grid, double bits,
+                  const char *who) {
+  if (!py::isinstance<py::bool_>(packed))
+    throw py::type_error(
+        std::string(who) + ": packed must be a bool, got " +
+        std::string(py::str(py::type::of(packed).attr("__name__"))));
+  if (!packed.cast<bool>())
+    return Storage::Int8;
+  if (!grid.ternary) {
+    std::ostringstream os;
+    os << who << ": packed=True stores ternary weights 4 per byte; it needs "
+       << "bits=1.58, got bits=" << bits;
+    throw py::value_error(os.str());
+  }
+  return Storage::PackedTernary;
+}
+
 /// `bits` as Python shows it: 1.58 for ternary, else the integer width.
 py::object bitsOf(const Grid &g) {
   if (g.ternary)
@@ -113,23 +133,45 @@ PYBIND11_MODULE(_C, m) {
                                          py::dynamic_attr(), R"doc(
 A weight stored only as n-bit integers: int8 `q` on the grid of `bits`
 (1.58 = ternary {-1, 0, 1}, else [-2^(b-1), 2^(b-1) - 1]) and one f32 step
-`delta`; its value is q * delta. No float copy is kept. `grad` is a
-transient float32 buffer of q's shape (None until a backward pass or an
-assignment creates it) that the DQT optimizers consume.)doc")
+`delta`; its value is q * delta. No float copy is kept. Ternary weights
+may be stored packed, 4 two-bit codes per byte (from_float(..., packed=True)).
+`grad` is a transient float32 buffer of the weight's shape (None until a
+backward pass or an assignment creates it) that the DQT optimizers consume.)doc")
       .def_static(
           "from_float",
-          [](const at::Tensor &tensor, double bits) {
-            Grid grid = gridOf(bits, "dqt.QuantizedWeight.from_float");
+          [](const at::Tensor &tensor, double bits, const py::object &packed) {
+            const char *who = "dqt.QuantizedWeight.from_float";
+            Grid grid = gridOf(bits, who);
+            Storage storage = storageOf(packed, grid, bits, who);
             return std::make_shared<QuantizedWeight>(
-                QuantizedWeight::fromFloat(tensor, grid));
+                QuantizedWeight::fromFloat(tensor, grid, storage));
           },
-          py::arg("tensor"), py::arg("bits"),
+          py::arg("tensor"), py::arg("bits"), py::kw_only(),
+          py::arg("packed") = false,
           "The DQT initialization (docs/numerics.md): s = Qp / "
           "max(mean|W|, 1e-5), q = clamp(round_half_even(W*s), Qn, Qp), "
-          "delta = 1/s.")
+          "delta = 1/s. packed=True (ternary only) keeps the integers 4 per "
+          "byte (2-bit codes, docs/numerics.md); the values and every "
+          "optimizer step are bit-identical to int8 storage.")
       .def_property_readonly(
-          "q", [](QuantizedWeight &w) { return w.q(); },
-          "the int8 integers (shares storage: in-place changes are seen)")
+          "q", [](QuantizedWeight &w) { return w.unpack(); },
+          "the integers as int8 in the weight's shape: the live storage "
+          "(in-place changes are seen) unless packed, where it is a copy "
+          "(writes to it do not reach the weight)")
+      .def_property_readonly(
+          "packed", &QuantizedWeight::isPacked,
+          "whether the integers are stored packed, 4 ternary codes per byte")
+      .def_property_readonly(
+          "packed_bytes",
+          [](QuantizedWeight &w) {
+            if (!w.isPacked())
+              throw py::value_error("dqt.QuantizedWeight.packed_bytes: the "
+                                    "weight is stored as int8, not packed");
+            return w.q();
+          },
+          "the live packed storage (packed weights only): uint8[ceil(n/4)], "
+          "element i in bits 2*(i%4).. of byte i//4, codes 0b00 = 0, "
+          "0b01 = 1, 0b11 = -1")
       .def_property_readonly("delta", &QuantizedWeight::delta,
                              "the f32 grid step")
       .def_property_readonly(
@@ -144,7 +186,7 @@ assignment creates it) that the DQT optimizers consume.)doc")
           "qp", [](const QuantizedWeight &w) { return w.grid().qp(); })
       .def_property_readonly("shape",
                              [](const QuantizedWeight &w) {
-                               return py::tuple(py::cast(w.q().sizes().vec()));
+                               return py::tuple(py::cast(w.sizes().vec()));
                              })
       .def("numel", &QuantizedWeight::numel)
       .def(
@@ -162,12 +204,12 @@ assignment creates it) that the DQT optimizers consume.)doc")
               w.clearGrad();
               return;
             }
-            if (g->scalar_type() != at::kFloat || g->sizes() != w.q().sizes() ||
+            if (g->scalar_type() != at::kFloat || g->sizes() != w.sizes() ||
                 !g->device().is_cpu() || !g->is_contiguous()) {
               std::ostringstream os;
               os << "dqt.QuantizedWeight.grad: must be a contiguous float32 "
                     "CPU tensor of shape "
-                 << w.q().sizes() << ", got " << g->scalar_type() << g->sizes();
+                 << w.sizes() << ", got " << g->scalar_type() << g->sizes();
               throw py::value_error(os.str());
             }
             w.grad() = *g;
@@ -176,7 +218,8 @@ assignment creates it) that the DQT optimizers consume.)doc")
           "to free it")
       .def_property_readonly(
           "persistent_bytes", &QuantizedWeight::persistentBytes,
-          "bytes kept between steps: the integers (1 byte each) and delta")
+          "bytes kept between steps: the integers (1 byte each, or "
+          "ceil(n/4) bytes packed) and delta (4)")
       .def_property_readonly(
           "grad_bytes",
           [](QuantizedWeight &w) {
@@ -190,32 +233,53 @@ assignment creates it) that the DQT optimizers consume.)doc")
             const char *who = "dqt.QuantizedWeight.load";
             Grid g = w.grid();
             std::ostringstream os;
-            if (q.scalar_type() != at::kChar || q.sizes() != w.q().sizes())
-              os << who << ": q must be int8 of shape " << w.q().sizes()
-                 << ", got " << q.scalar_type() << q.sizes();
-            else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
-                                   q.max().item<int64_t>() > g.qp()))
+            // The integers in either storage (the dtype says which), so a
+            // packed checkpoint loads into an int8 ternary weight and back.
+            at::Tensor values;
+            if (q.scalar_type() == at::kByte && g.ternary) {
+              try {
+                checkPackedTernary(q, w.numel(), who);
+                values = unpackTernary(q, w.sizes());
+              } catch (const c10::Error &e) {
+                os << e.what_without_backtrace();
+              }
+            } else if (q.scalar_type() != at::kChar || q.sizes() != w.sizes()) {
+              os << who << ": q must be int8 of shape " << w.sizes();
+              if (g.ternary)
+                os << " or packed ternary uint8[" << (w.numel() + 3) / 4 << "]";
+              os << ", got " << q.scalar_type() << q.sizes();
+            } else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
+                                     q.max().item<int64_t>() > g.qp())) {
               os << who << ": q has values outside the " << g.str() << " grid ["
                  << g.qn() << ", " << g.qp() << "]";
-            else if (!std::isfinite(delta) || !(delta > 0) ||
-                     float(delta) != delta)
+            } else {
+              values = q;
+            }
+            if (os.str().empty() && (!std::isfinite(delta) || !(delta > 0) ||
+                                     float(delta) != delta))
               os << who << ": delta must be a finite f32 > 0, got " << delta;
-            else if (maxQ < g.qn() || maxQ > g.qp())
+            else if (os.str().empty() && (maxQ < g.qn() || maxQ > g.qp()))
               os << who << ": max_q " << maxQ << " is outside the " << g.str()
                  << " grid";
             if (!os.str().empty())
               throw py::value_error(os.str());
-            w.q().copy_(q);
+            if (w.isPacked())
+              w.q().copy_(q.scalar_type() == at::kByte ? q
+                                                       : packTernary(values));
+            else
+              w.q().copy_(values);
             w.update(float(delta), int8_t(maxQ));
           },
           py::arg("q"), py::arg("delta"), py::arg("max_q"),
-          "Replaces q, delta and max_q (validated first: on error nothing "
+          "Replaces q (int8 values, or packed uint8 bytes for a ternary "
+          "weight), delta and max_q (validated first: on error nothing "
           "changes).")
       .def("__repr__", [](const QuantizedWeight &w) {
         std::ostringstream os;
-        os << "QuantizedWeight(shape=" << w.q().sizes() << ", bits="
+        os << "QuantizedWeight(shape=" << w.sizes() << ", bits="
            << (w.grid().ternary ? "1.58" : std::to_string(w.grid().bits))
-           << ", delta=" << w.delta() << ", max_q=" << int(w.maxQ()) << ")";
+           << (w.isPacked() ? ", packed=True" : "") << ", delta=" << w.delta()
+           << ", max_q=" << int(w.maxQ()) << ")";
         return os.str();
       });
 
@@ -223,11 +287,15 @@ assignment creates it) that the DQT optimizers consume.)doc")
       m, "QuantLinear",
       "The C++ dqt::nn::QuantLinear (no bias): y = actquant8(x) @ (q*delta)^T "
       "with straight-through backward into weight.grad.")
-      .def(py::init([](const at::Tensor &weight, double bits) {
+      .def(py::init([](const at::Tensor &weight, double bits,
+                       const py::object &packed) {
+             const char *who = "dqt.nn.QuantLinear";
+             Grid grid = gridOf(bits, who);
              return std::make_shared<nn::QuantLinear>(
-                 weight, gridOf(bits, "dqt.nn.QuantLinear"));
+                 weight, grid, storageOf(packed, grid, bits, who));
            }),
-           py::arg("weight"), py::arg("bits"))
+           py::arg("weight"), py::arg("bits"), py::kw_only(),
+           py::arg("packed") = false)
       .def("forward", &nn::QuantLinear::forward, py::arg("x"))
       .def_property_readonly("weight",
                              [](const std::shared_ptr<nn::QuantLinear> &self) {
@@ -349,6 +417,7 @@ assignment creates it) that the DQT optimizers consume.)doc")
           },
           py::kw_only(), py::arg("lr"), py::arg("momentum"),
           py::arg("weight_decay"));
+
   py::class_<optim::Adafactor, std::shared_ptr<optim::Adafactor>>(
       m, "Adafactor",
       "The C++ DQT Adafactor (HuggingFace's with a fixed lr, "

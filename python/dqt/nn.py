@@ -34,6 +34,17 @@ def check_bits(bits, who: str) -> float:
     return bits
 
 
+def check_packed(packed, bits, who: str) -> bool:
+    """`packed` if it is a bool and, when True, `bits` is ternary (packed
+    storage holds 2-bit codes); else TypeError/ValueError naming `who`."""
+    if not isinstance(packed, bool):
+        raise TypeError(f"{who}: packed must be a bool, got {type(packed).__name__}")
+    if packed and not 1 < bits < 2:
+        raise ValueError(f"{who}: packed=True stores ternary weights 4 per byte; "
+                         f"it needs bits=1.58, got bits={bits}")
+    return packed
+
+
 def weight_handle(weight: QuantizedWeight) -> torch.nn.Parameter:
     """The zero-element Parameter standing for `weight` in parameter lists
     (one per weight, created on first use)."""
@@ -80,6 +91,9 @@ class QuantLinear(torch.nn.Module):
             optimizer updates (the paper's ternary-inference variant).
         weight: a float [out_features, in_features] tensor to quantize
             (DQT initialization) instead of nn.Linear's kaiming-uniform init.
+        packed: store the ternary integers 4 per byte (bits=1.58 only):
+            about 0.25 byte per weight instead of 1; forward, backward and
+            every optimizer step are bit-identical to int8 storage.
 
     `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
     filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
@@ -88,7 +102,8 @@ class QuantLinear(torch.nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 bits=8, ternary_inference: bool = False, weight=None):
+                 bits=8, ternary_inference: bool = False, weight=None,
+                 packed: bool = False):
         super().__init__()
         who = "dqt.nn.QuantLinear"
         for name, v in (("in_features", in_features), ("out_features", out_features)):
@@ -97,6 +112,7 @@ class QuantLinear(torch.nn.Module):
             if v <= 0:
                 raise ValueError(f"{who}: {name} must be > 0, got {v}")
         check_bits(bits, who)
+        check_packed(packed, bits, who)
         if weight is None:
             # nn.Linear's initialization (same RNG draws, same order).
             weight = torch.empty(out_features, in_features)
@@ -105,7 +121,7 @@ class QuantLinear(torch.nn.Module):
             weight = _float_weight(weight, in_features, out_features, who)
         self.in_features = in_features
         self.out_features = out_features
-        self._layer = _C.QuantLinear(weight, bits)
+        self._layer = _C.QuantLinear(weight, bits, packed=packed)
         self._layer.ternary_inference = bool(ternary_inference)
         self.weight = self._layer.weight
         self.weight_handle = weight_handle(self.weight)
@@ -117,14 +133,17 @@ class QuantLinear(torch.nn.Module):
 
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear, bits=8, *,
-                    ternary_inference: bool = False) -> "QuantLinear":
+                    ternary_inference: bool = False,
+                    packed: bool = False) -> "QuantLinear":
         """A QuantLinear whose weight is the DQT initialization of
-        `linear.weight` and whose bias is `linear.bias` (as float32)."""
+        `linear.weight` and whose bias is `linear.bias` (as float32);
+        `packed` as in the constructor (ternary only)."""
         if not isinstance(linear, torch.nn.Linear):
             raise TypeError("dqt.nn.QuantLinear.from_linear: expected a "
                             f"torch.nn.Linear, got {type(linear).__name__}")
         layer = cls(linear.in_features, linear.out_features, bias=False, bits=bits,
-                    ternary_inference=ternary_inference, weight=linear.weight)
+                    ternary_inference=ternary_inference, weight=linear.weight,
+                    packed=packed)
         if linear.bias is not None:
             layer.bias = torch.nn.Parameter(linear.bias.detach().to(torch.float32),
                                             requires_grad=linear.bias.requires_grad)
@@ -134,6 +153,11 @@ class QuantLinear(torch.nn.Module):
     def bits(self):
         """1.58 (ternary) or 2..8."""
         return self.weight.bits
+
+    @property
+    def packed(self) -> bool:
+        """Whether the weight's integers are stored 4 per byte."""
+        return self.weight.packed
 
     @property
     def ternary_inference(self) -> bool:
@@ -160,18 +184,20 @@ class QuantLinear(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, bits={self.bits}, "
-                f"ternary_inference={self.ternary_inference}")
+                f"ternary_inference={self.ternary_inference}, packed={self.packed}")
 
-    # The integer weight in state_dict(): weight_q (int8), weight_delta (f32),
-    # weight_max_q (int8) and weight_bits (f32, 1.58 for ternary). The handle
-    # carries no data and is left out.
+    # The integer weight in state_dict(): weight_q (int8 in the weight's
+    # shape, or for a packed layer its uint8 packed bytes, so checkpoints keep
+    # the 4x saving), weight_delta (f32), weight_max_q (int8) and weight_bits
+    # (f32, 1.58 for ternary). Either form of weight_q loads into a ternary
+    # layer of either storage. The handle carries no data and is left out.
     _STATE_KEYS = ("weight_q", "weight_delta", "weight_max_q", "weight_bits")
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         destination.pop(prefix + "weight_handle", None)
         w = self.weight
-        destination[prefix + "weight_q"] = w.q
+        destination[prefix + "weight_q"] = w.packed_bytes if w.packed else w.q
         destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
         destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
         destination[prefix + "weight_bits"] = torch.tensor(float(w.bits), dtype=torch.float32)

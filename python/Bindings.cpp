@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Runtime/Adafactor.h"
+#include "dqt/Runtime/CudaDriver.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -318,6 +319,26 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "Counters of the process-wide kernel cache: compiled (cold), loaded "
       "(from disk), rejected (corrupt or stale disk entries).");
 
+  // What the CUDA launcher would use as its default stream (tests and
+  // diagnostics; no Python API launches on a GPU yet).
+  m.def(
+      "_cuda_torch_streams",
+      [] {
+        std::string why;
+        bool ok = cuda::torchStreamsAvailable(&why);
+        return py::make_tuple(ok, why);
+      },
+      "(available, why not): whether LibTorch's current-stream entry points "
+      "were found in the already loaded libc10_cuda.so.");
+  m.def(
+      "_cuda_current_stream",
+      [](int device) {
+        return reinterpret_cast<uintptr_t>(cuda::currentTorchStream(device));
+      },
+      py::arg("device"),
+      "The raw CUstream the CUDA launcher uses by default on `device`: "
+      "torch.cuda.current_stream(device).cuda_stream where a device exists, "
+      "else 0 (the default stream).");
   m.def("activation_quant8", &nn::activationQuant8, py::arg("x"));
   m.def("ternarize", &nn::ternarize, py::arg("w"));
 

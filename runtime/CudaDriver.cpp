@@ -4,11 +4,13 @@
 
 #include "dqt/Compiler/KernelArgs.h"
 
+#include <c10/core/Stream.h>
 #include <c10/util/Exception.h>
 
 #include <dlfcn.h>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 
 namespace dqt {
@@ -48,6 +50,8 @@ Loaded load() {
   bind(d.cuMemFree, "cuMemFree_v2");
   bind(d.cuMemcpyHtoD, "cuMemcpyHtoD_v2");
   bind(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+  bind(d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+  bind(d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
   bind(d.cuStreamSynchronize, "cuStreamSynchronize");
   bind(d.cuGetErrorString, "cuGetErrorString");
   if (!l.why.empty())
@@ -81,6 +85,102 @@ const CudaDriver *CudaDriver::get(std::string *why) {
   return loaded.ok ? &loaded.driver : nullptr;
 }
 
+namespace cuda {
+namespace {
+
+// LibTorch's current stream lives in libc10_cuda.so, which the runtime does
+// not link (it links torch_cpu and c10 only, so it builds and runs without
+// the CUDA libraries of the wheel). When the process has loaded it anyway,
+// its two entry points are looked up by their mangled names.
+
+/// The layout of c10::cuda::CUDAStream, returned by value by
+/// getCurrentCUDAStream: its only member is a c10::Stream. Trivially
+/// copyable and 16 bytes, so both are returned in registers alike.
+struct CUDAStreamAbi {
+  c10::Stream stream;
+};
+static_assert(std::is_trivially_copyable_v<CUDAStreamAbi> &&
+                  sizeof(CUDAStreamAbi) == 16,
+              "c10::Stream changed: update the CUDAStream mirror");
+static_assert(std::is_same_v<c10::DeviceIndex, int8_t>,
+              "c10::DeviceIndex changed: update the mangled name below");
+
+/// c10::cuda::getCurrentCUDAStream(c10::DeviceIndex = signed char).
+constexpr const char *kGetCurrent = "_ZN3c104cuda20getCurrentCUDAStreamEa";
+/// c10::cuda::CUDAStream::stream() const.
+constexpr const char *kStreamOf = "_ZNK3c104cuda10CUDAStream6streamEv";
+
+struct TorchStreamApi {
+  CUDAStreamAbi (*getCurrent)(c10::DeviceIndex);
+  /// A const member function: `this` is the first argument.
+  CUstream (*streamOf)(const CUDAStreamAbi *);
+};
+
+/// The entry points, or nullptr and the reason. Success is kept (the handle
+/// is never closed, so the pointers stay valid); failure is retried, since
+/// the library may be loaded later.
+const TorchStreamApi *torchStreamApi(std::string *why) {
+  static std::mutex mutex;
+  static TorchStreamApi api;
+  static bool resolved = false;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (resolved)
+    return &api;
+  // RTLD_NOLOAD: only a library the process has loaded already.
+  void *lib = ::dlopen("libc10_cuda.so", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib) {
+    if (why)
+      *why = "libc10_cuda.so is not loaded in this process";
+    return nullptr;
+  }
+  api.getCurrent =
+      reinterpret_cast<decltype(api.getCurrent)>(::dlsym(lib, kGetCurrent));
+  api.streamOf =
+      reinterpret_cast<decltype(api.streamOf)>(::dlsym(lib, kStreamOf));
+  if (!api.getCurrent || !api.streamOf) {
+    if (why)
+      *why = std::string("libc10_cuda.so lacks ") +
+             (api.getCurrent ? kStreamOf : kGetCurrent) +
+             " (a LibTorch with another ABI)";
+    ::dlclose(lib);
+    return nullptr;
+  }
+  resolved = true;
+  return &api;
+}
+
+} // namespace
+
+bool torchStreamsAvailable(std::string *why) {
+  std::string reason;
+  bool ok = torchStreamApi(&reason) != nullptr;
+  if (why)
+    *why = reason;
+  return ok;
+}
+
+CUstream currentTorchStream(int device) {
+  // No device: torch's CUDA code would fail or initialize CUDA for nothing.
+  if (!CudaDriver::get())
+    return nullptr;
+  const TorchStreamApi *api = torchStreamApi(nullptr);
+  if (!api)
+    return nullptr;
+  TORCH_CHECK(device >= 0 && device <= std::numeric_limits<int8_t>::max(),
+              "dqt: CUDA device index ", device, " is out of range");
+  CUDAStreamAbi s = api->getCurrent(c10::DeviceIndex(device));
+  // A cheap check that the mirrored layout is the library's.
+  TORCH_CHECK(s.stream.device_type() == c10::DeviceType::CUDA &&
+                  s.stream.device_index() == device,
+              "dqt: c10::cuda::getCurrentCUDAStream(", device,
+              ") returned a stream of ", s.stream.device(),
+              ": this LibTorch's CUDAStream layout is not the one dqt was "
+              "built against");
+  return api->streamOf(&s);
+}
+
+} // namespace cuda
+
 void CudaDriver::check(CUresult r, const char *what) const {
   if (r == 0)
     return;
@@ -95,10 +195,11 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
                                   const std::vector<StepOperands> &params,
                                   const std::vector<float> &hyper,
                                   uint64_t seed, uint64_t step,
-                                  CUstream stream) {
+                                  std::optional<CUstream> streamArg) {
   std::string why;
   const CudaDriver *cu = CudaDriver::get(&why);
   TORCH_CHECK(cu, "dqt: the CUDA launcher is unavailable: ", why);
+  CUstream stream = streamArg ? *streamArg : cuda::currentTorchStream(0);
 
   // One module per PTX text, loaded once (the driver JIT-compiles it).
   static std::mutex mutex;
@@ -124,7 +225,10 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
             "cuMemAlloc");
   for (const StepOperands &op : params) {
     int64_t init[kNumReductions] = {std::numeric_limits<int64_t>::min(), 0, 0};
-    cu->check(cu->cuMemcpyHtoD(partials, init, sizeof(init)), "cuMemcpyHtoD");
+    // Stream-ordered copies: torch's streams may not synchronize with the
+    // legacy default stream that the plain cuMemcpy calls use.
+    cu->check(cu->cuMemcpyHtoDAsync(partials, init, sizeof(init), stream),
+              "cuMemcpyHtoDAsync");
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials), kNumReductions);
@@ -136,8 +240,9 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
                                  stream, args.data(), nullptr),
               "cuLaunchKernel");
     int64_t out[kNumReductions];
+    cu->check(cu->cuMemcpyDtoHAsync(out, partials, sizeof(out), stream),
+              "cuMemcpyDtoHAsync");
     cu->check(cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-    cu->check(cu->cuMemcpyDtoH(out, partials, sizeof(out)), "cuMemcpyDtoH");
     stats.push_back({out[0], out[1], out[2]});
   }
   cu->cuMemFree(partials);

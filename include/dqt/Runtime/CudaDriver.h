@@ -12,6 +12,7 @@
 #include "dqt/Runtime/CpuLauncher.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ struct CudaDriver {
   CUresult (*cuMemFree)(CUdeviceptr);
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuGetErrorString)(CUresult, const char **);
 
@@ -53,17 +56,37 @@ struct CudaDriver {
   void check(CUresult r, const char *what) const;
 };
 
+namespace cuda {
+
+/// Whether LibTorch's current-stream entry points can be used: the process
+/// has already loaded libc10_cuda.so (a CUDA build of torch imported by
+/// Python, or a program linked with it) and it exports
+/// c10::cuda::getCurrentCUDAStream and CUDAStream::stream. dqt never loads
+/// the library itself (docs/design.md). Otherwise false, with the reason in
+/// `why`; a failed lookup is tried again on the next call.
+bool torchStreamsAvailable(std::string *why = nullptr);
+
+/// LibTorch's current CUDA stream on `device` (what torch.cuda's
+/// current_stream(device) is) when torchStreamsAvailable() and a CUDA device
+/// exists (CudaDriver::get); else nullptr, the default stream. Without a
+/// device, nothing in libc10_cuda is called.
+CUstream currentTorchStream(int device);
+
+} // namespace cuda
+
 /// Runs the GPU step kernel (`ptx`, entry `dqt_step`, from compileGpuStep)
-/// on device buffers: one launch per parameter on `stream` (0: the legacy
-/// default stream; LibTorch's current stream needs c10_cuda, not linked
-/// yet), then reads the by-products back. The pointers in `params` are
-/// device addresses.
-std::vector<StepStats> launchCuda(const std::string &ptx,
-                                  const StepConfig &config,
-                                  const std::vector<StepOperands> &params,
-                                  const std::vector<float> &hyper,
-                                  uint64_t seed, uint64_t step,
-                                  CUstream stream = nullptr);
+/// on device buffers: one launch per parameter, then reads the by-products
+/// back (copies and launches ordered on the stream, which is synchronized
+/// before returning). `stream`: LibTorch's current stream of device 0
+/// (cuda::currentTorchStream) when not given, so the step is ordered after
+/// torch's work that produced the gradients; an explicit nullptr is the
+/// default stream. The pointers in `params` are device addresses on device 0
+/// (the context CudaDriver makes current).
+std::vector<StepStats>
+launchCuda(const std::string &ptx, const StepConfig &config,
+           const std::vector<StepOperands> &params,
+           const std::vector<float> &hyper, uint64_t seed, uint64_t step,
+           std::optional<CUstream> stream = std::nullopt);
 
 } // namespace dqt
 

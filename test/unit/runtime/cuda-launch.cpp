@@ -1,7 +1,9 @@
 //===- cuda-launch.cpp - the GPU kernel through the dlopen'ed driver ------===//
 //
 // Needs a CUDA device: where there is none, the launch test is skipped and
-// says why (the driver's own reason); the loader's refusal is checked.
+// says why (the driver's own reason); the loader's refusal is checked. The
+// launcher's default stream (LibTorch's current stream, found with dlsym in
+// an already loaded libc10_cuda.so) is checked with and without that library.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +13,10 @@
 #include "dqt/Runtime/KernelCache.h"
 
 #include <gtest/gtest.h>
+
+#include <dlfcn.h>
+#include <filesystem>
+#include <link.h>
 
 using namespace dqt;
 
@@ -89,6 +95,58 @@ TEST(CudaLaunch, MatchesTheCpuKernelBitForBit) {
     EXPECT_TRUE(test::sameBytes(back, host[i])) << "buffer " << i;
     cu->cuMemFree(dev[i]);
   }
+}
+
+bool c10CudaLoaded() {
+  void *h = ::dlopen("libc10_cuda.so", RTLD_NOW | RTLD_NOLOAD);
+  if (h)
+    ::dlclose(h);
+  return h != nullptr;
+}
+
+// This binary links torch_cpu and c10 only: nothing loads libc10_cuda.so
+// unless a test does (the next one).
+TEST(TorchStreams, DefaultStreamWithoutC10Cuda) {
+  if (c10CudaLoaded())
+    GTEST_SKIP() << "libc10_cuda.so was loaded by an earlier test";
+  std::string why;
+  EXPECT_FALSE(cuda::torchStreamsAvailable(&why));
+  EXPECT_EQ(why, "libc10_cuda.so is not loaded in this process");
+  EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
+  // The lookup never loads the library itself.
+  EXPECT_FALSE(c10CudaLoaded());
+}
+
+TEST(TorchStreams, ResolvedOnceLibTorchsCudaLibraryIsLoaded) {
+  // The wheel's libc10_cuda.so sits next to the libc10.so we link.
+  void *c10 = ::dlopen("libc10.so", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(c10, nullptr);
+  link_map *map = nullptr;
+  ASSERT_EQ(::dlinfo(c10, RTLD_DI_LINKMAP, &map), 0);
+  std::filesystem::path path =
+      std::filesystem::path(map->l_name).parent_path() / "libc10_cuda.so";
+  ::dlclose(c10);
+  if (!std::filesystem::exists(path))
+    GTEST_SKIP() << "a CPU-only LibTorch: no " << path;
+  if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+    const char *err = ::dlerror();
+    GTEST_SKIP() << "cannot load " << path << ": " << (err ? err : "?");
+  }
+  std::string why;
+  EXPECT_TRUE(cuda::torchStreamsAvailable(&why)) << why;
+  EXPECT_TRUE(why.empty()) << why;
+
+  if (!CudaDriver::get(&why)) {
+    // Here getCurrentCUDAStream (and even CUDAStream::stream()) would throw
+    // ("CUDA driver version is insufficient"): neither is called.
+    std::cout << "[cuda] no device (" << why
+              << "): the default stream, torch not asked\n";
+    EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
+    return;
+  }
+  // No stream was set in this process: torch's current stream of device 0
+  // is its default stream, the null stream.
+  EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
 }
 
 } // namespace

@@ -53,10 +53,22 @@ SmallVector<Value> emitElements(OpBuilder &b, Location loc, FusedStepOp op,
 /// vector<groups x i32> (one lane per group), its words interleaved into
 /// element order, contiguous vector loads and stores of 4*groups elements,
 /// and the body's arith/math ops cloned on vectors. Returns, per reduction,
-/// the block's combined contribution (vector.reduction).
+/// the block's contribution: the vector of per-element values for a
+/// lane-wise combiner (isLaneWise), else their sum (vector.reduction).
 SmallVector<Value> emitVectorBlock(OpBuilder &b, Location loc, FusedStepOp op,
                                    const SegmentBuffers &buffers, Value first,
                                    unsigned groups);
+
+/// Whether a vector loop carries this reduction as a vector, combining lane
+/// by lane and reducing once after the loop. A horizontal max per block
+/// costs about ten shuffles; an element-wise max one instruction. (A sum of
+/// i1 contributions is a mask popcount per block, cheaper than carrying i64
+/// lanes.)
+bool isLaneWise(StringRef combiner);
+
+/// The horizontal reduction of a lane-wise accumulator.
+Value buildLaneReduction(OpBuilder &b, Location loc, StringRef combiner,
+                         Value vector);
 
 /// The identity of a reduction combiner for an integer type.
 Value buildReductionIdentity(OpBuilder &b, Location loc, StringRef combiner,

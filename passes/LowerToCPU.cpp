@@ -29,8 +29,18 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
                             unsigned vectorGroups = 0) {
   Value step = arith::ConstantIndexOp::create(
       b, loc, vectorGroups ? 4 * vectorGroups : width);
+  auto combinerOf = [&](unsigned k) {
+    return cast<StringAttr>(op.getReductions()[k]).getValue();
+  };
+  // Lane-wise reductions start from a splat of the identity.
+  SmallVector<Value> start(init);
+  for (auto [k, v] : llvm::enumerate(start))
+    if (vectorGroups && isLaneWise(combinerOf(k)))
+      v = vector::BroadcastOp::create(
+          b, loc, VectorType::get({4 * vectorGroups}, v.getType()),
+          buildReductionIdentity(b, loc, combinerOf(k), v.getType()));
   auto loop = scf::ForOp::create(
-      b, loc, lo, hi, step, init,
+      b, loc, lo, hi, step, start,
       [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
         SmallVector<Value> reds =
             vectorGroups ? emitVectorBlock(nb, l, op, buffers, iv, vectorGroups)
@@ -38,12 +48,15 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
                                         GroupAccess::Scalar);
         SmallVector<Value> next;
         for (auto [k, r] : llvm::enumerate(reds))
-          next.push_back(buildCombine(
-              nb, l, cast<StringAttr>(op.getReductions()[k]).getValue(), acc[k],
-              r));
+          next.push_back(buildCombine(nb, l, combinerOf(k), acc[k], r));
         scf::YieldOp::create(nb, l, next);
       });
-  return loop.getResults();
+  SmallVector<Value> out(loop.getResults());
+  for (auto [k, v] : llvm::enumerate(out))
+    if (vectorGroups && isLaneWise(combinerOf(k)))
+      v = buildCombine(b, loc, combinerOf(k), init[k],
+                       buildLaneReduction(b, loc, combinerOf(k), v));
+  return out;
 }
 
 /// Whether the fused body can be cloned on vectors: elementwise ops only.

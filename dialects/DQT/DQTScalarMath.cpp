@@ -76,11 +76,70 @@ Value mlir::dqt::buildNextDelta(OpBuilder &b, Location loc, Value delta,
 // Philox4x32 (Salmon et al. 2011; constants of Random123 / PyTorch).
 //===----------------------------------------------------------------------===//
 
+/// Philox on vector<N x i32> words, computed in 64-bit lanes: each word lives
+/// in the low half of an i64 lane and the upper half is don't-care. x86 has no
+/// vector 32x32->high-32 multiply; `vpmuludq` multiplies the low halves of
+/// 64-bit lanes into the full product, so `(x & 0xffffffff) * M` yields both
+/// words of a round in one instruction (low in place, high after a shift).
+/// Written as i32 `mului_extended`, LLVM splits each product into a 64-bit
+/// multiply for the high word and an emulated 32-bit one for the low word,
+/// about three times the work. Bit-identical to the i32 form.
+static SmallVector<Value, 4> buildPhiloxWideLanes(OpBuilder &b, Location loc,
+                                                  Value key0, Value key1,
+                                                  ArrayRef<Value> counter,
+                                                  int64_t rounds) {
+  auto wordType = cast<VectorType>(key0.getType());
+  auto laneType = wordType.clone(b.getI64Type());
+  auto c64 = [&](uint64_t v) -> Value {
+    return constLike(b, loc, laneType, b.getI64IntegerAttr(int64_t(v)));
+  };
+  auto widen = [&](Value v) -> Value {
+    return arith::ExtUIOp::create(b, loc, laneType, v);
+  };
+  Value low32 = c64(0xffffffffu), shift = c64(32);
+  Value m0 = c64(0xD2511F53u), m1 = c64(0xCD9E8D57u);
+  Value w0 = c64(0x9E3779B9u), w1 = c64(0xBB67AE85u);
+  Value k0 = widen(key0), k1 = widen(key1);
+  Value x0 = widen(counter[0]), x1 = widen(counter[1]),
+        x2 = widen(counter[2]), x3 = widen(counter[3]);
+  for (int64_t r = 0; r < rounds; ++r) {
+    if (r > 0) {
+      // Carries out of the low half only reach the don't-care half.
+      k0 = arith::AddIOp::create(b, loc, k0, w0);
+      k1 = arith::AddIOp::create(b, loc, k1, w1);
+    }
+    Value p0 = arith::MulIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, x0, low32), m0);
+    Value p1 = arith::MulIOp::create(
+        b, loc, arith::AndIOp::create(b, loc, x2, low32), m1);
+    Value y0 = arith::XOrIOp::create(
+        b, loc,
+        arith::XOrIOp::create(b, loc,
+                              arith::ShRUIOp::create(b, loc, p1, shift), x1),
+        k0);
+    Value y2 = arith::XOrIOp::create(
+        b, loc,
+        arith::XOrIOp::create(b, loc,
+                              arith::ShRUIOp::create(b, loc, p0, shift), x3),
+        k1);
+    x0 = y0;
+    x1 = p1; // low word of the product; its high half is don't-care
+    x2 = y2;
+    x3 = p0;
+  }
+  SmallVector<Value, 4> words;
+  for (Value x : {x0, x1, x2, x3})
+    words.push_back(arith::TruncIOp::create(b, loc, wordType, x));
+  return words;
+}
+
 SmallVector<Value, 4> mlir::dqt::buildPhilox(OpBuilder &b, Location loc,
                                              Value key0, Value key1,
                                              ArrayRef<Value> counter,
                                              int64_t rounds) {
-  Type wordType = key0.getType(); // i32 or vector<Nxi32>
+  if (isa<VectorType>(key0.getType()))
+    return buildPhiloxWideLanes(b, loc, key0, key1, counter, rounds);
+  Type wordType = key0.getType(); // i32
   auto c32 = [&](uint32_t v) -> Value {
     return constLike(b, loc, wordType, b.getI32IntegerAttr(int32_t(v)));
   };
@@ -190,18 +249,29 @@ SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
   GridBounds grid = getGridBounds(getBits(), getTernary());
   Value qn = f32Const(b, loc, float(grid.qn));
   Value qp = f32Const(b, loc, float(grid.qp));
-  Value x = arith::DivFOp::create(b, loc, value, delta);
+  // x = w2 * (1/delta'): the reciprocal is loop-invariant (one division per
+  // kernel call, hoisted by LLVM; per thread on the GPU), the per-element
+  // work is a multiply. docs/numerics.md pins this order.
+  Value inverse = arith::DivFOp::create(
+      b, loc, constLike(b, loc, delta.getType(), b.getF32FloatAttr(1.0f)),
+      delta);
+  Value x = arith::MulFOp::create(b, loc, value, inverse);
   Value fl = math::FloorOp::create(b, loc, x);
   Value frac = arith::SubFOp::create(b, loc, x, fl);
   Value up = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, u, frac);
   Value rounded = arith::SelectOp::create(
       b, loc, up, arith::AddFOp::create(b, loc, fl, f32Const(b, loc, 1.0f)),
       fl);
-  Value hi = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, x, qp);
-  Value lo = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLE, x, qn);
+  // Clamping `rounded` equals the contract's tests on x (x >= Qp gives
+  // floor(x) >= Qp; x <= Qn gives rounded <= Qn; in between rounded is in
+  // range; +-inf round to +-inf), and each compare-select on the value it
+  // selects is one min/max instruction on x86.
+  Value above =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, rounded, qp);
+  Value q = arith::SelectOp::create(b, loc, above, qp, rounded);
+  Value below = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, q, qn);
+  q = arith::SelectOp::create(b, loc, below, qn, q);
   Value isNan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, x, x);
-  Value q = arith::SelectOp::create(b, loc, hi, qp, rounded);
-  q = arith::SelectOp::create(b, loc, lo, qn, q);
   q = arith::SelectOp::create(b, loc, isNan, f32Const(b, loc, 0.0f), q);
   return {arith::FPToSIOp::create(b, loc, b.getI8Type(), q)};
 }

@@ -68,30 +68,47 @@ func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> i32 {
   return %w : i32
 }
 
-// On vector<8xi32> words the same expansion runs lane-wise: the multipliers
-// and Weyl constants become dense splats, every op is on vector<8xi32>, and
-// there are again 20 products (4 checked, 16 counted; no per-lane
-// unrolling, and no scalar i32 op after the last product).
+// On vector<8xi32> words (the CPU's vector blocks) the expansion runs in
+// 64-bit lanes: each word is zero-extended into the low half of an i64 lane,
+// a product is one `(x & 0xffffffff) * M` (x86's vpmuludq), its high word a
+// shift, and the words are truncated back once at the end. 20 products, no
+// mului_extended, no i32 op before the final truncations.
 // CHECK-LABEL: func.func @philox_vector
 // CHECK-SAME: (%[[K0:[^:]*]]: vector<8xi32>, %[[K1:[^:]*]]: vector<8xi32>, %[[C0:[^:]*]]: vector<8xi32>, %[[C1:[^:]*]]: vector<8xi32>, %[[C2:[^:]*]]: vector<8xi32>, %[[C3:[^:]*]]: vector<8xi32>)
-// CHECK-DAG: %[[M0:.*]] = arith.constant dense<-766435501> : vector<8xi32>
-// CHECK-DAG: %[[M1:.*]] = arith.constant dense<-845247145> : vector<8xi32>
-// CHECK-DAG: %[[W0:.*]] = arith.constant dense<-1640531527> : vector<8xi32>
-// CHECK-DAG: %[[W1:.*]] = arith.constant dense<-1150833019> : vector<8xi32>
-// CHECK: %[[LO0:[^,]*]], %[[HI0:[^ ]*]] = arith.mului_extended %[[M0]], %[[C0]] : vector<8xi32>
-// CHECK-NEXT: %[[LO1:[^,]*]], %[[HI1:[^ ]*]] = arith.mului_extended %[[M1]], %[[C2]] : vector<8xi32>
-// CHECK-NEXT: %[[X0:.*]] = arith.xori %[[HI1]], %[[C1]] : vector<8xi32>
-// CHECK-NEXT: %[[R0:.*]] = arith.xori %[[X0]], %[[K0]] : vector<8xi32>
-// CHECK-NEXT: %[[X2:.*]] = arith.xori %[[HI0]], %[[C3]] : vector<8xi32>
-// CHECK-NEXT: %[[R2:.*]] = arith.xori %[[X2]], %[[K1]] : vector<8xi32>
-// CHECK-NEXT: %[[KB0:.*]] = arith.addi %[[K0]], %[[W0]] : vector<8xi32>
-// CHECK-NEXT: %[[KB1:.*]] = arith.addi %[[K1]], %[[W1]] : vector<8xi32>
-// CHECK-NEXT: arith.mului_extended %[[M0]], %[[R0]] : vector<8xi32>
-// CHECK-NEXT: arith.mului_extended %[[M1]], %[[R2]] : vector<8xi32>
-// CHECK-COUNT-16: arith.mului_extended {{.*}} : vector<8xi32>
+// CHECK-DAG: %[[LOW:.*]] = arith.constant dense<4294967295> : vector<8xi64>
+// CHECK-DAG: %[[S32:.*]] = arith.constant dense<32> : vector<8xi64>
+// CHECK-DAG: %[[M0:.*]] = arith.constant dense<3528531795> : vector<8xi64>
+// CHECK-DAG: %[[M1:.*]] = arith.constant dense<3449720151> : vector<8xi64>
+// CHECK-DAG: %[[WK0:.*]] = arith.constant dense<2654435769> : vector<8xi64>
+// CHECK-DAG: %[[WK1:.*]] = arith.constant dense<3144134277> : vector<8xi64>
+// CHECK: %[[EK0:.*]] = arith.extui %[[K0]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[EK1:.*]] = arith.extui %[[K1]]
+// CHECK-NEXT: %[[EC0:.*]] = arith.extui %[[C0]]
+// CHECK-NEXT: %[[EC1:.*]] = arith.extui %[[C1]]
+// CHECK-NEXT: %[[EC2:.*]] = arith.extui %[[C2]]
+// CHECK-NEXT: %[[EC3:.*]] = arith.extui %[[C3]]
+// CHECK-NEXT: %[[A0:.*]] = arith.andi %[[EC0]], %[[LOW]] : vector<8xi64>
+// CHECK-NEXT: %[[P0:.*]] = arith.muli %[[A0]], %[[M0]] : vector<8xi64>
+// CHECK-NEXT: %[[A2:.*]] = arith.andi %[[EC2]], %[[LOW]] : vector<8xi64>
+// CHECK-NEXT: %[[P1:.*]] = arith.muli %[[A2]], %[[M1]] : vector<8xi64>
+// CHECK-NEXT: %[[H1:.*]] = arith.shrui %[[P1]], %[[S32]] : vector<8xi64>
+// CHECK-NEXT: %[[X0:.*]] = arith.xori %[[H1]], %[[EC1]] : vector<8xi64>
+// CHECK-NEXT: %[[R0:.*]] = arith.xori %[[X0]], %[[EK0]] : vector<8xi64>
+// CHECK-NEXT: %[[H0:.*]] = arith.shrui %[[P0]], %[[S32]] : vector<8xi64>
+// CHECK-NEXT: %[[X2:.*]] = arith.xori %[[H0]], %[[EC3]] : vector<8xi64>
+// CHECK-NEXT: %[[R2:.*]] = arith.xori %[[X2]], %[[EK1]] : vector<8xi64>
+// CHECK-NEXT: %[[KB0:.*]] = arith.addi %[[EK0]], %[[WK0]] : vector<8xi64>
+// CHECK-NEXT: %[[KB1:.*]] = arith.addi %[[EK1]], %[[WK1]] : vector<8xi64>
+// CHECK-NEXT: %[[B0:.*]] = arith.andi %[[R0]], %[[LOW]] : vector<8xi64>
+// CHECK-NEXT: arith.muli %[[B0]], %[[M0]] : vector<8xi64>
+// CHECK-NEXT: %[[B2:.*]] = arith.andi %[[R2]], %[[LOW]] : vector<8xi64>
+// CHECK-NEXT: arith.muli %[[B2]], %[[M1]] : vector<8xi64>
+// CHECK-COUNT-16: arith.muli {{.*}} : vector<8xi64>
+// CHECK-NOT: arith.muli
 // CHECK-NOT: arith.mului_extended
-// CHECK-NOT: : i32
-// CHECK: return %{{.*}} : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>{{$}}
+// CHECK-NOT: : vector<8xi32>{{$}}
+// CHECK-COUNT-4: arith.trunci %{{.*}} : vector<8xi64> to vector<8xi32>
+// CHECK-NEXT: return %{{.*}} : vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>{{$}}
 func.func @philox_vector(%k0: vector<8xi32>, %k1: vector<8xi32>, %c0: vector<8xi32>,
                          %c1: vector<8xi32>, %c2: vector<8xi32>, %c3: vector<8xi32>)
     -> (vector<8xi32>, vector<8xi32>, vector<8xi32>, vector<8xi32>) {

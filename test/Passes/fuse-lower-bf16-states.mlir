@@ -26,7 +26,7 @@
 //
 // CPU lowering: bf16 memrefs, and in the vector loop a second Philox call
 // for the state stream whose second counter word is j hi | 2^31, its raw
-// words interleaved into element order, contiguous bf16 vector loads/stores.
+// words paired in 64-bit lanes and interleaved into element order, contiguous bf16 vector loads/stores.
 // RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-fuse-step \
 // RUN:   --dqt-lower-to-cpu | FileCheck %s --check-prefix=CPU \
 // RUN:   --implicit-check-not="tensor<" --implicit-check-not=dqt.fused_step
@@ -38,9 +38,17 @@
 // CPU-NEXT: %[[BIT31:.*]] = arith.constant dense<-2147483648> : vector<8xi32>
 // CPU-NEXT: %[[W1:.*]] = arith.ori %[[GHI]], %[[BIT31]] : vector<8xi32>
 // CPU: %[[R0:[^,]*]], %[[R1:[^,]*]], %[[R2:[^,]*]], %[[R3:[^ ]*]] = dqt.philox key({{.*}}) counter(%{{.*}}, %[[W1]], %{{.*}}, %{{.*}}) : vector<8xi32>
-// CPU-NEXT: %[[E:.*]] = vector.interleave %[[R0]], %[[R2]] : vector<8xi32> -> vector<16xi32>
-// CPU-NEXT: %[[O:.*]] = vector.interleave %[[R1]], %[[R3]] : vector<8xi32> -> vector<16xi32>
-// CPU-NEXT: vector.interleave %[[E]], %[[O]] : vector<16xi32> -> vector<32xi32>
+// CPU-NEXT: %[[C32:.*]] = arith.constant dense<32> : vector<8xi64>
+// CPU-NEXT: %[[L0:.*]] = arith.extui %[[R0]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[L1:.*]] = arith.extui %[[R1]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[H1:.*]] = arith.shli %[[L1]], %[[C32]] : vector<8xi64>
+// CPU-NEXT: %[[P01:.*]] = arith.ori %[[L0]], %[[H1]] : vector<8xi64>
+// CPU-NEXT: %[[L2:.*]] = arith.extui %[[R2]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[L3:.*]] = arith.extui %[[R3]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[H3:.*]] = arith.shli %[[L3]], %[[C32]] : vector<8xi64>
+// CPU-NEXT: %[[P23:.*]] = arith.ori %[[L2]], %[[H3]] : vector<8xi64>
+// CPU-NEXT: %[[I:.*]] = vector.interleave %[[P01]], %[[P23]] : vector<8xi64> -> vector<16xi64>
+// CPU-NEXT: vector.bitcast %[[I]] : vector<16xi64> to vector<32xi32>
 // CPU: vector.load %[[M]][%{{.*}}] : memref<?xbf16>, vector<32xbf16>
 // CPU: vector.load %[[V]][%{{.*}}] : memref<?xbf16>, vector<32xbf16>
 // CPU: vector.store %{{.*}}, %[[M]][%{{.*}}] : memref<?xbf16>, vector<32xbf16>

@@ -6,10 +6,12 @@
 //   1. head, step 1, up to the first multiple of 4;
 //   2. vector loop, step 4*vector-width (default 8 groups: 32 elements), over
 //      as many whole blocks as fit: one dqt.philox on vector<8xi32> (lane l =
-//      group l of the block) whose words are interleaved into element order,
-//      contiguous vector.load/vector.store of 32 elements, the scalar body
-//      cloned on vector<32x...> (constants as dense splats, scalars
-//      broadcast) and vector.reduction for the by-products;
+//      group l of the block) whose words are paired in 64-bit lanes and
+//      interleaved into element order, contiguous vector.load/vector.store
+//      of 32 elements, the scalar body cloned on vector<32x...> (constants
+//      as dense splats, scalars broadcast); counts are reduced per block
+//      (vector.reduction), the max is carried lane-wise and reduced once
+//      after the loop;
 //   3. scalar group loop, step 4, for the remaining whole groups: four scalar
 //      memref.load/store at j, j+1, j+2, j+3 and one scalar Philox;
 //   4. tail, step 1.
@@ -25,10 +27,11 @@
 // RUN:   --implicit-check-not=loop_vectorize
 //
 // `vector-width=4`: 4 groups per vector iteration, step 16, vector<4xi32>
-// Philox, vector<16x...> accesses; nothing of width 8 or 32 is left.
+// Philox, vector<16x...> accesses; nothing of width 32 is left, and of width
+// 8 only the interleaved word pairs (vector<8xi64>).
 // RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-cpu="vector-width=4" \
 // RUN:   | FileCheck %s --check-prefix=W4 --implicit-check-not="vector<32x" \
-// RUN:   --implicit-check-not="vector<8xi32>" --implicit-check-not="vector<8xi64>" \
+// RUN:   --implicit-check-not="vector<8xi32>" \
 // RUN:   --implicit-check-not="step %c32" --implicit-check-not=loop_annotation
 //
 // `vector-width=0`: no vector loop and no vector op or type at all; the
@@ -206,34 +209,38 @@ func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
 // CHECK-DAG: %[[SEEDLOV:.*]] = vector.broadcast %[[SEEDLO]] : i32 to vector<8xi32>
 // CHECK: %[[Y0:.*]], %[[Y1:.*]], %[[Y2:.*]], %[[Y3:.*]] = dqt.philox key(%[[SEEDLOV]], %[[SEEDHIV]]) counter(%[[GRPS_LO]], %[[GRPS_HI]], %[[STEPV]], %[[TIDV]]) : vector<8xi32>{{$}}
 // CHECK-NOT: dqt.philox
-// Word k of each lane to a uniform (top 24 bits * 2^-24), with splats.
-// CHECK: %[[VH0:.*]] = arith.shrui %[[Y0]], %{{.*}} : vector<8xi32>
-// CHECK-NEXT: %[[VF0:.*]] = arith.uitofp %[[VH0]] : vector<8xi32> to vector<8xf32>
-// CHECK-NEXT: %[[SCALE:.*]] = arith.constant dense<5.96046448E-8> : vector<8xf32>
-// CHECK-NEXT: %[[VU0:.*]] = arith.mulf %[[VF0]], %[[SCALE]] : vector<8xf32>
-// CHECK: %[[VH1:.*]] = arith.shrui %[[Y1]], %{{.*}} : vector<8xi32>
-// CHECK-NEXT: %[[VF1:.*]] = arith.uitofp %[[VH1]] : vector<8xi32> to vector<8xf32>
-// CHECK: %[[VU1:.*]] = arith.mulf %[[VF1]], %{{.*}} : vector<8xf32>
-// CHECK: %[[VH2:.*]] = arith.shrui %[[Y2]], %{{.*}} : vector<8xi32>
-// CHECK-NEXT: %[[VF2:.*]] = arith.uitofp %[[VH2]] : vector<8xi32> to vector<8xf32>
-// CHECK: %[[VU2:.*]] = arith.mulf %[[VF2]], %{{.*}} : vector<8xf32>
-// CHECK: %[[VH3:.*]] = arith.shrui %[[Y3]], %{{.*}} : vector<8xi32>
-// CHECK-NEXT: %[[VF3:.*]] = arith.uitofp %[[VH3]] : vector<8xi32> to vector<8xf32>
-// CHECK: %[[VU3:.*]] = arith.mulf %[[VF3]], %{{.*}} : vector<8xf32>
-// Element 4l+k takes word k of lane l: interleave(interleave(u0, u2),
-// interleave(u1, u3)) = [u0[0], u1[0], u2[0], u3[0], u0[1], ...].
-// CHECK-NEXT: %[[EVEN:.*]] = vector.interleave %[[VU0]], %[[VU2]] : vector<8xf32> -> vector<16xf32>
-// CHECK-NEXT: %[[ODD:.*]] = vector.interleave %[[VU1]], %[[VU3]] : vector<8xf32> -> vector<16xf32>
-// CHECK-NEXT: %[[VU:.*]] = vector.interleave %[[EVEN]], %[[ODD]] : vector<16xf32> -> vector<32xf32>
+// Element 4l+k takes word k of lane l: the words paired in 64-bit lanes,
+// (y0 | y1 << 32) and (y2 | y3 << 32), interleaved and read as i32 give
+// [y0[0], y1[0], y2[0], y3[0], y0[1], ...].
+// CHECK-NEXT: %[[C32:.*]] = arith.constant dense<32> : vector<8xi64>
+// CHECK-NEXT: %[[E0:.*]] = arith.extui %[[Y0]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[E1:.*]] = arith.extui %[[Y1]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[S1:.*]] = arith.shli %[[E1]], %[[C32]] : vector<8xi64>
+// CHECK-NEXT: %[[P01:.*]] = arith.ori %[[E0]], %[[S1]] : vector<8xi64>
+// CHECK-NEXT: %[[E2:.*]] = arith.extui %[[Y2]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[E3:.*]] = arith.extui %[[Y3]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[S3:.*]] = arith.shli %[[E3]], %[[C32]] : vector<8xi64>
+// CHECK-NEXT: %[[P23:.*]] = arith.ori %[[E2]], %[[S3]] : vector<8xi64>
+// CHECK-NEXT: %[[IL:.*]] = vector.interleave %[[P01]], %[[P23]] : vector<8xi64> -> vector<16xi64>
+// CHECK-NEXT: %[[WORDS:.*]] = vector.bitcast %[[IL]] : vector<16xi64> to vector<32xi32>
+// Each word to a uniform (top 24 bits * 2^-24), with splats.
+// CHECK-NEXT: %[[C8:.*]] = arith.constant dense<8> : vector<32xi32>
+// CHECK-NEXT: %[[VH:.*]] = arith.shrui %[[WORDS]], %[[C8]] : vector<32xi32>
+// CHECK-NEXT: %[[VF:.*]] = arith.uitofp %[[VH]] : vector<32xi32> to vector<32xf32>
+// CHECK-NEXT: %[[SCALE:.*]] = arith.constant dense<5.96046448E-8> : vector<32xf32>
+// CHECK-NEXT: %[[VU:.*]] = arith.mulf %[[VF]], %[[SCALE]] : vector<32xf32>
 // CHECK-NEXT: %[[VQ:.*]] = vector.load %[[Q]][%[[V]]] : memref<?xi8>, vector<32xi8>
 // CHECK-NEXT: %[[VD:.*]] = vector.broadcast %[[D]] : f32 to vector<32xf32>
 // CHECK-NEXT: %[[VD1:.*]] = vector.broadcast %[[D1]] : f32 to vector<32xf32>
-// Element i rounds q[i]*d/d1 against uniform i, on vector<32xf32>.
+// Element i rounds q[i]*d*(1/d1) against uniform i, on vector<32xf32>
+// (1/d1 is loop-invariant: LLVM hoists it).
 // CHECK-NEXT: %[[VQF:.*]] = arith.sitofp %[[VQ]] : vector<32xi8> to vector<32xf32>
 // CHECK-NEXT: %[[VW:.*]] = arith.mulf %[[VQF]], %[[VD]] : vector<32xf32>
 // CHECK-NEXT: arith.constant dense<-1.000000e+00> : vector<32xf32>
 // CHECK-NEXT: arith.constant dense<1.000000e+00> : vector<32xf32>
-// CHECK-NEXT: %[[VX:.*]] = arith.divf %[[VW]], %[[VD1]] : vector<32xf32>
+// CHECK-NEXT: %[[ONE:.*]] = arith.constant dense<1.000000e+00> : vector<32xf32>
+// CHECK-NEXT: %[[VR:.*]] = arith.divf %[[ONE]], %[[VD1]] : vector<32xf32>
+// CHECK-NEXT: %[[VX:.*]] = arith.mulf %[[VW]], %[[VR]] : vector<32xf32>
 // CHECK-NEXT: %[[VFL:.*]] = math.floor %[[VX]] : vector<32xf32>
 // CHECK-NEXT: %[[VFR:.*]] = arith.subf %[[VX]], %[[VFL]] : vector<32xf32>
 // CHECK-NEXT: arith.cmpf olt, %[[VU]], %[[VFR]] : vector<32xf32>
@@ -323,9 +330,9 @@ func.func @sgd_step(%w: tensor<?xf32>, %g: tensor<?xf32>, %buf: tensor<?xf32>,
 // W4: scf.for %[[V:.*]] = {{.*}} step %c16{{(_[0-9]+)?}} {
 // W4: arith.constant dense<[0, 1, 2, 3]> : vector<4xi64>
 // W4: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<4xi32>{{$}}
-// W4: %[[EVEN:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<4xf32> -> vector<8xf32>
-// W4-NEXT: %[[ODD:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<4xf32> -> vector<8xf32>
-// W4-NEXT: %[[U:.*]] = vector.interleave %[[EVEN]], %[[ODD]] : vector<8xf32> -> vector<16xf32>
+// W4: %[[IL:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<4xi64> -> vector<8xi64>
+// W4-NEXT: vector.bitcast %[[IL]] : vector<8xi64> to vector<16xi32>
+// W4: %[[U:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
 // W4-NEXT: vector.load %{{.*}}[%[[V]]] : memref<?xi8>, vector<16xi8>
 // W4: arith.cmpf olt, %[[U]], %{{.*}} : vector<16xf32>
 // W4: vector.store %{{.*}}, %{{.*}}[%[[V]]] : memref<?xi8>, vector<16xi8>
@@ -394,13 +401,17 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW: arith.divf %{{.*}}, %cst{{(_[0-9]+)?}} : f32
 // ADAMW-NEXT: %[[ND2:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
 // Segment 0: head, vector loop, group loop, tail; g is never stored.
-// ADAMW: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
+// ADAMW: %[[HEAD:.*]]:3 = scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
-// The vector loop carries max, changed and non-finite through the blocks.
-// ADAMW: %[[VR:.*]]:3 = scf.for %[[IV:.*]] = {{.*}} step %c32{{(_[0-9]+)?}} iter_args(%[[AMX:[^ ]*]] = %{{[^ ]*}}, %[[ACH:[^ ]*]] = %{{[^ ]*}}, %[[ANF:[^ ]*]] = %{{[^ ]*}}) -> (i8, i64, i64) {
+// The vector loop carries max (lane-wise, from a splat of -128), changed and
+// non-finite through the blocks.
+// ADAMW: %[[MIN8:.*]] = arith.constant -128 : i8
+// ADAMW-NEXT: %[[SPLAT:.*]] = vector.broadcast %[[MIN8]] : i8 to vector<32xi8>
+// ADAMW-NEXT: %[[VR:.*]]:3 = scf.for %[[IV:.*]] = {{.*}} step %c32{{(_[0-9]+)?}} iter_args(%[[AMX:[^ ]*]] = %[[SPLAT]], %[[ACH:[^ ]*]] = %[[HEAD]]#1, %[[ANF:[^ ]*]] = %[[HEAD]]#2) -> (vector<32xi8>, i64, i64) {
 // ADAMW: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<8xi32>{{$}}
-// ADAMW: %[[VU:.*]] = vector.interleave %{{.*}}, %{{.*}} : vector<16xf32> -> vector<32xf32>
+// ADAMW: vector.bitcast %{{.*}} : vector<16xi64> to vector<32xi32>
+// ADAMW: %[[VU:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<32xf32>
 // ADAMW-NEXT: %[[VQ:.*]] = vector.load %[[Q0]][%[[IV]]] : memref<?xi8>, vector<32xi8>
 // ADAMW-NEXT: vector.load %[[G0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
 // ADAMW-NEXT: vector.load %[[M0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
@@ -409,7 +420,8 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW: %[[VND:.*]] = vector.broadcast %[[ND0]] : f32 to vector<32xf32>
 // ADAMW: math.sqrt %{{.*}} : vector<32xf32>
 // ADAMW-NOT: math.sqrt
-// ADAMW: arith.divf %{{.*}}, %[[VND]] : vector<32xf32>
+// ADAMW: %[[VRND:.*]] = arith.divf %{{.*}}, %[[VND]] : vector<32xf32>
+// ADAMW-NEXT: arith.mulf %{{.*}}, %[[VRND]] : vector<32xf32>
 // ADAMW: arith.cmpf olt, %[[VU]], %{{.*}} : vector<32xf32>
 // ADAMW: %[[VQN:.*]] = arith.select %{{.*}}, %{{.*}}, %[[VQ]] : vector<32xi1>, vector<32xi8>
 // ADAMW: %[[VCH:.*]] = arith.cmpi ne, %[[VQ]], %[[VQN]] : vector<32xi8>
@@ -417,16 +429,18 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW: vector.store %[[VQN]], %[[Q0]][%[[IV]]] : memref<?xi8>, vector<32xi8>
 // ADAMW-NEXT: vector.store %{{.*}}, %[[M0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
 // ADAMW-NEXT: vector.store %{{.*}}, %[[V0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
-// ADAMW-NEXT: %[[RMX:.*]] = vector.reduction <maxsi>, %[[VQN]] : vector<32xi8> into i8
 // ADAMW-NEXT: %[[RCH:.*]] = vector.reduction <add>, %{{.*}} : vector<32xi64> into i64
 // ADAMW-NEXT: %[[RNF:.*]] = vector.reduction <add>, %{{.*}} : vector<32xi64> into i64
-// ADAMW-NEXT: %[[NMX:.*]] = arith.maxsi %[[AMX]], %[[RMX]] : i8
+// ADAMW-NEXT: %[[NMX:.*]] = arith.maxsi %[[AMX]], %[[VQN]] : vector<32xi8>
 // ADAMW-NEXT: %[[NCH:.*]] = arith.addi %[[ACH]], %[[RCH]] : i64
 // ADAMW-NEXT: %[[NNF:.*]] = arith.addi %[[ANF]], %[[RNF]] : i64
-// ADAMW-NEXT: scf.yield %[[NMX]], %[[NCH]], %[[NNF]] : i8, i64, i64
+// ADAMW-NEXT: scf.yield %[[NMX]], %[[NCH]], %[[NNF]] : vector<32xi8>, i64, i64
 // ADAMW-NEXT: }{{$}}
+// One horizontal max after the loop, combined with the head loop's.
+// ADAMW-NEXT: %[[RMX:.*]] = vector.reduction <maxsi>, %[[VR]]#0 : vector<32xi8> into i8
+// ADAMW-NEXT: %[[MX:.*]] = arith.maxsi %[[HEAD]]#0, %[[RMX]] : i8
 // The scalar group loop continues the vector loop's reductions.
-// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args(%{{[^ ]*}} = %[[VR]]#0, %{{[^ ]*}} = %[[VR]]#1, %{{[^ ]*}} = %[[VR]]#2) -> (i8, i64, i64) {
+// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args(%{{[^ ]*}} = %[[MX]], %{{[^ ]*}} = %[[VR]]#1, %{{[^ ]*}} = %[[VR]]#2) -> (i8, i64, i64) {
 // ADAMW: %[[J1:.*]] = arith.addi %[[J]], %c1{{(_[0-9]+)?}} : index
 // ADAMW: %[[J2:.*]] = arith.addi %[[J]], %c2{{(_[0-9]+)?}} : index
 // ADAMW: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
@@ -462,7 +476,7 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J3]]] : memref<?xf32>
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
-// ADAMW: scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
+// ADAMW: %[[HEAD:.*]]:3 = scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
 // Partials, segment-major: max (sign-extended), changed, non-finite.

@@ -21,11 +21,13 @@
 // RUN:   --implicit-check-not=llvm.intr.fmuladd --implicit-check-not=llvm.func \
 // RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
 //
-// 45 IEEE divisions: 3 next-delta steps in the prologue (f32), and per
-// segment 2 (m/(sqrt(v)+eps) and w/delta') in each of: the vector loop (on
-// vector<32xf32>), the 4 lanes of the scalar group loop, the head and the
-// tail loop: 3 + 3 * (2 + 8 + 2 + 2) = 45, of which 3 * 2 = 6 on vectors.
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | grep "llvm.fdiv" | count 45
+// 36 IEEE divisions: 3 next-delta steps in the prologue (f32), and per
+// segment m/(sqrt(v)+eps) per element and the reciprocal 1/delta' once per
+// loop body (CSE shares it between the 4 lanes of a group): the vector loop
+// (on vector<32xf32>) 2, the scalar group loop 4 + 1, the head and the tail
+// loop 2 each: 3 + 3 * (2 + 5 + 2 + 2) = 36, of which 3 * 2 = 6 on vectors
+// (LLVM hoists the loop-invariant reciprocals out of the loops).
+// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | grep "llvm.fdiv" | count 36
 // RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu \
 // RUN:   | grep "llvm.fdiv .* : vector<32xf32>" | count 6
 //
@@ -50,12 +52,14 @@
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[V0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64){{.*}}{
 // Philox multipliers 0xD2511F53 and 0xCD9E8D57, as 64-bit products (scalar
-// loops) and as vector<8xi32> splats (vector loops); the group lanes 0..7;
-// the offsets of the elements of a group, its step and the vector step.
+// loops) and as vector<8xi64> splats (vector loops, words in 64-bit lanes);
+// the low-word mask; the group lanes 0..7; the offsets of the elements of a
+// group, its step and the vector step.
 // CHECK-DAG: llvm.mlir.constant(3528531795 : i64) : i64
 // CHECK-DAG: llvm.mlir.constant(3449720151 : i64) : i64
-// CHECK-DAG: %[[M0V:[0-9]+]] = llvm.mlir.constant(dense<-766435501> : vector<8xi32>) : vector<8xi32>
-// CHECK-DAG: llvm.mlir.constant(dense<-845247145> : vector<8xi32>) : vector<8xi32>
+// CHECK-DAG: %[[M0V:[0-9]+]] = llvm.mlir.constant(dense<3528531795> : vector<8xi64>) : vector<8xi64>
+// CHECK-DAG: llvm.mlir.constant(dense<3449720151> : vector<8xi64>) : vector<8xi64>
+// CHECK-DAG: %[[LOW32:[0-9]+]] = llvm.mlir.constant(dense<4294967295> : vector<8xi64>) : vector<8xi64>
 // CHECK-DAG: %[[LANES:[0-9]+]] = llvm.mlir.constant(dense<[0, 1, 2, 3, 4, 5, 6, 7]> : vector<8xi64>) : vector<8xi64>
 // CHECK-DAG: %[[C1:[0-9]+]] = llvm.mlir.constant(1 : index) : i64
 // CHECK-DAG: %[[C2:[0-9]+]] = llvm.mlir.constant(2 : index) : i64
@@ -73,28 +77,28 @@
 // CHECK-NEXT: %[[LEN:[0-9]+]] = llvm.mul %[[NBLK]], %[[C32]] : i64
 // CHECK-NEXT: %[[HIV:[0-9]+]] = llvm.add %[[LO4]], %[[LEN]] : i64
 // CHECK-NEXT: llvm.br ^[[VEC:bb[0-9]+]](%[[LO4]], %{{.*}}){{$}}
-// CHECK-NEXT: ^[[VEC]](%[[IV:[0-9]+]]: i64, %[[AMX:[0-9]+]]: i8, %[[ACH:[0-9]+]]: i64, %[[ANF:[0-9]+]]: i64):
+// CHECK-NEXT: ^[[VEC]](%[[IV:[0-9]+]]: i64, %[[AMX:[0-9]+]]: vector<32xi8>, %[[ACH:[0-9]+]]: i64, %[[ANF:[0-9]+]]: i64):
 // CHECK-NEXT: llvm.icmp "slt" %[[IV]], %[[HIV]] : i64
 // Counter lanes: splat(first / 4) + [0..7].
 // CHECK: %[[GRP0:[0-9]+]] = llvm.lshr %[[IV]], %{{[0-9]+}} : i64
 // CHECK-NEXT: %[[GINS:[0-9]+]] = llvm.insertelement %[[GRP0]], %{{[0-9]+}}[%{{[0-9]+}} : i32] : vector<8xi64>
 // CHECK-NEXT: %[[GSPL:[0-9]+]] = llvm.shufflevector %[[GINS]], %{{[0-9]+}} [0, 0, 0, 0, 0, 0, 0, 0] : vector<8xi64>
 // CHECK-NEXT: llvm.add %[[GSPL]], %[[LANES]] : vector<8xi64>
-// Philox-4x32-10 on 8 lanes: 20 widening 32x32->64-bit products on
-// vector<8xi64>, the first by the splat multiplier.
-// CHECK: %[[ZM0:[0-9]+]] = llvm.zext %[[M0V]] : vector<8xi32> to vector<8xi64>
-// CHECK-NEXT: llvm.mul %{{[0-9]+}}, %[[ZM0]] : vector<8xi64>
+// Philox-4x32-10 on 8 lanes in 64-bit lanes: 20 products (x & low32) * M
+// on vector<8xi64> (x86: vpmuludq), the first by the splat multiplier M0.
+// CHECK: %[[X0:[0-9]+]] = llvm.and %{{[0-9]+}}, %[[LOW32]] : vector<8xi64>
+// CHECK-NEXT: llvm.mul %[[X0]], %[[M0V]] : vector<8xi64>
 // CHECK-COUNT-19: llvm.mul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
 // CHECK-NOT: llvm.mul
-// The four words to uniforms, interleaved into element order:
-// shuffle(shuffle(u0, u2), shuffle(u1, u3)).
-// CHECK: %[[U0:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
-// CHECK: %[[U1:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
-// CHECK: %[[U2:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
-// CHECK: %[[U3:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xf32>
-// CHECK-NEXT: %[[EVEN:[0-9]+]] = llvm.shufflevector %[[U0]], %[[U2]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xf32>
-// CHECK-NEXT: %[[ODD:[0-9]+]] = llvm.shufflevector %[[U1]], %[[U3]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xf32>
-// CHECK-NEXT: %[[UV:[0-9]+]] = llvm.shufflevector %[[EVEN]], %[[ODD]] [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31] : vector<16xf32>
+// The four words paired in 64-bit lanes (w0 | w1 << 32, w2 | w3 << 32),
+// interleaved, read as i32 in element order, then to uniforms.
+// CHECK: %[[W01:[0-9]+]] = llvm.or %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
+// CHECK: %[[W23:[0-9]+]] = llvm.or %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
+// CHECK-NEXT: %[[IL:[0-9]+]] = llvm.shufflevector %[[W01]], %[[W23]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xi64>
+// CHECK-NEXT: %[[WORDS:[0-9]+]] = llvm.bitcast %[[IL]] : vector<16xi64> to vector<32xi32>
+// CHECK-NEXT: %[[TOP:[0-9]+]] = llvm.lshr %[[WORDS]], %{{[0-9]+}} : vector<32xi32>
+// CHECK-NEXT: %[[UF:[0-9]+]] = llvm.uitofp %[[TOP]] : vector<32xi32> to vector<32xf32>
+// CHECK-NEXT: %[[UV:[0-9]+]] = llvm.fmul %[[UF]], %{{[0-9]+}} : vector<32xf32>
 // 32 contiguous elements of q, g, m, v at the loop index.
 // CHECK-NEXT: %[[PVQ:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
 // CHECK-NEXT: %[[VQ:[0-9]+]] = llvm.load %[[PVQ]] {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
@@ -104,36 +108,40 @@
 // CHECK-NEXT: llvm.load %[[PVM]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
 // CHECK-NEXT: %[[PVV:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[V0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %[[PVV]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
-// The body on vector<32xf32>: IEEE sqrt, the two divisions, floor, the
-// stochastic rounding against the interleaved uniforms.
+// The body on vector<32xf32>: IEEE sqrt, the division m/den, the reciprocal
+// 1/delta' (loop-invariant) and x = w2 * it, floor, the stochastic rounding
+// against the interleaved uniforms.
 // CHECK: llvm.intr.sqrt(%{{[0-9]+}}) : (vector<32xf32>) -> vector<32xf32>
 // CHECK: llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
-// CHECK: llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
-// CHECK-NEXT: llvm.intr.floor(%{{[0-9]+}}) : (vector<32xf32>) -> vector<32xf32>
+// CHECK: %[[RCP:[0-9]+]] = llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
+// CHECK-NEXT: %[[X:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %[[RCP]] : vector<32xf32>
+// CHECK-NEXT: llvm.intr.floor(%[[X]]) : (vector<32xf32>) -> vector<32xf32>
 // CHECK: llvm.fcmp "olt" %[[UV]], %{{[0-9]+}} : vector<32xf32>
 // CHECK: %[[VQR:[0-9]+]] = llvm.fptosi %{{[0-9]+}} : vector<32xf32> to vector<32xi8>
 // CHECK: %[[VQN:[0-9]+]] = llvm.select %{{[0-9]+}}, %[[VQR]], %[[VQ]] : vector<32xi1>, vector<32xi8>
-// Vector stores of q, m, v (not g), the three reductions, combined with the
-// running max/counts, and a bare back edge after iv += 32.
+// Vector stores of q, m, v (not g), the two counts reduced and added to the
+// running counts, the max combined lane-wise, and a bare back edge after
+// iv += 32; one horizontal max after the loop.
 // CHECK: llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
 // CHECK-NEXT: llvm.store %[[VQN]], %{{[0-9]+}} {alignment = 1 : i64} : vector<32xi8>, !llvm.ptr
 // CHECK-NEXT: llvm.getelementptr {{(inbounds\|nuw )?}}%[[M0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.store %{{[0-9]+}}, %{{[0-9]+}} {alignment = 4 : i64} : vector<32xf32>, !llvm.ptr
 // CHECK-NEXT: llvm.getelementptr {{(inbounds\|nuw )?}}%[[V0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.store %{{[0-9]+}}, %{{[0-9]+}} {alignment = 4 : i64} : vector<32xf32>, !llvm.ptr
-// CHECK-NEXT: %[[RMX:[0-9]+]] = "llvm.intr.vector.reduce.smax"(%[[VQN]]) : (vector<32xi8>) -> i8
 // CHECK-NEXT: %[[RCH:[0-9]+]] = "llvm.intr.vector.reduce.add"(%{{[0-9]+}}) : (vector<32xi64>) -> i64
 // CHECK-NEXT: %[[RNF:[0-9]+]] = "llvm.intr.vector.reduce.add"(%{{[0-9]+}}) : (vector<32xi64>) -> i64
-// CHECK-NEXT: %[[NMX:[0-9]+]] = llvm.intr.smax(%[[AMX]], %[[RMX]]) : (i8, i8) -> i8
+// CHECK-NEXT: %[[NMX:[0-9]+]] = llvm.intr.smax(%[[AMX]], %[[VQN]]) : (vector<32xi8>, vector<32xi8>) -> vector<32xi8>
 // CHECK-NEXT: %[[NCH:[0-9]+]] = llvm.add %[[ACH]], %[[RCH]] : i64
 // CHECK-NEXT: %[[NNF:[0-9]+]] = llvm.add %[[ANF]], %[[RNF]] : i64
 // CHECK-NEXT: %[[IVNEXT:[0-9]+]] = llvm.add %[[IV]], %[[C32]] : i64
-// CHECK-NEXT: llvm.br ^[[VEC]](%[[IVNEXT]], %[[NMX]], %[[NCH]], %[[NNF]] : i64, i8, i64, i64){{$}}
+// CHECK-NEXT: llvm.br ^[[VEC]](%[[IVNEXT]], %[[NMX]], %[[NCH]], %[[NNF]] : i64, vector<32xi8>, i64, i64){{$}}
 // The scalar group loop starts where the vector loop stopped and runs to
 // HI4: int8 weights, f32 gradient and states, each loaded as four scalars at
 // j, j+1, j+2, j+3.
 // CHECK-NEXT: ^bb{{[0-9]+}}: // pred: ^[[VEC]]
-// CHECK-NEXT: llvm.br ^[[GRP:bb[0-9]+]](%[[HIV]], %{{.*}}){{$}}
+// CHECK-NEXT: %[[RMX:[0-9]+]] = "llvm.intr.vector.reduce.smax"(%[[AMX]]) : (vector<32xi8>) -> i8
+// CHECK-NEXT: %[[MX:[0-9]+]] = llvm.intr.smax(%{{[0-9]+}}, %[[RMX]]) : (i8, i8) -> i8
+// CHECK-NEXT: llvm.br ^[[GRP:bb[0-9]+]](%[[HIV]], %[[MX]], {{.*}}){{$}}
 // CHECK-NEXT: ^[[GRP]](%[[J:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
 // CHECK-NEXT: llvm.icmp "slt" %[[J]], %[[HI4]] : i64
 // CHECK-NOT: vector<
@@ -191,9 +199,10 @@
 // CHECK: llvm.br ^[[HEAD1]](%{{.*}}){{$}}
 // CHECK: ^[[VEC1:bb[0-9]+]](%[[IV1:[0-9]+]]: i64,
 // CHECK: llvm.load %{{[0-9]+}} {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
-// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
+// CHECK: llvm.intr.smax(%{{[0-9]+}}, %{{[0-9]+}}) : (vector<32xi8>, vector<32xi8>) -> vector<32xi8>
 // CHECK: %[[IV1NEXT:[0-9]+]] = llvm.add %[[IV1]], %[[C32]] : i64
 // CHECK-NEXT: llvm.br ^[[VEC1]](%[[IV1NEXT]], %{{.*}}){{$}}
+// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
 // CHECK: ^[[GRP1:bb[0-9]+]](%[[J1B:[0-9]+]]: i64,
 // CHECK: %[[J1NEXT:[0-9]+]] = llvm.add %[[J1B]], %[[C4]] : i64
 // CHECK-NEXT: llvm.br ^[[GRP1]](%[[J1NEXT]], %{{.*}}){{$}}
@@ -203,9 +212,10 @@
 // CHECK: llvm.br ^[[HEAD2]](%{{.*}}){{$}}
 // CHECK: ^[[VEC2:bb[0-9]+]](%[[IV2:[0-9]+]]: i64,
 // CHECK: llvm.load %{{[0-9]+}} {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
-// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
+// CHECK: llvm.intr.smax(%{{[0-9]+}}, %{{[0-9]+}}) : (vector<32xi8>, vector<32xi8>) -> vector<32xi8>
 // CHECK: %[[IV2NEXT:[0-9]+]] = llvm.add %[[IV2]], %[[C32]] : i64
 // CHECK-NEXT: llvm.br ^[[VEC2]](%[[IV2NEXT]], %{{.*}}){{$}}
+// CHECK: "llvm.intr.vector.reduce.smax"(%{{[0-9]+}}) : (vector<32xi8>) -> i8
 // CHECK: ^[[GRP2:bb[0-9]+]](%[[J2B:[0-9]+]]: i64,
 // CHECK: %[[J2NEXT:[0-9]+]] = llvm.add %[[J2B]], %[[C4]] : i64
 // CHECK-NEXT: llvm.br ^[[GRP2]](%[[J2NEXT]], %{{.*}}){{$}}
@@ -213,14 +223,17 @@
 // CHECK: llvm.br ^[[TAIL2]](%{{.*}}){{$}}
 // CHECK: llvm.return{{$}}
 
-// LLVM IR, per segment: the interleave as a <32 x i32> shufflevector mask,
-// then <32 x i8>/<32 x float> loads, the vector sqrt, <32 x ...> stores and
-// the llvm.vector.reduce.* calls; the back edge after iv += 32 has no
-// metadata.
+// LLVM IR, per segment: the interleave of the paired words as a <16 x i32>
+// shufflevector mask on <8 x i64> and a bitcast to <32 x i32>, then
+// <32 x i8>/<32 x float> loads, the vector sqrt, <32 x ...> stores, the
+// llvm.vector.reduce.add calls and a lane-wise smax; the back edge after
+// iv += 32 has no metadata; the horizontal smax follows the loop.
 // LLVMIR: define void @adamw_step(
-// LLVMIR: shufflevector <8 x float> %{{[0-9]+}}, <8 x float> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
-// LLVMIR-NEXT: shufflevector <8 x float> %{{[0-9]+}}, <8 x float> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
-// LLVMIR-NEXT: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR: shufflevector <8 x i64> %{{[0-9]+}}, <8 x i64> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
+// LLVMIR-NEXT: bitcast <16 x i64> %{{[0-9]+}} to <32 x i32>
+// LLVMIR-NEXT: lshr <32 x i32> %{{[0-9]+}}, splat (i32 8)
+// LLVMIR-NEXT: uitofp <32 x i32> %{{[0-9]+}} to <32 x float>
+// LLVMIR-NEXT: fmul <32 x float>
 // LLVMIR-NEXT: getelementptr i8, ptr %{{[0-9]+}}, i64 %[[IV0:[0-9]+]]
 // LLVMIR-NEXT: load <32 x i8>, ptr %{{[0-9]+}}, align 1
 // LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
@@ -232,15 +245,16 @@
 // LLVMIR: call <32 x float> @llvm.sqrt.v32f32(<32 x float> %{{[0-9]+}})
 // LLVMIR: fdiv <32 x float>
 // LLVMIR: store <32 x i8> %{{[0-9]+}}, ptr %{{[0-9]+}}, align 1
-// LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
+// LLVMIR: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
 // LLVMIR-NEXT: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
-// LLVMIR-NEXT: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
+// LLVMIR-NEXT: call <32 x i8> @llvm.smax.v32i8(<32 x i8> %{{[0-9]+}}, <32 x i8> %{{[0-9]+}})
 // LLVMIR: add i64 %[[IV0]], 32
 // LLVMIR-NEXT: br label %{{[0-9]+}}{{$}}
-// LLVMIR: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
+// LLVMIR: shufflevector <8 x i64> %{{[0-9]+}}, <8 x i64> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
 // LLVMIR: load <32 x i8>, ptr %{{[0-9]+}}, align 1
 // LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
-// LLVMIR: shufflevector <16 x float> %{{[0-9]+}}, <16 x float> %{{[0-9]+}}, <32 x i32> <i32 0, i32 16, i32 1, i32 17,
+// LLVMIR: shufflevector <8 x i64> %{{[0-9]+}}, <8 x i64> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
 // LLVMIR: load <32 x i8>, ptr %{{[0-9]+}}, align 1
 // LLVMIR: call i8 @llvm.vector.reduce.smax.v32i8(<32 x i8> %{{[0-9]+}})
 // LLVMIR-NOT: @llvm.vector.reduce.smax.v32i8(<32 x i8> %

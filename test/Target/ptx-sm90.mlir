@@ -26,13 +26,15 @@
 //
 // Exactly one kernel; 128-bit loads of the 3 f32 streams (g, m, v) of each of
 // the 3 segments and 128-bit stores of m and v; IEEE sqrt and division for
-// every element path (3 segments x (4 lanes + 1 tail), and 2 divisions per
-// element plus the 3 next-delta ones).
+// every element path (3 segments x (4 lanes + 1 tail): one division per
+// element plus the 3 next-delta ones), and one IEEE reciprocal 1/delta' per
+// segment, shared by its lanes.
 // RUN: grep "\.entry" %t.ptx | count 1
 // RUN: grep "ld\.global\.v4" %t.ptx | count 9
 // RUN: grep "st\.global\.v4" %t.ptx | count 6
 // RUN: grep "sqrt\.rn\.f32" %t.ptx | count 15
-// RUN: grep "div\.rn\.f32" %t.ptx | count 33
+// RUN: grep "div\.rn\.f32" %t.ptx | count 18
+// RUN: grep "rcp\.rn\.f32" %t.ptx | count 3
 
 // PTX: .version 8.0
 // PTX: .target sm_90

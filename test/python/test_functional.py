@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import numpy as np
 import torch
 
 import dqt
@@ -75,7 +76,8 @@ def adamw_ref(q, delta, max_q, g, m, v, step, lr, beta1, beta2, eps, wd,
     w = q.float() * d
     w1 = w - f(alpha) * (m1 / (sqrt_ieee(v1) + f(eps)))
     w2 = w1 - f(lr * wd) * w1
-    x = w2 / torch.full_like(w2, float(dn))  # IEEE division, not a reciprocal
+    # x = w2 * (1/dn), the reciprocal rounded to f32 once (docs/numerics.md).
+    x = w2 * torch.full_like(w2, float(np.float32(1.0) / np.float32(float(dn))))
     fl = x.floor()
     u = uniform_ref(seed, step, tid, q.numel())
     r = torch.where(u < x - fl, fl + 1, fl)

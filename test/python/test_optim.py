@@ -5,6 +5,7 @@ zero_grad, state_dict round trips and bad input."""
 import io
 
 import pytest
+import numpy as np
 import torch
 
 import dqt
@@ -44,7 +45,7 @@ class Ref:
         buf1 = f32(momentum) * self.m + g
         w1 = self.q.float() * d - f32(lr) * buf1
         w2 = w1 - f32(lr * weight_decay) * w1
-        x = w2 / torch.full_like(w2, float(dn))
+        x = w2 * torch.full_like(w2, float(np.float32(1.0) / np.float32(float(dn))))
         fl = x.floor()
         u = dqt.random.philox_uniform(seed, t, self.tid, self.q.numel())
         r = torch.where(u < x - fl, fl + 1, fl)

@@ -85,7 +85,7 @@ inline void storeState(uint16_t &s, float v, uint32_t r16) {
 
 inline int8_t stochasticRound(float value, float delta, float u, int64_t qn,
                               int64_t qp) {
-  float x = value / delta;
+  float x = value * (1.0f / delta);
   if (std::isnan(x))
     return 0;
   if (x >= float(qp))

@@ -78,9 +78,13 @@ void GpuPtx::check(const StepConfig &c, const std::string &chip) {
   EXPECT_EQ(count(*ptx, "div.full"), 0);
   EXPECT_EQ(count(*ptx, "fma.rn.f32"), 0);
   EXPECT_EQ(count(*ptx, ".ftz"), 0);
-  if (opt == Optimizer::AdamW)
+  EXPECT_EQ(count(*ptx, "rcp.approx"), 0);
+  if (opt == Optimizer::AdamW) {
     EXPECT_GT(count(*ptx, "sqrt.rn.f32"), 0);
-  EXPECT_GT(count(*ptx, "div.rn.f32"), 0);
+    EXPECT_GT(count(*ptx, "div.rn.f32"), 0); // m / (sqrt(v) + eps)
+  }
+  // 1/delta' of the rounding: an IEEE division or reciprocal (rcp.rn).
+  EXPECT_GT(count(*ptx, "rcp.rn.f32") + count(*ptx, "div.rn.f32"), 0);
   EXPECT_GT(count(*ptx, "ld.global.v4"), 0) << "no 128-bit loads";
   if (c.stateType == StateType::BF16) // 4 bf16 states: one 64-bit access
     EXPECT_GT(count(*ptx, "st.global.v4.b16"), 0) << "no 64-bit bf16 stores";

@@ -1,13 +1,15 @@
 //===- dqt-bench.cpp - the fused DQT step against the memory roofline -----===//
 //
-// Times, in one process and on the same buffers sizes, the fused DQT AdamW
-// step (int8 weights, f32 gradients and states, through the runtime's
-// optimizer), a STREAM-style triad and copy (the roofline), the same step
-// written op by op with LibTorch tensor ops (the eager reference), and
-// PyTorch's fused AdamW on f32 weights (at::_fused_adamw_). Each is warmed
-// up, then timed `--reps` times; the median is reported. Effective GB/s
-// counts the bytes each must move at least once (DQT step: 22 per
-// parameter; triad 12; copy 8; f32 AdamW 28).
+// Times, in one process and on buffers of the same size, the fused DQT AdamW
+// step through the runtime's optimizer (int8 weights with f32 and with bf16
+// states; packed ternary weights), a STREAM-style triad and copy (the
+// roofline), the same step written op by op with LibTorch tensor ops (the
+// eager reference), and PyTorch's AdamW on f32 weights (the fused kernel
+// at::_fused_adamw_ and the _foreach_ kernels of AdamW(foreach=True)). Each
+// is warmed up, then timed in interleaved rounds; medians are reported.
+// Effective GB/s counts the bytes each must move at least once (DQT step: 22
+// per parameter with f32 states, 14 with bf16, 20.5 packed ternary; triad
+// 12; copy 8; f32 AdamW 28).
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,17 +51,42 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-double timeIt(int reps, const std::function<void()> &fn) {
-  fn(); // warm-up: first touch, kernel compilation
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count());
-  }
-  return median(t);
+/// One implementation under test: its name, the bytes per parameter it must
+/// move, how many timed runs it gets, and one step.
+struct Case {
+  std::string impl;
+  double bytesPerParam;
+  int reps;
+  std::function<void()> run;
+};
+
+/// Times the cases in interleaved rounds (one run of each per round, after
+/// a warm-up run of each) and returns each one's median. On a shared VM the
+/// memory bandwidth drifts by tens of percent within a minute; interleaving
+/// exposes every case to the same drift, so their ratios are stable where
+/// back-to-back blocks of runs were not.
+std::vector<Result> timeInterleaved(int64_t n, std::vector<Case> &cases) {
+  for (Case &c : cases)
+    c.run(); // warm-up: first touch, kernel compilation
+  std::vector<std::vector<double>> t(cases.size());
+  int rounds = 0;
+  for (const Case &c : cases)
+    rounds = std::max(rounds, c.reps);
+  for (int r = 0; r < rounds; ++r)
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (r >= cases[i].reps)
+        continue;
+      auto t0 = std::chrono::steady_clock::now();
+      cases[i].run();
+      t[i].push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count());
+    }
+  std::vector<Result> out;
+  for (size_t i = 0; i < cases.size(); ++i)
+    out.push_back(
+        {cases[i].impl, n, median(t[i]), cases[i].bytesPerParam});
+  return out;
 }
 
 /// The DQT AdamW step with LibTorch ops, one op at a time (what a user
@@ -72,7 +99,7 @@ void eagerStep(at::Tensor &q, const at::Tensor &g, at::Tensor &m, at::Tensor &v,
   at::Tensor w = q.to(at::kFloat) * delta;
   at::Tensor w1 = w - (m1 / (v1.sqrt() + 1e-6f)) * alpha;
   at::Tensor w2 = w1 - w1 * 5e-6f;
-  at::Tensor x = w2 / deltaNext;
+  at::Tensor x = w2 * (1.0f / deltaNext);
   at::Tensor fl = x.floor();
   at::Tensor r = fl + (at::rand_like(x) < (x - fl)).to(at::kFloat);
   at::Tensor q1 = r.clamp(-128, 127).to(at::kChar);
@@ -83,52 +110,84 @@ void eagerStep(at::Tensor &q, const at::Tensor &g, at::Tensor &m, at::Tensor &v,
   (void)(q1 != q).sum().item<int64_t>();
 }
 
+/// torch.optim.AdamW(foreach=True)'s step on one f32 tensor, with the
+/// ATen _foreach_ kernels it calls (torch/optim/adamw.py, _multi_tensor_adam
+/// with decoupled decay, capturable=False).
+void foreachAdamW(std::vector<at::Tensor> &p, std::vector<at::Tensor> &g,
+                  std::vector<at::Tensor> &m, std::vector<at::Tensor> &v,
+                  int64_t step) {
+  const double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-6, wd = 0.01;
+  at::_foreach_mul_(p, 1 - lr * wd);
+  at::_foreach_lerp_(m, g, 1 - beta1);
+  at::_foreach_mul_(v, beta2);
+  at::_foreach_addcmul_(v, g, g, 1 - beta2);
+  double bc1 = 1 - std::pow(beta1, double(step));
+  double bc2 = 1 - std::pow(beta2, double(step));
+  std::vector<at::Tensor> den = at::_foreach_sqrt(v);
+  at::_foreach_div_(den, std::sqrt(bc2));
+  at::_foreach_add_(den, eps);
+  at::_foreach_addcdiv_(p, m, den, -lr / bc1);
+}
+
 std::vector<Result> runSize(int64_t n, int reps) {
-  std::vector<Result> out;
   auto f32 = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor a = at::zeros({n}, f32), b = at::ones({n}, f32),
-             c = at::full({n}, 2.0f, f32);
+  std::vector<Case> cases;
   // ATen's own vectorized, multi-threaded kernels: a = b + 3c (its add with
   // alpha is one fused pass) and a = b.
-  out.push_back(
-      {"triad", n, timeIt(reps, [&] { at::add_out(a, b, c, 3.0); }), 12});
-  out.push_back({"copy", n, timeIt(reps, [&] { a.copy_(b); }), 8});
-  a = b = c = at::Tensor();
+  at::Tensor a = at::zeros({n}, f32), b = at::ones({n}, f32),
+             c = at::full({n}, 2.0f, f32);
+  cases.push_back({"triad", 12, reps, [&] { at::add_out(a, b, c, 3.0); }});
+  cases.push_back({"copy", 8, reps, [&] { a.copy_(b); }});
 
-  // The fused DQT step through the runtime (one launch, all threads).
-  {
-    at::Tensor w0 = at::randn({n}, f32) * 0.02;
-    QuantizedWeight w = QuantizedWeight::fromFloat(w0, Grid{8, false});
-    optim::AdamW adam({&w});
-    w.grad().copy_(at::randn({n}, f32) * 1e-3);
-    out.push_back(
-        {"dqt_adamw_i8_f32", n, timeIt(reps, [&] { adam.step(); }), 22});
-  }
-  // The same math op by op.
-  {
-    at::Tensor q = (at::randn({n}, f32) * 30).clamp(-128, 127).to(at::kChar);
-    at::Tensor g = at::randn({n}, f32) * 1e-3, m = at::zeros({n}, f32),
-               v = at::zeros({n}, f32);
-    out.push_back(
-        {"eager_reference", n,
-         timeIt(reps, [&] { eagerStep(q, g, m, v, 0.01f, 0.01f, 1e-3f); }),
-         22});
-  }
-  // PyTorch's fused AdamW on f32 weights.
-  {
-    at::Tensor p = at::randn({n}, f32), g = at::randn({n}, f32) * 1e-3,
-               m = at::zeros({n}, f32), v = at::zeros({n}, f32),
-               step = at::zeros({}, f32);
-    out.push_back({"torch_fused_adamw_f32", n,
-                   timeIt(reps,
-                          [&] {
-                            at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {step},
-                                              1e-3, 0.9, 0.999, 0.01, 1e-6,
-                                              false, false);
-                          }),
-                   28});
-  }
-  return out;
+  // The fused DQT steps through the runtime (one launch, all threads): int8
+  // weights with f32 and with bf16 states, packed ternary weights.
+  struct Dqt {
+    QuantizedWeight w;
+    std::unique_ptr<optim::AdamW> adam;
+  };
+  auto makeDqt = [&](Grid grid, Storage storage, StateType states) {
+    auto d = std::make_shared<Dqt>(Dqt{
+        QuantizedWeight::fromFloat(at::randn({n}, f32) * 0.02, grid, storage),
+        nullptr});
+    optim::AdamWOptions o;
+    o.stateType = states;
+    d->adam = std::make_unique<optim::AdamW>(
+        std::vector<QuantizedWeight *>{&d->w}, o);
+    d->w.grad().copy_(at::randn({n}, f32) * 1e-3);
+    return d;
+  };
+  auto i8 = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32);
+  auto bf16 = makeDqt(Grid{8, false}, Storage::Int8, StateType::BF16);
+  auto packed =
+      makeDqt(Grid::fromBits(1.58), Storage::PackedTernary, StateType::F32);
+  // Bytes: read g (4), m, v and q, write m, v and q.
+  cases.push_back({"dqt_adamw_i8_f32", 22, reps, [&] { i8->adam->step(); }});
+  cases.push_back(
+      {"dqt_adamw_i8_bf16", 14, reps, [&] { bf16->adam->step(); }});
+  cases.push_back({"dqt_adamw_ternary_packed_f32", 20.5, reps,
+                   [&] { packed->adam->step(); }});
+
+  // The same math op by op (slow: at most 3 timed runs).
+  at::Tensor q = (at::randn({n}, f32) * 30).clamp(-128, 127).to(at::kChar);
+  at::Tensor eg = at::randn({n}, f32) * 1e-3, em = at::zeros({n}, f32),
+             ev = at::zeros({n}, f32);
+  cases.push_back({"eager_reference", 22, std::min(reps, 3),
+                   [&] { eagerStep(q, eg, em, ev, 0.01f, 0.01f, 1e-3f); }});
+
+  // PyTorch's AdamW on f32 weights: the fused kernel and the foreach one.
+  at::Tensor p = at::randn({n}, f32), g = at::randn({n}, f32) * 1e-3,
+             m = at::zeros({n}, f32), v = at::zeros({n}, f32),
+             step = at::zeros({}, f32);
+  cases.push_back({"torch_fused_adamw_f32", 28, reps, [&] {
+                     at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {step}, 1e-3,
+                                       0.9, 0.999, 0.01, 1e-6, false, false);
+                   }});
+  std::vector<at::Tensor> fp{at::randn({n}, f32)}, fg{g}, fm{at::zeros({n}, f32)},
+      fv{at::zeros({n}, f32)};
+  int64_t foreachStep = 0;
+  cases.push_back({"torch_foreach_adamw_f32", 28, reps,
+                   [&] { foreachAdamW(fp, fg, fm, fv, ++foreachStep); }});
+  return timeInterleaved(n, cases);
 }
 
 /// Resident set size of this process, from /proc/self/statm.
@@ -299,7 +358,7 @@ int main(int argc, char **argv) {
     sizes = quick ? std::vector<int64_t>{16 << 20}
                   : std::vector<int64_t>{1 << 20, 4 << 20, 16 << 20, 64 << 20};
   if (!reps)
-    reps = quick ? 5 : 9;
+    reps = quick ? 7 : 9;
 
   // JIT: cold compile into an empty disk cache, then a warm load from it
   // (as a new process would), before anything else runs.

@@ -9,6 +9,7 @@
 #define DQT_TEST_UNIT_RUNTIME_TORCHREFERENCE_H
 
 #include "../StepReference.h"
+#include "dqt/Runtime/QuantizedWeight.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -51,6 +52,20 @@ inline at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed,
       flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
   }
   return g;
+}
+
+/// Stochastic rounding of `w2` onto `grid` with the step `deltaNext`, in
+/// the contract's order: x = w2 * (1/deltaNext) with the reciprocal rounded
+/// to f32 once, then floor, compare with u, clamp, NaN to 0.
+inline at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
+                                  const at::Tensor &u, Grid grid) {
+  at::Tensor x = w2 * f(1.0f / deltaNext);
+  at::Tensor fl = x.floor();
+  at::Tensor r = at::where(u < (x - fl), fl + f(1.0f), fl);
+  r = at::where(x >= f(float(grid.qp())), f(float(grid.qp())), r);
+  r = at::where(x <= f(float(grid.qn())), f(float(grid.qn())), r);
+  r = at::where(x.isnan(), f(0.0f), r);
+  return r.to(at::kChar);
 }
 
 } // namespace dqt::test

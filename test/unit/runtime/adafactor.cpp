@@ -31,19 +31,10 @@ namespace {
 
 using dqt::test::f;
 using dqt::test::sqrtIEEE;
+using dqt::test::stochasticRound;
 using dqt::test::randomGrad;
 using dqt::test::uniforms;
 
-at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
-                           const at::Tensor &u, Grid grid) {
-  at::Tensor x = w2 / at::full_like(w2, deltaNext);
-  at::Tensor fl = x.floor();
-  at::Tensor r = at::where(u < (x - fl), fl + f(1.0f), fl);
-  r = at::where(x >= f(float(grid.qp())), f(float(grid.qp())), r);
-  r = at::where(x <= f(float(grid.qn())), f(float(grid.qn())), r);
-  r = at::where(x.isnan(), f(0.0f), r);
-  return r.to(at::kChar);
-}
 
 /// Row sums of a double [R, C] tensor, each summed in column order.
 at::Tensor rowSumsInOrder(const at::Tensor &x) {

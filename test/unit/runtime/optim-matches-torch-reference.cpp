@@ -25,6 +25,7 @@ namespace {
 
 using dqt::test::f;
 using dqt::test::sqrtIEEE;
+using dqt::test::stochasticRound;
 using dqt::test::randomGrad;
 using dqt::test::uniforms;
 
@@ -36,18 +37,6 @@ struct RefParam {
   Grid grid;
 };
 
-at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
-                           const at::Tensor &u, Grid grid) {
-  // A full-size divisor: ATen divides by a 0-dim tensor as a multiplication
-  // by its reciprocal, which is not the contract's IEEE division.
-  at::Tensor x = w2 / at::full_like(w2, deltaNext);
-  at::Tensor fl = x.floor();
-  at::Tensor r = at::where(u < (x - fl), fl + f(1.0f), fl);
-  r = at::where(x >= f(float(grid.qp())), f(float(grid.qp())), r);
-  r = at::where(x <= f(float(grid.qn())), f(float(grid.qn())), r);
-  r = at::where(x.isnan(), f(0.0f), r);
-  return r.to(at::kChar);
-}
 
 /// One step of the reference; returns (max q', changed, non-finite).
 StepStats refStep(RefParam &p, const at::Tensor &grad, bool adam,

@@ -172,6 +172,14 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
     states_.push_back(std::move(states));
     tensorIds_.push_back(int64_t(p));
   }
+  stepped_.assign(params_.size(), false);
+  pendingStats_.resize(params_.size());
+}
+
+void Adafactor::checkNoStepInProgress(const char *what) const {
+  TORCH_CHECK(std::find(stepped_.begin(), stepped_.end(), true) ==
+                  stepped_.end(),
+              name_, ".", what, ": a step is in progress (stepInBackward)");
 }
 
 void Adafactor::setOptions(const AdafactorOptions &options) {
@@ -205,6 +213,7 @@ void Adafactor::restore(int64_t step, uint64_t seed,
                         const std::vector<std::vector<at::Tensor>> &states) {
   TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
   checkStatesLike(name_, states, states_);
+  checkNoStepInProgress("restore");
   for (size_t p = 0; p < params_.size(); ++p)
     for (size_t k = 0; k < states[p].size(); ++k)
       states_[p][k].copy_(states[p][k]);
@@ -221,13 +230,39 @@ int64_t Adafactor::stateBytes() const {
 }
 
 std::vector<StepStats> Adafactor::step() {
-  // Check everything and fetch the kernels first: a bad input (or a failed
-  // compilation) changes nothing.
-  for (size_t p = 0; p < params_.size(); ++p)
+  // Check everything first: a bad input changes nothing.
+  std::vector<size_t> remaining;
+  for (size_t p = 0; p < params_.size(); ++p) {
+    if (stepped_[p])
+      continue;
     checkGradient(name_, *params_[p], p);
+    remaining.push_back(p);
+  }
+  run(remaining);
+  ++step_;
+  std::vector<StepStats> stats = pendingStats_;
+  std::fill(stepped_.begin(), stepped_.end(), false);
+  return stats;
+}
+
+void Adafactor::stepParameter(QuantizedWeight &weight) {
+  auto it = std::find(params_.begin(), params_.end(), &weight);
+  TORCH_CHECK(it != params_.end(), name_,
+              ": stepParameter: the weight is not one of its parameters");
+  size_t p = it - params_.begin();
+  TORCH_CHECK(!stepped_[p], name_, ": parameter ", p,
+              " was already stepped in this step (used twice in one "
+              "forward? then step after backward instead)");
+  checkGradient(name_, *params_[p], p);
+  run({p});
+  weight.clearGrad(); // the lowest-memory mode: the gradient dies here
+}
+
+void Adafactor::run(const std::vector<size_t> &which) {
+  // Fetch the kernels first: a failed compilation changes nothing.
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
-  for (size_t p = 0; p < params_.size(); ++p) {
+  for (size_t p : which) {
     StepConfig c = params_[p]->stepConfig(Optimizer::SGD, StateType::F32);
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
@@ -248,7 +283,7 @@ std::vector<StepStats> Adafactor::step() {
   // scaled by (1 - beta1): the SGD kernel then computes
   // m' = beta1*m + (1-beta1)*u.
   std::vector<at::Tensor> updates(params_.size());
-  for (size_t p = 0; p < params_.size(); ++p) {
+  for (size_t p : which) {
     QuantizedWeight &w = *params_[p];
     const float *g = w.grad().data_ptr<float>();
     int64_t n = w.numel();
@@ -275,7 +310,6 @@ std::vector<StepStats> Adafactor::step() {
   // moment the update is its own momentum buffer: with momentum 0 the kernel
   // stores 0*u + u == u (bit for bit, finite u) and skips non-finite u, so
   // the aliased buffer never changes value.
-  std::vector<StepStats> stats(params_.size());
   for (auto &[key, members] : groups) {
     std::vector<StepOperands> ops;
     for (size_t p : members) {
@@ -291,12 +325,11 @@ std::vector<StepStats> Adafactor::step() {
         *kernels[key], configs[key], ops, hyper, seed_, uint64_t(t));
     for (size_t i = 0; i < members.size(); ++i) {
       size_t p = members[i];
-      stats[p] = groupStats[i];
+      pendingStats_[p] = groupStats[i];
+      stepped_[p] = true;
       params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
     }
   }
-  ++step_;
-  return stats;
 }
 
 void Adafactor::save(const std::string &path) const {
@@ -305,6 +338,7 @@ void Adafactor::save(const std::string &path) const {
 }
 
 void Adafactor::load(const std::string &path) {
+  checkNoStepInProgress("load");
   // A beta1 > 0 file holds one state more per parameter: refused there.
   OptimizerFileHeader h = loadOptimizerFile(path, name_, params_, states_);
   step_ = h.step;

@@ -62,7 +62,7 @@ struct QuantLinearFunction
     int64_t out = gy.size(-1), in = xq.size(-1);
     acceptGradient(*w,
                    at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})),
-                   reinterpret_cast<optim::QuantizedOptimizer *>(
+                   reinterpret_cast<optim::ParameterStepper *>(
                        ctx->saved_data["optimizer"].toInt()));
     return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

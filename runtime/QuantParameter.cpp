@@ -2,14 +2,14 @@
 
 #include "dqt/Runtime/QuantParameter.h"
 
-#include "dqt/Runtime/Optimizers.h"
+#include "dqt/Runtime/ParameterStepper.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 
 namespace dqt::nn {
 
 void acceptGradient(QuantizedWeight &weight, const at::Tensor &grad,
-                    optim::QuantizedOptimizer *optimizer) {
+                    optim::ParameterStepper *optimizer) {
   weight.grad().add_(grad);
   if (optimizer)
     optimizer->stepParameter(weight);
@@ -33,7 +33,7 @@ struct QuantParameterFunction
     acceptGradient(
         *reinterpret_cast<QuantizedWeight *>(ctx->saved_data["weight"].toInt()),
         grads[0].contiguous(),
-        reinterpret_cast<optim::QuantizedOptimizer *>(
+        reinterpret_cast<optim::ParameterStepper *>(
             ctx->saved_data["optimizer"].toInt()));
     return {at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -112,6 +112,17 @@ def test_state_accounting(tmp_path, data_dir, tokenizer):
           "1.58", "--quantize", "all", "--state-dtype", "bf16", "--steps", "3")
     s = summary(tmp_path / "bf")
     assert 5.0 < s["state_bytes_per_param"] < 5.01 and s["label"].endswith("-bf16")
+    # Adafactor, stepped inside the backward pass: 1 byte of integers and the
+    # factored r, c (4 (R + C) bytes per matrix); after the backward pass
+    # instead, the f32 gradient (4 bytes) lives until the step.
+    for name, extra, lo, hi in [("af", [], 1.0, 1.5),
+                                ("af-late", ["--step-in-backward", "false"],
+                                 5.0, 5.5)]:
+        train(tmp_path / name, data_dir, tokenizer, "--method", "dqt",
+              "--bits", "8", "--quantize", "all", "--optimizer", "adafactor",
+              "--steps", "3", *extra)
+        s = summary(tmp_path / name)
+        assert lo < s["state_bytes_per_param"] < hi, (name, s)
 
 
 @pytest.mark.parametrize("variant", [

@@ -87,7 +87,7 @@ at::Tensor Weight::linear(const at::Tensor &x) {
 
 at::Tensor Weight::value() { return qparam_ ? qparam_->value() : param_; }
 
-void Weight::setStepInBackward(optim::QuantizedOptimizer *opt) {
+void Weight::setStepInBackward(optim::ParameterStepper *opt) {
   if (qlinear_)
     qlinear_->stepInBackward = opt;
   if (qparam_)

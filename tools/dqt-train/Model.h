@@ -72,7 +72,7 @@ public:
       qlinear_->ternaryInference = on;
   }
   /// Sets the optimizer that steps this weight inside the backward pass.
-  void setStepInBackward(optim::QuantizedOptimizer *opt);
+  void setStepInBackward(optim::ParameterStepper *opt);
 
 private:
   std::string name_;

@@ -28,8 +28,8 @@
 namespace dqt::train {
 
 /// The optimizer of the integer weights: DQT AdamW or Adafactor. (The two
-/// runtime classes share no base class: Adafactor's states are not shaped
-/// like the weights.)
+/// runtime classes share only ParameterStepper: Adafactor's states are not
+/// shaped like the weights.)
 class IntegerOptimizer {
 public:
   IntegerOptimizer(std::vector<QuantizedWeight *> params,
@@ -41,9 +41,11 @@ public:
   void load(const std::string &path);
   /// Every state tensor, parameter by parameter.
   std::vector<at::Tensor> states() const;
-  /// The optimizer that can step a weight inside the backward pass (AdamW),
-  /// or null.
-  optim::QuantizedOptimizer *inBackward() { return adamw_.get(); }
+  /// The optimizer, as the one that steps a weight inside the backward pass.
+  optim::ParameterStepper *inBackward() {
+    return adamw_ ? static_cast<optim::ParameterStepper *>(adamw_.get())
+                  : adafactor_.get();
+  }
 
 private:
   std::unique_ptr<optim::AdamW> adamw_;

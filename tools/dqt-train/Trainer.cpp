@@ -96,10 +96,12 @@ MemoryAccount accountMemory(Model &model, const TrainOptions &opts) {
       a.bytes += q.persistentBytes();
       if (opts.optimizer == "adafactor") {
         // Factored r [rows] and c [cols] for matrices, v otherwise (beta1 0:
-        // no first moment); the gradient lives until the step.
+        // no first moment); the gradient lives until the step unless it is
+        // taken inside the backward pass.
         auto sizes = q.sizes();
         a.bytes += sizes.size() == 2 ? 4 * (sizes[0] + sizes[1]) : 4 * n;
-        a.bytes += 4 * n;
+        if (!opts.stepInBackward)
+          a.bytes += 4 * n;
         continue;
       }
       // m and v (f32 or bf16); the gradient only lives until the step
@@ -275,7 +277,7 @@ int run(const TrainOptions &opts) {
 
   Model model(shape, method, opts.seed);
   RunState state(model, opts);
-  if (state.dqt && opts.stepInBackward && state.dqt->inBackward())
+  if (state.dqt && opts.stepInBackward)
     for (Weight *w : state.quantizedWeights)
       w->setStepInBackward(state.dqt->inBackward());
   MemoryAccount memory = accountMemory(model, opts);

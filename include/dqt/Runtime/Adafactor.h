@@ -4,6 +4,7 @@
 #define DQT_RUNTIME_ADAFACTOR_H
 
 #include "dqt/Runtime/CpuLauncher.h"
+#include "dqt/Runtime/ParameterStepper.h"
 #include "dqt/Runtime/QuantizedWeight.h"
 
 #include <ATen/ATen.h>
@@ -41,7 +42,7 @@ struct AdafactorOptions {
 ///
 /// States of parameter p, in order: factored r, c; unfactored v; then m
 /// when beta1 > 0. All f32.
-class Adafactor {
+class Adafactor : public ParameterStepper {
 public:
   Adafactor(std::vector<QuantizedWeight *> params,
             AdafactorOptions options = {});
@@ -50,6 +51,11 @@ public:
   /// gradient element leaves its weight and states untouched and is counted.
   /// Throws c10::Error, changing nothing, on mismatched inputs.
   std::vector<StepStats> step();
+
+  /// Steps one parameter now, inside the backward pass, and frees its
+  /// gradient (ParameterStepper): both kernels run for that parameter
+  /// alone, with the step count of the step in progress.
+  void stepParameter(QuantizedWeight &weight) override;
 
   /// Changes lr, beta1 (not between 0 and > 0), decay rate, eps1, clip
   /// threshold and weight decay for the next steps (validated first; on
@@ -88,6 +94,11 @@ public:
   void load(const std::string &path);
 
 private:
+  /// Runs both kernels for parameters `which` (checked) for step
+  /// `stepCount() + 1`, recording their statistics.
+  void run(const std::vector<size_t> &which);
+  /// Refuses `what` while a step is in progress (stepParameter).
+  void checkNoStepInProgress(const char *what) const;
 
   const char *name_ = "dqt.optim.Adafactor";
   std::vector<QuantizedWeight *> params_;
@@ -96,6 +107,9 @@ private:
   AdafactorOptions options_;
   int64_t step_ = 0;
   uint64_t seed_;
+  /// Stepped already in the step in progress, and its statistics.
+  std::vector<bool> stepped_;
+  std::vector<StepStats> pendingStats_;
 };
 
 } // namespace dqt::optim

@@ -4,6 +4,7 @@
 #define DQT_RUNTIME_OPTIMIZERS_H
 
 #include "dqt/Runtime/CpuLauncher.h"
+#include "dqt/Runtime/ParameterStepper.h"
 #include "dqt/Runtime/QuantizedWeight.h"
 
 #include <ATen/ATen.h>
@@ -15,7 +16,7 @@ namespace dqt::optim {
 /// The optimizer part shared by AdamW and SGD: parameters grouped by grid,
 /// one kernel launch per group, hyper-parameters as runtime arguments (a
 /// learning-rate schedule never recompiles), per-tensor statistics.
-class QuantizedOptimizer {
+class QuantizedOptimizer : public ParameterStepper {
 public:
   virtual ~QuantizedOptimizer() = default;
 
@@ -25,10 +26,8 @@ public:
   std::vector<StepStats> step();
 
   /// Steps one parameter now, inside the backward pass, and frees its
-  /// gradient (the lowest-memory mode; QuantLinear::stepInBackward). The
-  /// next step() finishes the step: it steps the parameters not stepped yet,
-  /// advances the step count and returns every parameter's statistics.
-  void stepParameter(QuantizedWeight &weight);
+  /// gradient (ParameterStepper).
+  void stepParameter(QuantizedWeight &weight) override;
 
   /// Learning rate of the next steps (>= 0).
   void setLr(double lr);

@@ -6,7 +6,7 @@
 #include "dqt/Runtime/QuantizedWeight.h"
 
 namespace dqt::optim {
-class QuantizedOptimizer;
+class ParameterStepper;
 } // namespace dqt::optim
 
 #include <ATen/ATen.h>
@@ -50,7 +50,7 @@ public:
   /// right after computing its gradient and frees the gradient (lowest
   /// memory: at most one layer's gradient exists at a time). The layer must
   /// run once per forward; call optimizer.step() after backward as usual.
-  optim::QuantizedOptimizer *stepInBackward = nullptr;
+  optim::ParameterStepper *stepInBackward = nullptr;
 
 private:
   QuantizedWeight weight_;

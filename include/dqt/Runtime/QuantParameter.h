@@ -15,7 +15,7 @@
 #include <ATen/ATen.h>
 
 namespace dqt::optim {
-class QuantizedOptimizer;
+class ParameterStepper;
 } // namespace dqt::optim
 
 namespace dqt::nn {
@@ -24,7 +24,7 @@ namespace dqt::nn {
 /// steps the weight at once and frees the buffer (the step-in-backward mode
 /// shared by QuantLinear and QuantParameter).
 void acceptGradient(QuantizedWeight &weight, const at::Tensor &grad,
-                    optim::QuantizedOptimizer *optimizer);
+                    optim::ParameterStepper *optimizer);
 
 /// A parameter stored as integers whose value, q * delta, enters the graph
 /// through an autograd node that routes the gradient to acceptGradient.
@@ -36,7 +36,7 @@ public:
   at::Tensor value();
   QuantizedWeight &weight() { return weight_; }
   /// As QuantLinear::stepInBackward: the value must be used once per forward.
-  optim::QuantizedOptimizer *stepInBackward = nullptr;
+  optim::ParameterStepper *stepInBackward = nullptr;
 
 private:
   QuantizedWeight weight_;

@@ -2,6 +2,7 @@
 
 #include "TestUtil.h"
 
+#include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
 
@@ -116,18 +117,46 @@ TEST(QuantLinearInput, BadShapesAndTypesAreRefused) {
 
 namespace {
 
-/// Two QuantLinear layers with a ReLU, trained by DQT AdamW.
-struct TwoLayers {
+/// The optimizers a QuantLinear can be stepped by inside the backward pass,
+/// and their states in a common form.
+std::unique_ptr<optim::AdamW> makeOptimizer(std::vector<QuantizedWeight *> ws,
+                                            optim::AdamW *) {
+  optim::AdamWOptions o;
+  o.lr = 1e-2;
+  return std::make_unique<optim::AdamW>(std::move(ws), o);
+}
+std::unique_ptr<optim::Adafactor>
+makeOptimizer(std::vector<QuantizedWeight *> ws, optim::Adafactor *) {
+  optim::AdafactorOptions o;
+  o.lr = 1e-2;
+  o.beta1 = 0.9; // the first moment too
+  return std::make_unique<optim::Adafactor>(std::move(ws), o);
+}
+std::vector<at::Tensor> statesOf(const optim::AdamW &o) {
+  std::vector<at::Tensor> out;
+  for (size_t p = 0; p < o.numParams(); ++p)
+    for (size_t k = 0; k < o.numStates(); ++k)
+      out.push_back(o.state(p, k));
+  return out;
+}
+std::vector<at::Tensor> statesOf(const optim::Adafactor &o) {
+  std::vector<at::Tensor> out;
+  for (size_t p = 0; p < o.numParams(); ++p)
+    for (size_t k = 0; k < o.numStates(p); ++k)
+      out.push_back(o.state(p, k));
+  return out;
+}
+
+/// Two QuantLinear layers with a ReLU, trained by `Opt`.
+template <class Opt> struct TwoLayers {
   std::unique_ptr<nn::QuantLinear> l1, l2;
-  std::unique_ptr<optim::AdamW> opt;
+  std::unique_ptr<Opt> opt;
   explicit TwoLayers(bool inBackward) {
     at::Generator gen = at::detail::createCPUGenerator(21);
     l1 = std::make_unique<nn::QuantLinear>(16, 32, Grid::fromBits(8), gen);
     l2 = std::make_unique<nn::QuantLinear>(32, 8, Grid::fromBits(4), gen);
-    optim::AdamWOptions o;
-    o.lr = 1e-2;
-    opt = std::make_unique<optim::AdamW>(
-        std::vector<QuantizedWeight *>{&l1->weight(), &l2->weight()}, o);
+    opt = makeOptimizer({&l1->weight(), &l2->weight()},
+                        static_cast<Opt *>(nullptr));
     if (inBackward)
       l1->stepInBackward = l2->stepInBackward = opt.get();
   }
@@ -145,8 +174,12 @@ struct TwoLayers {
   }
 };
 
-TEST(QuantLinearStepInBackward, SameResultsAndNoGradientLeft) {
-  TwoLayers normal(false), fused(true);
+template <class Opt> class QuantLinearStepInBackward : public testing::Test {};
+using SteppingOptimizers = testing::Types<optim::AdamW, optim::Adafactor>;
+TYPED_TEST_SUITE(QuantLinearStepInBackward, SteppingOptimizers);
+
+TYPED_TEST(QuantLinearStepInBackward, SameResultsAndNoGradientLeft) {
+  TwoLayers<TypeParam> normal(false), fused(true);
   for (int t = 1; t <= 3; ++t) {
     bool freed = false;
     std::vector<StepStats> a = normal.iteration(t);
@@ -156,14 +189,32 @@ TEST(QuantLinearStepInBackward, SameResultsAndNoGradientLeft) {
       EXPECT_EQ(a[p].changed, b[p].changed) << t << " " << p;
       EXPECT_EQ(a[p].maxQ, b[p].maxQ) << t << " " << p;
     }
+    EXPECT_GT(a[0].changed + a[1].changed, 0) << "nothing moved at step " << t;
     EXPECT_TRUE(
         test::sameBytes(normal.l1->weight().q(), fused.l1->weight().q()));
     EXPECT_TRUE(
         test::sameBytes(normal.l2->weight().q(), fused.l2->weight().q()));
-    EXPECT_TRUE(
-        test::sameBytes(normal.opt->state(1, 1), fused.opt->state(1, 1)));
+    std::vector<at::Tensor> sa = statesOf(*normal.opt), sb = statesOf(*fused.opt);
+    ASSERT_EQ(sa.size(), sb.size());
+    for (size_t k = 0; k < sa.size(); ++k)
+      EXPECT_TRUE(test::sameBytes(sa[k], sb[k])) << "state " << k;
     EXPECT_EQ(normal.opt->stepCount(), fused.opt->stepCount());
   }
+}
+
+TYPED_TEST(QuantLinearStepInBackward, UsedTwiceInOneForwardIsRefused) {
+  TwoLayers<TypeParam> net(true);
+  at::Tensor x = at::randn({4, 16});
+  // l1 twice in one forward: its second gradient would step it again.
+  at::Tensor loss = net.l1->forward(x).sum() + net.l1->forward(x).sum();
+  std::string error;
+  try {
+    torch::autograd::backward({loss});
+  } catch (const std::exception &e) { // rethrown by the autograd engine
+    error = e.what();
+  }
+  EXPECT_NE(error.find("already stepped in this step"), std::string::npos)
+      << error;
 }
 
 } // namespace

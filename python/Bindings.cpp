@@ -383,7 +383,7 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       m, "AdamW")
       .def(py::init([](const std::vector<WeightPtr> &params, double lr,
                        double beta1, double beta2, double eps,
-                       double weightDecay, uint64_t seed) {
+                       double weightDecay, uint64_t seed, bool bf16States) {
              optim::AdamWOptions o;
              o.lr = lr;
              o.beta1 = beta1;
@@ -391,11 +391,13 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
              o.eps = eps;
              o.weightDecay = weightDecay;
              o.seed = seed;
+             o.stateType = bf16States ? StateType::BF16 : StateType::F32;
              return std::make_shared<optim::AdamW>(rawPointers(params), o);
            }),
            py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
            py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-           py::arg("weight_decay"), py::arg("seed"))
+           py::arg("weight_decay"), py::arg("seed"),
+           py::arg("bf16_states") = false)
       .def(
           "set_options",
           [](optim::AdamW &o, double lr, double beta1, double beta2, double eps,
@@ -416,17 +418,19 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
   py::class_<optim::SGD, QuantizedOptimizer, std::shared_ptr<optim::SGD>>(m,
                                                                           "SGD")
       .def(py::init([](const std::vector<WeightPtr> &params, double lr,
-                       double momentum, double weightDecay, uint64_t seed) {
+                       double momentum, double weightDecay, uint64_t seed,
+                       bool bf16States) {
              optim::SGDOptions o;
              o.lr = lr;
              o.momentum = momentum;
              o.weightDecay = weightDecay;
              o.seed = seed;
+             o.stateType = bf16States ? StateType::BF16 : StateType::F32;
              return std::make_shared<optim::SGD>(rawPointers(params), o);
            }),
            py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
            py::arg("lr"), py::arg("momentum"), py::arg("weight_decay"),
-           py::arg("seed"))
+           py::arg("seed"), py::arg("bf16_states") = false)
       .def(
           "set_options",
           [](optim::SGD &o, double lr, double momentum, double weightDecay) {

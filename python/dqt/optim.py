@@ -94,6 +94,13 @@ def _check_positive(who, name, value):
     return value
 
 
+def _check_state_dtype(who, dtype):
+    if dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"{who}: state_dtype must be torch.float32 or "
+                         f"torch.bfloat16, got {dtype!r}")
+    return dtype == torch.bfloat16
+
+
 def _check_seed(who, name, seed):
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{who}: {name} must be an int, got {type(seed).__name__}")
@@ -419,17 +426,22 @@ class AdamW(_DQTOptimizer):
         eps: > 0, added to sqrt(v).
         weight_decay: decoupled weight decay (>= 0).
         seed: Philox seed of the stochastic rounding, in [0, 2**64).
+        state_dtype: dtype of the quantized weights' m and v:
+            torch.float32, or torch.bfloat16 (written with stochastic
+            rounding from their own Philox stream, docs/numerics.md; 2 bytes
+            each instead of 4). Float parameters keep torch's f32 states.
     """
 
     _name = "dqt.optim.AdamW"
     _state_keys = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, params, lr=5e-4, betas=(0.9, 0.999), eps=1e-6,
-                 weight_decay=0.01, seed=42):
+                 weight_decay=0.01, seed=42, *, state_dtype=torch.float32):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         seed=seed)
         self._hyper(defaults, "")
         _check_seed(self._name, "seed", seed)
+        self._bf16_states = _check_state_dtype(self._name, state_dtype)
         super().__init__(params, defaults)
 
     def _hyper(self, group, where):
@@ -453,7 +465,8 @@ class AdamW(_DQTOptimizer):
 
     def _make_cpp(self, weights, h, seed):
         return _C.AdamW(weights, lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
-                        eps=h["eps"], weight_decay=h["weight_decay"], seed=seed)
+                        eps=h["eps"], weight_decay=h["weight_decay"], seed=seed,
+                        bf16_states=self._bf16_states)
 
     def _set_cpp_options(self, cpp, h, where):
         cpp.set_options(lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
@@ -477,15 +490,19 @@ class SGD(_DQTOptimizer):
         momentum: in [0, 1).
         weight_decay: decoupled, >= 0.
         seed: Philox seed, in [0, 2**64).
+        state_dtype: dtype of the quantized weights' momentum buffer, as
+            AdamW's.
     """
 
     _name = "dqt.optim.SGD"
     _state_keys = ("momentum_buffer",)
 
-    def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0, seed=42):
+    def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0, seed=42,
+                 *, state_dtype=torch.float32):
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, seed=seed)
         self._hyper(defaults, "")
         _check_seed(self._name, "seed", seed)
+        self._bf16_states = _check_state_dtype(self._name, state_dtype)
         super().__init__(params, defaults)
 
     def _hyper(self, group, where):
@@ -500,7 +517,8 @@ class SGD(_DQTOptimizer):
 
     def _make_cpp(self, weights, h, seed):
         return _C.SGD(weights, lr=h["lr"], momentum=h["momentum"],
-                      weight_decay=h["weight_decay"], seed=seed)
+                      weight_decay=h["weight_decay"], seed=seed,
+                      bf16_states=self._bf16_states)
 
     def _set_cpp_options(self, cpp, h, where):
         cpp.set_options(lr=h["lr"], momentum=h["momentum"],

@@ -250,8 +250,9 @@ def same_bits(a, b):
         torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
 
 
+@pytest.mark.parametrize("state_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("kind", ["AdamW", "SGD"])
-def test_state_dict_round_trip_continues_bit_exactly(kind):
+def test_state_dict_round_trip_continues_bit_exactly(kind, state_dtype):
     def make(seed):
         torch.manual_seed(seed)
         model = torch.nn.Sequential(
@@ -260,7 +261,7 @@ def test_state_dict_round_trip_continues_bit_exactly(kind):
         cls = getattr(dqt.optim, kind)
         groups = [{"params": list(model[:2].parameters())},
                   {"params": list(model[2:].parameters()), "lr": 0.003, "seed": 99}]
-        return model, cls(groups, lr=0.01, seed=17)
+        return model, cls(groups, lr=0.01, seed=17, state_dtype=state_dtype)
 
     tokens = torch.randint(0, 10, (4, 6), generator=torch.Generator().manual_seed(0))
 
@@ -293,6 +294,49 @@ def test_state_dict_round_trip_continues_bit_exactly(kind):
     for k in sa:
         assert same_bits(sa[k], sc[k]), k
     assert int(opt_c.state[c[3].weight_handle]["step"]) == 6
+    # The quantized weights' states have the chosen dtype, the float ones f32.
+    key = "exp_avg" if kind == "AdamW" else "momentum_buffer"
+    assert opt_c.state[c[3].weight_handle][key].dtype == state_dtype
+    assert opt_c.state[c[0].weight][key].dtype == torch.float32
+
+
+@pytest.mark.parametrize("kind", ["AdamW", "SGD"])
+def test_bf16_states_train_and_convert_f32_state_dicts(kind):
+    cls = getattr(dqt.optim, kind)
+    model = model3()
+    opt = cls(model.parameters(), lr=0.01, state_dtype=torch.bfloat16)
+    first = None
+    for _ in range(30):
+        opt.zero_grad()
+        loss = backward(model, 0)
+        first = loss if first is None else first
+        opt.step()
+    assert backward(model, 0) < 0.7 * first
+    quantized = [dqt.nn.quantized_weight_of(p) for p in model.parameters()]
+    assert any(w is not None for w in quantized)
+    for p in model.parameters():
+        if dqt.nn.quantized_weight_of(p) is not None:
+            for v in opt.state[p].values():
+                if torch.is_tensor(v) and v.dim() > 0:
+                    assert v.dtype == torch.bfloat16
+    # An f32 optimizer's state_dict loads into a bf16 one as torch.optim
+    # casts state on load: the states are converted to the live dtype.
+    m2 = model3()
+    o32 = cls(m2.parameters(), lr=0.01)
+    o32.zero_grad()
+    backward(m2, 0)
+    o32.step()
+    saved = o32.state_dict()
+    opt.load_state_dict(saved)
+    for i, p in enumerate(model.parameters()):
+        if dqt.nn.quantized_weight_of(p) is None:
+            continue
+        for key, v in opt.state[p].items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                assert v.dtype == torch.bfloat16
+                assert torch.equal(v, saved["state"][i][key].to(torch.bfloat16)), key
+    with pytest.raises(ValueError, match="state_dtype"):
+        cls(model.parameters(), state_dtype=torch.float16)
 
 
 def test_load_state_dict_refuses_mismatches_and_changes_nothing():

@@ -246,15 +246,7 @@ std::vector<StepStats> Adafactor::step() {
 }
 
 void Adafactor::stepParameter(QuantizedWeight &weight) {
-  auto it = std::find(params_.begin(), params_.end(), &weight);
-  TORCH_CHECK(it != params_.end(), name_,
-              ": stepParameter: the weight is not one of its parameters");
-  size_t p = it - params_.begin();
-  TORCH_CHECK(!stepped_[p], name_, ": parameter ", p,
-              " was already stepped in this step (used twice in one "
-              "forward? then step after backward instead)");
-  checkGradient(name_, *params_[p], p);
-  run({p});
+  run({checkStepParameter(name_, params_, stepped_, weight)});
   weight.clearGrad(); // the lowest-memory mode: the gradient dies here
 }
 

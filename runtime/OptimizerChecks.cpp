@@ -50,6 +50,21 @@ void checkGradient(const char *name, QuantizedWeight &w, size_t p) {
               " must be contiguous");
 }
 
+size_t checkStepParameter(const char *name,
+                          const std::vector<QuantizedWeight *> &params,
+                          const std::vector<bool> &stepped,
+                          QuantizedWeight &weight) {
+  auto it = std::find(params.begin(), params.end(), &weight);
+  TORCH_CHECK(it != params.end(), name,
+              ": stepParameter: the weight is not one of its parameters");
+  size_t p = it - params.begin();
+  TORCH_CHECK(!stepped[p], name, ": parameter ", p,
+              " was already stepped in this step (used twice in one "
+              "forward? then step after backward instead)");
+  checkGradient(name, weight, p);
+  return p;
+}
+
 void checkStatesLike(const char *name,
                      const std::vector<std::vector<at::Tensor>> &states,
                      const std::vector<std::vector<at::Tensor>> &live) {

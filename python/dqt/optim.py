@@ -94,6 +94,12 @@ def _check_positive(who, name, value):
     return value
 
 
+def _key(where, key):
+    """How an error names hyper-parameter `key`: bare for the constructor's
+    arguments (`where` empty), `param_groups[i]['key']` for a group's."""
+    return f"{where}['{key}']" if where else key
+
+
 def _check_state_dtype(who, dtype):
     if dtype not in (torch.float32, torch.bfloat16):
         raise ValueError(f"{who}: state_dtype must be torch.float32 or "
@@ -446,21 +452,19 @@ class AdamW(_DQTOptimizer):
 
     def _hyper(self, group, where):
         who = self._name
-        pre = f"{where}['" if where else ""
-        post = "']" if where else ""
         betas = group.get("betas")
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise TypeError(f"{who}: {pre}betas{post} must be a pair (beta1, beta2), "
+            raise TypeError(f"{who}: {_key(where, 'betas')} must be a pair (beta1, beta2), "
                             f"got {betas!r}")
-        eps = _number(who, f"{pre}eps{post}", group.get("eps"))
+        eps = _number(who, _key(where, "eps"), group.get("eps"))
         if not (math.isfinite(eps) and eps > 0):
-            raise ValueError(f"{who}: {pre}eps{post} must be finite and > 0, got {eps}")
+            raise ValueError(f"{who}: {_key(where, 'eps')} must be finite and > 0, got {eps}")
         return dict(
-            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
-            betas=(_check_unit(who, f"{pre}betas{post}[0] (beta1)", betas[0]),
-                   _check_unit(who, f"{pre}betas{post}[1] (beta2)", betas[1])),
+            lr=_check_nonneg(who, _key(where, "lr"), group.get("lr")),
+            betas=(_check_unit(who, f"{_key(where, 'betas')}[0] (beta1)", betas[0]),
+                   _check_unit(who, f"{_key(where, 'betas')}[1] (beta2)", betas[1])),
             eps=eps,
-            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+            weight_decay=_check_nonneg(who, _key(where, "weight_decay"),
                                        group.get("weight_decay")))
 
     def _make_cpp(self, weights, h, seed):
@@ -507,12 +511,10 @@ class SGD(_DQTOptimizer):
 
     def _hyper(self, group, where):
         who = self._name
-        pre = f"{where}['" if where else ""
-        post = "']" if where else ""
         return dict(
-            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
-            momentum=_check_unit(who, f"{pre}momentum{post}", group.get("momentum")),
-            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+            lr=_check_nonneg(who, _key(where, "lr"), group.get("lr")),
+            momentum=_check_unit(who, _key(where, "momentum"), group.get("momentum")),
+            weight_decay=_check_nonneg(who, _key(where, "weight_decay"),
                                        group.get("weight_decay")))
 
     def _make_cpp(self, weights, h, seed):
@@ -598,18 +600,16 @@ class Adafactor(_DQTOptimizer):
 
     def _hyper(self, group, where):
         who = self._name
-        pre = f"{where}['" if where else ""
-        post = "']" if where else ""
         beta1 = group.get("beta1")
         return dict(
-            lr=_check_nonneg(who, f"{pre}lr{post}", group.get("lr")),
-            beta1=0.0 if beta1 is None else _check_unit(who, f"{pre}beta1{post}", beta1),
-            decay_rate=_check_range(who, f"{pre}decay_rate{post}", group.get("decay_rate"),
+            lr=_check_nonneg(who, _key(where, "lr"), group.get("lr")),
+            beta1=0.0 if beta1 is None else _check_unit(who, _key(where, "beta1"), beta1),
+            decay_rate=_check_range(who, _key(where, "decay_rate"), group.get("decay_rate"),
                                     -1, 0, hi_open=True),
-            eps1=_check_positive(who, f"{pre}eps1{post}", group.get("eps1")),
-            clip_threshold=_check_positive(who, f"{pre}clip_threshold{post}",
+            eps1=_check_positive(who, _key(where, "eps1"), group.get("eps1")),
+            clip_threshold=_check_positive(who, _key(where, "clip_threshold"),
                                            group.get("clip_threshold")),
-            weight_decay=_check_nonneg(who, f"{pre}weight_decay{post}",
+            weight_decay=_check_nonneg(who, _key(where, "weight_decay"),
                                        group.get("weight_decay")))
 
     def _state_spec(self, weight, h):
@@ -621,16 +621,14 @@ class Adafactor(_DQTOptimizer):
         return spec
 
     def _check_float_group(self, h, where):
-        pre = f"{where}['" if where else ""
-        post = "']" if where else ""
         if h["beta1"] > 0:
             raise ValueError(
-                f"{self._name}: {pre}beta1{post} is {h['beta1']} but the group holds "
+                f"{self._name}: {_key(where, 'beta1')} is {h['beta1']} but the group holds "
                 "float parameters, which torch.optim.Adafactor steps without a first "
                 "moment; give them a group with beta1=0 (or another optimizer)")
         if h["clip_threshold"] < 1:
             raise ValueError(
-                f"{self._name}: {pre}clip_threshold{post} is {h['clip_threshold']} but "
+                f"{self._name}: {_key(where, 'clip_threshold')} is {h['clip_threshold']} but "
                 "the group holds float parameters, and torch.optim.Adafactor needs a "
                 "clipping threshold d >= 1; give them a group of their own")
 

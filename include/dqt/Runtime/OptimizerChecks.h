@@ -30,6 +30,14 @@ void checkTensorIds(const char *name, const std::vector<int64_t> &ids,
 /// device (the kernels read it raw).
 void checkGradient(const char *name, QuantizedWeight &weight, size_t p);
 
+/// The index of `weight` among `params` for stepping it inside the backward
+/// pass: it must be one of them, not stepped yet in this step (`stepped`)
+/// and have a valid gradient.
+size_t checkStepParameter(const char *name,
+                          const std::vector<QuantizedWeight *> &params,
+                          const std::vector<bool> &stepped,
+                          QuantizedWeight &weight);
+
 /// `states` has the layout of `live`: as many parameters and states, each
 /// defined with the live tensor's dtype and shape.
 void checkStatesLike(const char *name,

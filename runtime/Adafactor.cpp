@@ -231,14 +231,7 @@ int64_t Adafactor::stateBytes() const {
 
 std::vector<StepStats> Adafactor::step() {
   // Check everything first: a bad input changes nothing.
-  std::vector<size_t> remaining;
-  for (size_t p = 0; p < params_.size(); ++p) {
-    if (stepped_[p])
-      continue;
-    checkGradient(name_, *params_[p], p);
-    remaining.push_back(p);
-  }
-  run(remaining);
+  run(checkUnstepped(name_, params_, stepped_));
   ++step_;
   std::vector<StepStats> stats = pendingStats_;
   std::fill(stepped_.begin(), stepped_.end(), false);

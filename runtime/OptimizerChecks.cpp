@@ -65,6 +65,19 @@ size_t checkStepParameter(const char *name,
   return p;
 }
 
+std::vector<size_t> checkUnstepped(const char *name,
+                                   const std::vector<QuantizedWeight *> &params,
+                                   const std::vector<bool> &stepped) {
+  std::vector<size_t> remaining;
+  for (size_t p = 0; p < params.size(); ++p) {
+    if (stepped[p])
+      continue;
+    checkGradient(name, *params[p], p);
+    remaining.push_back(p);
+  }
+  return remaining;
+}
+
 void checkStatesLike(const char *name,
                      const std::vector<std::vector<at::Tensor>> &states,
                      const std::vector<std::vector<at::Tensor>> &live) {

@@ -250,6 +250,44 @@ def same_bits(a, b):
         torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8))
 
 
+def round_trip(make):
+    """Trains `make(0)` 6 steps, and `make(0)` 3 steps, saves model and
+    optimizer with torch.save, loads them into `make(1)` (other initial
+    weights: everything must come from the file) and trains it 3 more;
+    asserts that both end bit for bit the same. `make(seed)` returns
+    (model over 10 tokens, optimizer); group 0's lr follows a schedule.
+    Returns the continued model and optimizer and both snapshots."""
+    tokens = torch.randint(0, 10, (4, 6), generator=torch.Generator().manual_seed(0))
+
+    def train(model, opt, steps, first):
+        for t in range(first, first + steps):
+            opt.zero_grad()
+            logits = model(tokens)
+            torch.nn.functional.cross_entropy(logits.reshape(-1, 10),
+                                              tokens.roll(1).reshape(-1)).backward()
+            opt.param_groups[0]["lr"] = 0.01 / t  # a schedule travels in param_groups
+            opt.step()
+
+    a, opt_a = make(0)
+    train(a, opt_a, 6, 1)
+    b, opt_b = make(0)
+    train(b, opt_b, 3, 1)
+    buf = io.BytesIO()
+    torch.save({"model": b.state_dict(), "opt": opt_b.state_dict()}, buf)
+    buf.seek(0)
+    saved = torch.load(buf)
+    c, opt_c = make(1)
+    assert not torch.equal(c[1].weight.q, b[1].weight.q)
+    c.load_state_dict(saved["model"])
+    opt_c.load_state_dict(saved["opt"])
+    train(c, opt_c, 3, 4)
+    sa, sc = snapshot(a, opt_a), snapshot(c, opt_c)
+    assert sa.keys() == sc.keys()
+    for k in sa:
+        assert same_bits(sa[k], sc[k]), k
+    return c, opt_c, sa
+
+
 @pytest.mark.parametrize("state_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("kind", ["AdamW", "SGD"])
 def test_state_dict_round_trip_continues_bit_exactly(kind, state_dtype):
@@ -263,36 +301,8 @@ def test_state_dict_round_trip_continues_bit_exactly(kind, state_dtype):
                   {"params": list(model[2:].parameters()), "lr": 0.003, "seed": 99}]
         return model, cls(groups, lr=0.01, seed=17, state_dtype=state_dtype)
 
-    tokens = torch.randint(0, 10, (4, 6), generator=torch.Generator().manual_seed(0))
-
-    def train(model, opt, steps, first):
-        for t in range(first, first + steps):
-            opt.zero_grad()
-            logits = model(tokens)
-            torch.nn.functional.cross_entropy(logits.reshape(-1, 10), tokens.roll(1).reshape(-1)).backward()
-            opt.param_groups[0]["lr"] = 0.01 / t  # a schedule travels in param_groups
-            opt.step()
-
-    a, opt_a = make(0)
-    train(a, opt_a, 6, 1)
-
-    b, opt_b = make(0)
-    train(b, opt_b, 3, 1)
-    buf = io.BytesIO()
-    torch.save({"model": b.state_dict(), "opt": opt_b.state_dict()}, buf)
-    buf.seek(0)
-    saved = torch.load(buf)
-    c, opt_c = make(1)  # different initial weights: everything must come from the file
-    assert not torch.equal(c[1].weight.q, b[1].weight.q)
-    c.load_state_dict(saved["model"])
-    opt_c.load_state_dict(saved["opt"])
+    c, opt_c, _ = round_trip(make)
     assert opt_c.param_groups[1]["seed"] == 99
-    train(c, opt_c, 3, 4)
-
-    sa, sc = snapshot(a, opt_a), snapshot(c, opt_c)
-    assert sa.keys() == sc.keys()
-    for k in sa:
-        assert same_bits(sa[k], sc[k]), k
     assert int(opt_c.state[c[3].weight_handle]["step"]) == 6
     # The quantized weights' states have the chosen dtype, the float ones f32.
     key = "exp_avg" if kind == "AdamW" else "momentum_buffer"

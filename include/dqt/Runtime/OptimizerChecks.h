@@ -38,6 +38,12 @@ size_t checkStepParameter(const char *name,
                           const std::vector<bool> &stepped,
                           QuantizedWeight &weight);
 
+/// The parameters a step() still has to step (not in `stepped`), each
+/// checked for a valid gradient.
+std::vector<size_t> checkUnstepped(const char *name,
+                                   const std::vector<QuantizedWeight *> &params,
+                                   const std::vector<bool> &stepped);
+
 /// `states` has the layout of `live`: as many parameters and states, each
 /// defined with the live tensor's dtype and shape.
 void checkStatesLike(const char *name,

@@ -23,6 +23,8 @@ namespace dqt {
 std::string StepConfig::key() const {
   validate();
   std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";
+  if (floatWeights)
+    return k + "-wf32-gf32-sf32";
   k += ternary ? "-ternary" : "-b" + std::to_string(bits);
   if (packed)
     k += "-p2";
@@ -30,6 +32,12 @@ std::string StepConfig::key() const {
 }
 
 void StepConfig::validate() const {
+  if (floatWeights) {
+    if (packed || stateType != StateType::F32)
+      throw std::invalid_argument(
+          "dqt: float-mode weights take no packing and keep f32 states");
+    return;
+  }
   if (!ternary && (bits < 2 || bits > 8))
     throw std::invalid_argument("dqt: bit width " + std::to_string(bits) +
                                 " is out of range [2, 8] (or ternary)");
@@ -37,6 +45,49 @@ void StepConfig::validate() const {
     throw std::invalid_argument("dqt: packed weight storage (4 per byte) is "
                                 "for ternary weights only, got " +
                                 std::to_string(bits) + " bits");
+}
+
+/// Float mode: the optimizer's math on an f32 weight tensor, masked where
+/// the gradient is not finite, counting those elements.
+static void buildFloatStep(OpBuilder &b, Location loc,
+                           const StepConfig &config) {
+  Type f32 = b.getF32Type(), i64 = b.getI64Type();
+  auto vec = RankedTensorType::get({ShapedType::kDynamic}, f32);
+  bool adam = config.optimizer == Optimizer::AdamW;
+  // weight, grad, states...; hyper-parameters.
+  SmallVector<Type> args(adam ? 4 : 3, vec);
+  args.append(adam ? 5 : 3, f32);
+  SmallVector<Type> results(adam ? 3 : 2, vec);
+  results.push_back(i64);
+  auto func = func::FuncOp::create(b, loc, kStepKernelName,
+                                   b.getFunctionType(args, results));
+  Block *entry = func.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  ValueRange a = entry->getArguments();
+  Value w = a[0], g = a[1];
+  Value updated;
+  SmallVector<Value> newStates, oldStates;
+  if (adam) {
+    auto moments =
+        mlir::dqt::AdamMomentsOp::create(b, loc, g, a[2], a[3], a[4], a[5]);
+    updated = mlir::dqt::AdamApplyOp::create(
+        b, loc, vec, w, moments.getNewExpAvg(), moments.getNewExpAvgSq(), a[6],
+        a[7], a[8]);
+    newStates = {moments.getNewExpAvg(), moments.getNewExpAvgSq()};
+    oldStates = {a[2], a[3]};
+  } else {
+    auto sgd =
+        mlir::dqt::SgdMomentumOp::create(b, loc, w, g, a[2], a[3], a[4], a[5]);
+    updated = sgd.getResult();
+    newStates = {sgd.getNewMomentumBuffer()};
+    oldStates = {a[2]};
+  }
+  SmallVector<Value> rets = {
+      mlir::dqt::MaskNonFiniteOp::create(b, loc, vec, g, updated, w)};
+  for (auto [n, o] : llvm::zip(newStates, oldStates))
+    rets.push_back(mlir::dqt::MaskNonFiniteOp::create(b, loc, vec, g, n, o));
+  rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));
+  func::ReturnOp::create(b, loc, rets);
 }
 
 OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
@@ -49,6 +100,10 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
 
   // The configuration travels with the IR, so a dump says what it is.
   module->setAttr("dqt.config", b.getStringAttr(config.key()));
+  if (config.floatWeights) {
+    buildFloatStep(b, loc, config);
+    return module;
+  }
 
   Type f32 = b.getF32Type(), i64 = b.getI64Type(), i8 = b.getI8Type();
   bool bf16States = config.stateType == StateType::BF16;

@@ -26,6 +26,20 @@ void atomicMax(std::atomic<int64_t> &a, int64_t v) {
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
                   uint64_t seed, uint64_t step) {
+  if (config.floatWeights) {
+    // StepConfig.h: AdamW grad, m, v, w; SGD w, grad, buffer; hyper.
+    void *w = op.q;
+    if (config.optimizer == Optimizer::AdamW) {
+      for (void *b : {static_cast<void *>(op.grad), op.state0, op.state1, w})
+        args.addBuffer(b, op.numel);
+    } else {
+      for (void *b : {w, static_cast<void *>(op.grad), op.state0})
+        args.addBuffer(b, op.numel);
+    }
+    for (float h : hyper)
+      args.addScalar<float>(h);
+    return;
+  }
   args.addBuffer(op.q, op.numel);
   args.addBuffer(op.grad, op.numel);
   args.addBuffer(op.state0, op.numel);
@@ -78,6 +92,10 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
       args.addScalar<int64_t>(hi);
       args.addBuffer(partial, kNumReductions);
       kernel.fn(args.data());
+      if (config.floatWeights) { // one reduction: the non-finite count
+        totals[p].nonFinite.fetch_add(partial[0], std::memory_order_relaxed);
+        continue;
+      }
       atomicMax(totals[p].maxQ, partial[0]);
       totals[p].changed.fetch_add(partial[1], std::memory_order_relaxed);
       totals[p].nonFinite.fetch_add(partial[2], std::memory_order_relaxed);
@@ -86,7 +104,10 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
 
   std::vector<StepStats> stats;
   for (Totals &t : totals)
-    stats.push_back({t.maxQ.load(), t.changed.load(), t.nonFinite.load()});
+    stats.push_back(config.floatWeights
+                        ? StepStats{-1, -1, t.nonFinite.load()}
+                        : StepStats{t.maxQ.load(), t.changed.load(),
+                                    t.nonFinite.load()});
   return stats;
 }
 

@@ -196,6 +196,8 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
                                   const std::vector<float> &hyper,
                                   uint64_t seed, uint64_t step,
                                   std::optional<CUstream> streamArg) {
+  TORCH_CHECK(!config.floatWeights, "dqt: float-mode kernels are launched "
+              "on the CPU only (their GPU reductions buffer differs)");
   std::string why;
   const CudaDriver *cu = CudaDriver::get(&why);
   TORCH_CHECK(cu, "dqt: the CUDA launcher is unavailable: ", why);

@@ -4,6 +4,7 @@
 
 #include "dqt/Runtime/Checkpoint.h"
 
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 
 #include <cmath>
@@ -15,12 +16,16 @@ namespace {
 std::string paramKey(size_t p, const std::string &what) {
   return "param." + std::to_string(p) + "." + what;
 }
+std::string floatKey(size_t i, const std::string &what) {
+  return "float." + std::to_string(i) + "." + what;
+}
 } // namespace
 
 void saveOptimizerFile(const std::string &path, const char *name,
                        const OptimizerFileHeader &header,
                        const std::vector<QuantizedWeight *> &params,
-                       const std::vector<std::vector<at::Tensor>> &states) {
+                       const std::vector<std::vector<at::Tensor>> &states,
+                       const FloatEntries &floats) {
   checkpoint::Contents c;
   c.metadata["dqt.optimizer"] = name;
   c.metadata["dqt.step"] = std::to_string(header.step);
@@ -45,13 +50,20 @@ void saveOptimizerFile(const std::string &path, const char *name,
       c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
                              states[p][k]);
   }
+  for (size_t i = 0; i < floats.values.size(); ++i) {
+    c.tensors.emplace_back(floatKey(i, "value"), floats.values[i]);
+    for (size_t k = 0; k < floats.states[i].size(); ++k)
+      c.tensors.emplace_back(floatKey(i, "state." + std::to_string(k)),
+                             floats.states[i][k]);
+  }
   checkpoint::save(path, c);
 }
 
 OptimizerFileHeader loadOptimizerFile(const std::string &path,
                                       const char *name,
                                       const std::vector<QuantizedWeight *> &params,
-                                      std::vector<std::vector<at::Tensor>> &states) {
+                                      std::vector<std::vector<at::Tensor>> &states,
+                                      FloatEntries *floats) {
   checkpoint::Contents c = checkpoint::load(path);
   auto meta = [&](const std::string &key) -> const std::string & {
     auto it = c.metadata.find(key);
@@ -102,6 +114,22 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
     TORCH_CHECK(std::isfinite(delta) && delta > 0, name, ".load: ", path,
                 ": parameter ", p, " has delta ", delta);
   }
+  if (floats) {
+    auto expectLike = [&](const std::string &key, const at::Tensor &live) {
+      const at::Tensor &t = c.get(key);
+      TORCH_CHECK(t.sizes() == live.sizes() &&
+                      t.scalar_type() == live.scalar_type(),
+                  name, ".load: ", path, ": '", key, "' is ", t.scalar_type(),
+                  t.sizes(), ", expected ", live.scalar_type(), live.sizes());
+      ++expectedTensors;
+    };
+    for (size_t i = 0; i < floats->values.size(); ++i) {
+      expectLike(floatKey(i, "value"), floats->values[i]);
+      for (size_t k = 0; k < floats->states[i].size(); ++k)
+        expectLike(floatKey(i, "state." + std::to_string(k)),
+                   floats->states[i][k]);
+    }
+  }
   // A file with another number of states per parameter (another optimizer
   // setting) or of parameters is refused here.
   TORCH_CHECK(c.tensors.size() == expectedTensors, name, ".load: ", path,
@@ -123,6 +151,17 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
              c.get(paramKey(p, "max_q")).item<int8_t>());
     for (size_t k = 0; k < states[p].size(); ++k)
       states[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
+  }
+  if (floats) {
+    // The values are leaves the optimizer owns (as torch.optim's in-place
+    // updates): written without recording for autograd.
+    at::NoGradGuard noGrad;
+    for (size_t i = 0; i < floats->values.size(); ++i) {
+      floats->values[i].copy_(c.get(floatKey(i, "value")));
+      for (size_t k = 0; k < floats->states[i].size(); ++k)
+        floats->states[i][k].copy_(
+            c.get(floatKey(i, "state." + std::to_string(k))));
+    }
   }
   return h;
 }

@@ -88,10 +88,63 @@ void QuantizedOptimizer::setLr(double lr) {
 
 int64_t QuantizedOptimizer::stateBytes() const {
   int64_t bytes = 0;
-  for (const auto &states : states_)
-    for (const at::Tensor &s : states)
-      bytes += s.numel() * int64_t(s.element_size());
+  for (const auto *all : {&states_, &floatStates_})
+    for (const auto &states : *all)
+      for (const at::Tensor &s : states)
+        bytes += s.numel() * int64_t(s.element_size());
   return bytes;
+}
+
+void QuantizedOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
+  TORCH_CHECK(step_ == 0 && std::find(stepped_.begin(), stepped_.end(),
+                                      true) == stepped_.end(),
+              name_, ": addFloatParameters: only before the first step");
+  for (size_t i = 0; i < params.size(); ++i) {
+    const at::Tensor &p = params[i];
+    TORCH_CHECK(p.defined() && p.scalar_type() == at::kFloat &&
+                    p.device().is_cpu() && p.is_contiguous() && p.numel() > 0,
+                name_, ": float parameter ", i,
+                " must be a non-empty, contiguous float32 CPU tensor, got ",
+                p.defined() ? c10::str(p.scalar_type(), p.sizes(), " on ",
+                                       p.device())
+                            : std::string("an undefined tensor"));
+    auto same = [&](const at::Tensor &o) { return o.is_same(p); };
+    TORCH_CHECK(std::none_of(floatParams_.begin(), floatParams_.end(), same) &&
+                    std::none_of(params.begin(), params.begin() + i, same),
+                name_, ": float parameter ", i, " is given twice");
+  }
+  size_t numStates = states_.front().size();
+  for (at::Tensor &p : params) {
+    std::vector<at::Tensor> states;
+    for (size_t k = 0; k < numStates; ++k)
+      states.push_back(at::zeros_like(p));
+    floatStates_.push_back(std::move(states));
+    floatParams_.push_back(std::move(p));
+  }
+}
+
+StepConfig QuantizedOptimizer::floatConfig() const {
+  StepConfig c;
+  c.optimizer = kind_;
+  c.floatWeights = true;
+  return c;
+}
+
+std::vector<StepStats>
+QuantizedOptimizer::runFloat(const CpuStepKernel &kernel) {
+  std::vector<StepOperands> ops;
+  for (size_t i = 0; i < floatParams_.size(); ++i) {
+    at::Tensor &p = floatParams_[i];
+    auto &st = floatStates_[i];
+    // The kernel writes p in place, under autograd's nose: p is a leaf whose
+    // value the optimizer owns, as torch.optim's in-place updates.
+    ops.push_back({reinterpret_cast<int8_t *>(p.data_ptr<float>()),
+                   p.grad().data_ptr<float>(), st[0].data_ptr(),
+                   st.size() > 1 ? st[1].data_ptr() : nullptr, p.numel(), 0,
+                   1.0f, 1.0f});
+  }
+  return launchCpu(kernel, floatConfig(), ops, hyperParameters(step_ + 1),
+                   seed_, uint64_t(step_ + 1));
 }
 
 void QuantizedOptimizer::run(const std::vector<size_t> &which) {
@@ -141,20 +194,40 @@ void QuantizedOptimizer::stepParameter(QuantizedWeight &weight) {
 }
 
 std::vector<StepStats> QuantizedOptimizer::step() {
-  // Check everything first: a bad input changes nothing.
-  run(checkUnstepped(name_, params_, stepped_));
-  ++step_;
+  // Check everything (and compile) first: a bad input changes nothing.
+  std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
+  for (size_t i = 0; i < floatParams_.size(); ++i) {
+    const at::Tensor &p = floatParams_[i], &g = p.grad();
+    TORCH_CHECK(g.defined(), name_, ": float parameter ", i,
+                " has no gradient");
+    TORCH_CHECK(g.scalar_type() == at::kFloat && g.sizes() == p.sizes() &&
+                    g.is_contiguous() && g.device() == p.device(),
+                name_, ": grad of float parameter ", i, " is ",
+                g.scalar_type(), g.sizes(), ", expected a contiguous ",
+                at::kFloat, p.sizes(), " on ", p.device());
+  }
+  const CpuStepKernel *floatKernel =
+      floatParams_.empty() ? nullptr : &KernelCache::global().cpu(floatConfig());
+  run(remaining);
   std::vector<StepStats> stats = pendingStats_;
+  if (floatKernel) {
+    std::vector<StepStats> f = runFloat(*floatKernel);
+    stats.insert(stats.end(), f.begin(), f.end());
+  }
+  ++step_;
   std::fill(stepped_.begin(), stepped_.end(), false);
   return stats;
 }
 
 void QuantizedOptimizer::save(const std::string &path) const {
-  saveOptimizerFile(path, name_, {step_, seed_, lr_}, params_, states_);
+  saveOptimizerFile(path, name_, {step_, seed_, lr_}, params_, states_,
+                    {floatParams_, floatStates_});
 }
 
 void QuantizedOptimizer::load(const std::string &path) {
-  OptimizerFileHeader h = loadOptimizerFile(path, name_, params_, states_);
+  FloatEntries floats{floatParams_, floatStates_};
+  OptimizerFileHeader h =
+      loadOptimizerFile(path, name_, params_, states_, &floats);
   step_ = h.step;
   seed_ = h.seed;
   lr_ = h.lr;

@@ -27,13 +27,18 @@ struct StepConfig {
   /// (docs/numerics.md); the math is the same as with int8 storage.
   bool packed = false;
   StateType stateType = StateType::F32;
+  /// Float mode (DESIGN.md 5): the weights are an f32 tensor stepped in
+  /// place, with the same optimizer math and non-finite masking, no grid,
+  /// no rounding (bits, ternary and packed are ignored; f32 states only).
+  bool floatWeights = false;
 
   /// Grid bounds (Qn, Qp) of the configuration.
   int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
 
   /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16",
-  /// "adamw-ternary-p2-gf32-sf32" for packed weights) used as the kernel's
+  /// "adamw-ternary-p2-gf32-sf32" for packed weights, "adamw-wf32-gf32-sf32"
+  /// in float mode) used as the kernel's
   /// cache key and in its description; throws std::invalid_argument when out
   /// of range or packed without ternary.
   std::string key() const;
@@ -48,6 +53,10 @@ struct StepConfig {
 ///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,
 ///          tensor_id (i64);
 ///          delta, lr, momentum, decay, delta_next (f32);
+/// Float mode: AdamW: grad, exp_avg, exp_avg_sq, weight (f32); beta1, beta2,
+///   alpha, eps, decay (f32). SGD: weight, grad, momentum_buffer (f32); lr,
+///   momentum, decay (f32). (The lowering orders buffers by first use.)
+///   Its only reduction is the non-finite count (reductions buffer [0]).
 /// then, CPU only, begin and end (i64, element chunk [begin, end); with
 /// `packed`, both multiples of 4 or n when chunks run concurrently, since
 /// elements 4j..4j+3 share a byte); then the

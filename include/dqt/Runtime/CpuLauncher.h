@@ -12,6 +12,8 @@ namespace dqt {
 
 /// Raw buffers and scalars of one parameter's step.
 struct StepOperands {
+  /// The integer weights; in float mode (StepConfig::floatWeights) the f32
+  /// weights, as `float *`.
   int8_t *q;
   float *grad;
   /// AdamW: exp_avg, exp_avg_sq; SGD: momentum buffer, unused. f32 or bf16
@@ -22,7 +24,8 @@ struct StepOperands {
   float delta, deltaNext;
 };
 
-/// The by-products of one parameter's step.
+/// The by-products of one parameter's step. Float mode has no grid: its
+/// maxQ and changed are -1 (not tracked).
 struct StepStats {
   int64_t maxQ;
   int64_t changed;

@@ -26,13 +26,22 @@ struct OptimizerFileHeader {
   double lr = 0;
 };
 
+/// Non-quantized parameters kept in an optimizer file: their f32 values and
+/// states, as float.<i>.value and float.<i>.state.<k>.
+struct FloatEntries {
+  std::vector<at::Tensor> values;
+  std::vector<std::vector<at::Tensor>> states;
+};
+
 /// Writes `params` and `states[p][k]` under the names
 /// param.<p>.{q,delta,max_q,state.<k>} (packed weights: U8 bytes, their
-/// storage and shape in the metadata), with `name` and `header`.
+/// storage and shape in the metadata), and `floats`, with `name` and
+/// `header`.
 void saveOptimizerFile(const std::string &path, const char *name,
                        const OptimizerFileHeader &header,
                        const std::vector<QuantizedWeight *> &params,
-                       const std::vector<std::vector<at::Tensor>> &states);
+                       const std::vector<std::vector<at::Tensor>> &states,
+                       const FloatEntries &floats = {});
 
 /// Reads `path` and validates all of it against the live `params` and
 /// `states` (writer name, grids, storage, shapes, dtypes: each state like
@@ -43,7 +52,8 @@ void saveOptimizerFile(const std::string &path, const char *name,
 OptimizerFileHeader loadOptimizerFile(const std::string &path,
                                       const char *name,
                                       const std::vector<QuantizedWeight *> &params,
-                                      std::vector<std::vector<at::Tensor>> &states);
+                                      std::vector<std::vector<at::Tensor>> &states,
+                                      FloatEntries *floats = nullptr);
 
 } // namespace dqt::optim
 

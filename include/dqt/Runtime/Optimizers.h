@@ -29,6 +29,22 @@ public:
   /// gradient (ParameterStepper).
   void stepParameter(QuantizedWeight &weight) override;
 
+  /// Adds non-quantized parameters, stepped by the same generated kernels in
+  /// float mode (StepConfig::floatWeights: the f32 weights updated in place
+  /// by the same math and non-finite masking, no grid), all in one launch
+  /// per step, after the integer weights. Each must be a defined, non-empty,
+  /// contiguous f32 CPU tensor, given once; its gradient is autograd's
+  /// `grad()`, needed at every step(). Their states are f32 (whatever the
+  /// integer weights' state type), saved and loaded with the rest; their
+  /// StepStats come after the integer weights' ones, with maxQ and changed
+  /// -1. Not inside the backward pass. Throws c10::Error, changing nothing.
+  void addFloatParameters(std::vector<at::Tensor> params);
+  size_t numFloatParams() const { return floatParams_.size(); }
+  /// State tensor `k` of float parameter `i`.
+  const at::Tensor &floatState(size_t i, size_t k) const {
+    return floatStates_[i][k];
+  }
+
   /// Learning rate of the next steps (>= 0).
   void setLr(double lr);
   double lr() const { return lr_; }
@@ -48,8 +64,9 @@ public:
   const std::vector<int64_t> &tensorIds() const { return tensorIds_; }
 
   /// Sets the step count, seed and every state tensor (`states[p][k]`, of
-  /// the live state's dtype and shape), e.g. from a Python state_dict; the
-  /// weights are the model's business. Everything is validated before
+  /// the live state's dtype and shape) of the integer weights, e.g. from a
+  /// Python state_dict; the weights are the model's business (float
+  /// parameters' states travel with save/load only). Everything is validated before
   /// anything changes: on error this throws c10::Error and nothing is
   /// modified.
   void restore(int64_t step, uint64_t seed,
@@ -85,6 +102,9 @@ protected:
 private:
   /// Launches the kernels of parameters `which` for step `stepCount() + 1`.
   void run(const std::vector<size_t> &which);
+  /// Steps the float parameters (float mode) for step `stepCount() + 1`.
+  std::vector<StepStats> runFloat(const CpuStepKernel &kernel);
+  StepConfig floatConfig() const;
 
   std::vector<QuantizedWeight *> params_;
   std::vector<int64_t> tensorIds_;
@@ -95,6 +115,8 @@ private:
   Optimizer kind_;
   StateType stateType_;
   std::vector<std::vector<at::Tensor>> states_;
+  std::vector<at::Tensor> floatParams_;
+  std::vector<std::vector<at::Tensor>> floatStates_;
   int64_t step_ = 0;
   uint64_t seed_;
 };

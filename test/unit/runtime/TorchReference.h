@@ -15,6 +15,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <tuple>
+#include <vector>
 
 namespace dqt::test {
 
@@ -52,6 +54,26 @@ inline at::Tensor randomGrad(at::IntArrayRef shape, uint64_t seed,
       flat[i] = (i % 3 == 0) ? NAN : ((i & 1) ? INFINITY : -INFINITY);
   }
   return g;
+}
+
+/// The optimizer math of the contract on f32 tensors, before rounding and
+/// masking: returns (w2, new state 0, new state 1). `h` holds the kernel's
+/// hyper-parameters (AdamW: beta1, beta2, alpha, eps, decay; SGD: lr,
+/// momentum, decay); SGD leaves state 1 undefined.
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor>
+optimizerUpdate(const at::Tensor &w, const at::Tensor &g, const at::Tensor &s0,
+                const at::Tensor &s1, bool adam, const std::vector<float> &h) {
+  if (adam) {
+    float beta1 = h[0], beta2 = h[1], alpha = h[2], eps = h[3], decay = h[4];
+    at::Tensor m = f(beta1) * s0 + f(1.0f - beta1) * g;
+    at::Tensor v = f(beta2) * s1 + f(1.0f - beta2) * (g * g);
+    at::Tensor w1 = w - f(alpha) * (m / (sqrtIEEE(v) + f(eps)));
+    return {w1 - f(decay) * w1, m, v};
+  }
+  float lr = h[0], mu = h[1], decay = h[2];
+  at::Tensor buf = f(mu) * s0 + g;
+  at::Tensor w1 = w - f(lr) * buf;
+  return {w1 - f(decay) * w1, buf, at::Tensor()};
 }
 
 /// Stochastic rounding of `w2` onto `grid` with the step `deltaNext`, in

@@ -24,7 +24,7 @@ using namespace dqt;
 namespace {
 
 using dqt::test::f;
-using dqt::test::sqrtIEEE;
+using dqt::test::optimizerUpdate;
 using dqt::test::stochasticRound;
 using dqt::test::randomGrad;
 using dqt::test::uniforms;
@@ -46,19 +46,8 @@ StepStats refStep(RefParam &p, const at::Tensor &grad, bool adam,
   at::Tensor finite = g.isfinite();
   float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor w = q.to(at::kFloat) * f(p.delta);
-  at::Tensor w2, s0, s1;
-  if (adam) {
-    float beta1 = h[0], beta2 = h[1], alpha = h[2], eps = h[3], decay = h[4];
-    s0 = f(beta1) * p.s0.flatten() + f(1.0f - beta1) * g;
-    s1 = f(beta2) * p.s1.flatten() + f(1.0f - beta2) * (g * g);
-    at::Tensor w1 = w - f(alpha) * (s0 / (sqrtIEEE(s1) + f(eps)));
-    w2 = w1 - f(decay) * w1;
-  } else {
-    float lr = h[0], mu = h[1], decay = h[2];
-    s0 = f(mu) * p.s0.flatten() + g;
-    at::Tensor w1 = w - f(lr) * s0;
-    w2 = w1 - f(decay) * w1;
-  }
+  auto [w2, s0, s1] = optimizerUpdate(
+      w, g, p.s0.flatten(), adam ? p.s1.flatten() : at::Tensor(), adam, h);
   at::Tensor q1 =
       stochasticRound(w2, deltaNext, uniforms(seed, t, tid, g.numel()), p.grid);
   q1 = at::where(finite, q1, q);

@@ -123,6 +123,8 @@ class _DQTOptimizer(torch.optim.Optimizer):
     _state_keys = ()
 
     def __init__(self, params, defaults):
+        self._hyper(defaults, "")  # the constructor's arguments
+        _check_seed(self._name, "seed", defaults["seed"])
         self._cpp = {}       # group index -> (handle ids, C++ optimizer)
         self._inner = None   # torch optimizer over the float parameters
         self._inner_key = None
@@ -445,8 +447,6 @@ class AdamW(_DQTOptimizer):
                  weight_decay=0.01, seed=42, *, state_dtype=torch.float32):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         seed=seed)
-        self._hyper(defaults, "")
-        _check_seed(self._name, "seed", seed)
         self._bf16_states = _check_state_dtype(self._name, state_dtype)
         super().__init__(params, defaults)
 
@@ -504,8 +504,6 @@ class SGD(_DQTOptimizer):
     def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0, seed=42,
                  *, state_dtype=torch.float32):
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, seed=seed)
-        self._hyper(defaults, "")
-        _check_seed(self._name, "seed", seed)
         self._bf16_states = _check_state_dtype(self._name, state_dtype)
         super().__init__(params, defaults)
 
@@ -594,8 +592,6 @@ class Adafactor(_DQTOptimizer):
         defaults = dict(lr=lr, beta1=beta1, decay_rate=decay_rate, eps1=eps1,
                         clip_threshold=clip_threshold, weight_decay=weight_decay,
                         seed=seed)
-        self._hyper(defaults, "")
-        _check_seed(self._name, "seed", seed)
         super().__init__(params, defaults)
 
     def _hyper(self, group, where):

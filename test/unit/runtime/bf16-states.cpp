@@ -30,7 +30,7 @@ namespace {
 
 using dqt::test::f;
 using dqt::test::randomGrad;
-using dqt::test::sqrtIEEE;
+using dqt::test::optimizerUpdate;
 
 using test::sameBytes;
 
@@ -71,20 +71,10 @@ void refStep(RefParam &p, const at::Tensor &grad, bool adam,
   at::Tensor finite = g.isfinite();
   float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor w = q.to(at::kFloat) * f(p.delta);
-  at::Tensor m0 = p.s0.flatten().to(at::kFloat); // exact
-  at::Tensor w2, s0, s1;
-  if (adam) {
-    float beta1 = h[0], beta2 = h[1], alpha = h[2], eps = h[3], decay = h[4];
-    s0 = f(beta1) * m0 + f(1.0f - beta1) * g;
-    s1 = f(beta2) * p.s1.flatten().to(at::kFloat) + f(1.0f - beta2) * (g * g);
-    at::Tensor w1 = w - f(alpha) * (s0 / (sqrtIEEE(s1) + f(eps)));
-    w2 = w1 - f(decay) * w1;
-  } else {
-    float lr = h[0], mu = h[1], decay = h[2];
-    s0 = f(mu) * m0 + g;
-    at::Tensor w1 = w - f(lr) * s0;
-    w2 = w1 - f(decay) * w1;
-  }
+  // bf16 states widen to f32 exactly.
+  auto [w2, s0, s1] = optimizerUpdate(
+      w, g, p.s0.flatten().to(at::kFloat),
+      adam ? p.s1.flatten().to(at::kFloat) : at::Tensor(), adam, h);
   // Weight rounding as the contract (element by element, reference SR).
   int64_t n = g.numel();
   at::Tensor q1 = at::empty({n}, at::kChar);

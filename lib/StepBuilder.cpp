@@ -28,14 +28,16 @@ std::string StepConfig::key() const {
   k += ternary ? "-ternary" : "-b" + std::to_string(bits);
   if (packed)
     k += "-p2";
+  if (scale == ScaleMode::Row)
+    k += "-rows";
   return k + (stateType == StateType::BF16 ? "-gf32-sbf16" : "-gf32-sf32");
 }
 
 void StepConfig::validate() const {
   if (floatWeights) {
-    if (packed || stateType != StateType::F32)
-      throw std::invalid_argument(
-          "dqt: float-mode weights take no packing and keep f32 states");
+    if (packed || stateType != StateType::F32 || scale != ScaleMode::Tensor)
+      throw std::invalid_argument("dqt: float-mode weights take no packing, "
+                                  "no per-row scale and keep f32 states");
     return;
   }
   if (!ternary && (bits < 2 || bits > 8))

@@ -15,6 +15,11 @@ enum class Optimizer { AdamW, SGD };
 /// written back with stochastic rounding (docs/numerics.md).
 enum class StateType { F32, BF16 };
 
+/// The weight's step Δ (DESIGN.md 3): one per tensor, or one per output row
+/// (row r holds elements [r*L, (r+1)*L) of the flattened weight, L the row
+/// length, a runtime argument).
+enum class ScaleMode { Tensor, Row };
+
 /// The configuration of one fused step kernel: everything that changes the
 /// generated code. Hyper-parameters (lr, betas, eps, decay, step, seed) are
 /// runtime arguments and never part of it.
@@ -27,9 +32,13 @@ struct StepConfig {
   /// (docs/numerics.md); the math is the same as with int8 storage.
   bool packed = false;
   StateType stateType = StateType::F32;
+  /// Per-tensor or per-row Δ; with ScaleMode::Row the kernel also yields
+  /// each row's max(q') (docs/numerics.md, "Per-row scale").
+  ScaleMode scale = ScaleMode::Tensor;
   /// Float mode (DESIGN.md 5): the weights are an f32 tensor stepped in
   /// place, with the same optimizer math and non-finite masking, no grid,
-  /// no rounding (bits, ternary and packed are ignored; f32 states only).
+  /// no rounding (bits, ternary and packed are ignored; f32 states and
+  /// ScaleMode::Tensor only).
   bool floatWeights = false;
 
   /// Grid bounds (Qn, Qp) of the configuration.
@@ -37,8 +46,8 @@ struct StepConfig {
   int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
 
   /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16",
-  /// "adamw-ternary-p2-gf32-sf32" for packed weights, "adamw-wf32-gf32-sf32"
-  /// in float mode) used as the kernel's
+  /// "adamw-ternary-p2-gf32-sf32" for packed weights, "adamw-b8-rows-gf32-sf32"
+  /// with per-row Δ, "adamw-wf32-gf32-sf32" in float mode) used as the kernel's
   /// cache key and in its description; throws std::invalid_argument when out
   /// of range or packed without ternary.
   std::string key() const;
@@ -53,6 +62,18 @@ struct StepConfig {
 ///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,
 ///          tensor_id (i64);
 ///          delta, lr, momentum, decay, delta_next (f32);
+/// Per-row Δ (ScaleMode::Row): delta and delta_next are replaced by f32
+///   buffers of one value per row, placed after the states with an i32
+///   buffer receiving each row's max(q'); the scalar in delta's place is the
+///   row length L (i64):
+///   AdamW: q, grad, exp_avg, exp_avg_sq, delta_rows, delta_next_rows,
+///          row_max (i32); seed, step, tensor_id, row_length (i64); beta1,
+///          beta2, alpha, eps, decay (f32);
+///   SGD:   q, grad, momentum_buffer, delta_rows, delta_next_rows, row_max;
+///          seed, step, tensor_id, row_length; lr, momentum, decay.
+///   The kernel max-combines into row_max (the caller initializes it to
+///   INT32_MIN); CPU chunks must then cover whole rows (and, packed, whole
+///   bytes), so no two concurrent chunks write one row.
 /// Float mode: AdamW: grad, exp_avg, exp_avg_sq, weight (f32); beta1, beta2,
 ///   alpha, eps, decay (f32). SGD: weight, grad, momentum_buffer (f32); lr,
 ///   momentum, decay (f32). (The lowering orders buffers by first use.)

@@ -22,6 +22,13 @@ struct StepOperands {
   int64_t numel;
   int64_t tensorId;
   float delta, deltaNext;
+  /// Per-row Δ (ScaleMode::Row) only: numel / rowLength rows, each row's
+  /// delta and delta' (f32), and the buffer receiving each row's max(q')
+  /// (i32, initialized to INT32_MIN by the launcher). `delta` and
+  /// `deltaNext` are unused then.
+  int64_t rowLength = 0;
+  const float *deltaRows = nullptr, *deltaNextRows = nullptr;
+  int32_t *rowMaxQ = nullptr;
 };
 
 /// The by-products of one parameter's step. Float mode has no grid: its

@@ -15,6 +15,7 @@
 #include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/KernelCache.h"
+#include "dqt/Runtime/WeightStep.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -296,23 +297,18 @@ void Adafactor::run(const std::vector<size_t> &which) {
   // stores 0*u + u == u (bit for bit, finite u) and skips non-finite u, so
   // the aliased buffer never changes value.
   for (auto &[key, members] : groups) {
-    std::vector<StepOperands> ops;
+    std::vector<WeightStep> steps;
     for (size_t p : members) {
       QuantizedWeight &w = *params_[p];
       float *u = updates[p].data_ptr<float>();
       void *buffer = o.beta1 > 0 ? states_[p].back().data_ptr() : u;
-      // Packed weights: the kernel takes the bytes (StepConfig.h).
-      ops.push_back({static_cast<int8_t *>(w.q().data_ptr()), u, buffer,
-                     nullptr, w.numel(), tensorIds_[p], w.delta(),
-                     w.nextDelta()});
+      steps.emplace_back(w, u, buffer, nullptr, tensorIds_[p]);
     }
-    std::vector<StepStats> groupStats = launchCpu(
-        *kernels[key], configs[key], ops, hyper, seed_, uint64_t(t));
+    std::vector<StepStats> groupStats = launchWeightSteps(
+        *kernels[key], configs[key], steps, hyper, seed_, uint64_t(t));
     for (size_t i = 0; i < members.size(); ++i) {
-      size_t p = members[i];
-      pendingStats_[p] = groupStats[i];
-      stepped_[p] = true;
-      params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
+      pendingStats_[members[i]] = groupStats[i];
+      stepped_[members[i]] = true;
     }
   }
 }

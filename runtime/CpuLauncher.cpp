@@ -5,15 +5,17 @@
 #include "dqt/Compiler/KernelArgs.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <atomic>
 #include <limits>
+#include <numeric>
 
 namespace dqt {
 
 namespace {
-/// Elements per parallel chunk: large enough to amortize a call, a multiple
-/// of 4 so chunks of one parameter start on Philox groups.
+/// Elements per parallel chunk: large enough to amortize a call.
 constexpr int64_t kGrain = int64_t(1) << 16;
 
 void atomicMax(std::atomic<int64_t> &a, int64_t v) {
@@ -21,7 +23,34 @@ void atomicMax(std::atomic<int64_t> &a, int64_t v) {
   while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed))
     ;
 }
+
+bool rowScaled(const StepConfig &config) {
+  return config.scale == ScaleMode::Row && !config.floatWeights;
+}
+
+/// The elements of `op` that concurrent chunks must not split: packed
+/// weights share a byte among 4 elements; per-row kernels read-max-write
+/// each row's max non-atomically, so a chunk covers whole rows (and, packed,
+/// whole bytes: lcm(L, 4)).
+int64_t chunkUnit(const StepConfig &config, const StepOperands &op) {
+  int64_t unit = config.packed ? 4 : 1;
+  if (rowScaled(config))
+    unit = std::lcm(unit, op.rowLength);
+  return unit;
+}
 } // namespace
+
+void checkStepOperands(const StepConfig &config, const StepOperands &op,
+                       size_t p) {
+  if (!rowScaled(config))
+    return;
+  TORCH_CHECK(op.rowLength > 0 && op.numel % op.rowLength == 0,
+              "dqt: step operands of parameter ", p, ": rowLength ",
+              op.rowLength, " does not divide its ", op.numel, " elements");
+  TORCH_CHECK(op.deltaRows && op.deltaNextRows && op.rowMaxQ,
+              "dqt: step operands of parameter ", p,
+              ": a per-row step needs deltaRows, deltaNextRows and rowMaxQ");
+}
 
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
@@ -45,13 +74,26 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
   args.addBuffer(op.state0, op.numel);
   if (config.optimizer == Optimizer::AdamW)
     args.addBuffer(op.state1, op.numel);
+  bool rows = rowScaled(config);
+  if (rows) {
+    // StepConfig.h: delta_rows, delta_next_rows, row_max after the states;
+    // the row length in delta's place, no delta' scalar.
+    int64_t numRows = op.numel / op.rowLength;
+    args.addBuffer(const_cast<float *>(op.deltaRows), numRows);
+    args.addBuffer(const_cast<float *>(op.deltaNextRows), numRows);
+    args.addBuffer(op.rowMaxQ, numRows);
+  }
   args.addScalar<int64_t>(int64_t(seed));
   args.addScalar<int64_t>(int64_t(step));
   args.addScalar<int64_t>(op.tensorId);
-  args.addScalar<float>(op.delta);
+  if (rows)
+    args.addScalar<int64_t>(op.rowLength);
+  else
+    args.addScalar<float>(op.delta);
   for (float h : hyper)
     args.addScalar<float>(h);
-  args.addScalar<float>(op.deltaNext);
+  if (!rows)
+    args.addScalar<float>(op.deltaNext);
 }
 
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
@@ -59,14 +101,25 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const std::vector<StepOperands> &params,
                                  const std::vector<float> &hyper, uint64_t seed,
                                  uint64_t step) {
-  // Packed weights share a byte among 4 elements: chunks are cut in units
-  // of 4 elements of each parameter (its last unit may be shorter), so two
-  // threads never write the same byte. Unit 1 element otherwise.
-  int64_t unit = config.packed ? 4 : 1;
-  std::vector<int64_t> offsets(params.size() + 1, 0); // in units
-  for (size_t p = 0; p < params.size(); ++p)
-    offsets[p + 1] = offsets[p] + (params[p].numel + unit - 1) / unit;
+  bool rows = rowScaled(config);
+  // The parameters' elements concatenated; each parameter is cut only at
+  // multiples of its unit (chunkUnit) from its start. Chunk boundaries from
+  // at::parallel_for are moved down to such a point (a function of the
+  // boundary alone, so neighbouring chunks still tile the range).
+  std::vector<int64_t> offsets(params.size() + 1, 0), units(params.size());
+  for (size_t p = 0; p < params.size(); ++p) {
+    checkStepOperands(config, params[p], p); // before anything runs
+    units[p] = chunkUnit(config, params[p]);
+    offsets[p + 1] = offsets[p] + params[p].numel;
+  }
   int64_t total = offsets.back();
+  auto align = [&](int64_t b) {
+    if (b >= total)
+      return total;
+    size_t p = std::upper_bound(offsets.begin(), offsets.end(), b) -
+               offsets.begin() - 1;
+    return offsets[p] + (b - offsets[p]) / units[p] * units[p];
+  };
 
   struct Totals {
     std::atomic<int64_t> maxQ{std::numeric_limits<int64_t>::min()};
@@ -74,17 +127,23 @@ std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
   };
   std::vector<Totals> totals(params.size());
 
-  at::parallel_for(0, total, kGrain / unit, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, total, kGrain, [&](int64_t chunkBegin, int64_t chunkEnd) {
+    int64_t begin = align(chunkBegin), end = align(chunkEnd);
+    if (begin >= end)
+      return;
     // The parameters overlapping [begin, end).
     size_t p = std::upper_bound(offsets.begin(), offsets.end(), begin) -
                offsets.begin() - 1;
     for (; p < params.size() && offsets[p] < end; ++p) {
       const StepOperands &op = params[p];
-      int64_t lo = (std::max(begin, offsets[p]) - offsets[p]) * unit;
-      int64_t hi = std::min((std::min(end, offsets[p + 1]) - offsets[p]) * unit,
-                            op.numel);
+      int64_t lo = std::max(begin, offsets[p]) - offsets[p];
+      int64_t hi = std::min(end, offsets[p + 1]) - offsets[p];
       if (lo >= hi)
         continue;
+      if (rows) // this chunk's rows, whole: lo and hi are multiples of L
+        std::fill(op.rowMaxQ + lo / op.rowLength,
+                  op.rowMaxQ + hi / op.rowLength,
+                  std::numeric_limits<int32_t>::min());
       int64_t partial[kNumReductions];
       KernelArgs args;
       packStepArgs(args, config, op, hyper, seed, step);

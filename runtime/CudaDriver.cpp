@@ -52,6 +52,8 @@ Loaded load() {
   bind(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2");
   bind(d.cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   bind(d.cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+  // cuda.h has no _v2 of the asynchronous memsets.
+  bind(d.cuMemsetD32Async, "cuMemsetD32Async");
   bind(d.cuStreamSynchronize, "cuStreamSynchronize");
   bind(d.cuGetErrorString, "cuGetErrorString");
   if (!l.why.empty())
@@ -221,6 +223,10 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     }
   }
 
+  for (size_t p = 0; p < params.size(); ++p)
+    checkStepOperands(config, params[p], p);
+  bool rows = config.scale == ScaleMode::Row;
+
   std::vector<StepStats> stats;
   CUdeviceptr partials;
   cu->check(cu->cuMemAlloc(&partials, kNumReductions * sizeof(int64_t)),
@@ -231,6 +237,12 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     // legacy default stream that the plain cuMemcpy calls use.
     cu->check(cu->cuMemcpyHtoDAsync(partials, init, sizeof(init), stream),
               "cuMemcpyHtoDAsync");
+    if (rows) // the kernel max-combines each row into its slot atomically
+      cu->check(cu->cuMemsetD32Async(
+                    reinterpret_cast<CUdeviceptr>(op.rowMaxQ),
+                    unsigned(std::numeric_limits<int32_t>::min()),
+                    size_t(op.numel / op.rowLength), stream),
+                "cuMemsetD32Async");
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials), kNumReductions);

@@ -42,10 +42,17 @@ void saveOptimizerFile(const std::string &path, const char *name,
       c.metadata[paramKey(p, "shape")] = c10::str(w.sizes());
     }
     c.tensors.emplace_back(paramKey(p, "q"), w.q());
-    c.tensors.emplace_back(paramKey(p, "delta"),
-                           at::full({1}, w.delta(), at::kFloat));
-    c.tensors.emplace_back(paramKey(p, "max_q"),
-                           at::full({1}, int64_t(w.maxQ()), at::kChar));
+    if (w.isRowScaled()) {
+      // One delta and max q per row: F32 [rows], I8 [rows].
+      c.metadata[paramKey(p, "scale")] = "row";
+      c.tensors.emplace_back(paramKey(p, "delta"), w.deltaRows());
+      c.tensors.emplace_back(paramKey(p, "max_q"), w.maxQRows());
+    } else {
+      c.tensors.emplace_back(paramKey(p, "delta"),
+                             at::full({1}, w.delta(), at::kFloat));
+      c.tensors.emplace_back(paramKey(p, "max_q"),
+                             at::full({1}, int64_t(w.maxQ()), at::kChar));
+    }
     for (size_t k = 0; k < states[p].size(); ++k)
       c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
                              states[p][k]);
@@ -105,14 +112,29 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
     } else {
       expect(paramKey(p, "q"), w.q().sizes(), at::kChar);
     }
-    expect(paramKey(p, "delta"), {1}, at::kFloat);
-    expect(paramKey(p, "max_q"), {1}, at::kChar);
+    // Files without the entry are per-tensor (older files too).
+    auto scale = c.metadata.find(paramKey(p, "scale"));
+    std::string storedScale =
+        scale == c.metadata.end() ? "tensor" : scale->second;
+    std::string hereScale = w.isRowScaled() ? "row" : "tensor";
+    TORCH_CHECK(storedScale == hereScale, name, ".load: parameter ", p,
+                " has one delta per ", hereScale, " here and one per ",
+                storedScale, " in ", path);
+    expect(paramKey(p, "delta"), {w.rows()}, at::kFloat);
+    expect(paramKey(p, "max_q"), {w.rows()}, at::kChar);
     for (size_t k = 0; k < states[p].size(); ++k)
       expect(paramKey(p, "state." + std::to_string(k)), states[p][k].sizes(),
              states[p][k].scalar_type());
-    float delta = c.get(paramKey(p, "delta")).item<float>();
-    TORCH_CHECK(std::isfinite(delta) && delta > 0, name, ".load: ", path,
-                ": parameter ", p, " has delta ", delta);
+    if (w.isRowScaled()) {
+      w.checkRowScales(c.get(paramKey(p, "delta")),
+                       c.get(paramKey(p, "max_q")),
+                       std::string(name) + ".load: " + path + ": parameter " +
+                           std::to_string(p));
+    } else {
+      float delta = c.get(paramKey(p, "delta")).item<float>();
+      TORCH_CHECK(std::isfinite(delta) && delta > 0, name, ".load: ", path,
+                  ": parameter ", p, " has delta ", delta);
+    }
   }
   if (floats) {
     auto expectLike = [&](const std::string &key, const at::Tensor &live) {
@@ -147,8 +169,11 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
   for (size_t p = 0; p < params.size(); ++p) {
     QuantizedWeight &w = *params[p];
     w.q().copy_(c.get(paramKey(p, "q")));
-    w.update(c.get(paramKey(p, "delta")).item<float>(),
-             c.get(paramKey(p, "max_q")).item<int8_t>());
+    if (w.isRowScaled())
+      w.update(c.get(paramKey(p, "delta")), c.get(paramKey(p, "max_q")));
+    else
+      w.update(c.get(paramKey(p, "delta")).item<float>(),
+               c.get(paramKey(p, "max_q")).item<int8_t>());
     for (size_t k = 0; k < states[p].size(); ++k)
       states[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
   }

@@ -5,6 +5,7 @@
 #include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/KernelCache.h"
+#include "dqt/Runtime/WeightStep.h"
 
 #include <c10/util/Exception.h>
 
@@ -161,7 +162,7 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
   for (auto &[key, members] : groups) {
     const StepConfig &config = configs[key];
     const CpuStepKernel &kernel = KernelCache::global().cpu(config);
-    std::vector<StepOperands> ops;
+    std::vector<WeightStep> steps;
     for (size_t p : members) {
       QuantizedWeight &w = *params_[p];
       auto &st = states_[p];
@@ -171,19 +172,15 @@ void QuantizedOptimizer::run(const std::vector<size_t> &which) {
                     name_, ": state ", k, " of parameter ", p, " is ",
                     st[k].scalar_type(), st[k].sizes(), ", expected ",
                     stateDtype(), w.sizes());
-      // Packed weights: the kernel takes the bytes (see StepConfig.h).
-      ops.push_back({static_cast<int8_t *>(w.q().data_ptr()),
-                     w.grad().data_ptr<float>(),
-                     st[0].data_ptr(), st.size() > 1 ? st[1].data_ptr() : nullptr,
-                     w.numel(), tensorIds_[p], w.delta(), w.nextDelta()});
+      steps.emplace_back(w, w.grad().data_ptr<float>(), st[0].data_ptr(),
+                         st.size() > 1 ? st[1].data_ptr() : nullptr,
+                         tensorIds_[p]);
     }
     std::vector<StepStats> groupStats =
-        launchCpu(kernel, config, ops, hyper, seed_, uint64_t(t));
+        launchWeightSteps(kernel, config, steps, hyper, seed_, uint64_t(t));
     for (size_t i = 0; i < members.size(); ++i) {
-      size_t p = members[i];
-      pendingStats_[p] = groupStats[i];
-      stepped_[p] = true;
-      params_[p]->update(ops[i].deltaNext, int8_t(groupStats[i].maxQ));
+      pendingStats_[members[i]] = groupStats[i];
+      stepped_[members[i]] = true;
     }
   }
 }

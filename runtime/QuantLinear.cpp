@@ -77,8 +77,9 @@ at::Tensor kaimingUniform(int64_t in, int64_t out,
 } // namespace
 
 QuantLinear::QuantLinear(int64_t in, int64_t out, Grid grid,
-                         std::optional<at::Generator> gen, Storage storage)
-    : QuantLinear(kaimingUniform(in, out, gen), grid, storage) {}
+                         std::optional<at::Generator> gen, Storage storage,
+                         ScaleMode scale)
+    : QuantLinear(kaimingUniform(in, out, gen), grid, storage, scale) {}
 
 static const at::Tensor &checked2D(const at::Tensor &weight) {
   TORCH_CHECK(weight.dim() == 2,
@@ -87,8 +88,10 @@ static const at::Tensor &checked2D(const at::Tensor &weight) {
   return weight;
 }
 
-QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid, Storage storage)
-    : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid, storage)) {}
+QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid, Storage storage,
+                         ScaleMode scale)
+    : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid, storage,
+                                         scale)) {}
 
 at::Tensor QuantLinear::forward(const at::Tensor &x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat,

@@ -42,8 +42,8 @@ struct QuantParameterFunction
 } // namespace
 
 QuantParameter::QuantParameter(const at::Tensor &value, Grid grid,
-                               Storage storage)
-    : weight_(QuantizedWeight::fromFloat(value, grid, storage)) {}
+                               Storage storage, ScaleMode scale)
+    : weight_(QuantizedWeight::fromFloat(value, grid, storage, scale)) {}
 
 at::Tensor QuantParameter::value() {
   return QuantParameterFunction::apply(

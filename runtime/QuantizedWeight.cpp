@@ -69,13 +69,41 @@ at::Tensor unpackTernary(const at::Tensor &bytes, at::IntArrayRef shape) {
   return q.to(bytes.device());
 }
 
-QuantizedWeight::QuantizedWeight(at::Tensor q, float delta, Grid grid,
-                                 Storage storage, std::vector<int64_t> shape)
-    : q_(std::move(q)), storage_(storage), shape_(std::move(shape)),
-      delta_(delta), grid_(grid) {
+namespace {
+/// s_r = Qp / max(mean|W_r|, 1e-5) in f32 for each of the `rows` rows of
+/// the flattened f32 `w` (per tensor: one row), mean|W_r| summed in double
+/// in element order: ATen's parallel reductions depend on the thread count,
+/// and the scales must not.
+std::vector<float> absmeanScales(const at::Tensor &w, int64_t rows,
+                                 int64_t qp) {
+  at::Tensor host = w.cpu().contiguous();
+  const float *data = host.data_ptr<float>();
+  int64_t length = host.numel() / rows;
+  std::vector<float> scales(rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int64_t i = r * length; i < (r + 1) * length; ++i)
+      sum += std::fabs(double(data[i]));
+    double meanAbs = sum / double(length);
+    scales[r] = float(double(qp) / std::max(meanAbs, 1e-5));
+  }
+  return scales;
+}
+} // namespace
+
+QuantizedWeight::QuantizedWeight(at::Tensor q, Grid grid, Storage storage,
+                                 ScaleMode scale, std::vector<int64_t> shape,
+                                 at::Tensor deltas)
+    : q_(std::move(q)), storage_(storage), scale_(scale),
+      shape_(std::move(shape)), grid_(grid) {
   numel_ = c10::multiply_integers(shape_);
   at::Tensor values = unpack();
-  maxq_ = numel_ ? values.max().item<int8_t>() : 0;
+  if (isRowScaled()) {
+    update(deltas, values.reshape({rows(), rowLength()}).amax(1));
+  } else {
+    delta_ = deltas.item<float>();
+    maxq_ = numel_ ? values.max().item<int8_t>() : 0;
+  }
 }
 
 const at::Tensor &QuantizedWeight::packed() const {
@@ -89,7 +117,8 @@ at::Tensor QuantizedWeight::unpack() const {
 }
 
 QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight,
-                                           Grid grid, Storage storage) {
+                                           Grid grid, Storage storage,
+                                           ScaleMode scale) {
   TORCH_CHECK(storage == Storage::Int8 || grid.ternary,
               "dqt: QuantizedWeight.fromFloat: packed storage (4 per byte) is "
               "for ternary weights only, got ",
@@ -100,28 +129,117 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight,
               "dqt: QuantizedWeight.fromFloat: weight must be floating point, "
               "got ",
               weight.scalar_type());
+  TORCH_CHECK(scale == ScaleMode::Tensor || weight.dim() >= 2,
+              "dqt: QuantizedWeight.fromFloat: a per-row scale needs a weight "
+              "of at least 2 dimensions [out, ...], got shape ",
+              weight.sizes(), " (use a per-tensor scale)");
   TORCH_CHECK(weight.isfinite().all().item<bool>(),
               "dqt: QuantizedWeight.fromFloat: weight has non-finite values");
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-  // mean|W| summed in double in element order: ATen's parallel reductions
-  // depend on the thread count, and the scale must not.
-  const float *data = w.data_ptr<float>();
-  double sum = 0;
-  for (int64_t i = 0, n = w.numel(); i < n; ++i)
-    sum += std::fabs(double(data[i]));
-  double meanAbs = sum / double(w.numel());
-  float s = float(double(grid.qp()) / std::max(meanAbs, 1e-5));
-  // round() in ATen rounds half to even.
-  at::Tensor q =
-      (w * s).round().clamp(double(grid.qn()), double(grid.qp())).to(at::kChar);
-  std::vector<int64_t> shape(q.sizes().begin(), q.sizes().end());
+  std::vector<int64_t> shape(w.sizes().begin(), w.sizes().end());
+  int64_t rows = scale == ScaleMode::Row ? shape[0] : 1;
+  std::vector<float> s = absmeanScales(w, rows, grid.qp());
+  at::Tensor deltas = at::empty({rows}, at::kFloat);
+  for (int64_t r = 0; r < rows; ++r)
+    deltas.data_ptr<float>()[r] = 1.0f / s[r];
+  at::Tensor sRows =
+      at::tensor(s, at::kFloat).to(w.device()).view({rows, 1});
+  // f32 products W*s_r; round() in ATen rounds half to even.
+  at::Tensor q = (w.view({rows, -1}) * sRows)
+                     .round()
+                     .clamp(double(grid.qn()), double(grid.qp()))
+                     .to(at::kChar)
+                     .view(shape);
   if (storage == Storage::PackedTernary)
     q = packTernary(q);
-  return QuantizedWeight(q, 1.0f / s, grid, storage, std::move(shape));
+  return QuantizedWeight(q, grid, storage, scale, std::move(shape),
+                         deltas.to(q.device()));
+}
+
+float QuantizedWeight::delta() const {
+  TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.delta: the weight has one "
+                              "delta per row (use deltaRows())");
+  return delta_;
+}
+
+float QuantizedWeight::nextDelta() const {
+  TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.nextDelta: the weight "
+                              "has one delta per row (use nextDeltaRows())");
+  return grid_.nextDelta(delta_, maxq_);
+}
+
+const at::Tensor &QuantizedWeight::deltaRows() const {
+  TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.deltaRows: the weight has "
+                             "one delta per tensor (use delta())");
+  return deltaRows_;
+}
+
+const at::Tensor &QuantizedWeight::maxQRows() const {
+  TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.maxQRows: the weight has "
+                             "one delta per tensor (use maxQ())");
+  return maxqRows_;
+}
+
+at::Tensor QuantizedWeight::nextDeltaRows() const {
+  at::Tensor delta = deltaRows().cpu().contiguous();
+  at::Tensor maxq = maxqRows_.cpu().contiguous();
+  at::Tensor next = at::empty_like(delta);
+  const float *d = delta.data_ptr<float>();
+  const int8_t *m = maxq.data_ptr<int8_t>();
+  float *out = next.data_ptr<float>();
+  // The per-tensor formula row by row: the f32 mul, then the f32 div.
+  for (int64_t r = 0, n = delta.numel(); r < n; ++r)
+    out[r] = grid_.nextDelta(d[r], m[r]);
+  return next.to(deltaRows_.device());
+}
+
+void QuantizedWeight::update(float delta, int8_t maxq) {
+  TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.update: the weight has "
+                              "one delta per row: pass deltaRows and maxqRows");
+  delta_ = delta;
+  maxq_ = maxq;
+}
+
+void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
+                                     const at::Tensor &maxqRows,
+                                     const std::string &who) const {
+  TORCH_CHECK(isRowScaled(), who, ": the weight has one delta per tensor, "
+              "got per-row deltas");
+  auto describe = [](const at::Tensor &t) {
+    return t.defined() ? c10::str(t.scalar_type(), t.sizes())
+                       : std::string("an undefined tensor");
+  };
+  TORCH_CHECK(deltaRows.defined() && deltaRows.scalar_type() == at::kFloat &&
+                  deltaRows.dim() == 1 && deltaRows.size(0) == rows(),
+              who, ": deltaRows must be Float[", rows(), "], got ",
+              describe(deltaRows));
+  TORCH_CHECK(maxqRows.defined() && maxqRows.scalar_type() == at::kChar &&
+                  maxqRows.dim() == 1 && maxqRows.size(0) == rows(),
+              who, ": maxqRows must be Char[", rows(), "], got ",
+              describe(maxqRows));
+  at::Tensor d = deltaRows.cpu();
+  TORCH_CHECK((d.isfinite() & (d > 0)).all().item<bool>(), who,
+              ": every row's delta must be finite and > 0");
+  at::Tensor m = maxqRows.cpu();
+  TORCH_CHECK(((m >= grid_.qn()) & (m <= grid_.qp())).all().item<bool>(), who,
+              ": every row's max q must be in the ", grid_.str(), " grid [",
+              grid_.qn(), ", ", grid_.qp(), "]");
+}
+
+void QuantizedWeight::update(const at::Tensor &deltaRows,
+                             const at::Tensor &maxqRows) {
+  checkRowScales(deltaRows, maxqRows, "dqt: QuantizedWeight.update");
+  deltaRows_ = deltaRows.to(q_.device()).contiguous().clone();
+  maxqRows_ = maxqRows.to(q_.device()).contiguous().clone();
+  maxq_ = maxqRows_.max().item<int8_t>();
 }
 
 at::Tensor QuantizedWeight::dequantize() const {
-  return unpack().to(at::kFloat) * delta_;
+  if (!isRowScaled())
+    return unpack().to(at::kFloat) * delta_;
+  return (unpack().to(at::kFloat).reshape({rows(), rowLength()}) *
+          deltaRows_.view({rows(), 1}))
+      .view(shape_);
 }
 
 at::Tensor &QuantizedWeight::grad() {

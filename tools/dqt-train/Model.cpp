@@ -40,6 +40,8 @@ std::string MethodConfig::label() const {
       l += "-all";
     if (packed)
       l += "-packed";
+    if (rowScale)
+      l += "-rows";
     return l;
   }
   }
@@ -50,10 +52,12 @@ Weight::Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
                bool linear)
     : name_(std::move(name)), linear_(linear), method_(m.method) {
   if (m.method == Method::Dqt && linear) {
-    qlinear_ = std::make_unique<nn::QuantLinear>(init, m.grid, m.storage());
+    qlinear_ = std::make_unique<nn::QuantLinear>(init, m.grid, m.storage(),
+                                                 m.scale(init.dim()));
     qlinear_->ternaryInference = m.ternaryInference;
   } else if (m.method == Method::Dqt && m.quantizeAll) {
-    qparam_ = std::make_unique<nn::QuantParameter>(init, m.grid, m.storage());
+    qparam_ = std::make_unique<nn::QuantParameter>(init, m.grid, m.storage(),
+                                                   m.scale(init.dim()));
   } else {
     param_ = init.clone().requires_grad_(true);
   }

@@ -39,10 +39,17 @@ struct MethodConfig {
   bool ternaryInference = false; ///< dqt only
   bool quantizeAll = false;      ///< dqt: embeddings, head and norms too
   bool packed = false;           ///< dqt ternary: 4 weights per byte
+  /// dqt: one delta per output row for weights of 2 or more dimensions
+  /// (1-D norm gains keep one per tensor).
+  bool rowScale = false;
   /// A short label: fp32, bitnet, dqt-8, dqt-1.58, dqt-8-ti, ...
   std::string label() const;
   Storage storage() const {
     return packed ? Storage::PackedTernary : Storage::Int8;
+  }
+  /// The scale mode of a quantized weight of `dims` dimensions.
+  ScaleMode scale(int64_t dims) const {
+    return rowScale && dims >= 2 ? ScaleMode::Row : ScaleMode::Tensor;
   }
 };
 

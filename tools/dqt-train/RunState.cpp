@@ -243,8 +243,12 @@ std::string stateSha256(RunState &state) {
     if (w->quantized()) {
       QuantizedWeight &q = w->quantizedWeight();
       add(q.q());
-      float delta = q.delta();
-      EVP_DigestUpdate(ctx, &delta, sizeof(delta));
+      if (q.isRowScaled()) {
+        add(q.deltaRows());
+      } else {
+        float delta = q.delta();
+        EVP_DigestUpdate(ctx, &delta, sizeof(delta));
+      }
     } else {
       add(w->parameter());
       if (auto *st = state.floats ? adamState(state, w) : nullptr) {

@@ -30,6 +30,10 @@ void TrainOptions::validate() const {
     Grid::fromBits(bits, "dqt-train: --bits");
   TORCH_CHECK(!packed || (method == "dqt" && bits > 1 && bits < 2),
               "dqt-train: --packed-ternary needs --method dqt --bits 1.58");
+  TORCH_CHECK(scale == "tensor" || scale == "row",
+              "dqt-train: --scale must be tensor or row, got '", scale, "'");
+  TORCH_CHECK(scale == "tensor" || method == "dqt",
+              "dqt-train: --scale row needs --method dqt");
   TORCH_CHECK(!ternaryInference || method == "dqt",
               "dqt-train: --ternary-inference needs --method dqt");
   TORCH_CHECK(optimizer == "adamw" || optimizer == "adafactor",
@@ -71,6 +75,7 @@ MethodConfig TrainOptions::methodConfig() const {
   m.ternaryInference = ternaryInference;
   m.quantizeAll = m.method == Method::Dqt && quantize == "all";
   m.packed = packed;
+  m.rowScale = m.method == Method::Dqt && scale == "row";
   return m;
 }
 

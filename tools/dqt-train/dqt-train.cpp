@@ -48,6 +48,10 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_flag("--packed-ternary", o.packed,
                "dqt --bits 1.58: store the weights packed, 4 per byte");
+  app.add_option("--scale", o.scale,
+                 "dqt: one delta per tensor, or per output row (row; weights "
+                 "of 2 or more dimensions, norm gains keep one per tensor)")
+      ->capture_default_str();
   app.add_option("--state-dtype", o.stateDtype,
                  "dqt optimizer state dtype: f32 or bf16 (written with "
                  "stochastic rounding)")

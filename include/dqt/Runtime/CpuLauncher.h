@@ -41,18 +41,27 @@ struct StepStats {
 
 class KernelArgs;
 
+/// Throws c10::Error naming parameter `p` when `op` lacks what `config`
+/// needs: with ScaleMode::Row a row length dividing numel and the three row
+/// buffers. The launchers call it for every parameter before launching.
+void checkStepOperands(const StepConfig &config, const StepOperands &op,
+                       size_t p);
+
 /// Appends the arguments every step kernel (CPU and GPU) starts with, in the
 /// order of StepConfig.h: the buffers, seed, step, tensor id, delta, the
-/// hyper-parameters and delta'. The CPU kernel then takes begin and end,
-/// both take the reductions buffer.
+/// hyper-parameters and delta' (ScaleMode::Row: the buffers, the row
+/// buffers, seed, step, tensor id, row length, the hyper-parameters). The
+/// CPU kernel then takes begin and end, both take the reductions buffer.
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
                   uint64_t seed, uint64_t step);
 
 /// Runs `kernel` over all `params` as one parallel region (at::parallel_for
-/// over their concatenated elements, in chunks that may split a parameter)
-/// and combines the exact integer partials: results do not depend on the
-/// thread count. `hyper` holds the configuration's f32 hyper-parameters in
+/// over their concatenated elements, in chunks that may split a parameter:
+/// packed, at multiples of 4 elements; per-row, at whole rows, multiples of
+/// lcm(L, 4) when packed) and combines the exact integer partials: results
+/// do not depend on the thread count. Per-row: each chunk sets its rows'
+/// rowMaxQ to INT32_MIN before the kernel max-combines into them. `hyper` holds the configuration's f32 hyper-parameters in
 /// kernel order (AdamW: beta1, beta2, alpha, eps, decay; SGD: lr, momentum,
 /// decay).
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,

@@ -49,6 +49,7 @@ struct CudaDriver {
   CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
   CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
   CUresult (*cuGetErrorString)(CUresult, const char **);
 
@@ -81,7 +82,9 @@ CUstream currentTorchStream(int device);
 /// (cuda::currentTorchStream) when not given, so the step is ordered after
 /// torch's work that produced the gradients; an explicit nullptr is the
 /// default stream. The pointers in `params` are device addresses on device 0
-/// (the context CudaDriver makes current).
+/// (the context CudaDriver makes current), the per-row buffers of
+/// ScaleMode::Row included: each rowMaxQ is set to INT32_MIN on the stream
+/// before its launch.
 std::vector<StepStats>
 launchCuda(const std::string &ptx, const StepConfig &config,
            const std::vector<StepOperands> &params,

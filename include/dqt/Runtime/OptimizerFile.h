@@ -35,8 +35,9 @@ struct FloatEntries {
 
 /// Writes `params` and `states[p][k]` under the names
 /// param.<p>.{q,delta,max_q,state.<k>} (packed weights: U8 bytes, their
-/// storage and shape in the metadata), and `floats`, with `name` and
-/// `header`.
+/// storage and shape in the metadata; delta F32 and max_q I8 of shape [1],
+/// or [rows] with a per-row scale, "param.<p>.scale" = "row" in the
+/// metadata), and `floats`, with `name` and `header`.
 void saveOptimizerFile(const std::string &path, const char *name,
                        const OptimizerFileHeader &header,
                        const std::vector<QuantizedWeight *> &params,
@@ -44,8 +45,9 @@ void saveOptimizerFile(const std::string &path, const char *name,
                        const FloatEntries &floats = {});
 
 /// Reads `path` and validates all of it against the live `params` and
-/// `states` (writer name, grids, storage, shapes, dtypes: each state like
-/// its live tensor, deltas, tensor count, step, lr) before changing
+/// `states` (writer name, grids, storage, scale mode, shapes, dtypes: each
+/// state like its live tensor, deltas finite and > 0, per-row max q in the
+/// grid, tensor count, step, lr) before changing
 /// anything; then copies the weights and states in and returns the header.
 /// Throws c10::Error naming `name`, the file and the first mismatch, with
 /// nothing changed.

@@ -21,7 +21,8 @@ at::Tensor activationQuant8(const at::Tensor &x);
 /// s = 1 / max(mean|w|, 1e-5), w_t = clamp(round(w*s), -1, 1) / s.
 at::Tensor ternarize(const at::Tensor &w);
 
-/// y = actquant8(x) @ W^T with W = q * delta (a transient f32 copy per call),
+/// y = actquant8(x) @ W^T with W = q * delta (per tensor or per output
+/// feature; a transient f32 copy per call),
 /// both quantizers straight-through in the backward pass. Backward returns
 /// dL/dx and accumulates dL/dW into the weight's gradient buffer. With
 /// `ternaryInference`, the forward uses ternarize(q * delta) instead (the
@@ -30,14 +31,18 @@ at::Tensor ternarize(const at::Tensor &w);
 class QuantLinear {
 public:
   /// A layer initialized like torch.nn.Linear (kaiming-uniform, bound
-  /// 1/sqrt(in)), then quantized to `grid` in `storage`.
+  /// 1/sqrt(in)), then quantized to `grid` in `storage` with one delta per
+  /// tensor or per output feature (`scale`).
   QuantLinear(int64_t in, int64_t out, Grid grid,
               std::optional<at::Generator> gen = std::nullopt,
-              Storage storage = Storage::Int8);
-  /// A layer over an existing float weight [out, in]; `storage` as in
-  /// QuantizedWeight::fromFloat (packed: ternary grids only).
+              Storage storage = Storage::Int8,
+              ScaleMode scale = ScaleMode::Tensor);
+  /// A layer over an existing float weight [out, in]; `storage` and `scale`
+  /// as in QuantizedWeight::fromFloat (packed: ternary grids only; per row:
+  /// one delta per output feature).
   QuantLinear(const at::Tensor &weight, Grid grid,
-              Storage storage = Storage::Int8);
+              Storage storage = Storage::Int8,
+              ScaleMode scale = ScaleMode::Tensor);
 
   /// x: [..., in] float32; autograd-aware.
   at::Tensor forward(const at::Tensor &x);

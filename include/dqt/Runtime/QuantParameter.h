@@ -30,8 +30,11 @@ void acceptGradient(QuantizedWeight &weight, const at::Tensor &grad,
 /// through an autograd node that routes the gradient to acceptGradient.
 class QuantParameter {
 public:
+  /// `value` quantized as QuantizedWeight::fromFloat does (per-row `scale`
+  /// needs at least 2 dimensions).
   QuantParameter(const at::Tensor &value, Grid grid,
-                 Storage storage = Storage::Int8);
+                 Storage storage = Storage::Int8,
+                 ScaleMode scale = ScaleMode::Tensor);
   /// q * delta as a transient f32 tensor in the autograd graph.
   at::Tensor value();
   QuantizedWeight &weight() { return weight_; }

@@ -47,19 +47,29 @@ void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
                         const std::string &who);
 
 /// A weight that exists only as integers: int8 storage `q` (any shape), a
-/// per-tensor step `delta`, and the signed maximum of `q` (the next step's
+/// step `delta` (one per tensor, or with ScaleMode::Row one per output row),
+/// and the signed maximum of `q` (per tensor or per row: the next step's
 /// scale, produced by every step as a by-product). No float copy is kept;
 /// the gradient is a transient f32 buffer the optimizer consumes.
+///
+/// Per-row scale (docs/numerics.md, "Per-row scale"): for a weight of shape
+/// [out, ...] (at least 2-D), row r is elements [r*L, (r+1)*L) of the
+/// flattened weight, L = numel / out; each row has its own delta_r and
+/// max q_r, initialized and stepped by the per-tensor formulas applied row
+/// by row.
 class QuantizedWeight {
 public:
   /// The DQT initialization (docs/numerics.md): s = Qp / max(mean|W|, 1e-5),
-  /// q = clamp(round_half_even(W*s), Qn, Qp), delta = 1/s.
+  /// q = clamp(round_half_even(W*s), Qn, Qp), delta = 1/s; with
+  /// ScaleMode::Row the same per output row (W of at least 2 dimensions).
   /// With Storage::PackedTernary (ternary grids only) the integers are
   /// kept packed, 4 per byte.
   static QuantizedWeight fromFloat(const at::Tensor &weight, Grid grid,
-                                   Storage storage = Storage::Int8);
+                                   Storage storage = Storage::Int8,
+                                   ScaleMode scale = ScaleMode::Tensor);
 
-  /// q * delta as f32, in the weight's shape.
+  /// q * delta as f32, in the weight's shape (per row: q * delta_r, each
+  /// row by its own step).
   at::Tensor dequantize() const;
 
   /// The integer storage: int8 in the weight's shape, or with packed
@@ -74,14 +84,36 @@ public:
   at::Tensor unpack() const;
   /// The weight's shape (q's shape unless packed).
   at::IntArrayRef sizes() const { return shape_; }
-  float delta() const { return delta_; }
-  int8_t maxQ() const { return maxq_; }
   Grid grid() const { return grid_; }
   int64_t numel() const { return numel_; }
-  /// The scale of the next step (Grid::nextDelta of delta and max q).
-  float nextDelta() const { return grid_.nextDelta(delta_, maxq_); }
-  /// The kernel configuration that steps this weight (grid and storage)
-  /// with optimizer `kind` and states of type `states`.
+
+  /// One delta per tensor or per output row.
+  ScaleMode scale() const { return scale_; }
+  bool isRowScaled() const { return scale_ == ScaleMode::Row; }
+  /// Number of rows with their own delta: sizes()[0] per row, 1 per tensor.
+  int64_t rows() const { return isRowScaled() ? shape_[0] : 1; }
+  /// Elements per row (numel / rows()).
+  int64_t rowLength() const { return numel_ / rows(); }
+
+  /// The per-tensor delta (ScaleMode::Tensor only; throws otherwise).
+  float delta() const;
+  /// The maximum of q over the whole tensor (either scale mode).
+  int8_t maxQ() const { return maxq_; }
+  /// The scale of the next step (Grid::nextDelta of delta and max q;
+  /// ScaleMode::Tensor only).
+  float nextDelta() const;
+
+  /// Per-row scale only (throw otherwise): delta_r, f32 [rows()], and the
+  /// maximum of each row's q, int8 [rows()] (the live tensors; never write
+  /// them, use update()).
+  const at::Tensor &deltaRows() const;
+  const at::Tensor &maxQRows() const;
+  /// Each row's next step, Grid::nextDelta(delta_r, max q_r) (a new f32
+  /// [rows()] tensor).
+  at::Tensor nextDeltaRows() const;
+
+  /// The kernel configuration that steps this weight (grid, storage and
+  /// scale mode) with optimizer `kind` and states of type `states`.
   StepConfig stepConfig(Optimizer kind, StateType states) const {
     StepConfig c;
     c.optimizer = kind;
@@ -89,14 +121,22 @@ public:
     c.ternary = grid_.ternary;
     c.packed = isPacked();
     c.stateType = states;
+    c.scale = scale_;
     return c;
   }
 
-  /// Sets delta and max q after a step (the optimizer's business).
-  void update(float delta, int8_t maxq) {
-    delta_ = delta;
-    maxq_ = maxq;
-  }
+  /// Sets delta and max q after a step (the optimizer's business;
+  /// ScaleMode::Tensor only).
+  void update(float delta, int8_t maxq);
+  /// Sets each row's delta (f32 [rows()], finite, > 0) and max q (int8
+  /// [rows()], in the grid) after a step or a checkpoint load (ScaleMode::Row
+  /// only); the tensors are copied. Throws c10::Error, changing nothing, on
+  /// a mismatch.
+  void update(const at::Tensor &deltaRows, const at::Tensor &maxqRows);
+  /// Throws c10::Error naming `who` unless update(deltaRows, maxqRows) would
+  /// accept the tensors.
+  void checkRowScales(const at::Tensor &deltaRows, const at::Tensor &maxqRows,
+                      const std::string &who) const;
 
   /// The gradient buffer (f32, q's shape), created on first use.
   at::Tensor &grad();
@@ -105,20 +145,26 @@ public:
   void clearGrad() { grad_ = at::Tensor(); }
 
   /// Bytes of persistent state: the integers (ceil(n/4) when packed) and
-  /// delta (not the gradient).
+  /// delta (4 bytes; per row 4 + 1 bytes a row for delta_r and max q_r), not
+  /// the gradient.
   int64_t persistentBytes() const {
-    return q_.numel() + int64_t(sizeof(float));
+    return q_.numel() +
+           (isRowScaled() ? rows() * int64_t(sizeof(float) + sizeof(int8_t))
+                          : int64_t(sizeof(float)));
   }
 
 private:
-  QuantizedWeight(at::Tensor q, float delta, Grid grid, Storage storage,
-                  std::vector<int64_t> shape);
+  QuantizedWeight(at::Tensor q, Grid grid, Storage storage, ScaleMode scale,
+                  std::vector<int64_t> shape, at::Tensor deltas);
   at::Tensor q_;
   Storage storage_ = Storage::Int8;
+  ScaleMode scale_ = ScaleMode::Tensor;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
-  float delta_;
-  int8_t maxq_;
+  float delta_ = 1.0f;
+  int8_t maxq_ = 0;
+  /// Per-row scale: delta_r (f32) and max q_r (int8), [rows].
+  at::Tensor deltaRows_, maxqRows_;
   Grid grid_;
   at::Tensor grad_;
 };

@@ -76,18 +76,51 @@ optimizerUpdate(const at::Tensor &w, const at::Tensor &g, const at::Tensor &s0,
   return {w1 - f(decay) * w1, buf, at::Tensor()};
 }
 
-/// Stochastic rounding of `w2` onto `grid` with the step `deltaNext`, in
-/// the contract's order: x = w2 * (1/deltaNext) with the reciprocal rounded
-/// to f32 once, then floor, compare with u, clamp, NaN to 0.
-inline at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
-                                  const at::Tensor &u, Grid grid) {
-  at::Tensor x = w2 * f(1.0f / deltaNext);
+/// Stochastic rounding of `w2` onto `grid` given the reciprocal step
+/// `reciprocal` (f32, rounded once; broadcast against `w2`: a 0-dim tensor
+/// per tensor, [rows, 1] against [rows, L] per row), in the contract's
+/// order: x = w2 * reciprocal, then floor, compare with u, clamp, NaN to 0.
+inline at::Tensor roundWithReciprocal(const at::Tensor &w2,
+                                      const at::Tensor &reciprocal,
+                                      const at::Tensor &u, Grid grid) {
+  at::Tensor x = w2 * reciprocal;
   at::Tensor fl = x.floor();
   at::Tensor r = at::where(u < (x - fl), fl + f(1.0f), fl);
   r = at::where(x >= f(float(grid.qp())), f(float(grid.qp())), r);
   r = at::where(x <= f(float(grid.qn())), f(float(grid.qn())), r);
   r = at::where(x.isnan(), f(0.0f), r);
   return r.to(at::kChar);
+}
+
+/// Stochastic rounding of `w2` with the per-tensor step `deltaNext`:
+/// x = w2 * (1/deltaNext), the reciprocal rounded to f32 once.
+inline at::Tensor stochasticRound(const at::Tensor &w2, float deltaNext,
+                                  const at::Tensor &u, Grid grid) {
+  return roundWithReciprocal(w2, f(1.0f / deltaNext), u, grid);
+}
+
+/// Per-row scale: `w2` and `u` hold rows of equal length (flattened), row r
+/// is rounded with x = w2 * (1/deltaNextRows[r]) (f32 [rows]).
+inline at::Tensor stochasticRoundRows(const at::Tensor &w2,
+                                      const at::Tensor &deltaNextRows,
+                                      const at::Tensor &u, Grid grid) {
+  int64_t rows = deltaNextRows.numel();
+  at::Tensor reciprocal = (f(1.0f) / deltaNextRows).view({rows, 1});
+  return roundWithReciprocal(w2.reshape({rows, -1}), reciprocal,
+                             u.reshape({rows, -1}), grid)
+      .view(w2.sizes());
+}
+
+/// Per-row scale: each row's next step, ref::nextDelta(delta_r, maxq_r, Qp)
+/// (f32 [rows] from f32 and int8 [rows]).
+inline at::Tensor nextDeltaRows(const at::Tensor &deltaRows,
+                                const at::Tensor &maxqRows, Grid grid) {
+  at::Tensor next = at::empty_like(deltaRows);
+  for (int64_t r = 0; r < deltaRows.numel(); ++r)
+    next.data_ptr<float>()[r] =
+        ref::nextDelta(deltaRows.data_ptr<float>()[r],
+                       maxqRows.data_ptr<int8_t>()[r], grid.qp());
+  return next;
 }
 
 } // namespace dqt::test

@@ -29,7 +29,7 @@ func.func @adamw_bf16_step(
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
   %q1 = dqt.stochastic_round %w1, %d1, %u {ternary}
-      : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
   %mb = dqt.stochastic_round_bf16 %m1, %r {shift = 0}
       : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>

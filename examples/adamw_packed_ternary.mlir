@@ -30,7 +30,7 @@ func.func @adamw_packed_step(
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
   %q1 = dqt.stochastic_round %w1, %d1, %u {ternary}
-      : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
   %p2 = dqt.pack_ternary %q2 : tensor<?xi8> -> tensor<?xi8>
   %m2 = dqt.mask_nonfinite %g, %m1, %m : tensor<?xf32>, tensor<?xf32>

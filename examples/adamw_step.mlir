@@ -44,7 +44,7 @@ func.func @adamw_step(
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u0 = dqt.uniform %seed, %step, %tid0 like %g0 : tensor<?xf32> -> tensor<?xf32>
   %q0a = dqt.stochastic_round %w0a, %d0, %u0 {bits = 8}
-      : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q0b = dqt.mask_nonfinite %g0, %q0a, %q0 : tensor<?xf32>, tensor<?xi8>
   %m0b = dqt.mask_nonfinite %g0, %m0a, %m0 : tensor<?xf32>, tensor<?xf32>
   %v0b = dqt.mask_nonfinite %g0, %v0a, %v0 : tensor<?xf32>, tensor<?xf32>
@@ -59,7 +59,7 @@ func.func @adamw_step(
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u1 = dqt.uniform %seed, %step, %tid1 like %g1 : tensor<?xf32> -> tensor<?xf32>
   %q1a = dqt.stochastic_round %w1a, %d1, %u1 {bits = 8}
-      : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q1b = dqt.mask_nonfinite %g1, %q1a, %q1 : tensor<?xf32>, tensor<?xi8>
   %m1b = dqt.mask_nonfinite %g1, %m1a, %m1 : tensor<?xf32>, tensor<?xf32>
   %v1b = dqt.mask_nonfinite %g1, %v1a, %v1 : tensor<?xf32>, tensor<?xf32>
@@ -74,7 +74,7 @@ func.func @adamw_step(
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u2 = dqt.uniform %seed, %step, %tid2 like %g2 : tensor<?xf32> -> tensor<?xf32>
   %q2a = dqt.stochastic_round %w2a, %d2, %u2 {bits = 8}
-      : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q2b = dqt.mask_nonfinite %g2, %q2a, %q2 : tensor<?xf32>, tensor<?xi8>
   %m2b = dqt.mask_nonfinite %g2, %m2a, %m2 : tensor<?xf32>, tensor<?xf32>
   %v2b = dqt.mask_nonfinite %g2, %v2a, %v2 : tensor<?xf32>, tensor<?xf32>

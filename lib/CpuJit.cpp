@@ -40,7 +40,7 @@ std::unique_ptr<MLIRContext> createContext() {
 
 llvm::StringRef compilerVersion() {
   // Bump when the generated code may change (passes, numerics, layout).
-  return "dqt-compiler-2;mlir-" MLIR_VERSION_STRING_FOR_DQT;
+  return "dqt-compiler-3;mlir-" MLIR_VERSION_STRING_FOR_DQT;
 }
 
 JitModule::~JitModule() = default;

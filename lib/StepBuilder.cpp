@@ -114,26 +114,41 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
     return RankedTensorType::get({ShapedType::kDynamic}, t);
   };
   bool adam = config.optimizer == Optimizer::AdamW;
+  bool rows = config.scale == ScaleMode::Row;
   // q, grad, states...; seed, step, tensor_id; delta, hyper-parameters...,
-  // delta_next.
+  // delta_next. Per row: q, grad, states..., delta_rows, delta_next_rows;
+  // seed, step, tensor_id, row_length, hyper-parameters...
   SmallVector<Type> args = {vec(i8), vec(f32), vec(stateElem)};
   if (adam)
     args.push_back(vec(stateElem));
-  args.append({i64, i64, i64, f32});
-  args.append(adam ? 6 : 4, f32);
+  if (rows)
+    args.append({vec(f32), vec(f32)});
+  args.append({i64, i64, i64, rows ? i64 : f32});
+  args.append(adam ? 5 : 3, f32);
+  if (!rows)
+    args.push_back(f32);
   SmallVector<Type> results = {vec(i8), vec(stateElem)};
   if (adam)
     results.push_back(vec(stateElem));
-  results.append({i8, i64, i64});
+  results.push_back(i8);
+  if (rows)
+    results.push_back(vec(b.getI32Type()));
+  results.append({i64, i64});
 
   auto func = func::FuncOp::create(b, loc, kStepKernelName,
                                    b.getFunctionType(args, results));
   Block *entry = func.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange a = entry->getArguments();
-  unsigned s = adam ? 4 : 3; // first scalar
+  unsigned s = (adam ? 4 : 3) + (rows ? 2 : 0); // first scalar
   Value q = a[0], g = a[1], seed = a[s], step = a[s + 1], tid = a[s + 2],
         delta = a[s + 3], deltaNext = a.back();
+  Value rowLength;
+  if (rows) {
+    rowLength = a[s + 3];
+    delta = a[s - 2];
+    deltaNext = a[s - 1];
+  }
 
   IntegerAttr bits =
       config.ternary ? IntegerAttr() : b.getI64IntegerAttr(config.bits);
@@ -142,7 +157,14 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   // Packed weights: the same chain on the unpacked view, repacked at the end.
   if (config.packed)
     q = mlir::dqt::UnpackTernaryOp::create(b, loc, vec(i8), q, g);
-  Value w = mlir::dqt::DequantizeOp::create(b, loc, vec(f32), q, delta);
+  // Per row: each element's delta is its row's (read once per row).
+  auto perElement = [&](Value d) -> Value {
+    if (!rows)
+      return d;
+    return mlir::dqt::ExpandRowsOp::create(b, loc, vec(f32), d, rowLength, q);
+  };
+  Value w =
+      mlir::dqt::DequantizeOp::create(b, loc, vec(f32), q, perElement(delta));
   Value updated;
   SmallVector<Value> newStates, oldStates;
   if (adam) {
@@ -174,8 +196,8 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
           b, loc, vec(stateElem), newStates[k], bits,
           b.getI64IntegerAttr(16 * k));
   }
-  Value q1 = mlir::dqt::StochasticRoundOp::create(b, loc, vec(i8), updated,
-                                                  deltaNext, u, bits, ternary);
+  Value q1 = mlir::dqt::StochasticRoundOp::create(
+      b, loc, vec(i8), updated, perElement(deltaNext), u, bits, ternary);
   SmallVector<Value> rets = {
       mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q)
           .getResult()};
@@ -186,6 +208,9 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
     rets.push_back(
         mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
   rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, q1Masked));
+  if (rows)
+    rets.push_back(mlir::dqt::ReduceMaxRowsOp::create(
+        b, loc, vec(b.getI32Type()), q1Masked, rowLength));
   rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, q1Masked));
   rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));
   func::ReturnOp::create(b, loc, rets);

@@ -10,6 +10,7 @@
 
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/EquivalenceClasses.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -25,7 +26,7 @@ namespace {
 
 bool isFusable(Operation *op) {
   return isa<ElementwiseOpInterface, ReductionOpInterface, UniformOp,
-             RandomBitsOp, UnpackTernaryOp, PackTernaryOp>(op);
+             RandomBitsOp, UnpackTernaryOp, PackTernaryOp, ExpandRowsOp>(op);
 }
 
 bool isTensor(Value v) { return isa<RankedTensorType>(v.getType()); }
@@ -68,8 +69,24 @@ LogicalResult fuseComponent(Component &comp) {
       return op->emitOpError("cannot be fused: its seed, step and tensor id "
                              "differ from those of the chain's other stream");
   }
+  // Per-row ops (per-row delta) share one row length.
+  Value rowLength;
+  for (Operation *op : comp.ops) {
+    Value len;
+    if (auto e = dyn_cast<ExpandRowsOp>(op))
+      len = e.getRowLength();
+    else if (auto r = dyn_cast<ReduceMaxRowsOp>(op))
+      len = r.getRowLength();
+    if (!len)
+      continue;
+    if (rowLength && len != rowLength)
+      return op->emitOpError("cannot be fused: its row length differs from "
+                             "that of the chain's other per-row ops");
+    rowLength = len;
+  }
   // Operands from outside: tensors (read per element), the random streams'
-  // (seed, step, tensor id), then the other scalars.
+  // (seed, step, tensor id), then the other scalars, among them the row
+  // operands (dqt.expand_rows: one value per row).
   llvm::SetVector<Value> tensorIns, scalarIns;
   for (Operation *op : comp.ops) {
     for (Value v : op->getOperands()) {
@@ -78,7 +95,15 @@ LogicalResult fuseComponent(Component &comp) {
         continue;
       if (isa<UniformOp, RandomBitsOp>(op) && !isTensor(v))
         continue; // one of rngIns
-      (isTensor(v) ? tensorIns : scalarIns).insert(v);
+      auto expand = dyn_cast<ExpandRowsOp>(op);
+      bool rowOperand = expand && v == expand.getRows();
+      if (rowOperand && (tensorIns.contains(v) ||
+                         llvm::any_of(v.getUsers(), [&](Operation *u) {
+                           return inComp.contains(u) && !isa<ExpandRowsOp>(u);
+                         })))
+        return op->emitOpError("cannot be fused: its per-row operand is also "
+                               "read element by element");
+      (isTensor(v) && !rowOperand ? tensorIns : scalarIns).insert(v);
     }
   }
 
@@ -116,8 +141,8 @@ LogicalResult fuseComponent(Component &comp) {
                                  loc));
   for (Value v : rngIns)
     body->addArgument(v.getType(), loc); // read by the lowering, not the body
-  for (Value v : scalarIns)
-    map.map(v, body->addArgument(v.getType(), loc));
+  for (Value v : scalarIns) // a row operand's body value is one element
+    map.map(v, body->addArgument(getElementTypeOrSelf(v.getType()), loc));
 
   b.setInsertionPointToStart(body);
   SmallVector<Value> contributions;
@@ -131,6 +156,8 @@ LogicalResult fuseComponent(Component &comp) {
       map.map(u.getResult(), uArg);
     } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
       map.map(r.getResult(), bitsArg);
+    } else if (auto e = dyn_cast<ExpandRowsOp>(op)) {
+      map.map(e.getResult(), ops[0]); // the element's row value
     } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {
       contributions.push_back(red.buildContribution(b, op->getLoc(), ops));
     } else {
@@ -221,10 +248,13 @@ LogicalResult fuseComponent(Component &comp) {
   for (Value v : llvm::concat<Value>(outputs, reductions))
     types.push_back(v.getType());
   b.setInsertionPoint(last);
+  std::optional<int64_t> rowLengthIdx;
+  if (rowLength)
+    rowLengthIdx = llvm::find(operands, rowLength) - operands.begin();
   auto fused =
       FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
                           tensorIns.size(), bool(uniform), bool(randomBits),
-                          tied, combiners, packed);
+                          tied, combiners, packed, rowLengthIdx);
   fused.getBody().push_back(body);
 
   unsigned r = 0;
@@ -241,6 +271,7 @@ bool canMerge(FusedStepOp a, FusedStepOp b) {
       a.getRngBits() != b.getRngBits() ||
       a.getTied() != b.getTied() || a.getReductions() != b.getReductions() ||
       a.getPackedAttr() != b.getPackedAttr() ||
+      a.getRowLengthAttr() != b.getRowLengthAttr() ||
       a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
       a.getSegmentResults(0).getTypes() != b.getSegmentResults(0).getTypes())
     return false;
@@ -278,7 +309,8 @@ void mergeSteps(ArrayRef<FusedStepOp> steps) {
                                     last.getRngBits(),
                                     last.getTied(), combiners,
                                     last.getPacked().value_or(
-                                        ArrayRef<int64_t>()));
+                                        ArrayRef<int64_t>()),
+                                    last.getRowLength());
   merged.getBody().takeBody(group.front().getBody());
   unsigned r = 0;
   for (FusedStepOp s : group) {

@@ -464,6 +464,32 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
 
 bool mlir::dqt::isLaneWise(StringRef combiner) { return combiner == "maxsi"; }
 
+unsigned mlir::dqt::tensorReductionSlot(FusedStepOp op, unsigned k) {
+  unsigned slot = 0;
+  for (unsigned j = 0; j < k; ++j)
+    slot += !op.isRowReduction(j);
+  return slot;
+}
+
+unsigned mlir::dqt::numTensorReductions(FusedStepOp op) {
+  return tensorReductionSlot(op, op.getNumReductions());
+}
+
+SegmentBuffers SegmentBuffers::atRow(OpBuilder &b, Location loc,
+                                     Value row) const {
+  SegmentBuffers r = *this;
+  for (auto [pos, mem] : rowInputs)
+    r.scalars[pos] = memref::LoadOp::create(b, loc, mem, row);
+  return r;
+}
+
+Value SegmentBuffers::rowLengthIndex(OpBuilder &b, Location loc) const {
+  Value len = arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                         scalars[*rowLength]);
+  return arith::MaxSIOp::create(b, loc, len,
+                                arith::ConstantIndexOp::create(b, loc, 1));
+}
+
 Value mlir::dqt::buildLaneReduction(OpBuilder &b, Location loc,
                                     StringRef combiner, Value vector) {
   assert(isLaneWise(combiner) && "only lane-wise reductions are carried");
@@ -508,17 +534,36 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
   llvm::SetVector<Value> leaves;
   for (unsigned s = 0, e = step.getSegments(); s < e; ++s) {
     OperandRange ins = step.getSegmentInputs(s);
-    for (unsigned i = 0, t = step.getTensors(); i < ins.size(); ++i) {
+    auto addBuffer = [&](Value v, unsigned i) -> LogicalResult {
+      if (!isa<BlockArgument>(v))
+        return step.emitOpError(i < step.getTensors() ? "tensor operand #"
+                                                      : "row operand #")
+               << (s * ins.size() + i)
+               << " must be an argument of the function";
+      plan.argTypes.push_back(memrefFor(v.getType()));
+      plan.origins.push_back(cast<BlockArgument>(v).getArgNumber());
+      return success();
+    };
+    auto addResultBuffer = [&](OpResult r) {
+      plan.argTypes.push_back(memrefFor(r.getType()));
+      plan.origins.push_back(-1 - int64_t(r.getResultNumber()));
+    };
+    for (unsigned i = 0, t = step.getTensors(); i < t; ++i)
+      if (failed(addBuffer(ins[i], i)))
+        return failure();
+    for (auto [k, tiedIdx] : llvm::enumerate(step.getTied()))
+      if (tiedIdx < 0)
+        addResultBuffer(step.getSegmentResults(s)[k]);
+    for (unsigned i = step.getTensors(); i < ins.size(); ++i)
+      if (step.isRowOperand(i) && failed(addBuffer(ins[i], i)))
+        return failure();
+    for (unsigned k = 0; k < step.getNumReductions(); ++k)
+      if (step.isRowReduction(k))
+        addResultBuffer(step.getSegmentResults(s)[step.getNumOutputs() + k]);
+    for (unsigned i = step.getTensors(); i < ins.size(); ++i) {
       Value v = ins[i];
-      if (i < t) {
-        if (!isa<BlockArgument>(v))
-          return step.emitOpError("tensor operand #")
-                 << (s * ins.size() + i)
-                 << " must be an argument of the function";
-        plan.argTypes.push_back(memrefFor(v.getType()));
-        plan.origins.push_back(cast<BlockArgument>(v).getArgNumber());
+      if (step.isRowOperand(i))
         continue;
-      }
       if (isa<BlockArgument>(v)) {
         leaves.insert(v);
         continue;
@@ -528,12 +573,6 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
       opts.omitBlockArguments = false;
       (void)getBackwardSlice(v, &slice, opts);
     }
-    for (auto [k, tiedIdx] : llvm::enumerate(step.getTied()))
-      if (tiedIdx < 0) {
-        OpResult r = step.getSegmentResults(s)[k];
-        plan.argTypes.push_back(memrefFor(r.getType()));
-        plan.origins.push_back(-1 - int64_t(r.getResultNumber()));
-      }
   }
   // Slices reach the function arguments through pure scalar ops only.
   for (Operation *op : slice) {
@@ -554,13 +593,13 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
   return plan;
 }
 
-SmallVector<SegmentBuffers>
+SmallVector<SegmentBuffers, 1>
 mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
                                ValueRange args) {
   FusedStepOp step = plan.op;
   IRMapping map;
   unsigned next = 0;
-  SmallVector<SegmentBuffers> segs(step.getSegments());
+  SmallVector<SegmentBuffers, 1> segs(step.getSegments());
   unsigned tensors = step.getTensors();
   for (unsigned s = 0; s < segs.size(); ++s) {
     for (unsigned i = 0; i < tensors; ++i) {
@@ -574,6 +613,15 @@ mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
                                       step.isPackedTensor(tiedIdx));
     }
     segs[s].countInput = step.getCountTensor();
+    OperandRange ins = step.getSegmentInputs(s);
+    for (unsigned i = tensors; i < ins.size(); ++i)
+      if (step.isRowOperand(i))
+        segs[s].rowInputs.push_back({i - tensors, args[next++]});
+    for (unsigned k = 0; k < step.getNumReductions(); ++k)
+      segs[s].rowOutputs.push_back(step.isRowReduction(k) ? args[next++]
+                                                          : Value());
+    if (std::optional<int64_t> rl = step.getRowLength())
+      segs[s].rowLength = *rl - tensors;
   }
   for (Value leaf : plan.scalarLeaves)
     map.map(leaf, args[next++]);
@@ -588,7 +636,9 @@ mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
     b.clone(*op, map);
   }
   for (unsigned s = 0; s < segs.size(); ++s)
-    for (Value v : step.getSegmentInputs(s).drop_front(tensors))
-      segs[s].scalars.push_back(map.lookup(v));
+    for (auto [i, v] :
+         llvm::enumerate(step.getSegmentInputs(s).drop_front(tensors)))
+      segs[s].scalars.push_back(
+          step.isRowOperand(tensors + i) ? Value() : map.lookup(v));
   return segs;
 }

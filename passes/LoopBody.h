@@ -13,6 +13,7 @@
 #include "dqt/Dialect/DQT.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/SmallBitVector.h"
 
 namespace mlir::dqt {
@@ -29,6 +30,20 @@ struct SegmentBuffers {
   llvm::SmallBitVector packedInputs, packedOutputs;
   /// The input whose length is the element count (the first not packed).
   unsigned countInput = 0;
+  /// Row operands (per-row delta): their position in `scalars` and their
+  /// memref of one value per row. `scalars` holds null there until
+  /// `atRow` loads a row's values.
+  SmallVector<std::pair<unsigned, Value>> rowInputs;
+  /// Per reduction: the memref of a per-row reduction's results, else null.
+  SmallVector<Value> rowOutputs;
+  /// With `row_length`: the row length's position in `scalars`.
+  std::optional<unsigned> rowLength;
+
+  /// A copy whose row operands are the values of row `row` (index).
+  SegmentBuffers atRow(OpBuilder &b, Location loc, Value row) const;
+  /// The row length as an index, at least 1 (the runtime passes L >= 1;
+  /// the clamp keeps a bad L from dividing by zero).
+  Value rowLengthIndex(OpBuilder &b, Location loc) const;
 };
 
 /// How a group of 4 elements is moved.
@@ -70,6 +85,12 @@ bool isLaneWise(StringRef combiner);
 Value buildLaneReduction(OpBuilder &b, Location loc, StringRef combiner,
                          Value vector);
 
+/// The position of reduction `k` among the fused step's per-tensor
+/// (not per-row) reductions: its slot in a segment's part of the partials.
+unsigned tensorReductionSlot(FusedStepOp op, unsigned k);
+/// The number of per-tensor reductions of a segment.
+unsigned numTensorReductions(FusedStepOp op);
+
 /// The identity of a reduction combiner for an integer type.
 Value buildReductionIdentity(OpBuilder &b, Location loc, StringRef combiner,
                              Type type);
@@ -79,7 +100,8 @@ Value buildCombine(OpBuilder &b, Location loc, StringRef combiner, Value lhs,
                    Value rhs);
 
 /// The argument list of the kernel made from a function holding one fused
-/// step: per segment, a memref per tensor operand and per untied output; then
+/// step: per segment, a memref per tensor operand, per untied output, per
+/// row operand and per per-row reduction (in that order); then
 /// the function arguments the scalars are computed from (deduplicated, in
 /// order of first use). Target-specific arguments come after these.
 struct KernelPlan {
@@ -102,7 +124,7 @@ FailureOr<KernelPlan> planKernel(func::FuncOp func);
 
 /// In a kernel whose leading arguments follow `plan.argTypes`, clones the
 /// scalar prologue at `b` and returns each segment's buffers.
-SmallVector<SegmentBuffers>
+SmallVector<SegmentBuffers, 1>
 materializeSegments(OpBuilder &b, const KernelPlan &plan, ValueRange args);
 
 } // namespace mlir::dqt

@@ -68,6 +68,91 @@ bool isVectorizable(FusedStepOp op) {
                       });
 }
 
+/// Emits the elements [lo, hi) of one segment (all in one row when the step
+/// is per row): single elements up to a group of 4, whole vector blocks,
+/// the remaining groups, then single elements. Returns the reductions
+/// combined into `acc`.
+SmallVector<Value> emitRange(OpBuilder &b, Location loc, FusedStepOp step,
+                             const SegmentBuffers &buf, Value lo, Value hi,
+                             SmallVector<Value> acc, unsigned vectorGroups) {
+  Value four = arith::ConstantIndexOp::create(b, loc, 4);
+  // Whole groups of 4 in the middle share one Philox call each.
+  Value three = arith::ConstantIndexOp::create(b, loc, 3);
+  Value lo4 = arith::MulIOp::create(
+      b, loc,
+      arith::DivUIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, three),
+                             four),
+      four);
+  lo4 = arith::MinSIOp::create(b, loc, lo4, hi);
+  Value hi4 = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, hi, four), four);
+  hi4 = arith::MaxSIOp::create(b, loc, hi4, lo4);
+
+  acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
+  if (vectorGroups) {
+    // Whole vector blocks, then the remaining groups one by one.
+    Value block = arith::ConstantIndexOp::create(b, loc, 4 * vectorGroups);
+    Value hiV = arith::AddIOp::create(
+        b, loc, lo4,
+        arith::MulIOp::create(
+            b, loc,
+            arith::DivUIOp::create(
+                b, loc, arith::SubIOp::create(b, loc, hi4, lo4), block),
+            block));
+    acc = emitLoop(b, loc, step, buf, lo4, hiV, 4, acc, vectorGroups);
+    acc = emitLoop(b, loc, step, buf, hiV, hi4, 4, acc);
+  } else {
+    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
+  }
+  return emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
+}
+
+/// Per-row delta: the rows overlapping [lo, hi), each with its row values
+/// loaded once, its per-row reductions started from the identity and
+/// max-combined into their buffers at the row's end (the runtime gives
+/// concurrent chunks whole rows). Per-tensor reductions run through.
+SmallVector<Value> emitRows(OpBuilder &b, Location loc, FusedStepOp step,
+                            const SegmentBuffers &buf, Value lo, Value hi,
+                            SmallVector<Value> acc, unsigned vectorGroups) {
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value len = buf.rowLengthIndex(b, loc);
+  Value r0 = arith::DivUIOp::create(b, loc, lo, len);
+  Value r1 = arith::CeilDivUIOp::create(b, loc, hi, len);
+  auto loop = scf::ForOp::create(
+      b, loc, r0, r1, one, acc,
+      [&](OpBuilder &nb, Location l, Value r, ValueRange carried) {
+        Value start = arith::MulIOp::create(nb, l, r, len);
+        Value rowLo = arith::MaxSIOp::create(nb, l, lo, start);
+        Value rowHi = arith::MinSIOp::create(
+            nb, l, hi, arith::AddIOp::create(nb, l, start, len));
+        SegmentBuffers row = buf.atRow(nb, l, r);
+        SmallVector<Value> init(carried);
+        for (unsigned k = 0; k < init.size(); ++k)
+          if (step.isRowReduction(k))
+            init[k] = buildReductionIdentity(
+                nb, l, cast<StringAttr>(step.getReductions()[k]).getValue(),
+                init[k].getType());
+        SmallVector<Value> out =
+            emitRange(nb, l, step, row, rowLo, rowHi, init, vectorGroups);
+        SmallVector<Value> next;
+        for (unsigned k = 0; k < out.size(); ++k) {
+          if (!step.isRowReduction(k)) {
+            next.push_back(out[k]);
+            continue;
+          }
+          StringRef combiner =
+              cast<StringAttr>(step.getReductions()[k]).getValue();
+          Value old = memref::LoadOp::create(nb, l, buf.rowOutputs[k], r);
+          memref::StoreOp::create(nb, l,
+                                  buildCombine(nb, l, combiner, old, out[k]),
+                                  buf.rowOutputs[k], r);
+          next.push_back(carried[k]);
+        }
+        scf::YieldOp::create(nb, l, next);
+      });
+  return loop.getResults();
+}
+
 void lowerFunc(func::FuncOp func, const KernelPlan *plan,
                unsigned vectorWidth) {
   FusedStepOp step = plan->op;
@@ -92,12 +177,12 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
   ValueRange args = entry->getArguments();
   Value begin = args[types.size() - 3], end = args[types.size() - 2];
   Value partials = args.back();
-  SmallVector<SegmentBuffers> segs = materializeSegments(b, *plan, args);
+  SmallVector<SegmentBuffers, 1> segs = materializeSegments(b, *plan, args);
 
   unsigned numReds = step.getNumReductions();
+  unsigned slots = numTensorReductions(step);
   ResultRange res0 = step.getSegmentResults(0);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value four = arith::ConstantIndexOp::create(b, loc, 4);
   Value offset = zero;
   for (auto [s, buf] : llvm::enumerate(segs)) {
     Value n = memref::DimOp::create(b, loc, buf.inputs[buf.countInput], 0);
@@ -108,45 +193,23 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
       return arith::MinSIOp::create(b, loc, local, n);
     };
     Value lo = clampToSeg(begin), hi = clampToSeg(end);
-    // Whole groups of 4 in the middle share one Philox call each.
-    Value three = arith::ConstantIndexOp::create(b, loc, 3);
-    Value lo4 = arith::MulIOp::create(
-        b, loc,
-        arith::DivUIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, three),
-                               four),
-        four);
-    lo4 = arith::MinSIOp::create(b, loc, lo4, hi);
-    Value hi4 = arith::MulIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, hi, four), four);
-    hi4 = arith::MaxSIOp::create(b, loc, hi4, lo4);
 
     SmallVector<Value> acc;
     for (unsigned k = 0; k < numReds; ++k)
       acc.push_back(buildReductionIdentity(
           b, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
-          res0[step.getNumOutputs() + k].getType()));
-    acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
-    if (vectorGroups) {
-      // Whole vector blocks, then the remaining groups one by one.
-      Value block = arith::ConstantIndexOp::create(b, loc, 4 * vectorGroups);
-      Value hiV = arith::AddIOp::create(
-          b, loc, lo4,
-          arith::MulIOp::create(
-              b, loc,
-              arith::DivUIOp::create(
-                  b, loc, arith::SubIOp::create(b, loc, hi4, lo4), block),
-              block));
-      acc = emitLoop(b, loc, step, buf, lo4, hiV, 4, acc, vectorGroups);
-      acc = emitLoop(b, loc, step, buf, hiV, hi4, 4, acc);
-    } else {
-      acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
-    }
-    acc = emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
+          getElementTypeOrSelf(res0[step.getNumOutputs() + k].getType())));
+    acc = buf.rowLength
+              ? emitRows(b, loc, step, buf, lo, hi, acc, vectorGroups)
+              : emitRange(b, loc, step, buf, lo, hi, acc, vectorGroups);
     for (unsigned k = 0; k < numReds; ++k) {
+      if (step.isRowReduction(k))
+        continue;
       Value v = acc[k];
       if (!v.getType().isInteger(64))
         v = arith::ExtSIOp::create(b, loc, b.getI64Type(), v);
-      Value slot = arith::ConstantIndexOp::create(b, loc, s * numReds + k);
+      Value slot = arith::ConstantIndexOp::create(
+          b, loc, s * slots + tensorReductionSlot(step, k));
       memref::StoreOp::create(b, loc, v, partials, slot);
     }
     offset = arith::AddIOp::create(b, loc, offset, n);

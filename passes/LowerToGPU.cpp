@@ -61,6 +61,73 @@ void useNativeMath(gpu::GPUFuncOp kernel) {
   }
 }
 
+/// emitElements, then (per-row delta) each per-row reduction's contribution
+/// max-combined into its row's slot with a global atomic; those come back
+/// as the identity. All `width` elements must lie in one row.
+SmallVector<Value> emitInRow(OpBuilder &b, Location loc, FusedStepOp step,
+                             const SegmentBuffers &buf, Value first,
+                             unsigned width, GroupAccess access) {
+  if (!buf.rowLength)
+    return emitElements(b, loc, step, buf, first, width, access);
+  Value row = arith::DivUIOp::create(b, loc, first, buf.rowLengthIndex(b, loc));
+  SmallVector<Value> reds = emitElements(b, loc, step, buf.atRow(b, loc, row),
+                                         first, width, access);
+  for (unsigned k = 0; k < reds.size(); ++k) {
+    if (!step.isRowReduction(k))
+      continue;
+    StringRef combiner = cast<StringAttr>(step.getReductions()[k]).getValue();
+    memref::AtomicRMWOp::create(b, loc, atomicKind(combiner), reds[k],
+                                buf.rowOutputs[k], ValueRange{row});
+    reds[k] = buildReductionIdentity(b, loc, combiner, reds[k].getType());
+  }
+  return reds;
+}
+
+/// A thread's group of 4 elements from `first`: one Philox call and 128-bit
+/// accesses when it lies in one row (always without per-row delta, and with
+/// it whenever 4 divides the row length), else element by element.
+SmallVector<Value> emitGroup(OpBuilder &b, Location loc, FusedStepOp step,
+                             const SegmentBuffers &buf, Value first) {
+  if (!buf.rowLength)
+    return emitElements(b, loc, step, buf, first, 4,
+                        GroupAccess::AlignedVector);
+  Value len = buf.rowLengthIndex(b, loc);
+  Value last = arith::AddIOp::create(b, loc, first,
+                                     arith::ConstantIndexOp::create(b, loc, 3));
+  Value sameRow = arith::CmpIOp::create(
+      b, loc, arith::CmpIPredicate::eq,
+      arith::DivUIOp::create(b, loc, first, len),
+      arith::DivUIOp::create(b, loc, last, len));
+  SmallVector<Type> types;
+  for (unsigned k = 0; k < step.getNumReductions(); ++k)
+    types.push_back(getElementTypeOrSelf(
+        step.getSegmentResults(0)[step.getNumOutputs() + k].getType()));
+  auto split = scf::IfOp::create(
+      b, loc, types, sameRow, /*withElseRegion=*/true);
+  OpBuilder tb = split.getThenBodyBuilder();
+  scf::YieldOp::create(tb, loc,
+                       emitInRow(tb, loc, step, buf, first, 4,
+                                 GroupAccess::AlignedVector));
+  OpBuilder eb = split.getElseBodyBuilder();
+  SmallVector<Value> reds;
+  for (unsigned e = 0; e < 4; ++e) {
+    Value i = arith::AddIOp::create(eb, loc, first,
+                                    arith::ConstantIndexOp::create(eb, loc, e));
+    SmallVector<Value> r =
+        emitInRow(eb, loc, step, buf, i, 1, GroupAccess::Scalar);
+    if (!e) {
+      reds = r;
+      continue;
+    }
+    for (unsigned k = 0; k < r.size(); ++k)
+      reds[k] = buildCombine(
+          eb, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
+          reds[k], r[k]);
+  }
+  scf::YieldOp::create(eb, loc, reds);
+  return split.getResults();
+}
+
 void lowerFunc(func::FuncOp func, const KernelPlan &plan,
                gpu::GPUModuleOp module) {
   FusedStepOp step = plan.op;
@@ -79,7 +146,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
   b.setInsertionPointToStart(&entry);
   ValueRange args = entry.getArguments();
   Value partials = args.back();
-  SmallVector<SegmentBuffers> segs = materializeSegments(b, plan, args);
+  SmallVector<SegmentBuffers, 1> segs = materializeSegments(b, plan, args);
 
   Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
   Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
@@ -102,14 +169,14 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     SmallVector<Value> init;
     for (unsigned k = 0; k < numReds; ++k)
       init.push_back(buildReductionIdentity(
-          b, loc, combiner(k), res0[step.getNumOutputs() + k].getType()));
+          b, loc, combiner(k),
+          getElementTypeOrSelf(res0[step.getNumOutputs() + k].getType())));
 
     auto loop = scf::ForOp::create(
         b, loc, gtid, groups, stride, init,
         [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
           Value first = arith::MulIOp::create(nb, l, g, four);
-          SmallVector<Value> reds = emitElements(nb, l, step, buf, first, 4,
-                                                 GroupAccess::AlignedVector);
+          SmallVector<Value> reds = emitGroup(nb, l, step, buf, first);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
@@ -132,7 +199,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
           auto combineInto = [&](OpBuilder &cb, Location cl, ValueRange acc,
                                  Value i) {
             SmallVector<Value> reds =
-                emitElements(cb, cl, step, buf, i, 1, GroupAccess::Scalar);
+                emitInRow(cb, cl, step, buf, i, 1, GroupAccess::Scalar);
             SmallVector<Value> next;
             for (unsigned k = 0; k < numReds; ++k)
               next.push_back(
@@ -160,6 +227,10 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     // i64 atomic per block.
     SmallVector<Value> blockVals;
     for (unsigned k = 0; k < numReds; ++k) {
+      if (step.isRowReduction(k)) { // already combined, row by row
+        blockVals.push_back(Value());
+        continue;
+      }
       Value v = tail.getResult(k);
       unsigned w = v.getType().getIntOrFloatBitWidth();
       if (w < 32)
@@ -175,8 +246,12 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, zero);
     scf::IfOp::create(b, loc, first, [&](OpBuilder &nb, Location l) {
       for (unsigned k = 0; k < numReds; ++k) {
+        if (!blockVals[k])
+          continue;
         Value v = arith::ExtSIOp::create(nb, l, i64, blockVals[k]);
-        Value slot = arith::ConstantIndexOp::create(nb, l, s * numReds + k);
+        Value slot = arith::ConstantIndexOp::create(
+            nb, l,
+            s * numTensorReductions(step) + tensorReductionSlot(step, k));
         memref::AtomicRMWOp::create(nb, l, atomicKind(combiner(k)), v, partials,
                                     ValueRange{slot});
       }

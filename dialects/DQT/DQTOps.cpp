@@ -5,6 +5,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
 using namespace mlir;
@@ -83,8 +84,16 @@ LogicalResult QuantizeOp::verify() {
   return verifySameLength(*this, {getWeight(), getQ()});
 }
 
+/// `values` plus `delta` where it is a tensor (one delta per element).
+static SmallVector<Value> withDelta(ValueRange values, Value delta) {
+  SmallVector<Value> all(values);
+  if (isa<ShapedType>(delta.getType()))
+    all.push_back(delta);
+  return all;
+}
+
 LogicalResult DequantizeOp::verify() {
-  return verifySameLength(*this, {getQ(), getResult()});
+  return verifySameLength(*this, withDelta({getQ(), getResult()}, getDelta()));
 }
 
 LogicalResult AdamMomentsOp::verify() {
@@ -109,7 +118,12 @@ LogicalResult UniformOp::verify() {
 LogicalResult StochasticRoundOp::verify() {
   if (failed(verifyGrid(*this, getBits(), getTernary())))
     return failure();
-  return verifySameLength(*this, {getValue(), getUniform(), getResult()});
+  return verifySameLength(
+      *this, withDelta({getValue(), getUniform(), getResult()}, getDelta()));
+}
+
+LogicalResult ExpandRowsOp::verify() {
+  return verifySameLength(*this, {getLike(), getResult()});
 }
 
 LogicalResult RandomBitsOp::verify() {
@@ -178,8 +192,12 @@ void FusedStepOp::build(OpBuilder &b, OperationState &state,
                         int64_t segments, int64_t tensors, bool rng,
                         bool rngBits, ArrayRef<int64_t> tied,
                         ArrayRef<StringRef> reductions,
-                        ArrayRef<int64_t> packed) {
+                        ArrayRef<int64_t> packed,
+                        std::optional<int64_t> rowLength) {
   state.addOperands(inputs);
+  if (rowLength)
+    state.addAttribute(getRowLengthAttrName(state.name),
+                       b.getI64IntegerAttr(*rowLength));
   if (!packed.empty())
     state.addAttribute(getPackedAttrName(state.name),
                        b.getDenseI64ArrayAttr(packed));
@@ -242,10 +260,22 @@ LogicalResult FusedStepOp::verify() {
       return emitOpError("operand #")
              << i << " must be a 1-D tensor (one of the first " << tensors
              << "), got " << v.getType();
-    if (!isTensor && isa<ShapedType>(v.getType()))
+    if (!isTensor && isa<ShapedType>(v.getType()) &&
+        (!getRowLength() || !t || t.getRank() != 1))
       return emitOpError("operand #")
              << i << " must be a scalar (after the " << tensors
-             << " tensors), got " << v.getType();
+             << " tensors)"
+             << (getRowLength() ? " or a 1-D tensor of one value per row" : "")
+             << ", got " << v.getType();
+  }
+  if (std::optional<int64_t> rl = getRowLength()) {
+    if (*rl < tensors || *rl >= perSeg)
+      return emitOpError("'row_length' = ")
+             << *rl << " is not a scalar operand (in [" << tensors << ", "
+             << perSeg << "))";
+    if (!ins[*rl].getType().isInteger(64))
+      return emitOpError("row length operand #")
+             << *rl << " must be i64, got " << ins[*rl].getType();
   }
   if (hasRandomScalars()) {
     StringRef attr = getRng() ? "rng" : "rng_bits";
@@ -321,7 +351,15 @@ LogicalResult FusedStepOp::verify() {
     if (name != "maxsi" && name != "addi")
       return emitOpError("reduction #")
              << k << " is '" << name << "', expected 'maxsi' or 'addi'";
-    if (!res[getNumOutputs() + k].getType().isSignlessInteger())
+    Type type = res[getNumOutputs() + k].getType();
+    auto rows = dyn_cast<RankedTensorType>(type);
+    if (rows && !getRowLength())
+      return emitOpError("reduction #")
+             << k << " is per row (a tensor result) but 'row_length' is not set";
+    if (rows && rows.getRank() != 1)
+      return emitOpError("per-row reduction #")
+             << k << " must produce a 1-D tensor, got " << type;
+    if (!getElementTypeOrSelf(type).isSignlessInteger())
       return emitOpError("reduction #") << k << " must produce an integer";
   }
   return success();
@@ -335,10 +373,9 @@ LogicalResult FusedStepOp::verifyRegions() {
     expected.push_back(Float32Type::get(getContext()));
   if (getRngBits())
     expected.push_back(IntegerType::get(getContext(), 32));
-  for (auto [i, v] : llvm::enumerate(getSegmentInputs(0)))
-    expected.push_back(i < tensors
-                           ? cast<ShapedType>(v.getType()).getElementType()
-                           : v.getType());
+  // Tensors and row operands give one element per body run.
+  for (Value v : getSegmentInputs(0))
+    expected.push_back(getElementTypeOrSelf(v.getType()));
   if (body.getArgumentTypes() != ArrayRef<Type>(expected)) {
     auto diag = emitOpError("body arguments must be ");
     if (getRng())
@@ -346,7 +383,8 @@ LogicalResult FusedStepOp::verifyRegions() {
     if (getRngBits())
       diag << "the random bits (i32), then ";
     diag << "the element types of the " << tensors
-         << " tensors, then the scalars";
+         << " tensors, then the scalars"
+         << (getRowLength() ? " (a row operand's element type)" : "");
     return diag;
   }
   auto yield = cast<YieldOp>(body.getTerminator());

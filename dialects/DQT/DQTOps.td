@@ -21,6 +21,9 @@ def DQT_IntTensor : 1DTensorOf<[I8]>;
 def DQT_StateTensor : 1DTensorOf<[F32, BF16]>;
 def DQT_BF16Tensor : 1DTensorOf<[BF16]>;
 def DQT_BitsTensor : 1DTensorOf<[I32]>;
+// A step delta: one f32 for the tensor, or one per element (a per-row delta
+// spread over its rows by dqt.expand_rows).
+def DQT_Delta : AnyTypeOf<[F32, DQT_FloatTensor]>;
 
 // The f32 tensor of the same shape as a state tensor ($_self).
 defvar DQT_AsF32 =
@@ -55,11 +58,15 @@ def DQT_DequantizeOp : DQT_Op<"dequantize",
     [Pure, DeclareOpInterfaceMethods<DQT_ElementwiseOpInterface>]> {
   let summary = "Real value of a quantized weight: q * delta";
   let description = [{
+    `delta` is the tensor's step, or a tensor of one step per element (a
+    per-row delta spread by `dqt.expand_rows`).
+
     ```mlir
     %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
+    %wr = dqt.dequantize %q, %dr : tensor<?xi8>, tensor<?xf32> -> tensor<?xf32>
     ```
   }];
-  let arguments = (ins DQT_IntTensor:$q, F32:$delta);
+  let arguments = (ins DQT_IntTensor:$q, DQT_Delta:$delta);
   let results = (outs DQT_FloatTensor:$result);
   let assemblyFormat = [{
     $q `,` $delta attr-dict `:` type($q) `,` type($delta) `->` type($result)
@@ -196,20 +203,22 @@ def DQT_StochasticRoundOp : DQT_Op<"stochastic_round",
     With `x = value/delta`: `Qp` if `x >= Qp`, `Qn` if `x <= Qn`, otherwise
     `floor(x) + (u < x - floor(x) ? 1 : 0)`. A NaN `x` (only reachable when
     states overflow) rounds to 0. `E[q*delta] = value` inside the grid, and the variance
-    is at most `delta^2/4`.
+    is at most `delta^2/4`. `delta` is one f32 for the tensor or one per
+    element (a per-row delta through `dqt.expand_rows`); either way
+    `x = value * (1/delta)` (docs/numerics.md).
 
     ```mlir
     %q1 = dqt.stochastic_round %w2, %delta1, %u {bits = 8}
-        : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+        : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
     ```
   }];
-  let arguments = !con((ins DQT_FloatTensor:$value, F32:$delta,
+  let arguments = !con((ins DQT_FloatTensor:$value, DQT_Delta:$delta,
                             DQT_FloatTensor:$uniform),
                        DQT_GridArgs);
   let results = (outs DQT_IntTensor:$result);
   let assemblyFormat = [{
     $value `,` $delta `,` $uniform attr-dict `:` type($value) `,`
-    type($uniform) `->` type($result)
+    type($delta) `,` type($uniform) `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -436,6 +445,48 @@ def DQT_CountNonFiniteOp : DQT_Op<"count_nonfinite",
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
 }
 
+def DQT_ExpandRowsOp : DQT_Op<"expand_rows", [Pure]> {
+  let summary = "A per-row value spread over the elements of its row";
+  let description = [{
+    Element `i` of the result is `rows[i div row_length]`: the per-output-row
+    step delta of a weight flattened row by row (DESIGN.md 3, "one delta per
+    output row"). `like` gives the shape only. Inside a fused step the row
+    value is read once per row, not per element.
+
+    ```mlir
+    %d = dqt.expand_rows %delta_rows, %row_length like %q
+        : tensor<?xf32>, tensor<?xi8> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$rows, I64:$row_length,
+                       AnyTypeOf<[DQT_FloatTensor, DQT_IntTensor]>:$like);
+  let results = (outs DQT_FloatTensor:$result);
+  let assemblyFormat = [{
+    $rows `,` $row_length `like` $like attr-dict `:` type($rows) `,`
+    type($like) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def DQT_ReduceMaxRowsOp : DQT_Op<"reduce_max_rows",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Signed maximum of each row of the integer weights";
+  let description = [{
+    Element `r` of the result is the maximum of elements
+    `[r*row_length, (r+1)*row_length)` of `input`: the next step's per-row
+    `maxq`. It is i32, the narrowest integer a GPU atomic max takes.
+
+    ```mlir
+    %mx = dqt.reduce_max_rows %q1, %row_length : tensor<?xi8> -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins DQT_IntTensor:$input, I64:$row_length);
+  let results = (outs 1DTensorOf<[I32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $row_length attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
 def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     SingleBlockImplicitTerminator<"YieldOp">]> {
   let summary = "A fused multi-tensor optimizer step";
@@ -460,6 +511,14 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     output tied to a packed operand is packed back on store. The element
     count comes from the first tensor operand that is not packed.
 
+    With `row_length` (per-row delta), the segment's scalar operand at that
+    index is the row length L (i64), and every other operand after the
+    `tensors` tensors that is a 1-D tensor is a row operand: one value per
+    row, its body argument the value of the element's row
+    (`dqt.expand_rows`). A reduction whose result is a 1-D tensor is per
+    row (`dqt.reduce_max_rows`): element `r` combines the contributions of
+    the elements of row `r`.
+
     ```mlir
     %q1, %mx = dqt.fused_step(%q, %d : tensor<?xi8>, f32) {segments = 1,
         tensors = 1, tied = array<i64: 0>, reductions = ["maxsi"]}
@@ -472,7 +531,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
   let arguments = (ins Variadic<AnyType>:$inputs, I64Attr:$segments,
                        I64Attr:$tensors, UnitAttr:$rng, UnitAttr:$rng_bits,
                        DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions,
-                       OptionalAttr<DenseI64ArrayAttr>:$packed);
+                       OptionalAttr<DenseI64ArrayAttr>:$packed,
+                       OptionalAttr<I64Attr>:$row_length);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
@@ -487,7 +547,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
                    "int64_t":$segments, "int64_t":$tensors, "bool":$rng,
                    "bool":$rngBits, "ArrayRef<int64_t>":$tied,
                    "ArrayRef<StringRef>":$reductions,
-                   CArg<"ArrayRef<int64_t>", "{}">:$packed)>];
+                   CArg<"ArrayRef<int64_t>", "{}">:$packed,
+                   CArg<"std::optional<int64_t>", "std::nullopt">:$rowLength)>];
   let extraClassDeclaration = [{
     /// Operands per segment.
     unsigned getOperandsPerSegment() {
@@ -525,6 +586,17 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
     }
     /// Whether the segments' first three scalars are seed, step, tensor id.
     bool hasRandomScalars() { return getRng() || getRngBits(); }
+    /// Whether operand `i` of a segment is a row operand (`row_length`).
+    bool isRowOperand(unsigned i) {
+      return getRowLength() && i >= getTensors() &&
+             ::llvm::isa<::mlir::ShapedType>(
+                 getSegmentInputs(0)[i].getType());
+    }
+    /// Whether reduction `k` is computed per row (`row_length`).
+    bool isRowReduction(unsigned k) {
+      return ::llvm::isa<::mlir::ShapedType>(
+          getSegmentResults(0)[getNumOutputs() + k].getType());
+    }
   }];
 }
 

@@ -324,6 +324,12 @@ Value ReduceMaxOp::buildContribution(OpBuilder &, Location, ValueRange elems) {
 }
 StringRef ReduceMaxOp::getCombiner() { return "maxsi"; }
 
+Value ReduceMaxRowsOp::buildContribution(OpBuilder &b, Location loc,
+                                         ValueRange elems) {
+  return arith::ExtSIOp::create(b, loc, b.getI32Type(), elems[0]);
+}
+StringRef ReduceMaxRowsOp::getCombiner() { return "maxsi"; }
+
 Value CountChangedOp::buildContribution(OpBuilder &b, Location loc,
                                         ValueRange elems) {
   Value ne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, elems[0],

@@ -94,21 +94,21 @@ func.func @mixed_bits(
   %ma1, %va1 = dqt.adam_moments %ga, %ma, %va, %b1, %b2 : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %wa1 = dqt.adam_apply %wa, %ma1, %va1, %alpha, %eps, %decay : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %ua = dqt.uniform %seed, %step, %ta like %ga : tensor<?xf32> -> tensor<?xf32>
-  %qa1 = dqt.stochastic_round %wa1, %dna, %ua {bits = 8} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %qa1 = dqt.stochastic_round %wa1, %dna, %ua {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %mxa = dqt.reduce_max %qa1 : tensor<?xi8> -> i8
 
   %wb = dqt.dequantize %qb, %db : tensor<?xi8>, f32 -> tensor<?xf32>
   %mb1, %vb1 = dqt.adam_moments %gb, %mb, %vb, %b1, %b2 : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %wb1 = dqt.adam_apply %wb, %mb1, %vb1, %alpha, %eps, %decay : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %ub = dqt.uniform %seed, %step, %tb like %gb : tensor<?xf32> -> tensor<?xf32>
-  %qb1 = dqt.stochastic_round %wb1, %dnb, %ub {bits = 4} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %qb1 = dqt.stochastic_round %wb1, %dnb, %ub {bits = 4} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %mxb = dqt.reduce_max %qb1 : tensor<?xi8> -> i8
 
   %wc = dqt.dequantize %qc, %dc : tensor<?xi8>, f32 -> tensor<?xf32>
   %mc1, %vc1 = dqt.adam_moments %gc, %mc, %vc, %b1, %b2 : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %wc1 = dqt.adam_apply %wc, %mc1, %vc1, %alpha, %eps, %decay : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %uc = dqt.uniform %seed, %step, %tc like %gc : tensor<?xf32> -> tensor<?xf32>
-  %qc1 = dqt.stochastic_round %wc1, %dnc, %uc {bits = 8} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %qc1 = dqt.stochastic_round %wc1, %dnc, %uc {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %mxc = dqt.reduce_max %qc1 : tensor<?xi8> -> i8
   return %qa1, %mxa, %qb1, %mxb, %qc1, %mxc : tensor<?xi8>, i8, tensor<?xi8>, i8, tensor<?xi8>, i8
 }

@@ -15,6 +15,6 @@
 func.func @uniform_escapes(%w: tensor<?xf32>, %d: f32, %seed: i64, %step: i64,
                            %tid: i64) -> (tensor<?xi8>, tensor<?xf32>) {
   %u = dqt.uniform %seed, %step, %tid like %w : tensor<?xf32> -> tensor<?xf32>
-  %q = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q, %u : tensor<?xi8>, tensor<?xf32>
 }

@@ -382,7 +382,7 @@ func.func @untied_output(%q: tensor<?xi8>, %d: f32, %d1: f32, %seed: i64, %step:
     -> (tensor<?xi8>, tensor<?xi8>) {
   %w = dqt.dequantize %q, %d : tensor<?xi8>, f32 -> tensor<?xf32>
   %u = dqt.uniform %seed, %step, %tid like %q : tensor<?xi8> -> tensor<?xf32>
-  %q1 = dqt.stochastic_round %w, %d1, %u {ternary} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %q1 = dqt.stochastic_round %w, %d1, %u {ternary} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q1, %q : tensor<?xi8>, tensor<?xi8>
 }
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 namespace dqt::test {
@@ -31,13 +32,21 @@ inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,
                                        std::vector<uint8_t> *packedOut);
 
 /// Runs `kernel` over the chunks [bounds[k], bounds[k+1]) in order and
-/// combines the partial reductions as the runtime does.
+/// combines the partial reductions as the runtime does. Per-row delta
+/// (config.scale) takes the rows from `s` and returns each row's max(q');
+/// run in order, chunks need not cover whole rows.
 inline ref::Reductions runChunks(const CpuStepKernel &kernel,
                                  const StepConfig &config, StepBuffers &b,
                                  const ref::Scalars &s,
                                  const std::vector<int64_t> &bounds) {
   ref::Reductions total;
   int64_t n = b.g.size();
+  // Per-row delta: the kernel max-combines each row's max(q') into this.
+  std::vector<int32_t> rowMaxStore;
+  std::vector<int32_t> *rowMax = &rowMaxStore;
+  if (config.scale == ScaleMode::Row)
+    rowMaxStore.assign((n + s.rowLength - 1) / s.rowLength,
+                       std::numeric_limits<int32_t>::min());
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     int64_t partial[kNumReductions] = {0, 0, 0};
     KernelArgs args;
@@ -53,13 +62,24 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
       if (adam)
         args.addBuffer(b.s1.data(), n);
     }
+    bool rows = config.scale == ScaleMode::Row;
+    int64_t numRows = rows ? (n + s.rowLength - 1) / s.rowLength : 0;
+    if (rows) { // StepConfig.h: the row buffers follow the states
+      args.addBuffer(const_cast<float *>(s.deltaRows), numRows);
+      args.addBuffer(const_cast<float *>(s.deltaNextRows), numRows);
+      args.addBuffer(rowMax->data(), numRows);
+    }
     args.addScalar<int64_t>(s.seed);
     args.addScalar<int64_t>(s.step);
     args.addScalar<int64_t>(s.tid);
-    args.addScalar<float>(s.delta);
+    if (rows)
+      args.addScalar<int64_t>(s.rowLength);
+    else
+      args.addScalar<float>(s.delta);
     for (int h = 0; h < (adam ? 5 : 3); ++h)
       args.addScalar<float>(s.h[h]);
-    args.addScalar<float>(s.deltaNext);
+    if (!rows)
+      args.addScalar<float>(s.deltaNext);
     args.addScalar<int64_t>(bounds[k]);
     args.addScalar<int64_t>(bounds[k + 1]);
     args.addBuffer(partial, kNumReductions);
@@ -68,6 +88,7 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
     total.changed += partial[1];
     total.nonfinite += partial[2];
   }
+  total.rowMax = rowMaxStore;
   return total;
 }
 

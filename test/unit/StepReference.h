@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 namespace dqt::ref {
 
@@ -122,30 +123,55 @@ struct Scalars {
   float delta, deltaNext;
   // AdamW: beta1, beta2, alpha, eps, decay. SGD: lr, momentum, decay.
   float h[5];
+  /// Per-row delta (docs/numerics.md): with rowLength > 0, element i takes
+  /// deltaRows / deltaNextRows at row i / rowLength instead of delta and
+  /// deltaNext.
+  int64_t rowLength = 0;
+  const float *deltaRows = nullptr, *deltaNextRows = nullptr;
+
+  float deltaAt(int64_t i) const {
+    return rowLength ? deltaRows[i / rowLength] : delta;
+  }
+  float deltaNextAt(int64_t i) const {
+    return rowLength ? deltaNextRows[i / rowLength] : deltaNext;
+  }
 };
 
 struct Reductions {
   int64_t maxq = std::numeric_limits<int64_t>::min();
   int64_t changed = 0;
   int64_t nonfinite = 0;
+  /// Per-row delta: each row's max(q') (empty otherwise).
+  std::vector<int32_t> rowMax;
+
+  /// Max-combines element i's new value into the maxima.
+  void max(const Scalars &s, int64_t i, int8_t q) {
+    maxq = std::max<int64_t>(maxq, q);
+    if (!s.rowLength)
+      return;
+    size_t r = size_t(i / s.rowLength);
+    if (rowMax.size() <= r)
+      rowMax.resize(r + 1, std::numeric_limits<int32_t>::min());
+    rowMax[r] = std::max<int32_t>(rowMax[r], q);
+  }
 
   /// Element i of a step: rounds the updated real value `w2` to the new
   /// grid, counts and stores it.
   void round(int8_t *q, int64_t i, float w2, const Scalars &s, int64_t qn,
              int64_t qp);
   /// Element i with a non-finite gradient: left as it is, counted.
-  void skip(const int8_t *q, int64_t i) {
+  void skip(const int8_t *q, int64_t i, const Scalars &s) {
     ++nonfinite;
-    maxq = std::max<int64_t>(maxq, q[i]);
+    max(s, i, q[i]);
   }
 };
 
 inline void Reductions::round(int8_t *q, int64_t i, float w2, const Scalars &s,
                               int64_t qn, int64_t qp) {
-  int8_t q1 = stochasticRound(w2, s.deltaNext,
+  int8_t q1 = stochasticRound(w2, s.deltaNextAt(i),
                               uniform(s.seed, s.step, s.tid, i), qn, qp);
   changed += q1 != q[i];
-  maxq = std::max<int64_t>(maxq, q1);
+  max(s, i, q1);
   q[i] = q1;
 }
 
@@ -169,12 +195,12 @@ inline Reductions adamw(int8_t *q, const float *g, State *m, State *v,
         decay = s.h[4];
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(g[i])) {
-      r.skip(q, i);
+      r.skip(q, i, s);
       continue;
     }
     float m1 = beta1 * loadState(m[i]) + (1.0f - beta1) * g[i];
     float v1 = beta2 * loadState(v[i]) + (1.0f - beta2) * (g[i] * g[i]);
-    float w = float(q[i]) * s.delta;
+    float w = float(q[i]) * s.deltaAt(i);
     float w1 = w - alpha * (m1 / (std::sqrt(v1) + eps));
     r.round(q, i, w1 - decay * w1, s, qn, qp);
     uint32_t bits = stateBitsFor<State>(s, i);
@@ -192,11 +218,11 @@ inline Reductions sgd(int8_t *q, const float *g, State *buf, int64_t n,
   float lr = s.h[0], mu = s.h[1], decay = s.h[2];
   for (int64_t i = 0; i < n; ++i) {
     if (!std::isfinite(g[i])) {
-      r.skip(q, i);
+      r.skip(q, i, s);
       continue;
     }
     float b1 = mu * loadState(buf[i]) + g[i];
-    float w1 = float(q[i]) * s.delta - lr * b1;
+    float w1 = float(q[i]) * s.deltaAt(i) - lr * b1;
     r.round(q, i, w1 - decay * w1, s, qn, qp);
     storeState(buf[i], b1, stateBitsFor<State>(s, i) & 0xffffu);
   }

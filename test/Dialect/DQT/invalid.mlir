@@ -9,7 +9,7 @@
 
 func.func @bits_9_out_of_range(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>) -> tensor<?xi8> {
   // expected-error @+1 {{'dqt.stochastic_round' op bit width 9 is out of range [2, 8] (use 'ternary' for 1.58 bits)}}
-  %q = dqt.stochastic_round %w, %d, %u {bits = 9} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u {bits = 9} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q : tensor<?xi8>
 }
 
@@ -33,7 +33,7 @@ func.func @bits_and_ternary_both(%d: f32, %mx: i8) -> f32 {
 
 func.func @neither_bits_nor_ternary(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>) -> tensor<?xi8> {
   // expected-error @+1 {{'dqt.stochastic_round' op requires a grid: 'bits' in [2, 8] or 'ternary'}}
-  %q = dqt.stochastic_round %w, %d, %u : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q : tensor<?xi8>
 }
 
@@ -85,9 +85,10 @@ func.func @scalar_where_tensor_belongs(%q: i8, %d: f32) -> tensor<?xf32> {
 
 // -----
 
-func.func @tensor_where_scalar_belongs(%q: tensor<?xi8>, %d: tensor<?xf32>) -> tensor<?xf32> {
-  // expected-error @+1 {{'dqt.dequantize' op operand #1 must be 32-bit float, but got 'tensor<?xf32>'}}
-  %w = "dqt.dequantize"(%q, %d) : (tensor<?xi8>, tensor<?xf32>) -> tensor<?xf32>
+// A delta is one f32 or one per element (per-row delta), nothing else.
+func.func @delta_of_another_type(%q: tensor<?xi8>, %d: tensor<?xf16>) -> tensor<?xf32> {
+  // expected-error @+1 {{'dqt.dequantize' op operand #1 must be 32-bit float or 1D tensor of 32-bit float values, but got 'tensor<?xf16>'}}
+  %w = "dqt.dequantize"(%q, %d) : (tensor<?xi8>, tensor<?xf16>) -> tensor<?xf32>
   return %w : tensor<?xf32>
 }
 

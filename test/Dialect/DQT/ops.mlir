@@ -88,20 +88,20 @@ func.func @uniform(%seed: i64, %step: i64, %tid: i64, %g: tensor<?xf32>,
 // CHECK-SAME: (%[[W:.*]]: tensor<?xf32>, %[[D:.*]]: f32, %[[U:.*]]: tensor<?xf32>)
 func.func @stochastic_round_bits(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>)
     -> (tensor<?xi8>, tensor<?xi8>, tensor<?xi8>) {
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 2 : i64} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  %q2 = dqt.stochastic_round %w, %d, %u {bits = 2} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 4 : i64} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  %q4 = dqt.stochastic_round %w, %d, %u {bits = 4} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 8 : i64} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  %q8 = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 2 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q2 = dqt.stochastic_round %w, %d, %u {bits = 2} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 4 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q4 = dqt.stochastic_round %w, %d, %u {bits = 4} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 8 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q8 = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q2, %q4, %q8 : tensor<?xi8>, tensor<?xi8>, tensor<?xi8>
 }
 
 // CHECK-LABEL: func.func @stochastic_round_ternary
 // CHECK-SAME: (%[[W:.*]]: tensor<?xf32>, %[[D:.*]]: f32, %[[U:.*]]: tensor<?xf32>)
 func.func @stochastic_round_ternary(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>) -> tensor<?xi8> {
-  // CHECK: %[[R:.*]] = dqt.stochastic_round %[[W]], %[[D]], %[[U]] {ternary} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
-  %q = dqt.stochastic_round %w, %d, %u {ternary} : tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: %[[R:.*]] = dqt.stochastic_round %[[W]], %[[D]], %[[U]] {ternary} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u {ternary} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   // CHECK: return %[[R]]
   return %q : tensor<?xi8>
 }

@@ -129,7 +129,9 @@ def test_state_accounting(tmp_path, data_dir, tokenizer):
     ["--bits", "4"],
     ["--bits", "1.58", "--quantize", "all", "--packed-ternary",
      "--state-dtype", "bf16"],
-    ["--bits", "8", "--optimizer", "adafactor"]])
+    ["--bits", "8", "--optimizer", "adafactor"],
+    # One delta per output row (norm gains keep one per tensor).
+    ["--bits", "4", "--scale", "row", "--quantize", "all"]])
 def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
     full, split = tmp_path / "full", tmp_path / "split"
     args = ["--method", "dqt", *variant, "--steps", "20", "--lr", "3e-3"]
@@ -185,6 +187,8 @@ def test_corrupt_checkpoint_is_refused_and_untouched(tmp_path, data_dir,
     (["--quantize", "some"], "--quantize must be linear or all"),
     (["--state-dtype", "f16"], "--state-dtype must be f32 or bf16"),
     (["--optimizer", "lion"], "--optimizer must be adamw or adafactor"),
+    (["--scale", "column"], "--scale must be tensor or row"),
+    (["--method", "fp32", "--scale", "row"], "--scale row needs --method dqt"),
 ])
 def test_bad_command_lines(tmp_path, data_dir, args, message):
     base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",
@@ -227,5 +231,5 @@ def test_help_documents_the_options():
     assert r.returncode == 0
     for opt in ["--preset", "--method", "--bits", "--steps", "--data-dir",
                 "--out", "--resume", "--ternary-inference", "--optimizer",
-                "--quantize", "--state-dtype", "--save-every"]:
+                "--quantize", "--state-dtype", "--scale", "--save-every"]:
         assert opt in r.stdout

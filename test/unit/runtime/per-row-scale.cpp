@@ -18,12 +18,17 @@
 #include "dqt/Runtime/Checkpoint.h"
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
+#include "dqt/Runtime/WeightStep.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <array>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <numeric>
 
 using namespace dqt;
 namespace fs = std::filesystem;
@@ -422,6 +427,143 @@ TEST(PerRowThreads, ResultsDoNotDependOnTheThreadCount) {
       EXPECT_EQ(stats[1].nonFinite, stats[2 * i + 1].nonFinite);
     }
     EXPECT_GT(stats[1].changed, 0);
+  }
+}
+
+/// The chunks the fake kernel below was called with: (numel, begin, end).
+std::mutex chunksMutex;
+std::vector<std::array<int64_t, 3>> chunks;
+
+/// A stand-in for the generated per-row SGD kernel (f32 states, int8 or
+/// packed ternary storage) written with the scalar reference: it reads the
+/// arguments in the layout of StepConfig.h, so the launcher's packing,
+/// chunking and row_max handling are checked without the compiler.
+template <bool Packed> void fakeRowSgdKernel(void **args) {
+  auto buffer = [&](int k) { return *static_cast<void **>(args[5 * k + 1]); };
+  auto size = [&](int k) { return *static_cast<int64_t *>(args[5 * k + 3]); };
+  auto i64 = [&](int k) { return *static_cast<int64_t *>(args[k]); };
+  auto f32 = [&](int k) { return *static_cast<float *>(args[k]); };
+  auto *q = static_cast<int8_t *>(buffer(0));
+  auto *g = static_cast<float *>(buffer(1));
+  auto *buf = static_cast<float *>(buffer(2));
+  auto *delta = static_cast<float *>(buffer(3));
+  auto *deltaNext = static_cast<float *>(buffer(4));
+  auto *rowMax = static_cast<int32_t *>(buffer(5));
+  int64_t n = size(0), rows = size(3);
+  const int s = 30; // the scalars after six memrefs
+  uint64_t seed = i64(s), step = i64(s + 1), tid = i64(s + 2);
+  int64_t length = i64(s + 3);
+  float lr = f32(s + 4), mu = f32(s + 5), decay = f32(s + 6);
+  int64_t begin = i64(s + 7), end = i64(s + 8);
+  auto *red = static_cast<int64_t *>(*static_cast<void **>(args[s + 10]));
+  EXPECT_EQ(rows * length, n);
+  {
+    std::lock_guard<std::mutex> lock(chunksMutex);
+    chunks.push_back({n, begin, end});
+  }
+  Grid grid = Grid::fromBits(Packed ? 1.58 : 4);
+  red[0] = std::numeric_limits<int64_t>::min();
+  red[1] = red[2] = 0;
+  for (int64_t i = begin; i < end; ++i) {
+    int64_t r = i / length;
+    int8_t qi = q[i];
+    if constexpr (Packed) {
+      int code = (reinterpret_cast<uint8_t *>(q)[i / 4] >> (2 * (i % 4))) & 3;
+      qi = int8_t(code >= 2 ? code - 4 : code);
+    }
+    int8_t q1 = qi;
+    if (std::isfinite(g[i])) {
+      float b1 = mu * buf[i] + g[i];
+      float w1 = float(qi) * delta[r] - lr * b1;
+      q1 = ref::stochasticRound(w1 - decay * w1, deltaNext[r],
+                                ref::uniform(seed, step, tid, i), grid.qn(),
+                                grid.qp());
+      buf[i] = b1;
+    } else {
+      ++red[2];
+    }
+    red[1] += q1 != qi;
+    red[0] = std::max<int64_t>(red[0], q1);
+    rowMax[r] = std::max<int32_t>(rowMax[r], q1);
+    if constexpr (Packed) {
+      auto *byte = reinterpret_cast<uint8_t *>(q) + i / 4;
+      *byte = uint8_t((*byte & ~(3u << (2 * (i % 4)))) |
+                      ((uint8_t(q1) & 3u) << (2 * (i % 4))));
+    } else {
+      q[i] = q1;
+    }
+  }
+}
+
+/// launchCpu with the fake kernel: per-row parameters cut at whole rows
+/// (packed: multiples of lcm(L, 4)), every element stepped once, row_max
+/// reset per chunk; the same results as the reference for 1 and 3 threads.
+TEST(PerRowLauncher, ChunksCoverWholeRowsAndMatchTheReference) {
+  for (bool packed : {false, true}) {
+    SCOPED_TRACE(packed);
+    Kind kind{packed ? 1.58 : 4.0, packed};
+    StepConfig config;
+    config.optimizer = Optimizer::SGD;
+    config.bits = 4;
+    config.ternary = packed;
+    config.packed = packed;
+    config.scale = ScaleMode::Row;
+    CpuStepKernel kernel;
+    kernel.fn = packed ? &fakeRowSgdKernel<true> : &fakeRowSgdKernel<false>;
+    std::vector<at::Tensor> results;
+    for (int threads : {1, 3}) {
+      at::Generator gen = at::detail::createCPUGenerator(31);
+      std::vector<QuantizedWeight> ws;
+      // 3 threads: chunk boundaries fall inside the first and last weight.
+      for (auto shape : {std::vector<int64_t>{5001, 45}, {7, 11},
+                         {300, 1000}})
+        ws.push_back(QuantizedWeight::fromFloat(
+            at::randn(shape, gen), Grid::fromBits(kind.bits), kind.storage(),
+            ScaleMode::Row));
+      std::vector<RowRef> refs;
+      std::vector<at::Tensor> bufs, grads;
+      std::vector<WeightStep> steps;
+      for (size_t p = 0; p < ws.size(); ++p) {
+        refs.emplace_back(ws[p]);
+        grads.push_back(randomGrad(ws[p].sizes(), 40 + p, 101));
+        bufs.push_back(at::zeros(ws[p].sizes()));
+        steps.emplace_back(ws[p], grads[p].data_ptr<float>(),
+                           bufs[p].data_ptr(), nullptr, int64_t(p));
+      }
+      std::vector<float> h = {0.05f, 0.9f, 0.001f};
+      int before = at::get_num_threads();
+      at::set_num_threads(threads);
+      chunks.clear();
+      std::vector<StepStats> got =
+          launchWeightSteps(kernel, config, steps, h, 42, 1);
+      at::set_num_threads(before);
+      for (size_t p = 0; p < ws.size(); ++p) {
+        SCOPED_TRACE(p);
+        StepStats want = refStep(refs[p], grads[p], false, h, 42, 1, p);
+        expectSame(ws[p], refs[p]);
+        EXPECT_TRUE(sameBytes(bufs[p].flatten(), refs[p].s0));
+        EXPECT_EQ(got[p].maxQ, want.maxQ);
+        EXPECT_EQ(got[p].changed, want.changed);
+        EXPECT_EQ(got[p].nonFinite, want.nonFinite);
+        results.push_back(ws[p].q().clone());
+      }
+      // Whole rows (and bytes), each element once.
+      std::map<int64_t, int64_t> covered;
+      for (auto [n, b, e] : chunks) {
+        int64_t length = n == 5001 * 45 ? 45 : n == 77 ? 11 : 1000;
+        int64_t unit = packed ? std::lcm(length, int64_t(4)) : length;
+        EXPECT_EQ(b % unit, 0) << n << " " << b;
+        EXPECT_TRUE(e % unit == 0 || e == n) << n << " " << e;
+        covered[n] += e - b;
+      }
+      EXPECT_EQ(covered[5001 * 45], 5001 * 45);
+      EXPECT_EQ(covered[77], 77);
+      EXPECT_EQ(covered[300000], 300000);
+      if (threads > 1) // split: more calls than weights
+        EXPECT_GT(chunks.size(), 3u);
+    }
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(sameBytes(results[i], results[i + 3])) << i;
   }
 }
 

@@ -2,13 +2,14 @@
 //
 // Times, in one process and on buffers of the same size, the fused DQT AdamW
 // step through the runtime's optimizer (int8 weights with f32 and with bf16
-// states; packed ternary weights), a STREAM-style triad and copy (the
+// states; packed ternary weights; one delta per output row), a STREAM-style triad and copy (the
 // roofline), the same step written op by op with LibTorch tensor ops (the
 // eager reference), and PyTorch's AdamW on f32 weights (the fused kernel
 // at::_fused_adamw_ and the _foreach_ kernels of AdamW(foreach=True)). Each
 // is warmed up, then timed in interleaved rounds; medians are reported.
 // Effective GB/s counts the bytes each must move at least once (DQT step: 22
-// per parameter with f32 states, 14 with bf16, 20.5 packed ternary; triad
+// per parameter with f32 states, 14 with bf16, 20.5 packed ternary; with
+// one delta per row of 1024 as with f32 states; triad
 // 12; copy 8; f32 AdamW 28).
 //
 //===----------------------------------------------------------------------===//
@@ -129,6 +130,9 @@ void foreachAdamW(std::vector<at::Tensor> &p, std::vector<at::Tensor> &g,
   at::_foreach_addcdiv_(p, m, den, -lr / bc1);
 }
 
+/// Row length of the per-row delta case.
+constexpr int64_t kRowLength = 1024;
+
 std::vector<Result> runSize(int64_t n, int reps) {
   auto f32 = at::TensorOptions().dtype(at::kFloat);
   std::vector<Case> cases;
@@ -145,15 +149,21 @@ std::vector<Result> runSize(int64_t n, int reps) {
     QuantizedWeight w;
     std::unique_ptr<optim::AdamW> adam;
   };
-  auto makeDqt = [&](Grid grid, Storage storage, StateType states) {
-    auto d = std::make_shared<Dqt>(Dqt{
-        QuantizedWeight::fromFloat(at::randn({n}, f32) * 0.02, grid, storage),
-        nullptr});
+  auto makeDqt = [&](Grid grid, Storage storage, StateType states,
+                     ScaleMode scale = ScaleMode::Tensor) {
+    // Per-row: rows of 1024 (a linear layer's input width) where n allows.
+    std::vector<int64_t> shape = {n};
+    if (scale == ScaleMode::Row)
+      shape = {n / kRowLength, kRowLength};
+    auto d = std::make_shared<Dqt>(
+        Dqt{QuantizedWeight::fromFloat(at::randn(shape, f32) * 0.02, grid,
+                                       storage, scale),
+            nullptr});
     optim::AdamWOptions o;
     o.stateType = states;
     d->adam = std::make_unique<optim::AdamW>(
         std::vector<QuantizedWeight *>{&d->w}, o);
-    d->w.grad().copy_(at::randn({n}, f32) * 1e-3);
+    d->w.grad().copy_(at::randn(shape, f32) * 1e-3);
     return d;
   };
   auto i8 = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32);
@@ -166,6 +176,15 @@ std::vector<Result> runSize(int64_t n, int reps) {
       {"dqt_adamw_i8_bf16", 14, reps, [&] { bf16->adam->step(); }});
   cases.push_back({"dqt_adamw_ternary_packed_f32", 20.5, reps,
                    [&] { packed->adam->step(); }});
+  // One delta per output row (ScaleMode::Row): the same bytes per parameter
+  // plus 9 per row of 1024.
+  std::shared_ptr<Dqt> rows;
+  if (n % kRowLength == 0) {
+    rows = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32,
+                   ScaleMode::Row);
+    cases.push_back({"dqt_adamw_i8_rows_f32", 22, reps,
+                     [&] { rows->adam->step(); }});
+  }
 
   // The same math op by op (slow: at most 3 timed runs).
   at::Tensor q = (at::randn({n}, f32) * 30).clamp(-128, 127).to(at::kChar);

@@ -61,6 +61,98 @@ Storage storageOf(const py::object &packed, const Grid &grid, double bits,
   return Storage::PackedTernary;
 }
 
+/// The scale mode asked for by the Python keyword `scale`: "tensor" (one
+/// delta per tensor) or "row" (one per output row). TypeError/ValueError
+/// naming `who` for anything else.
+ScaleMode scaleOf(const py::object &scale, const char *who) {
+  if (!py::isinstance<py::str>(scale))
+    throw py::type_error(
+        std::string(who) + ": scale must be a str ('tensor' or 'row'), got " +
+        std::string(py::str(py::type::of(scale).attr("__name__"))));
+  std::string s = scale.cast<std::string>();
+  if (s == "tensor")
+    return ScaleMode::Tensor;
+  if (s == "row")
+    return ScaleMode::Row;
+  throw py::value_error(std::string(who) +
+                        ": scale must be 'tensor' or 'row', got '" + s + "'");
+}
+
+/// The Python name of a scale mode ("tensor" or "row").
+const char *scaleName(ScaleMode scale) {
+  return scale == ScaleMode::Row ? "row" : "tensor";
+}
+
+/// ValueError naming `who` unless a weight of `sizes` can have `scale`
+/// (per row: at least 2 dimensions [out, ...]).
+void checkScaleShape(ScaleMode scale, at::IntArrayRef sizes, const char *who) {
+  if (scale == ScaleMode::Tensor || sizes.size() >= 2)
+    return;
+  std::ostringstream os;
+  os << who << ": scale='row' gives each output row its own delta and needs "
+     << "a weight of at least 2 dimensions [out, ...], got shape " << sizes
+     << " (use scale='tensor')";
+  throw py::value_error(os.str());
+}
+
+/// ValueError naming `who` unless `w` has scale mode `want`; the message
+/// points at `instead` (what to use for w's mode).
+void requireScale(const QuantizedWeight &w, ScaleMode want, const char *who,
+                  const char *instead) {
+  if (w.scale() == want)
+    return;
+  std::ostringstream os;
+  os << who << ": the weight has "
+     << (w.isRowScaled() ? "one delta per row (scale='row')"
+                         : "one delta per tensor (scale='tensor')")
+     << "; use " << instead;
+  throw py::value_error(os.str());
+}
+
+/// The integers `q` a checkpoint gives weight `w` (int8 in w's shape, or for
+/// a ternary weight packed uint8 bytes), validated against w's grid: the
+/// int8 values and an empty `error`, or an undefined tensor and the message
+/// in `error`.
+at::Tensor checkedValues(const QuantizedWeight &w, const at::Tensor &q,
+                         const char *who, std::string &error) {
+  Grid g = w.grid();
+  std::ostringstream os;
+  at::Tensor values;
+  // Either storage (the dtype says which), so a packed checkpoint loads
+  // into an int8 ternary weight and back.
+  if (q.scalar_type() == at::kByte && g.ternary) {
+    try {
+      checkPackedTernary(q, w.numel(), who);
+      values = unpackTernary(q, w.sizes());
+    } catch (const c10::Error &e) {
+      os << e.what_without_backtrace();
+    }
+  } else if (q.scalar_type() != at::kChar || q.sizes() != w.sizes()) {
+    os << who << ": q must be int8 of shape " << w.sizes();
+    if (g.ternary)
+      os << " or packed ternary uint8[" << (w.numel() + 3) / 4 << "]";
+    os << ", got " << q.scalar_type() << q.sizes();
+  } else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
+                           q.max().item<int64_t>() > g.qp())) {
+    os << who << ": q has values outside the " << g.str() << " grid ["
+       << g.qn() << ", " << g.qp() << "]";
+  } else {
+    values = q;
+  }
+  error = os.str();
+  return values;
+}
+
+/// Writes validated integers into `w`'s storage (`q` as given: packed bytes
+/// are copied as they are).
+void storeValues(QuantizedWeight &w, const at::Tensor &q,
+                 const at::Tensor &values) {
+  if (w.isPacked())
+    w.q().copy_(q.scalar_type() == at::kByte ? q : packTernary(values));
+  else
+    w.q().copy_(values);
+}
+
 /// `bits` as Python shows it: 1.58 for ternary, else the integer width.
 py::object bitsOf(const Grid &g) {
   if (g.ternary)
@@ -133,25 +225,33 @@ PYBIND11_MODULE(_C, m) {
   py::class_<QuantizedWeight, WeightPtr>(m, "QuantizedWeight",
                                          py::dynamic_attr(), R"doc(
 A weight stored only as n-bit integers: int8 `q` on the grid of `bits`
-(1.58 = ternary {-1, 0, 1}, else [-2^(b-1), 2^(b-1) - 1]) and one f32 step
-`delta`; its value is q * delta. No float copy is kept. Ternary weights
-may be stored packed, 4 two-bit codes per byte (from_float(..., packed=True)).
+(1.58 = ternary {-1, 0, 1}, else [-2^(b-1), 2^(b-1) - 1]) and an f32 step:
+one `delta` per tensor (scale="tensor"), or with scale="row" one per output
+row (`delta_rows`, row r = elements [r*L, (r+1)*L) of the flattened weight,
+L = numel / shape[0]); its value is q * delta. No float copy is kept.
+Ternary weights may be stored packed, 4 two-bit codes per byte
+(from_float(..., packed=True)).
 `grad` is a transient float32 buffer of the weight's shape (None until a
 backward pass or an assignment creates it) that the DQT optimizers consume.)doc")
       .def_static(
           "from_float",
-          [](const at::Tensor &tensor, double bits, const py::object &packed) {
+          [](const at::Tensor &tensor, double bits, const py::object &packed,
+             const py::object &scale) {
             const char *who = "dqt.QuantizedWeight.from_float";
             Grid grid = gridOf(bits, who);
             Storage storage = storageOf(packed, grid, bits, who);
+            ScaleMode mode = scaleOf(scale, who);
+            checkScaleShape(mode, tensor.sizes(), who);
             return std::make_shared<QuantizedWeight>(
-                QuantizedWeight::fromFloat(tensor, grid, storage));
+                QuantizedWeight::fromFloat(tensor, grid, storage, mode));
           },
           py::arg("tensor"), py::arg("bits"), py::kw_only(),
-          py::arg("packed") = false,
+          py::arg("packed") = false, py::arg("scale") = "tensor",
           "The DQT initialization (docs/numerics.md): s = Qp / "
           "max(mean|W|, 1e-5), q = clamp(round_half_even(W*s), Qn, Qp), "
-          "delta = 1/s. packed=True (ternary only) keeps the integers 4 per "
+          "delta = 1/s. scale='row' (a weight of at least 2 dimensions) "
+          "applies it to each output row: s_r, q and delta_r per row. "
+          "packed=True (ternary only) keeps the integers 4 per "
           "byte (2-bit codes, docs/numerics.md); the values and every "
           "optimizer step are bit-identical to int8 storage.")
       .def_property_readonly(
@@ -173,11 +273,43 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           "the live packed storage (packed weights only): uint8[ceil(n/4)], "
           "element i in bits 2*(i%4).. of byte i//4, codes 0b00 = 0, "
           "0b01 = 1, 0b11 = -1")
-      .def_property_readonly("delta", &QuantizedWeight::delta,
-                             "the f32 grid step")
+      .def_property_readonly(
+          "scale",
+          [](const QuantizedWeight &w) { return scaleName(w.scale()); },
+          "'tensor' (one delta) or 'row' (one delta per output row)")
+      .def_property_readonly("rows", &QuantizedWeight::rows,
+                             "number of deltas: shape[0] with scale='row', "
+                             "else 1")
+      .def_property_readonly(
+          "delta",
+          [](const QuantizedWeight &w) {
+            requireScale(w, ScaleMode::Tensor, "dqt.QuantizedWeight.delta",
+                         "delta_rows");
+            return w.delta();
+          },
+          "the f32 grid step (scale='tensor' only; ValueError otherwise)")
       .def_property_readonly(
           "max_q", [](const QuantizedWeight &w) { return int(w.maxQ()); },
-          "max of q (the next step's scale)")
+          "max of q over the whole weight (with scale='tensor' the next "
+          "step's scale)")
+      .def_property_readonly(
+          "delta_rows",
+          [](const QuantizedWeight &w) {
+            requireScale(w, ScaleMode::Row, "dqt.QuantizedWeight.delta_rows",
+                         "delta");
+            return w.deltaRows().clone();
+          },
+          "each row's f32 grid step, float32[rows] (scale='row' only; a "
+          "copy)")
+      .def_property_readonly(
+          "max_q_rows",
+          [](const QuantizedWeight &w) {
+            requireScale(w, ScaleMode::Row, "dqt.QuantizedWeight.max_q_rows",
+                         "max_q");
+            return w.maxQRows().clone();
+          },
+          "each row's max of q, int8[rows] (the next step's scale of the "
+          "row; scale='row' only; a copy)")
       .def_property_readonly(
           "bits", [](const QuantizedWeight &w) { return bitsOf(w.grid()); },
           "1.58 (ternary) or 2..8")
@@ -192,7 +324,8 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def("numel", &QuantizedWeight::numel)
       .def(
           "dequantize", [](const QuantizedWeight &w) { return w.dequantize(); },
-          "q * delta as a new float32 tensor")
+          "q * delta as a new float32 tensor (scale='row': each row times "
+          "its own delta)")
       .def_property(
           "grad",
           [](QuantizedWeight &w) -> py::object {
@@ -220,7 +353,8 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def_property_readonly(
           "persistent_bytes", &QuantizedWeight::persistentBytes,
           "bytes kept between steps: the integers (1 byte each, or "
-          "ceil(n/4) bytes packed) and delta (4)")
+          "ceil(n/4) bytes packed) and delta (4; scale='row': 5 a row, "
+          "delta and max q)")
       .def_property_readonly(
           "grad_bytes",
           [](QuantizedWeight &w) {
@@ -232,55 +366,63 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           [](QuantizedWeight &w, const at::Tensor &q, double delta,
              int64_t maxQ) {
             const char *who = "dqt.QuantizedWeight.load";
+            requireScale(w, ScaleMode::Tensor, who,
+                         "a delta and a max q per row");
             Grid g = w.grid();
+            std::string error;
+            at::Tensor values = checkedValues(w, q, who, error);
             std::ostringstream os;
-            // The integers in either storage (the dtype says which), so a
-            // packed checkpoint loads into an int8 ternary weight and back.
-            at::Tensor values;
-            if (q.scalar_type() == at::kByte && g.ternary) {
-              try {
-                checkPackedTernary(q, w.numel(), who);
-                values = unpackTernary(q, w.sizes());
-              } catch (const c10::Error &e) {
-                os << e.what_without_backtrace();
-              }
-            } else if (q.scalar_type() != at::kChar || q.sizes() != w.sizes()) {
-              os << who << ": q must be int8 of shape " << w.sizes();
-              if (g.ternary)
-                os << " or packed ternary uint8[" << (w.numel() + 3) / 4 << "]";
-              os << ", got " << q.scalar_type() << q.sizes();
-            } else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
-                                     q.max().item<int64_t>() > g.qp())) {
-              os << who << ": q has values outside the " << g.str() << " grid ["
-                 << g.qn() << ", " << g.qp() << "]";
-            } else {
-              values = q;
-            }
-            if (os.str().empty() && (!std::isfinite(delta) || !(delta > 0) ||
-                                     float(delta) != delta))
+            os << error;
+            if (error.empty() && (!std::isfinite(delta) || !(delta > 0) ||
+                                  float(delta) != delta))
               os << who << ": delta must be a finite f32 > 0, got " << delta;
-            else if (os.str().empty() && (maxQ < g.qn() || maxQ > g.qp()))
+            else if (error.empty() && (maxQ < g.qn() || maxQ > g.qp()))
               os << who << ": max_q " << maxQ << " is outside the " << g.str()
                  << " grid";
             if (!os.str().empty())
               throw py::value_error(os.str());
-            if (w.isPacked())
-              w.q().copy_(q.scalar_type() == at::kByte ? q
-                                                       : packTernary(values));
-            else
-              w.q().copy_(values);
+            storeValues(w, q, values);
             w.update(float(delta), int8_t(maxQ));
           },
           py::arg("q"), py::arg("delta"), py::arg("max_q"),
           "Replaces q (int8 values, or packed uint8 bytes for a ternary "
-          "weight), delta and max_q (validated first: on error nothing "
+          "weight), delta and max_q of a scale='tensor' weight (validated "
+          "first: on error nothing changes).")
+      .def(
+          "_set_state_rows",
+          [](QuantizedWeight &w, const at::Tensor &q,
+             const at::Tensor &deltaRows, const at::Tensor &maxQRows) {
+            const char *who = "dqt.QuantizedWeight.load";
+            requireScale(w, ScaleMode::Row, who, "one delta and one max q");
+            std::string error;
+            at::Tensor values = checkedValues(w, q, who, error);
+            if (error.empty()) {
+              try {
+                w.checkRowScales(deltaRows, maxQRows, who);
+              } catch (const c10::Error &e) {
+                error = e.what_without_backtrace();
+              }
+            }
+            if (!error.empty())
+              throw py::value_error(error);
+            storeValues(w, q, values);
+            w.update(deltaRows, maxQRows);
+          },
+          py::arg("q"), py::arg("delta_rows"), py::arg("max_q_rows"),
+          "Replaces q (as _set_state), each row's delta (float32[rows], "
+          "finite, > 0) and max q (int8[rows], on the grid) of a "
+          "scale='row' weight (validated first: on error nothing "
           "changes).")
       .def("__repr__", [](const QuantizedWeight &w) {
         std::ostringstream os;
         os << "QuantizedWeight(shape=" << w.sizes() << ", bits="
            << (w.grid().ternary ? "1.58" : std::to_string(w.grid().bits))
-           << (w.isPacked() ? ", packed=True" : "") << ", delta=" << w.delta()
-           << ", max_q=" << int(w.maxQ()) << ")";
+           << (w.isPacked() ? ", packed=True" : "");
+        if (w.isRowScaled())
+          os << ", scale='row', rows=" << w.rows();
+        else
+          os << ", delta=" << w.delta();
+        os << ", max_q=" << int(w.maxQ()) << ")";
         return os.str();
       });
 
@@ -289,14 +431,17 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "The C++ dqt::nn::QuantLinear (no bias): y = actquant8(x) @ (q*delta)^T "
       "with straight-through backward into weight.grad.")
       .def(py::init([](const at::Tensor &weight, double bits,
-                       const py::object &packed) {
+                       const py::object &packed, const py::object &scale) {
              const char *who = "dqt.nn.QuantLinear";
              Grid grid = gridOf(bits, who);
-             return std::make_shared<nn::QuantLinear>(
-                 weight, grid, storageOf(packed, grid, bits, who));
+             Storage storage = storageOf(packed, grid, bits, who);
+             ScaleMode mode = scaleOf(scale, who);
+             checkScaleShape(mode, weight.sizes(), who);
+             return std::make_shared<nn::QuantLinear>(weight, grid, storage,
+                                                      mode);
            }),
            py::arg("weight"), py::arg("bits"), py::kw_only(),
-           py::arg("packed") = false)
+           py::arg("packed") = false, py::arg("scale") = "tensor")
       .def("forward", &nn::QuantLinear::forward, py::arg("x"))
       .def_property_readonly("weight",
                              [](const std::shared_ptr<nn::QuantLinear> &self) {

@@ -3,10 +3,12 @@
 Weights exist only as n-bit integers; every optimizer step writes them back
 to the grid with stochastic rounding, in one JIT-compiled kernel.
 
-- `dqt.QuantizedWeight`: integer storage (q, delta, max_q, bits, grad).
+- `dqt.QuantizedWeight`: integer storage (q, delta, max_q, bits, grad);
+  one delta per tensor or, with scale="row", per output row (delta_rows).
 - `dqt.nn.QuantLinear`: a linear layer over a QuantizedWeight.
-- `dqt.optim.AdamW`, `dqt.optim.SGD`: torch.optim-style optimizers.
-- `dqt.convert(model, bits=...)`: nn.Linear -> QuantLinear, in place.
+- `dqt.optim.AdamW`, `dqt.optim.SGD`, `dqt.optim.Adafactor`: torch.optim-style
+  optimizers.
+- `dqt.convert(model, bits=..., scale=...)`: nn.Linear -> QuantLinear, in place.
 - `dqt.functional.adamw_step_`, `dqt.random.philox_uniform`: single kernels.
 """
 import torch  # noqa: F401  (loads LibTorch before the extension)

@@ -1,7 +1,7 @@
 """dqt.convert: swap a float model's linear layers for QuantLinear."""
 import torch
 
-from .nn import QuantLinear, check_bits, check_packed
+from .nn import QuantLinear, check_bits, check_packed, check_scale
 
 
 def _skip_predicate(skip):
@@ -23,7 +23,8 @@ def _skip_predicate(skip):
 
 
 def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
-            packed: bool = False, skip=("lm_head",)) -> torch.nn.Module:
+            packed: bool = False, scale: str = "tensor",
+            skip=("lm_head",)) -> torch.nn.Module:
     """Replaces every `torch.nn.Linear` in `model` (recursively, in place)
     by a `dqt.nn.QuantLinear` whose integers are the DQT initialization of
     the float weight (docs/numerics.md) and whose bias is the float bias;
@@ -35,6 +36,8 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
             paper's variant); the n-bit integers are updated.
         packed: store the ternary integers 4 per byte (bits=1.58 only;
             bit-identical training, about 0.25 byte per weight).
+        scale: "tensor" (one delta per weight) or "row" (one delta per
+            output feature of each layer, docs/numerics.md "Per-row scale").
         skip: linear layers to keep float: a predicate `(qualified_name,
             module) -> bool`, or names matching a qualified name or its tail
             ("lm_head" matches "lm_head" and "model.lm_head"). The default
@@ -52,11 +55,12 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
                         f"{type(model).__name__}")
     check_bits(bits, "dqt.convert")
     check_packed(packed, bits, "dqt.convert")
+    check_scale(scale, "dqt.convert")
     should_skip = _skip_predicate(skip)
 
     def make(linear):
         return QuantLinear.from_linear(linear, bits, ternary_inference=ternary_inference,
-                                       packed=packed)
+                                       packed=packed, scale=scale)
 
     if type(model) is torch.nn.Linear:
         return model if should_skip("", model) else make(model)

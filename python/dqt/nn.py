@@ -45,6 +45,20 @@ def check_packed(packed, bits, who: str) -> bool:
     return packed
 
 
+SCALES = ("tensor", "row")
+
+
+def check_scale(scale, who: str) -> str:
+    """`scale` if it is "tensor" (one delta per weight) or "row" (one delta
+    per output row); else TypeError/ValueError naming `who`."""
+    if not isinstance(scale, str):
+        raise TypeError(f"{who}: scale must be a str ('tensor' or 'row'), got "
+                        f"{type(scale).__name__}")
+    if scale not in SCALES:
+        raise ValueError(f"{who}: scale must be 'tensor' or 'row', got {scale!r}")
+    return scale
+
+
 def weight_handle(weight: QuantizedWeight) -> torch.nn.Parameter:
     """The zero-element Parameter standing for `weight` in parameter lists
     (one per weight, created on first use)."""
@@ -94,6 +108,9 @@ class QuantLinear(torch.nn.Module):
         packed: store the ternary integers 4 per byte (bits=1.58 only):
             about 0.25 byte per weight instead of 1; forward, backward and
             every optimizer step are bit-identical to int8 storage.
+        scale: "tensor" (one delta for the weight) or "row" (one delta per
+            output feature, initialized and stepped row by row,
+            docs/numerics.md "Per-row scale"; 5 more bytes a row).
 
     `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
     filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
@@ -103,7 +120,7 @@ class QuantLinear(torch.nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  bits=8, ternary_inference: bool = False, weight=None,
-                 packed: bool = False):
+                 packed: bool = False, scale: str = "tensor"):
         super().__init__()
         who = "dqt.nn.QuantLinear"
         for name, v in (("in_features", in_features), ("out_features", out_features)):
@@ -113,6 +130,7 @@ class QuantLinear(torch.nn.Module):
                 raise ValueError(f"{who}: {name} must be > 0, got {v}")
         check_bits(bits, who)
         check_packed(packed, bits, who)
+        check_scale(scale, who)
         if weight is None:
             # nn.Linear's initialization (same RNG draws, same order).
             weight = torch.empty(out_features, in_features)
@@ -121,7 +139,7 @@ class QuantLinear(torch.nn.Module):
             weight = _float_weight(weight, in_features, out_features, who)
         self.in_features = in_features
         self.out_features = out_features
-        self._layer = _C.QuantLinear(weight, bits, packed=packed)
+        self._layer = _C.QuantLinear(weight, bits, packed=packed, scale=scale)
         self._layer.ternary_inference = bool(ternary_inference)
         self.weight = self._layer.weight
         self.weight_handle = weight_handle(self.weight)
@@ -134,16 +152,16 @@ class QuantLinear(torch.nn.Module):
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear, bits=8, *,
                     ternary_inference: bool = False,
-                    packed: bool = False) -> "QuantLinear":
+                    packed: bool = False, scale: str = "tensor") -> "QuantLinear":
         """A QuantLinear whose weight is the DQT initialization of
         `linear.weight` and whose bias is `linear.bias` (as float32);
-        `packed` as in the constructor (ternary only)."""
+        `packed` (ternary only) and `scale` as in the constructor."""
         if not isinstance(linear, torch.nn.Linear):
             raise TypeError("dqt.nn.QuantLinear.from_linear: expected a "
                             f"torch.nn.Linear, got {type(linear).__name__}")
         layer = cls(linear.in_features, linear.out_features, bias=False, bits=bits,
                     ternary_inference=ternary_inference, weight=linear.weight,
-                    packed=packed)
+                    packed=packed, scale=scale)
         if linear.bias is not None:
             layer.bias = torch.nn.Parameter(linear.bias.detach().to(torch.float32),
                                             requires_grad=linear.bias.requires_grad)
@@ -158,6 +176,11 @@ class QuantLinear(torch.nn.Module):
     def packed(self) -> bool:
         """Whether the weight's integers are stored 4 per byte."""
         return self.weight.packed
+
+    @property
+    def scale(self) -> str:
+        """"tensor" (one delta) or "row" (one delta per output feature)."""
+        return self.weight.scale
 
     @property
     def ternary_inference(self) -> bool:
@@ -184,12 +207,16 @@ class QuantLinear(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, bits={self.bits}, "
-                f"ternary_inference={self.ternary_inference}, packed={self.packed}")
+                f"ternary_inference={self.ternary_inference}, packed={self.packed}"
+                + (", scale='row'" if self.scale == "row" else ""))
 
     # The integer weight in state_dict(): weight_q (int8 in the weight's
     # shape, or for a packed layer its uint8 packed bytes, so checkpoints keep
     # the 4x saving), weight_delta (f32), weight_max_q (int8) and weight_bits
-    # (f32, 1.58 for ternary). Either form of weight_q loads into a ternary
+    # (f32, 1.58 for ternary). With scale="row", weight_delta is float32
+    # [out_features] and weight_max_q int8 [out_features] (one per row; 0-dim
+    # per tensor: the dimension tells the two apart, and a checkpoint of the
+    # other scale is refused). Either form of weight_q loads into a ternary
     # layer of either storage. The handle carries no data and is left out.
     _STATE_KEYS = ("weight_q", "weight_delta", "weight_max_q", "weight_bits")
 
@@ -198,31 +225,59 @@ class QuantLinear(torch.nn.Module):
         destination.pop(prefix + "weight_handle", None)
         w = self.weight
         destination[prefix + "weight_q"] = w.packed_bytes if w.packed else w.q
-        destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
-        destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
+        if w.scale == "row":
+            destination[prefix + "weight_delta"] = w.delta_rows
+            destination[prefix + "weight_max_q"] = w.max_q_rows
+        else:
+            destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
+            destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
         destination[prefix + "weight_bits"] = torch.tensor(float(w.bits), dtype=torch.float32)
+
+    def _weight_state_error(self, q, delta, max_q, bits):
+        """Why the saved weight entries cannot load into this layer (None
+        when they can, as far as can be told before loading)."""
+        w = self.weight
+        if float(bits) != float(w.bits) and not (float(bits) < 2 and w.bits < 2):
+            return f"saved with bits={float(bits):g}, the layer has bits={w.bits}"
+        saved = "row" if delta.dim() == 1 else "tensor" if delta.dim() == 0 else None
+        if saved is None:
+            return (f"weight_delta must be 0-dim (scale='tensor') or 1-D "
+                    f"(scale='row'), got shape {tuple(delta.shape)}")
+        if saved != w.scale:
+            return (f"saved with scale={saved!r} ({delta.numel()} delta"
+                    f"{'s' if delta.numel() != 1 else ''}), the layer has "
+                    f"scale={w.scale!r} ({w.rows} delta{'s' if w.rows != 1 else ''}); "
+                    f"build it with scale={saved!r} to load this checkpoint")
+        return None
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
+        # The weight's entries are checked first: a refused checkpoint
+        # leaves the whole layer (bias included) as it was.
+        keys = [prefix + k for k in self._STATE_KEYS]
+        entries = [state_dict.get(k) for k in keys]
+        if all(e is not None for e in entries):
+            q, delta, max_q, bits = (torch.as_tensor(e).detach().to("cpu") for e in entries)
+            error = self._weight_state_error(q, delta, max_q, bits)
+            if error is not None:
+                error_msgs.append(f"{prefix}weight: {error}")
+                return
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
         if prefix + "weight_handle" in missing_keys:
             missing_keys.remove(prefix + "weight_handle")
-        keys = [prefix + k for k in self._STATE_KEYS]
         for k in keys:
             if k in unexpected_keys:
                 unexpected_keys.remove(k)
-        absent = [k for k in keys if k not in state_dict]
+        absent = [k for k, e in zip(keys, entries) if e is None]
         if absent:
             missing_keys.extend(absent)
             return
-        q, delta, max_q, bits = (state_dict[k] for k in keys)
         w = self.weight
-        if float(bits) != float(w.bits) and not (float(bits) < 2 and w.bits < 2):
-            error_msgs.append(f"{prefix}weight: saved with bits={float(bits):g}, "
-                              f"the layer has bits={w.bits}")
-            return
         try:
-            w._set_state(q.detach().to("cpu"), float(delta), int(max_q))
+            if w.scale == "row":
+                w._set_state_rows(q, delta, max_q)
+            else:
+                w._set_state(q, float(delta), int(max_q))
         except ValueError as e:
             error_msgs.append(f"{prefix}weight: {e}")

@@ -9,7 +9,10 @@ parameters:
   optimizer (`dqt::optim::AdamW`/`SGD`/`Adafactor`): one JIT kernel launch
   per param group and grid configuration, the update written back to the
   integer grid
-  with stochastic rounding (docs/numerics.md). The Philox `tensor_id` of a
+  with stochastic rounding (docs/numerics.md). Weights with one delta per
+  tensor and per output row (`scale="row"`, each row's delta and max q
+  updated by the step) mix freely: each grid, storage and scale is its own
+  kernel. The Philox `tensor_id` of a
   weight is its global index in the optimizer (counting every parameter of
   every group in order, as torch's state_dict does), so it is stable across
   state_dict()/load_state_dict(). All quantized weights of a group step
@@ -367,8 +370,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
         """torch's format: {"state": {global index: {...}}, "param_groups":
         [...]}. A quantized weight's state is {"step" (int64), "exp_avg",
         "exp_avg_sq"} (AdamW), {"step", "momentum_buffer"} (SGD) or as
-        Adafactor's docstring says: live tensors, as torch's. The weights
-        themselves belong to the model's state_dict()."""
+        Adafactor's docstring says: live tensors, as torch's, the same for
+        per-tensor and per-row weights. The weights themselves (integers,
+        deltas, max q) belong to the model's state_dict()."""
         self._sync()
         return super().state_dict()
 

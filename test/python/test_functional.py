@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-import numpy as np
 import torch
 
 import dqt
+from test_nn import grid
 
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK = 0xFFFFFFFF
@@ -63,11 +63,51 @@ def sqrt_ieee(x):
     return x.double().sqrt().float()
 
 
+def next_delta(delta, max_q, bits):
+    """The next step (docs/numerics.md): max_q * delta / Qp (an f32 product,
+    then an f32 quotient) where max_q > 0, else delta. Per tensor (a float
+    and an int) or per row (f32 and integer tensors [rows]): f32 [rows]."""
+    d = torch.as_tensor(delta, dtype=torch.float32).reshape(-1)
+    mq = torch.as_tensor(max_q).reshape(-1)
+    return torch.where(mq > 0, mq.float() * d / f(float(grid(bits)[1])), d)
+
+
+def per_element(rows, n):
+    """Values per row [rows] repeated over the n // rows elements of each."""
+    return rows.repeat_interleave(n // rows.numel())
+
+
+def stochastic_round(w2, dn, u, bits):
+    """The new integers (as f32) of updated weights `w2` (1-D) with next
+    step `dn` per row (f32 [rows]; one row per tensor): x = w2 * (1/dn),
+    the reciprocal rounded to f32 once per row; floor(x) + (u < x -
+    floor(x)), clamped to the grid; NaN -> 0."""
+    qn, qp = grid(bits)
+    x = w2 * per_element(torch.ones_like(dn) / dn, w2.numel())
+    fl = x.floor()
+    r = torch.where(u < x - fl, fl + 1, fl)
+    r = torch.where(x >= qp, f(float(qp)), r)
+    r = torch.where(x <= qn, f(float(qn)), r)
+    return torch.where(x.isnan(), f(0.0), r)
+
+
+def scale_result(q1, dn, per_row):
+    """(delta', max q') as the kernels report them: a float and an int per
+    tensor; f32 [rows] and int8 [rows] per row."""
+    if per_row:
+        return dn, q1.view(dn.numel(), -1).amax(1)
+    return float(dn), int(q1.max())
+
+
 def adamw_ref(q, delta, max_q, g, m, v, step, lr, beta1, beta2, eps, wd,
-              bits, seed, tid):
-    qn, qp = (-1, 1) if bits < 2 else (-(2 ** (int(bits) - 1)), 2 ** (int(bits) - 1) - 1)
-    d = f(delta)
-    dn = (f(float(max_q)) * d / f(float(qp))) if max_q > 0 else d
+              bits, seed, tid, u=None):
+    """One DQT AdamW step of 1-D `q` in torch ops. `delta`, `max_q`: a float
+    and an int, or per row f32 and int8 tensors [rows] (row r = elements
+    [r*L, (r+1)*L)). `u`: the Philox stream (default: uniform_ref's).
+    Returns (q', m', v', delta', max q', changed, nonfinite)."""
+    per_row = isinstance(delta, torch.Tensor)
+    d = per_element(torch.as_tensor(delta, dtype=torch.float32).reshape(-1), q.numel())
+    dn = next_delta(delta, max_q, bits)
     alpha = lr * (1 - beta2 ** step) ** 0.5 / (1 - beta1 ** step)
     finite = g.isfinite()
     b1, b2 = f(beta1), f(beta2)
@@ -76,17 +116,12 @@ def adamw_ref(q, delta, max_q, g, m, v, step, lr, beta1, beta2, eps, wd,
     w = q.float() * d
     w1 = w - f(alpha) * (m1 / (sqrt_ieee(v1) + f(eps)))
     w2 = w1 - f(lr * wd) * w1
-    # x = w2 * (1/dn), the reciprocal rounded to f32 once (docs/numerics.md).
-    x = w2 * torch.full_like(w2, float(np.float32(1.0) / np.float32(float(dn))))
-    fl = x.floor()
-    u = uniform_ref(seed, step, tid, q.numel())
-    r = torch.where(u < x - fl, fl + 1, fl)
-    r = torch.where(x >= qp, f(float(qp)), r)
-    r = torch.where(x <= qn, f(float(qn)), r)
-    r = torch.where(x.isnan(), f(0.0), r)
+    if u is None:
+        u = uniform_ref(seed, step, tid, q.numel())
+    r = stochastic_round(w2, dn, u, bits)
     q1 = torch.where(finite, r.to(torch.int8), q)
-    return (q1, torch.where(finite, m1, m), torch.where(finite, v1, v), float(dn),
-            int(q1.max()), int((q1 != q).sum()), int((~finite).sum()))
+    return (q1, torch.where(finite, m1, m), torch.where(finite, v1, v),
+            *scale_result(q1, dn, per_row), int((q1 != q).sum()), int((~finite).sum()))
 
 
 def make(n, bits, seed=0):

@@ -1,8 +1,6 @@
 """dqt.QuantizedWeight and dqt.nn.QuantLinear against plain-torch references
 (docs/numerics.md: initialization; BitLinear's 8-bit activation quantization
 with straight-through estimators)."""
-import math
-
 import pytest
 import torch
 
@@ -15,13 +13,19 @@ def grid(bits):
     return -(2 ** (int(bits) - 1)), 2 ** (int(bits) - 1) - 1
 
 
-def from_float_ref(w, bits):
-    """The DQT initialization: mean|W| in double, s rounded to f32."""
+def from_float_ref(w, bits, scale="tensor"):
+    """The DQT initialization in torch ops: mean|W| in double, s = Qp /
+    max(mean, 1e-5) rounded to f32, q = clamp(round_half_even(W*s)), delta
+    = 1/s in f32. Per tensor: (q, delta as a float); scale="row": the same
+    for each row r = elements [r*L, (r+1)*L), (q, f32 delta [rows])."""
     qn, qp = grid(bits)
-    mean = math.fsum(abs(float(x)) for x in w.flatten().tolist()) / w.numel()
-    s = torch.tensor(qp / max(mean, 1e-5), dtype=torch.float32)
-    q = (w.float() * s).round().clamp(qn, qp).to(torch.int8)
-    return q, float(torch.tensor(1.0, dtype=torch.float32) / s)
+    rows = w.shape[0] if scale == "row" else 1
+    wr = w.float().reshape(rows, -1)
+    mean = wr.double().abs().mean(1)
+    s = (qp / mean.clamp_min(1e-5)).float()
+    q = (wr * s[:, None]).round().clamp(qn, qp).to(torch.int8).reshape(w.shape)
+    delta = torch.ones_like(s) / s
+    return q, (delta if scale == "row" else float(delta))
 
 
 def act_quant_ref(x):

@@ -5,10 +5,10 @@ zero_grad, state_dict round trips and bad input."""
 import io
 
 import pytest
-import numpy as np
 import torch
 
 import dqt
+from test_functional import adamw_ref, next_delta, per_element, scale_result, stochastic_round
 
 HYPER = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.05)
 
@@ -18,52 +18,70 @@ def f32(x):
 
 
 class Ref:
-    """The reference state of one quantized weight (1-D copies)."""
+    """The reference state of one quantized weight (1-D copies), per tensor
+    or per row (delta and max_q then f32 and int8 tensors [rows])."""
 
     def __init__(self, w, tensor_id):
         self.q = w.q.flatten().clone()
-        self.delta, self.max_q, self.bits = w.delta, w.max_q, w.bits
+        self.per_row = w.scale == "row"
+        if self.per_row:
+            self.delta, self.max_q = w.delta_rows, w.max_q_rows
+        else:
+            self.delta, self.max_q = w.delta, w.max_q
+        self.bits = w.bits
         self.m = torch.zeros(self.q.numel())
         self.v = torch.zeros(self.q.numel())
         self.tid = tensor_id
 
+    def matches(self, w):
+        """Whether weight `w` holds the reference's integers and scales."""
+        if not torch.equal(w.q.flatten(), self.q):
+            return False
+        if self.per_row:
+            return same_bits(w.delta_rows, self.delta) and torch.equal(w.max_q_rows, self.max_q)
+        return (w.delta, w.max_q) == (self.delta, self.max_q)
+
     def adamw(self, g, t, lr, betas, eps, weight_decay, seed):
+        """Per tensor the single-tensor kernel, per row the torch-ops
+        reference of test_functional; returns (max_q, changed, nonfinite)."""
+        if self.per_row:
+            u = dqt.random.philox_uniform(seed, t, self.tid, self.q.numel())
+            (self.q, self.m, self.v, self.delta, self.max_q, changed, nonfinite) = adamw_ref(
+                self.q, self.delta, self.max_q, g.flatten(), self.m, self.v, t, lr,
+                betas[0], betas[1], eps, weight_decay, self.bits, seed, self.tid, u=u)
+            return int(self.q.max()), changed, nonfinite
         r = dqt.functional.adamw_step_(
             self.q, self.delta, self.max_q, g.flatten().clone(), self.m, self.v,
             step=t, lr=lr, beta1=betas[0], beta2=betas[1], eps=eps,
             weight_decay=weight_decay, bits=self.bits, seed=seed, tensor_id=self.tid)
         self.delta, self.max_q = r.delta, r.max_q
-        return r
+        return r.max_q, r.changed, r.nonfinite
 
     def sgd(self, g, t, lr, momentum, weight_decay, seed):
-        """docs/numerics.md's SGD with the contract's rounding, in torch f32."""
+        """docs/numerics.md's SGD with the contract's rounding, in torch f32;
+        returns the number of changed integers."""
         g = g.flatten()
-        qn, qp = (-1, 1) if self.bits < 2 else (-(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1)
-        d = f32(self.delta)
-        dn = f32(float(self.max_q)) * d / f32(float(qp)) if self.max_q > 0 else d
+        n = self.q.numel()
+        d = per_element(torch.as_tensor(self.delta, dtype=torch.float32).reshape(-1), n)
+        dn = next_delta(self.delta, self.max_q, self.bits)
         finite = g.isfinite()
         buf1 = f32(momentum) * self.m + g
         w1 = self.q.float() * d - f32(lr) * buf1
         w2 = w1 - f32(lr * weight_decay) * w1
-        x = w2 * torch.full_like(w2, float(np.float32(1.0) / np.float32(float(dn))))
-        fl = x.floor()
-        u = dqt.random.philox_uniform(seed, t, self.tid, self.q.numel())
-        r = torch.where(u < x - fl, fl + 1, fl)
-        r = torch.where(x >= qp, f32(float(qp)), r)
-        r = torch.where(x <= qn, f32(float(qn)), r)
+        r = stochastic_round(w2, dn, dqt.random.philox_uniform(seed, t, self.tid, n), self.bits)
         q1 = torch.where(finite, r.to(torch.int8), self.q)
         changed = int((q1 != self.q).sum())
         self.q, self.m = q1, torch.where(finite, buf1, self.m)
-        self.delta, self.max_q = float(dn), int(q1.max())
+        self.delta, self.max_q = scale_result(q1, dn, self.per_row)
         return changed
 
 
-def model3():
+def model3(scale="tensor"):
     torch.manual_seed(11)
     return torch.nn.Sequential(
-        dqt.nn.QuantLinear(12, 16, bits=8), torch.nn.ReLU(),
-        dqt.nn.QuantLinear(16, 8, bits=4), torch.nn.Tanh(),
-        dqt.nn.QuantLinear(8, 4, bits=1.58, bias=False))
+        dqt.nn.QuantLinear(12, 16, bits=8, scale=scale), torch.nn.ReLU(),
+        dqt.nn.QuantLinear(16, 8, bits=4, scale=scale), torch.nn.Tanh(),
+        dqt.nn.QuantLinear(8, 4, bits=1.58, bias=False, scale=scale))
 
 
 def quant_layers(model):
@@ -91,8 +109,11 @@ def global_ids(opt):
     return ids
 
 
-def test_adamw_matches_single_tensor_kernel_and_torch():
-    model = model3()
+@pytest.mark.parametrize("scale", ["tensor", "row"])
+def test_adamw_matches_single_tensor_kernel_and_torch(scale):
+    """Per tensor against the single-tensor kernel, per row against the
+    torch-ops reference (test_functional.adamw_ref)."""
+    model = model3(scale)
     opt = dqt.optim.AdamW(model.parameters(), seed=7, **HYPER)
     ids = global_ids(opt)
     assert sorted(ids.values()) == [0, 2, 4]  # handles sit where nn.Linear's weights would
@@ -112,10 +133,8 @@ def test_adamw_matches_single_tensor_kernel_and_torch():
         assert [s.tensor_id for s in stats] == [0, 2, 4]
         for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
             r = ref.adamw(g, t, seed=7, **HYPER)
-            w = layer.weight
-            assert torch.equal(w.q.flatten(), ref.q)
-            assert (w.delta, w.max_q) == (ref.delta, ref.max_q)
-            assert (s.max_q, s.changed, s.nonfinite) == (r.max_q, r.changed, r.nonfinite)
+            assert ref.matches(layer.weight)
+            assert (s.max_q, s.changed, s.nonfinite) == r
             st = opt.state[layer.weight_handle]
             assert int(st["step"]) == t
             assert torch.equal(st["exp_avg"].flatten(), ref.m)
@@ -126,8 +145,9 @@ def test_adamw_matches_single_tensor_kernel_and_torch():
     assert total_changed > 0
 
 
-def test_sgd_matches_reference_and_torch_with_decoupled_decay():
-    model = model3()
+@pytest.mark.parametrize("scale", ["tensor", "row"])
+def test_sgd_matches_reference_and_torch_with_decoupled_decay(scale):
+    model = model3(scale)
     hyper = dict(lr=0.02, momentum=0.8, weight_decay=0.1)
     opt = dqt.optim.SGD(model.parameters(), seed=3, **hyper)
     ids = global_ids(opt)
@@ -150,9 +170,8 @@ def test_sgd_matches_reference_and_torch_with_decoupled_decay():
                 twin.mul_(1 - hyper["lr"] * hyper["weight_decay"])
         for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
             changed = ref.sgd(g, t, seed=3, **hyper)
-            assert torch.equal(layer.weight.q.flatten(), ref.q)
-            assert (layer.weight.delta, layer.weight.max_q) == (ref.delta, ref.max_q)
-            assert (s.changed, s.max_q) == (changed, ref.max_q)
+            assert ref.matches(layer.weight)
+            assert (s.changed, s.max_q) == (changed, int(ref.q.max()))
             assert torch.equal(opt.state[layer.weight_handle]["momentum_buffer"].flatten(), ref.m)
             total += changed
         for p, twin in zip(floats, twins):

@@ -134,8 +134,8 @@ at::Tensor checkedValues(const QuantizedWeight &w, const at::Tensor &q,
     os << ", got " << q.scalar_type() << q.sizes();
   } else if (q.numel() && (q.min().item<int64_t>() < g.qn() ||
                            q.max().item<int64_t>() > g.qp())) {
-    os << who << ": q has values outside the " << g.str() << " grid ["
-       << g.qn() << ", " << g.qp() << "]";
+    os << who << ": q has values outside the " << g.str() << " grid [" << g.qn()
+       << ", " << g.qp() << "]";
   } else {
     values = q;
   }

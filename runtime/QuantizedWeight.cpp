@@ -211,11 +211,11 @@ void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
   };
   TORCH_CHECK(deltaRows.defined() && deltaRows.scalar_type() == at::kFloat &&
                   deltaRows.dim() == 1 && deltaRows.size(0) == rows(),
-              who, ": deltaRows must be Float[", rows(), "], got ",
+              who, ": the per-row deltas must be Float[", rows(), "], got ",
               describe(deltaRows));
   TORCH_CHECK(maxqRows.defined() && maxqRows.scalar_type() == at::kChar &&
                   maxqRows.dim() == 1 && maxqRows.size(0) == rows(),
-              who, ": maxqRows must be Char[", rows(), "], got ",
+              who, ": the per-row max q must be Char[", rows(), "], got ",
               describe(maxqRows));
   at::Tensor d = deltaRows.cpu();
   TORCH_CHECK((d.isfinite() & (d > 0)).all().item<bool>(), who,

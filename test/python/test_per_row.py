@@ -216,13 +216,13 @@ def test_model_state_dict_of_the_other_scale_is_refused_and_changes_nothing():
 
 
 @pytest.mark.parametrize("change,message", [
-    (dict(weight_delta=torch.ones(5)), r"deltaRows must be Float\[16\], got Float\[5\]"),
-    (dict(weight_delta=torch.ones(16, dtype=torch.float64)), "deltaRows must be Float"),
+    (dict(weight_delta=torch.ones(5)), r"the per-row deltas must be Float\[16\], got Float\[5\]"),
+    (dict(weight_delta=torch.ones(16, dtype=torch.float64)), "the per-row deltas must be Float"),
     (dict(weight_delta=torch.full((16,), -1.0)), "every row's delta must be finite and > 0"),
     (dict(weight_delta=torch.full((16,), float("inf"))), "finite and > 0"),
     (dict(weight_max_q=torch.full((16,), 9, dtype=torch.int8)),
      r"every row's max q must be in the 4-bit grid \[-8, 7\]"),
-    (dict(weight_max_q=torch.zeros(16, dtype=torch.int32)), r"maxqRows must be Char\[16\]"),
+    (dict(weight_max_q=torch.zeros(16, dtype=torch.int32)), r"the per-row max q must be Char\[16\]"),
     (dict(weight_delta=torch.ones(2, 8)), "weight_delta must be 0-dim .* or 1-D"),
 ])
 def test_bad_per_row_checkpoint_entries_change_nothing(change, message):

@@ -59,6 +59,10 @@ std::string kindName(const Kind &k) {
   return "Bits" + std::to_string(int(k.bits));
 }
 
+/// How GoogleTest (and ctest's test list) prints a Kind: its name, not its
+/// bytes.
+void PrintTo(const Kind &k, std::ostream *os) { *os << kindName(k); }
+
 /// One parameter as the reference sees it: flat int8 values, states, and
 /// one delta and max q per row (a per-tensor weight is one row).
 struct RowRef {
@@ -378,9 +382,9 @@ TEST(PerRowInit, RefusesWhatMakesNoSense) {
     EXPECT_TRUE(sameBytes(rows.deltaRows(), delta));
     EXPECT_TRUE(sameBytes(rows.maxQRows(), maxq));
   };
-  refused(at::ones({5}), maxq, "deltaRows must be Float[4], got Float[5]");
-  refused(at::ones({4}, at::kDouble), maxq, "deltaRows must be Float[4]");
-  refused(delta, at::ones({4}), "maxqRows must be Char[4], got Float[4]");
+  refused(at::ones({5}), maxq, "the per-row deltas must be Float[4], got Float[5]");
+  refused(at::ones({4}, at::kDouble), maxq, "the per-row deltas must be Float[4]");
+  refused(delta, at::ones({4}), "the per-row max q must be Char[4], got Float[4]");
   refused(at::tensor({1.0f, 0.0f, 1.0f, 1.0f}), maxq,
           "every row's delta must be finite and > 0");
   refused(at::tensor({1.0f, NAN, 1.0f, 1.0f}), maxq,

@@ -54,6 +54,20 @@ void checkOptions(const char *name, const AdafactorOptions &o) {
               ": weight_decay must be finite and >= 0, got ", o.weightDecay);
 }
 
+/// The SGD kernel's hyper-parameters for Adafactor's update: lr, momentum
+/// beta1 (the update is pre-scaled by 1 - beta1), decoupled decay lr*lambda.
+std::vector<float> sgdHyperParameters(const AdafactorOptions &o) {
+  return {float(o.lr), float(o.beta1), float(o.lr * o.weightDecay)};
+}
+
+/// The float-mode SGD kernel's configuration.
+StepConfig floatConfig() {
+  StepConfig c;
+  c.optimizer = Optimizer::SGD;
+  c.floatWeights = true;
+  return c;
+}
+
 /// Sum of `partials` in index order, in double.
 double sumInOrder(const std::vector<double> &partials) {
   double s = 0;
@@ -157,24 +171,38 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
   checkOptions(name_, options);
   checkParameters(name_, params_);
   for (size_t p = 0; p < params_.size(); ++p) {
-    const at::Tensor &q = params_[p]->q();
     // The weight's shape: q is 1-D bytes when packed.
-    at::IntArrayRef shape = params_[p]->sizes();
-    at::TensorOptions f32 = q.options().dtype(at::kFloat);
-    std::vector<at::Tensor> states;
-    if (shape.size() == 2) {
-      states.push_back(at::zeros({shape[0]}, f32));
-      states.push_back(at::zeros({shape[1]}, f32));
-    } else {
-      states.push_back(at::zeros(shape, f32));
-    }
-    if (options.beta1 > 0)
-      states.push_back(at::zeros(shape, f32));
-    states_.push_back(std::move(states));
+    states_.push_back(makeStates(params_[p]->sizes(),
+                                 params_[p]->q().options().dtype(at::kFloat)));
     tensorIds_.push_back(int64_t(p));
   }
   stepped_.assign(params_.size(), false);
   pendingStats_.resize(params_.size());
+}
+
+std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
+                                              at::TensorOptions f32) const {
+  std::vector<at::Tensor> states;
+  if (shape.size() == 2) {
+    states.push_back(at::zeros({shape[0]}, f32));
+    states.push_back(at::zeros({shape[1]}, f32));
+  } else {
+    states.push_back(at::zeros(shape, f32));
+  }
+  if (options_.beta1 > 0)
+    states.push_back(at::zeros(shape, f32));
+  return states;
+}
+
+void Adafactor::addFloatParameters(std::vector<at::Tensor> params) {
+  TORCH_CHECK(step_ == 0 && std::find(stepped_.begin(), stepped_.end(),
+                                      true) == stepped_.end(),
+              name_, ": addFloatParameters: only before the first step");
+  checkFloatParameters(name_, floatParams_, params);
+  for (at::Tensor &p : params) {
+    floatStates_.push_back(makeStates(p.sizes(), p.options()));
+    floatParams_.push_back(std::move(p));
+  }
 }
 
 void Adafactor::checkNoStepInProgress(const char *what) const {
@@ -224,17 +252,26 @@ void Adafactor::restore(int64_t step, uint64_t seed,
 
 int64_t Adafactor::stateBytes() const {
   int64_t bytes = 0;
-  for (const auto &states : states_)
-    for (const at::Tensor &s : states)
-      bytes += s.numel() * int64_t(s.element_size());
+  for (const auto *all : {&states_, &floatStates_})
+    for (const auto &states : *all)
+      for (const at::Tensor &s : states)
+        bytes += s.numel() * int64_t(s.element_size());
   return bytes;
 }
 
 std::vector<StepStats> Adafactor::step() {
-  // Check everything first: a bad input changes nothing.
-  run(checkUnstepped(name_, params_, stepped_));
-  ++step_;
+  // Check everything (and compile) first: a bad input changes nothing.
+  std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
+  checkFloatGradients(name_, floatParams_);
+  if (!floatParams_.empty())
+    KernelCache::global().cpu(floatConfig());
+  run(remaining);
   std::vector<StepStats> stats = pendingStats_;
+  if (!floatParams_.empty()) {
+    std::vector<StepStats> f = runFloat(step_ + 1);
+    stats.insert(stats.end(), f.begin(), f.end());
+  }
+  ++step_;
   std::fill(stepped_.begin(), stepped_.end(), false);
   return stats;
 }
@@ -260,36 +297,14 @@ void Adafactor::run(const std::vector<size_t> &which) {
   const AdafactorOptions &o = options_;
   int64_t t = step_ + 1;
   double beta2t = 1.0 - std::pow(double(t), o.decayRate);
-  float beta1 = float(o.beta1);
-  float oneMinusBeta1 = 1.0f - beta1;
-  std::vector<float> hyper = {float(o.lr), beta1,
-                              float(o.lr * o.weightDecay)};
+  std::vector<float> hyper = sgdHyperParameters(o);
 
-  // Kernel 1: statistics, the states r, c (or v) and the clipped update u,
-  // scaled by (1 - beta1): the SGD kernel then computes
-  // m' = beta1*m + (1-beta1)*u.
+  // Kernel 1: statistics, the states r, c (or v) and the clipped update u.
   std::vector<at::Tensor> updates(params_.size());
   for (size_t p : which) {
     QuantizedWeight &w = *params_[p];
-    const float *g = w.grad().data_ptr<float>();
-    int64_t n = w.numel();
-    at::Tensor u = at::empty({n}, at::kFloat);
-    float *up = u.data_ptr<float>();
-    auto &st = states_[p];
-    double sumSq =
-        factored(p)
-            ? factoredUpdate(g, st[0].data_ptr<float>(),
-                             st[1].data_ptr<float>(), up, w.sizes()[0],
-                             w.sizes()[1], beta2t, o.eps1)
-            : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t,
-                               o.eps1);
-    double rms = std::sqrt(sumSq / double(n));
-    float clip = float(std::max(1.0, rms / o.clipThreshold));
-    at::parallel_for(0, n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        up[i] = (up[i] / clip) * oneMinusBeta1;
-    });
-    updates[p] = std::move(u);
+    updates[p] = clippedUpdate(w.grad().data_ptr<float>(), w.sizes(),
+                               states_[p], beta2t);
   }
 
   // Kernel 2: the generated SGD step, one launch per grid. Without a first
@@ -313,15 +328,61 @@ void Adafactor::run(const std::vector<size_t> &which) {
   }
 }
 
+at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
+                                   std::vector<at::Tensor> &st,
+                                   double beta2t) const {
+  const AdafactorOptions &o = options_;
+  int64_t n = c10::multiply_integers(shape);
+  at::Tensor u = at::empty({n}, at::kFloat);
+  float *up = u.data_ptr<float>();
+  double sumSq =
+      shape.size() == 2
+          ? factoredUpdate(g, st[0].data_ptr<float>(), st[1].data_ptr<float>(),
+                           up, shape[0], shape[1], beta2t, o.eps1)
+          : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t,
+                             o.eps1);
+  double rms = std::sqrt(sumSq / double(n));
+  float clip = float(std::max(1.0, rms / o.clipThreshold));
+  // Scaled by (1 - beta1): the SGD kernel then computes
+  // m' = beta1*m + (1-beta1)*u.
+  float oneMinusBeta1 = 1.0f - float(o.beta1);
+  at::parallel_for(0, n, int64_t(1) << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      up[i] = (up[i] / clip) * oneMinusBeta1;
+  });
+  return u;
+}
+
+std::vector<StepStats> Adafactor::runFloat(int64_t t) {
+  const AdafactorOptions &o = options_;
+  double beta2t = 1.0 - std::pow(double(t), o.decayRate);
+  std::vector<at::Tensor> updates;
+  std::vector<StepOperands> ops;
+  for (size_t i = 0; i < floatParams_.size(); ++i) {
+    at::Tensor &p = floatParams_[i];
+    updates.push_back(clippedUpdate(p.grad().data_ptr<float>(), p.sizes(),
+                                    floatStates_[i], beta2t));
+    float *u = updates.back().data_ptr<float>();
+    // As for the integer weights: without a first moment the update is
+    // its own momentum buffer.
+    void *buffer = o.beta1 > 0 ? floatStates_[i].back().data_ptr() : u;
+    ops.push_back(StepOperands::floatMode(p, u, buffer, nullptr));
+  }
+  return launchCpu(KernelCache::global().cpu(floatConfig()), floatConfig(),
+                   ops, sgdHyperParameters(o), seed_, uint64_t(t));
+}
+
 void Adafactor::save(const std::string &path) const {
   saveOptimizerFile(path, name_, {step_, seed_, options_.lr}, params_,
-                    states_);
+                    states_, {floatParams_, floatStates_});
 }
 
 void Adafactor::load(const std::string &path) {
   checkNoStepInProgress("load");
   // A beta1 > 0 file holds one state more per parameter: refused there.
-  OptimizerFileHeader h = loadOptimizerFile(path, name_, params_, states_);
+  FloatEntries floats{floatParams_, floatStates_};
+  OptimizerFileHeader h =
+      loadOptimizerFile(path, name_, params_, states_, &floats);
   step_ = h.step;
   seed_ = h.seed;
   options_.lr = h.lr;

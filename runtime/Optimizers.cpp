@@ -100,20 +100,7 @@ void QuantizedOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
   TORCH_CHECK(step_ == 0 && std::find(stepped_.begin(), stepped_.end(),
                                       true) == stepped_.end(),
               name_, ": addFloatParameters: only before the first step");
-  for (size_t i = 0; i < params.size(); ++i) {
-    const at::Tensor &p = params[i];
-    TORCH_CHECK(p.defined() && p.scalar_type() == at::kFloat &&
-                    p.device().is_cpu() && p.is_contiguous() && p.numel() > 0,
-                name_, ": float parameter ", i,
-                " must be a non-empty, contiguous float32 CPU tensor, got ",
-                p.defined() ? c10::str(p.scalar_type(), p.sizes(), " on ",
-                                       p.device())
-                            : std::string("an undefined tensor"));
-    auto same = [&](const at::Tensor &o) { return o.is_same(p); };
-    TORCH_CHECK(std::none_of(floatParams_.begin(), floatParams_.end(), same) &&
-                    std::none_of(params.begin(), params.begin() + i, same),
-                name_, ": float parameter ", i, " is given twice");
-  }
+  checkFloatParameters(name_, floatParams_, params);
   size_t numStates = states_.front().size();
   for (at::Tensor &p : params) {
     std::vector<at::Tensor> states;
@@ -139,10 +126,10 @@ QuantizedOptimizer::runFloat(const CpuStepKernel &kernel) {
     auto &st = floatStates_[i];
     // The kernel writes p in place, under autograd's nose: p is a leaf whose
     // value the optimizer owns, as torch.optim's in-place updates.
-    ops.push_back({reinterpret_cast<int8_t *>(p.data_ptr<float>()),
-                   p.grad().data_ptr<float>(), st[0].data_ptr(),
-                   st.size() > 1 ? st[1].data_ptr() : nullptr, p.numel(), 0,
-                   1.0f, 1.0f});
+    ops.push_back(StepOperands::floatMode(p, p.grad().data_ptr<float>(),
+                                          st[0].data_ptr(),
+                                          st.size() > 1 ? st[1].data_ptr()
+                                                        : nullptr));
   }
   return launchCpu(kernel, floatConfig(), ops, hyperParameters(step_ + 1),
                    seed_, uint64_t(step_ + 1));
@@ -193,16 +180,7 @@ void QuantizedOptimizer::stepParameter(QuantizedWeight &weight) {
 std::vector<StepStats> QuantizedOptimizer::step() {
   // Check everything (and compile) first: a bad input changes nothing.
   std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
-  for (size_t i = 0; i < floatParams_.size(); ++i) {
-    const at::Tensor &p = floatParams_[i], &g = p.grad();
-    TORCH_CHECK(g.defined(), name_, ": float parameter ", i,
-                " has no gradient");
-    TORCH_CHECK(g.scalar_type() == at::kFloat && g.sizes() == p.sizes() &&
-                    g.is_contiguous() && g.device() == p.device(),
-                name_, ": grad of float parameter ", i, " is ",
-                g.scalar_type(), g.sizes(), ", expected a contiguous ",
-                at::kFloat, p.sizes(), " on ", p.device());
-  }
+  checkFloatGradients(name_, floatParams_);
   const CpuStepKernel *floatKernel =
       floatParams_.empty() ? nullptr : &KernelCache::global().cpu(floatConfig());
   run(remaining);

@@ -57,6 +57,22 @@ public:
   /// alone, with the step count of the step in progress.
   void stepParameter(QuantizedWeight &weight) override;
 
+  /// Adds non-quantized parameters (DESIGN.md 5: float mode): the same
+  /// statistics kernel and states (factored r, c for 2-D, else v; m when
+  /// beta1 > 0), then the generated SGD kernel in float mode (the f32
+  /// weights updated in place, no grid), one launch for all of them after
+  /// the integer weights. Each must be a defined, non-empty, contiguous f32
+  /// CPU tensor, given once, before the first step; its gradient is
+  /// autograd's `grad()`. Saved and loaded with the rest (float.<i>.*);
+  /// their StepStats come last, with maxQ and changed -1. Not inside the
+  /// backward pass. Throws c10::Error, changing nothing.
+  void addFloatParameters(std::vector<at::Tensor> params);
+  size_t numFloatParams() const { return floatParams_.size(); }
+  /// State tensor `k` of float parameter `i` (the order of `state`).
+  const at::Tensor &floatState(size_t i, size_t k) const {
+    return floatStates_[i][k];
+  }
+
   /// Changes lr, beta1 (not between 0 and > 0), decay rate, eps1, clip
   /// threshold and weight decay for the next steps (validated first; on
   /// error nothing changes). `options.seed` is ignored.
@@ -83,7 +99,8 @@ public:
   void restore(int64_t step, uint64_t seed,
                const std::vector<std::vector<at::Tensor>> &states);
   /// Bytes of persistent optimizer state: 4*(R + C) per factored [R, C]
-  /// parameter, 4*n per unfactored one, plus 4*n when beta1 > 0.
+  /// parameter, 4*n per unfactored one, plus 4*n when beta1 > 0 (float
+  /// parameters included).
   int64_t stateBytes() const;
 
   /// Saves weights, states, step, seed and lr (dqt::checkpoint format,
@@ -99,11 +116,23 @@ private:
   void run(const std::vector<size_t> &which);
   /// Refuses `what` while a step is in progress (stepParameter).
   void checkNoStepInProgress(const char *what) const;
+  /// The states of a parameter of `shape` (see the class comment), zeros.
+  std::vector<at::Tensor> makeStates(at::IntArrayRef shape,
+                                     at::TensorOptions f32) const;
+  /// Kernel 1 for one parameter: updates its states from `grad` and returns
+  /// the clipped update scaled by 1 - beta1 (NaN where grad is not finite).
+  at::Tensor clippedUpdate(const float *grad, at::IntArrayRef shape,
+                           std::vector<at::Tensor> &states,
+                           double beta2t) const;
+  /// Both kernels for the float parameters, for step `t`.
+  std::vector<StepStats> runFloat(int64_t t);
 
   const char *name_ = "dqt.optim.Adafactor";
   std::vector<QuantizedWeight *> params_;
   std::vector<int64_t> tensorIds_;
   std::vector<std::vector<at::Tensor>> states_;
+  std::vector<at::Tensor> floatParams_;
+  std::vector<std::vector<at::Tensor>> floatStates_;
   AdafactorOptions options_;
   int64_t step_ = 0;
   uint64_t seed_;

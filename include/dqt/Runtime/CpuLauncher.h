@@ -5,6 +5,8 @@
 
 #include "dqt/Compiler/Compiler.h"
 
+#include <ATen/ATen.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -29,6 +31,20 @@ struct StepOperands {
   int64_t rowLength = 0;
   const float *deltaRows = nullptr, *deltaNextRows = nullptr;
   int32_t *rowMaxQ = nullptr;
+
+  /// Float mode: the f32 weights `weight` (stepped in place), `grad` and
+  /// the states.
+  static StepOperands floatMode(at::Tensor &weight, float *grad, void *state0,
+                                void *state1) {
+    StepOperands op{};
+    op.q = reinterpret_cast<int8_t *>(weight.data_ptr<float>());
+    op.grad = grad;
+    op.state0 = state0;
+    op.state1 = state1;
+    op.numel = weight.numel();
+    op.delta = op.deltaNext = 1.0f;
+    return op;
+  }
 };
 
 /// The by-products of one parameter's step. Float mode has no grid: its

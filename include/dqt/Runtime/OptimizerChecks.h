@@ -44,6 +44,17 @@ std::vector<size_t> checkUnstepped(const char *name,
                                    const std::vector<QuantizedWeight *> &params,
                                    const std::vector<bool> &stepped);
 
+/// Non-quantized parameters to add to `existing`: each a defined,
+/// non-empty, contiguous f32 CPU tensor, none given twice (here or before).
+void checkFloatParameters(const char *name,
+                          const std::vector<at::Tensor> &existing,
+                          const std::vector<at::Tensor> &params);
+
+/// Each float parameter has an f32 gradient of its shape, contiguous, on
+/// its device (the float-mode kernels read it raw).
+void checkFloatGradients(const char *name,
+                         const std::vector<at::Tensor> &params);
+
 /// `states` has the layout of `live`: as many parameters and states, each
 /// defined with the live tensor's dtype and shape.
 void checkStatesLike(const char *name,

@@ -70,24 +70,19 @@ struct RefParam {
   std::vector<at::Tensor> states; // r, c or v; then m when beta1 > 0
 };
 
+std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum);
+
 RefParam refOf(const QuantizedWeight &w, bool momentum) {
-  RefParam r{w.q().clone(), w.delta(), w.maxQ(), w.grid(), {}};
-  if (w.q().dim() == 2) {
-    r.states.push_back(at::zeros({w.q().size(0)}));
-    r.states.push_back(at::zeros({w.q().size(1)}));
-  } else {
-    r.states.push_back(at::zeros(w.q().sizes()));
-  }
-  if (momentum)
-    r.states.push_back(at::zeros(w.q().sizes()));
-  return r;
+  return {w.q().clone(), w.delta(), w.maxQ(), w.grid(),
+          refStates(w.q().sizes(), momentum)};
 }
 
-/// One Adafactor step of the reference (docs/numerics.md).
-StepStats refStep(RefParam &p, const at::Tensor &grad,
-                  const optim::AdafactorOptions &o, uint64_t seed, int64_t t,
-                  int64_t tid) {
-  at::Tensor g = grad;
+/// Kernel 1 of the reference (docs/numerics.md): updates `states` (r, c or
+/// v) from `grad` and returns the clipped update scaled by 1 - beta1, NaN
+/// where the gradient is not finite.
+at::Tensor refClippedUpdate(std::vector<at::Tensor> &states,
+                            const at::Tensor &g,
+                            const optim::AdafactorOptions &o, int64_t t) {
   at::Tensor finite = g.isfinite();
   at::Tensor gd = g.to(at::kDouble);
   at::Tensor g2 = at::where(finite, gd * gd + o.eps1, 0.0);
@@ -100,7 +95,7 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
         rowSumsInOrder(g2) / at::full({R}, double(C), at::kDouble);
     at::Tensor colMean =
         colSumsInOrder(g2) / at::full({C}, double(R), at::kDouble);
-    at::Tensor &r = p.states[0], &c = p.states[1];
+    at::Tensor &r = states[0], &c = states[1];
     r = (r.to(at::kDouble).mul(b) + rowMean.mul(w)).to(at::kFloat);
     c = (c.to(at::kDouble).mul(b) + colMean.mul(w)).to(at::kFloat);
     float rmean = float(sumInOrder(r) / double(R));
@@ -111,7 +106,7 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
         at::where(u.isfinite(), u.to(at::kDouble) * u.to(at::kDouble), 0.0);
     sumSq = sumInOrder(rowSumsInOrder(u2));
   } else {
-    at::Tensor &v = p.states[0];
+    at::Tensor &v = states[0];
     v = at::where(finite,
                   (v.to(at::kDouble).mul(b) + g2.mul(w)).to(at::kFloat), v);
     u = at::where(finite, g / sqrtIEEE(v), f(NAN));
@@ -124,7 +119,29 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
   }
   double rms = std::sqrt(sumSq / double(g.numel()));
   float clip = float(std::max(1.0, rms / o.clipThreshold));
-  at::Tensor ut = (u / at::full_like(u, clip)) * f(1.0f - float(o.beta1));
+  return (u / at::full_like(u, clip)) * f(1.0f - float(o.beta1));
+}
+
+/// The states of a parameter of `shape`: r, c or v; then m when beta1 > 0.
+std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum) {
+  std::vector<at::Tensor> states;
+  if (shape.size() == 2) {
+    states.push_back(at::zeros({shape[0]}));
+    states.push_back(at::zeros({shape[1]}));
+  } else {
+    states.push_back(at::zeros(shape));
+  }
+  if (momentum)
+    states.push_back(at::zeros(shape));
+  return states;
+}
+
+/// One Adafactor step of the reference (docs/numerics.md).
+StepStats refStep(RefParam &p, const at::Tensor &grad,
+                  const optim::AdafactorOptions &o, uint64_t seed, int64_t t,
+                  int64_t tid) {
+  const at::Tensor &g = grad;
+  at::Tensor ut = refClippedUpdate(p.states, g, o, t);
 
   // The SGD kernel's math with momentum beta1 (docs/numerics.md).
   at::Tensor ufin = ut.isfinite();
@@ -623,5 +640,151 @@ INSTANTIATE_TEST_SUITE_P(Beta1, AdafactorCheckpoints,
                            return std::string(info.param > 0 ? "Beta1"
                                                              : "NoBeta1");
                          });
+
+/// Float parameters (float mode): kernel 1, then the generated SGD kernel on
+/// f32 weights. The reference: the same update, w2 where it is finite.
+class AdafactorFloatParams : public ::testing::TestWithParam<double> {};
+
+TEST_P(AdafactorFloatParams, MatchReferenceBitForBitWithNonFiniteMasked) {
+  double beta1 = GetParam();
+  at::Generator gen = at::detail::createCPUGenerator(31);
+  QuantizedWeight q =
+      QuantizedWeight::fromFloat(at::randn({40, 24}, gen), Grid::fromBits(8));
+  // Factored 2-D, unfactored 1-D and 3-D.
+  std::vector<at::Tensor> floats = {at::randn({33, 17}, gen),
+                                    at::randn({257}, gen),
+                                    at::randn({2, 3, 11}, gen)};
+  std::vector<at::Tensor> ref;
+  std::vector<std::vector<at::Tensor>> refSt;
+  for (const at::Tensor &p : floats) {
+    ref.push_back(p.clone());
+    refSt.push_back(refStates(p.sizes(), beta1 > 0));
+  }
+  optim::AdafactorOptions o;
+  o.lr = 0.05;
+  o.beta1 = beta1;
+  o.weightDecay = 0.1;
+  optim::Adafactor ada({&q}, o);
+  ada.addFloatParameters(floats);
+  ASSERT_EQ(ada.numFloatParams(), 3u);
+  for (int t = 1; t <= 3; ++t) {
+    q.grad().copy_(randomGrad(q.sizes(), 50 + t, 0));
+    for (size_t i = 0; i < floats.size(); ++i)
+      floats[i].mutable_grad() = randomGrad(floats[i].sizes(), 10 * t + i, 97);
+    std::vector<StepStats> got = ada.step();
+    ASSERT_EQ(got.size(), 1 + floats.size());
+    for (size_t i = 0; i < floats.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "step " << t << " float " << i);
+      const at::Tensor &g = floats[i].grad();
+      at::Tensor ut = refClippedUpdate(refSt[i], g, o, t);
+      at::Tensor fin = ut.isfinite();
+      at::Tensor prev = beta1 > 0 ? refSt[i].back() : ut;
+      at::Tensor buf = f(float(beta1)) * prev + ut;
+      at::Tensor w1 = ref[i] - f(float(o.lr)) * buf;
+      at::Tensor w2 = w1 - f(float(o.lr * o.weightDecay)) * w1;
+      at::Tensor moved = at::where(fin, w2, ref[i]) != ref[i];
+      ref[i] = at::where(fin, w2, ref[i]);
+      if (beta1 > 0)
+        refSt[i].back() = at::where(fin, buf, prev);
+      ASSERT_TRUE(sameBytes(floats[i], ref[i]));
+      for (size_t k = 0; k < refSt[i].size(); ++k)
+        ASSERT_TRUE(sameBytes(ada.floatState(i, k), refSt[i][k])) << k;
+      const StepStats &st = got[1 + i];
+      EXPECT_EQ(st.maxQ, -1);
+      EXPECT_EQ(st.changed, -1);
+      EXPECT_EQ(st.nonFinite, (~g.isfinite()).sum().item<int64_t>());
+      EXPECT_GT(st.nonFinite, 0);
+      EXPECT_GT(moved.sum().item<int64_t>(), floats[i].numel() / 2);
+    }
+  }
+  // 4(R + C) + 4n unfactored, + 4n each for m.
+  int64_t bytes = 4 * (40 + 24) + 4 * (33 + 17) + 4 * 257 + 4 * 66;
+  if (beta1 > 0)
+    bytes += 4 * (40 * 24 + 33 * 17 + 257 + 66);
+  EXPECT_EQ(ada.stateBytes(), bytes);
+}
+
+TEST_P(AdafactorFloatParams, ResumeIsBitExact) {
+  double beta1 = GetParam();
+  std::filesystem::path dir = test::freshTestDirectory("dqt-adafactor-float");
+  std::filesystem::create_directories(dir);
+  struct Run {
+    QuantizedWeight q;
+    at::Tensor a, b;
+    std::unique_ptr<optim::Adafactor> opt;
+    Run(uint64_t seed, double beta1)
+        : q(QuantizedWeight::fromFloat(
+              at::randn({16, 8}, at::detail::createCPUGenerator(seed)),
+              Grid::fromBits(4))) {
+      at::Generator gen = at::detail::createCPUGenerator(seed + 1);
+      a = at::randn({12, 10}, gen);
+      b = at::randn({77}, gen);
+      optim::AdafactorOptions o;
+      o.lr = 0.05;
+      o.beta1 = beta1;
+      opt = std::make_unique<optim::Adafactor>(
+          std::vector<QuantizedWeight *>{&q}, o);
+      opt->addFloatParameters({a, b});
+    }
+    void step(int t) {
+      q.grad().copy_(randomGrad(q.sizes(), 100 + t, 0));
+      a.mutable_grad() = randomGrad(a.sizes(), 200 + t, 31);
+      b.mutable_grad() = randomGrad(b.sizes(), 300 + t, 0);
+      opt->step();
+    }
+  };
+  Run straight(1, beta1), first(1, beta1), resumed(9, beta1);
+  for (int t = 1; t <= 4; ++t)
+    straight.step(t);
+  for (int t = 1; t <= 2; ++t)
+    first.step(t);
+  first.opt->save(dir / "half.safetensors");
+  resumed.opt->load(dir / "half.safetensors");
+  for (int t = 3; t <= 4; ++t)
+    resumed.step(t);
+  EXPECT_TRUE(sameBytes(straight.q.q(), resumed.q.q()));
+  EXPECT_TRUE(sameBytes(straight.a, resumed.a));
+  EXPECT_TRUE(sameBytes(straight.b, resumed.b));
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t k = 0; k < (beta1 > 0 ? 2u : 1u) + (i == 0); ++k)
+      EXPECT_TRUE(sameBytes(straight.opt->floatState(i, k),
+                            resumed.opt->floatState(i, k)))
+          << i << " " << k;
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Beta1, AdafactorFloatParams,
+                         ::testing::Values(0.0, 0.9),
+                         [](const auto &info) {
+                           return std::string(info.param > 0 ? "Beta1"
+                                                             : "NoBeta1");
+                         });
+
+TEST(AdafactorFloatParamsInput, BadParametersAndGradientsAreRefused) {
+  QuantizedWeight q = QuantizedWeight::fromFloat(at::randn({8, 8}),
+                                                 Grid::fromBits(8));
+  optim::Adafactor ada({&q}, {});
+  at::Tensor p = at::randn({5, 3});
+  EXPECT_THROW(ada.addFloatParameters({at::randn({4}, at::kDouble)}),
+               c10::Error);
+  EXPECT_THROW(ada.addFloatParameters({p, p}), c10::Error);
+  EXPECT_EQ(ada.numFloatParams(), 0u);
+  ada.addFloatParameters({p});
+  EXPECT_THROW(ada.addFloatParameters({p}), c10::Error); // given twice
+  // No gradient on the float parameter: nothing steps, not even q.
+  q.grad().copy_(randomGrad(q.sizes(), 1, 0));
+  at::Tensor qBefore = q.q().clone(), pBefore = p.clone();
+  EXPECT_THROW(ada.step(), c10::Error);
+  EXPECT_TRUE(sameBytes(q.q(), qBefore));
+  EXPECT_TRUE(sameBytes(p, pBefore));
+  EXPECT_EQ(ada.stepCount(), 0);
+  p.mutable_grad() = at::randn({3, 5}); // wrong shape
+  EXPECT_THROW(ada.step(), c10::Error);
+  EXPECT_TRUE(sameBytes(p, pBefore));
+  p.mutable_grad() = at::randn({5, 3});
+  ada.step();
+  EXPECT_EQ(ada.stepCount(), 1);
+  EXPECT_THROW(ada.addFloatParameters({at::randn({2})}), c10::Error);
+}
 
 } // namespace

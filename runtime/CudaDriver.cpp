@@ -198,8 +198,6 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
                                   const std::vector<float> &hyper,
                                   uint64_t seed, uint64_t step,
                                   std::optional<CUstream> streamArg) {
-  TORCH_CHECK(!config.floatWeights, "dqt: float-mode kernels are launched "
-              "on the CPU only (their GPU reductions buffer differs)");
   std::string why;
   const CudaDriver *cu = CudaDriver::get(&why);
   TORCH_CHECK(cu, "dqt: the CUDA launcher is unavailable: ", why);
@@ -232,7 +230,10 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
   cu->check(cu->cuMemAlloc(&partials, kNumReductions * sizeof(int64_t)),
             "cuMemAlloc");
   for (const StepOperands &op : params) {
-    int64_t init[kNumReductions] = {std::numeric_limits<int64_t>::min(), 0, 0};
+    // [max q', changed, non-finite]; float mode's one reduction, the
+    // non-finite count, is slot 0.
+    int64_t init[kNumReductions] = {
+        config.floatWeights ? 0 : std::numeric_limits<int64_t>::min(), 0, 0};
     // Stream-ordered copies: torch's streams may not synchronize with the
     // legacy default stream that the plain cuMemcpy calls use.
     cu->check(cu->cuMemcpyHtoDAsync(partials, init, sizeof(init), stream),
@@ -257,7 +258,8 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     cu->check(cu->cuMemcpyDtoHAsync(out, partials, sizeof(out), stream),
               "cuMemcpyDtoHAsync");
     cu->check(cu->cuStreamSynchronize(stream), "cuStreamSynchronize");
-    stats.push_back({out[0], out[1], out[2]});
+    stats.push_back(config.floatWeights ? StepStats{-1, -1, out[0]}
+                                        : StepStats{out[0], out[1], out[2]});
   }
   cu->cuMemFree(partials);
   return stats;

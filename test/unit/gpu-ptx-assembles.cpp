@@ -52,11 +52,35 @@ protected:
     c.stateType = state;
     return c;
   }
-  void check(const StepConfig &c, const std::string &chip);
+  void check(const StepConfig &c, const std::string &chip) {
+    checkPtx(c, chip);
+  }
+
+public:
+  static void checkPtx(const StepConfig &c, const std::string &chip);
 };
 
 /// The same configurations with bf16 states.
 class GpuPtxBF16States : public GpuPtx {};
+/// The same configurations with one delta per output row.
+class GpuPtxPerRow : public GpuPtx {};
+
+TEST_P(GpuPtxPerRow, OneKernelIEEEMathAndAssemblesWithoutSpills) {
+  StepConfig c = config(StateType::F32);
+  c.scale = ScaleMode::Row;
+  check(c, std::get<2>(GetParam()));
+}
+
+/// Float mode (non-quantized parameters): no grid, no rounding.
+TEST(GpuPtxFloatMode, OneKernelIEEEMathAndAssemblesWithoutSpills) {
+  for (Optimizer opt : {Optimizer::AdamW, Optimizer::SGD}) {
+    StepConfig c;
+    c.optimizer = opt;
+    c.floatWeights = true;
+    SCOPED_TRACE(c.key());
+    GpuPtx::checkPtx(c, "sm_90");
+  }
+}
 
 TEST_P(GpuPtx, OneKernelIEEEMathAndAssemblesWithoutSpills) {
   check(config(StateType::F32), std::get<2>(GetParam()));
@@ -66,7 +90,7 @@ TEST_P(GpuPtxBF16States, OneKernelIEEEMathAndAssemblesWithoutSpills) {
   check(config(StateType::BF16), std::get<2>(GetParam()));
 }
 
-void GpuPtx::check(const StepConfig &c, const std::string &chip) {
+void GpuPtx::checkPtx(const StepConfig &c, const std::string &chip) {
   Optimizer opt = c.optimizer;
   auto ptx = compileGpuStep(c, chip);
   ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
@@ -84,7 +108,11 @@ void GpuPtx::check(const StepConfig &c, const std::string &chip) {
     EXPECT_GT(count(*ptx, "div.rn.f32"), 0); // m / (sqrt(v) + eps)
   }
   // 1/delta' of the rounding: an IEEE division or reciprocal (rcp.rn).
-  EXPECT_GT(count(*ptx, "rcp.rn.f32") + count(*ptx, "div.rn.f32"), 0);
+  if (!c.floatWeights)
+    EXPECT_GT(count(*ptx, "rcp.rn.f32") + count(*ptx, "div.rn.f32"), 0);
+  // Per row: each row's max(q') by a 32-bit atomic max.
+  EXPECT_EQ(count(*ptx, "atom.global.max.s32") > 0,
+            c.scale == ScaleMode::Row);
   EXPECT_GT(count(*ptx, "ld.global.v4"), 0) << "no 128-bit loads";
   if (c.stateType == StateType::BF16) // 4 bf16 states: one 64-bit access
     EXPECT_GT(count(*ptx, "st.global.v4.b16"), 0) << "no 64-bit bf16 stores";
@@ -134,6 +162,13 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(0, 2, 3, 4, 8),
                        ::testing::Values(std::string("sm_80"),
                                          std::string("sm_90"))),
+    paramName);
+
+INSTANTIATE_TEST_SUITE_P(
+    Configs, GpuPtxPerRow,
+    ::testing::Combine(::testing::Values(Optimizer::AdamW, Optimizer::SGD),
+                       ::testing::Values(0, 4, 8),
+                       ::testing::Values(std::string("sm_90"))),
     paramName);
 
 INSTANTIATE_TEST_SUITE_P(

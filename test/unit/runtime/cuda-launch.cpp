@@ -39,56 +39,88 @@ TEST(CudaDriverTest, LoadsOrSaysWhyNot) {
             std::string::npos);
 }
 
-TEST(CudaLaunch, MatchesTheCpuKernelBitForBit) {
+/// A configuration the GPU launch is checked with.
+struct LaunchCase {
+  std::string name;
+  StepConfig config;
+};
+
+LaunchCase launchCase(std::string name, int bits, ScaleMode scale,
+                      bool floatWeights) {
+  StepConfig c;
+  c.bits = bits;
+  c.scale = scale;
+  c.floatWeights = floatWeights;
+  return {std::move(name), c};
+}
+
+void PrintTo(const LaunchCase &c, std::ostream *os) { *os << c.name; }
+
+class CudaLaunch : public ::testing::TestWithParam<LaunchCase> {};
+
+TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
   std::string why;
   const CudaDriver *cu = CudaDriver::get(&why);
   if (!cu)
     GTEST_SKIP() << "no CUDA device here (" << why
                  << "): the GPU kernel is generated and assembled by other "
                     "tests, not launched";
-  StepConfig config;
-  config.bits = 4;
+  const StepConfig &config = GetParam().config;
   auto ptx = compileGpuStep(config, "sm_80");
   ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
-  int64_t n = (1 << 20) + 3;
+  // Rows of an odd length: groups of 4 straddle rows.
+  const int64_t rowLength = 1021, rows = 1027, n = rows * rowLength;
+  bool perRow = config.scale == ScaleMode::Row;
   at::Generator gen = at::detail::createCPUGenerator(3);
-  at::Tensor q = at::randint(-8, 8, {n}, gen, at::kChar);
+  at::Tensor q = config.floatWeights ? at::randn({n}, gen)
+                                     : at::randint(-8, 8, {n}, gen, at::kChar);
   at::Tensor g = at::randn({n}, gen), m = at::zeros({n}), v = at::zeros({n});
   g[17] = NAN;
   std::vector<float> hyper = {0.9f, 0.999f, 0.05f, 1e-6f, 1e-5f};
-  // Device copies.
+  // StepConfig.h's buffers: q (or the f32 weights), g, m, v; per row also
+  // delta_rows, delta_next_rows and row_max.
   std::vector<at::Tensor> host = {q, g, m, v};
-  std::vector<CUdeviceptr> dev(4);
-  for (int i = 0; i < 4; ++i) {
+  if (perRow) {
+    host.push_back(at::rand({rows}, gen) * 0.1f + 0.05f);
+    host.push_back(host.back() * 0.9f);
+    host.push_back(at::zeros({rows}, at::kInt));
+  }
+  std::vector<CUdeviceptr> dev(host.size());
+  for (size_t i = 0; i < host.size(); ++i) {
     cu->check(cu->cuMemAlloc(&dev[i], host[i].nbytes()), "cuMemAlloc");
     cu->check(cu->cuMemcpyHtoD(dev[i], host[i].data_ptr(), host[i].nbytes()),
               "cuMemcpyHtoD");
   }
-  auto ptr = [&](int i) { return reinterpret_cast<void *>(dev[i]); };
-  StepOperands gpuOp{(int8_t *)ptr(0),
-                     (float *)ptr(1),
-                     (float *)ptr(2),
-                     (float *)ptr(3),
-                     n,
-                     0,
-                     0.1f,
-                     0.1f};
-  StepStats gpu = launchCuda(*ptx, config, {gpuOp}, hyper, 7, 1)[0];
+  auto operands = [&](auto ptr) {
+    StepOperands op{};
+    op.q = (int8_t *)ptr(0);
+    op.grad = (float *)ptr(1);
+    op.state0 = ptr(2);
+    op.state1 = ptr(3);
+    op.numel = n;
+    op.delta = op.deltaNext = 0.1f;
+    if (perRow) {
+      op.rowLength = rowLength;
+      op.deltaRows = (const float *)ptr(4);
+      op.deltaNextRows = (const float *)ptr(5);
+      op.rowMaxQ = (int32_t *)ptr(6);
+    }
+    return op;
+  };
+  StepStats gpu =
+      launchCuda(*ptx, config,
+                 {operands([&](int i) { return (void *)dev[i]; })}, hyper, 7,
+                 1)[0];
   // The CPU kernel on the host copies.
-  StepOperands cpuOp{q.data_ptr<int8_t>(),
-                     g.data_ptr<float>(),
-                     m.data_ptr<float>(),
-                     v.data_ptr<float>(),
-                     n,
-                     0,
-                     0.1f,
-                     0.1f};
-  StepStats cpu = launchCpu(KernelCache::global().cpu(config), config, {cpuOp},
-                            hyper, 7, 1)[0];
+  StepStats cpu =
+      launchCpu(KernelCache::global().cpu(config), config,
+                {operands([&](int i) { return host[i].data_ptr(); })}, hyper,
+                7, 1)[0];
   EXPECT_EQ(gpu.maxQ, cpu.maxQ);
   EXPECT_EQ(gpu.changed, cpu.changed);
   EXPECT_EQ(gpu.nonFinite, cpu.nonFinite);
-  for (int i = 0; i < 4; ++i) {
+  EXPECT_EQ(cpu.nonFinite, 1);
+  for (size_t i = 0; i < host.size(); ++i) {
     at::Tensor back = at::empty_like(host[i]);
     cu->check(cu->cuMemcpyDtoH(back.data_ptr(), dev[i], back.nbytes()),
               "cuMemcpyDtoH");
@@ -96,6 +128,13 @@ TEST(CudaLaunch, MatchesTheCpuKernelBitForBit) {
     cu->cuMemFree(dev[i]);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Configs, CudaLaunch,
+    ::testing::Values(launchCase("Bits4", 4, ScaleMode::Tensor, false),
+                      launchCase("Bits8PerRow", 8, ScaleMode::Row, false),
+                      launchCase("FloatMode", 8, ScaleMode::Tensor, true)),
+    [](const auto &info) { return info.param.name; });
 
 bool c10CudaLoaded() {
   void *h = ::dlopen("libc10_cuda.so", RTLD_NOW | RTLD_NOLOAD);

@@ -12,9 +12,9 @@
 
 #include "dqt/Runtime/Adafactor.h"
 
+#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
-#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/WeightStep.h"
 
 #include <ATen/Parallel.h>
@@ -48,8 +48,7 @@ void checkOptions(const char *name, const AdafactorOptions &o) {
   TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name,
               ": eps1 must be finite and > 0, got ", o.eps1);
   TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name,
-              ": clip_threshold must be finite and > 0, got ",
-              o.clipThreshold);
+              ": clip_threshold must be finite and > 0, got ", o.clipThreshold);
   TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name,
               ": weight_decay must be finite and >= 0, got ", o.weightDecay);
 }
@@ -151,8 +150,8 @@ double unfactoredUpdate(const float *g, float *v, float *u, int64_t n,
           u[i] = std::numeric_limits<float>::quiet_NaN();
           continue;
         }
-        v[i] = float(beta2t * double(v[i]) +
-                     w * (double(x) * double(x) + eps1));
+        v[i] =
+            float(beta2t * double(v[i]) + w * (double(x) * double(x) + eps1));
         float ui = x / std::sqrt(v[i]);
         u[i] = ui;
         if (isFinite(ui))
@@ -195,10 +194,10 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
 }
 
 void Adafactor::addFloatParameters(std::vector<at::Tensor> params) {
-  TORCH_CHECK(step_ == 0 && std::find(stepped_.begin(), stepped_.end(),
-                                      true) == stepped_.end(),
-              name_, ": addFloatParameters: only before the first step");
-  checkFloatParameters(name_, floatParams_, params);
+  checkFloatParameters(name_,
+                       step_ > 0 || std::find(stepped_.begin(), stepped_.end(),
+                                              true) != stepped_.end(),
+                       floatParams_, params);
   for (at::Tensor &p : params) {
     floatStates_.push_back(makeStates(p.sizes(), p.options()));
     floatParams_.push_back(std::move(p));
@@ -329,8 +328,8 @@ void Adafactor::run(const std::vector<size_t> &which) {
 }
 
 at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
-                                   std::vector<at::Tensor> &st,
-                                   double beta2t) const {
+                                    std::vector<at::Tensor> &st,
+                                    double beta2t) const {
   const AdafactorOptions &o = options_;
   int64_t n = c10::multiply_integers(shape);
   at::Tensor u = at::empty({n}, at::kFloat);
@@ -339,8 +338,7 @@ at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
       shape.size() == 2
           ? factoredUpdate(g, st[0].data_ptr<float>(), st[1].data_ptr<float>(),
                            up, shape[0], shape[1], beta2t, o.eps1)
-          : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t,
-                             o.eps1);
+          : unfactoredUpdate(g, st[0].data_ptr<float>(), up, n, beta2t, o.eps1);
   double rms = std::sqrt(sumSq / double(n));
   float clip = float(std::max(1.0, rms / o.clipThreshold));
   // Scaled by (1 - beta1): the SGD kernel then computes
@@ -368,13 +366,13 @@ std::vector<StepStats> Adafactor::runFloat(int64_t t) {
     void *buffer = o.beta1 > 0 ? floatStates_[i].back().data_ptr() : u;
     ops.push_back(StepOperands::floatMode(p, u, buffer, nullptr));
   }
-  return launchCpu(KernelCache::global().cpu(floatConfig()), floatConfig(),
-                   ops, sgdHyperParameters(o), seed_, uint64_t(t));
+  return launchCpu(KernelCache::global().cpu(floatConfig()), floatConfig(), ops,
+                   sgdHyperParameters(o), seed_, uint64_t(t));
 }
 
 void Adafactor::save(const std::string &path) const {
-  saveOptimizerFile(path, name_, {step_, seed_, options_.lr}, params_,
-                    states_, {floatParams_, floatStates_});
+  saveOptimizerFile(path, name_, {step_, seed_, options_.lr}, params_, states_,
+                    {floatParams_, floatStates_});
 }
 
 void Adafactor::load(const std::string &path) {

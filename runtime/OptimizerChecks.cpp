@@ -99,9 +99,11 @@ void checkStatesLike(const char *name,
   }
 }
 
-void checkFloatParameters(const char *name,
+void checkFloatParameters(const char *name, bool started,
                           const std::vector<at::Tensor> &existing,
                           const std::vector<at::Tensor> &params) {
+  TORCH_CHECK(!started, name,
+              ": addFloatParameters: only before the first step");
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor &p = params[i];
     TORCH_CHECK(p.defined() && p.scalar_type() == at::kFloat &&

@@ -2,9 +2,9 @@
 
 #include "dqt/Runtime/Optimizers.h"
 
+#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
-#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/WeightStep.h"
 
 #include <c10/util/Exception.h>
@@ -52,8 +52,8 @@ QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
     const at::Tensor &q = params_[p]->q();
     std::vector<at::Tensor> states;
     for (int k = 0; k < numStates; ++k)
-      states.push_back(at::zeros(params_[p]->sizes(),
-                                 q.options().dtype(stateDtype())));
+      states.push_back(
+          at::zeros(params_[p]->sizes(), q.options().dtype(stateDtype())));
     states_.push_back(std::move(states));
   }
   stepped_.assign(params_.size(), false);
@@ -97,10 +97,10 @@ int64_t QuantizedOptimizer::stateBytes() const {
 }
 
 void QuantizedOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
-  TORCH_CHECK(step_ == 0 && std::find(stepped_.begin(), stepped_.end(),
-                                      true) == stepped_.end(),
-              name_, ": addFloatParameters: only before the first step");
-  checkFloatParameters(name_, floatParams_, params);
+  checkFloatParameters(name_,
+                       step_ > 0 || std::find(stepped_.begin(), stepped_.end(),
+                                              true) != stepped_.end(),
+                       floatParams_, params);
   size_t numStates = states_.front().size();
   for (at::Tensor &p : params) {
     std::vector<at::Tensor> states;
@@ -126,10 +126,9 @@ QuantizedOptimizer::runFloat(const CpuStepKernel &kernel) {
     auto &st = floatStates_[i];
     // The kernel writes p in place, under autograd's nose: p is a leaf whose
     // value the optimizer owns, as torch.optim's in-place updates.
-    ops.push_back(StepOperands::floatMode(p, p.grad().data_ptr<float>(),
-                                          st[0].data_ptr(),
-                                          st.size() > 1 ? st[1].data_ptr()
-                                                        : nullptr));
+    ops.push_back(
+        StepOperands::floatMode(p, p.grad().data_ptr<float>(), st[0].data_ptr(),
+                                st.size() > 1 ? st[1].data_ptr() : nullptr));
   }
   return launchCpu(kernel, floatConfig(), ops, hyperParameters(step_ + 1),
                    seed_, uint64_t(step_ + 1));
@@ -182,7 +181,8 @@ std::vector<StepStats> QuantizedOptimizer::step() {
   std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
   checkFloatGradients(name_, floatParams_);
   const CpuStepKernel *floatKernel =
-      floatParams_.empty() ? nullptr : &KernelCache::global().cpu(floatConfig());
+      floatParams_.empty() ? nullptr
+                           : &KernelCache::global().cpu(floatConfig());
   run(remaining);
   std::vector<StepStats> stats = pendingStats_;
   if (floatKernel) {

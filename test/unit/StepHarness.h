@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <vector>
 
 namespace dqt::test {
@@ -22,6 +23,36 @@ struct StepBuffers {
   /// The states as bf16 bits, for StateType::BF16 (then s0, s1 are unused).
   std::vector<uint16_t> h0, h1;
 };
+
+/// Buffers of `n` elements: weights uniform over [qn, qp], gradients of
+/// mixed scales with NaN (every 997th) and +-inf (every 331st) elements,
+/// states as after a few steps, in f32 and truncated to bf16.
+inline StepBuffers randomBuffers(int64_t n, int64_t qn, int64_t qp,
+                                 uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> qd{int(qn), int(qp)};
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
+  StepBuffers b;
+  for (auto *v : {&b.g, &b.s0, &b.s1})
+    v->resize(n);
+  b.q.resize(n);
+  b.h0.resize(n);
+  b.h1.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    b.q[i] = int8_t(qd(rng));
+    b.g[i] = nd(rng) * std::pow(10.0f, ud(rng) * 6.0f - 4.0f);
+    if (i % 997 == 5)
+      b.g[i] = NAN;
+    if (i % 331 == 3)
+      b.g[i] = (i & 1) ? INFINITY : -INFINITY;
+    b.s0[i] = nd(rng) * 0.01f;
+    b.s1[i] = std::fabs(nd(rng)) * 1e-4f;
+    b.h0[i] = ref::truncBF16(b.s0[i]);
+    b.h1[i] = ref::truncBF16(b.s1[i]);
+  }
+  return b;
+}
 
 /// `runChunks` with packed ternary weights: packs `b.q`, runs the packed
 /// kernel and unpacks into `b.q`; `packedOut` receives the bytes.

@@ -65,6 +65,13 @@ inline float bf16ToFloat(uint16_t h) {
   return f;
 }
 
+/// `x` truncated to bf16 (its high 16 bits).
+inline uint16_t truncBF16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  return uint16_t(bits >> 16);
+}
+
 /// Stochastic rounding of `x` to bf16 with the 16 random bits `r16`:
 /// (bits(x) + r16) >> 16; NaN becomes quiet with its sign and high payload.
 inline uint16_t sroundBF16(float x, uint32_t r16) {

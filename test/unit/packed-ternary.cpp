@@ -38,36 +38,6 @@ StepConfig configOf(const Case &c, bool packed) {
   return cfg;
 }
 
-test::StepBuffers makeBuffers(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> qd(-1, 1);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
-  test::StepBuffers b;
-  b.q.resize(n);
-  b.g.resize(n);
-  b.s0.resize(n);
-  b.s1.resize(n);
-  b.h0.resize(n);
-  b.h1.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    b.q[i] = int8_t(qd(rng));
-    b.g[i] = nd(rng) * std::pow(10.0f, ud(rng) * 6.0f - 4.0f);
-    if (i % 997 == 5)
-      b.g[i] = NAN;
-    if (i % 331 == 3)
-      b.g[i] = (i & 1) ? INFINITY : -INFINITY;
-    b.s0[i] = nd(rng) * 0.01f;
-    b.s1[i] = std::fabs(nd(rng)) * 1e-4f;
-    float f[2] = {b.s0[i], b.s1[i]};
-    uint32_t bits[2];
-    std::memcpy(bits, f, 8);
-    b.h0[i] = uint16_t(bits[0] >> 16);
-    b.h1[i] = uint16_t(bits[1] >> 16);
-  }
-  return b;
-}
-
 ref::Scalars scalarsOf(Optimizer opt) {
   ref::Scalars s{};
   s.seed = 0xfeedbeef12345ULL;
@@ -118,7 +88,7 @@ TEST_P(PackedTernary, MatchesReferenceAndInt8KernelForAnyChunking) {
                     (int64_t(1) << 18) + 1, (int64_t(1) << 18) + 2,
                     (int64_t(1) << 18) + 3}) {
     SCOPED_TRACE(::testing::Message() << "n = " << n);
-    test::StepBuffers init = makeBuffers(n, uint32_t(n));
+    test::StepBuffers init = test::randomBuffers(n, -1, 1, uint32_t(n));
     test::StepBuffers want = init;
     ref::Reductions r = runReference(packed, want, s);
     test::StepBuffers viaInt8 = init;

@@ -32,12 +32,6 @@ std::string caseName(const ::testing::TestParamInfo<Case> &info) {
          (info.param.state == StateType::BF16 ? "BF16States" : "");
 }
 
-uint16_t truncBF16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  return uint16_t(bits >> 16);
-}
-
 class StepMatchesReference : public ::testing::TestWithParam<Case> {
 protected:
   static constexpr int64_t kN = (int64_t(1) << 20) + 3;
@@ -78,8 +72,8 @@ protected:
       b.h0.resize(kN);
       b.h1.resize(kN);
       for (int64_t i = 0; i < kN; ++i) {
-        b.h0[i] = truncBF16(b.s0[i]);
-        b.h1[i] = truncBF16(b.s1[i]);
+        b.h0[i] = ref::truncBF16(b.s0[i]);
+        b.h1[i] = ref::truncBF16(b.s1[i]);
       }
       // Stored specials: NaN (quiet, signalling, negative), +-inf, and
       // values next to the largest bf16 (their new value may round to inf).

@@ -46,39 +46,6 @@ StepConfig configOf(const Case &c, ScaleMode scale) {
   return cfg;
 }
 
-uint16_t truncBF16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  return uint16_t(bits >> 16);
-}
-
-test::StepBuffers makeBuffers(const StepConfig &c, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> qd(c.qn(), c.qp());
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::uniform_real_distribution<float> ud(0.0f, 1.0f);
-  test::StepBuffers b;
-  b.q.resize(n);
-  b.g.resize(n);
-  b.s0.resize(n);
-  b.s1.resize(n);
-  b.h0.resize(n);
-  b.h1.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    b.q[i] = int8_t(qd(rng));
-    b.g[i] = nd(rng) * std::pow(10.0f, ud(rng) * 6.0f - 4.0f);
-    if (i % 997 == 5)
-      b.g[i] = NAN;
-    if (i % 331 == 3)
-      b.g[i] = (i & 1) ? INFINITY : -INFINITY;
-    b.s0[i] = nd(rng) * 0.01f;
-    b.s1[i] = std::fabs(nd(rng)) * 1e-4f;
-    b.h0[i] = truncBF16(b.s0[i]);
-    b.h1[i] = truncBF16(b.s1[i]);
-  }
-  return b;
-}
-
 ref::Scalars scalarsOf(const StepConfig &c) {
   ref::Scalars s{};
   s.seed = 0xfeedfacecafef00dULL;
@@ -142,7 +109,7 @@ TEST_P(StepPerRow, BitIdenticalToReferenceForAnyChunking) {
 
   const int64_t rows = 67;
   const int64_t n = rows * rowLength;
-  test::StepBuffers init = makeBuffers(c, n, 42);
+  test::StepBuffers init = test::randomBuffers(n, c.qn(), c.qp(), 42);
   // Rows of very different scales, some with maxq <= 0 (delta kept).
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> ud(0.0f, 1.0f);
@@ -197,7 +164,7 @@ TEST_P(StepPerRow, EqualRowDeltasAreThePerTensorStep) {
   ASSERT_TRUE(bool(rowsKernel)) << llvm::toString(rowsKernel.takeError());
   ASSERT_TRUE(bool(tensorKernel)) << llvm::toString(tensorKernel.takeError());
   const int64_t rows = 9, n = rows * rowLength;
-  test::StepBuffers a = makeBuffers(rowsConfig, n, 7), b = a;
+  test::StepBuffers a = test::randomBuffers(n, rowsConfig.qn(), rowsConfig.qp(), 7), b = a;
   ref::Scalars s = scalarsOf(rowsConfig);
   s.delta = 0.03f;
   s.deltaNext = ref::nextDelta(s.delta, int8_t(rowsConfig.qp()), rowsConfig.qp());

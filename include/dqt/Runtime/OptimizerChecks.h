@@ -44,9 +44,10 @@ std::vector<size_t> checkUnstepped(const char *name,
                                    const std::vector<QuantizedWeight *> &params,
                                    const std::vector<bool> &stepped);
 
-/// Non-quantized parameters to add to `existing`: each a defined,
-/// non-empty, contiguous f32 CPU tensor, none given twice (here or before).
-void checkFloatParameters(const char *name,
+/// Non-quantized parameters to add to `existing`: only before the first
+/// step (`started` false); each a defined, non-empty, contiguous f32 CPU
+/// tensor, none given twice (here or before).
+void checkFloatParameters(const char *name, bool started,
                           const std::vector<at::Tensor> &existing,
                           const std::vector<at::Tensor> &params);
 

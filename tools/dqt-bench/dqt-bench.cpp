@@ -256,7 +256,8 @@ MemoryReport inChild(const std::function<double()> &fn) {
 
 /// Persistent training state per parameter of a stack of `layers` square
 /// linear layers, each in a fresh child process: DQT 8-bit with f32 states
-/// and packed ternary with bf16 states, both with the step inside the
+/// (one delta per tensor, and per output row) and packed ternary with bf16
+/// states, both with the step inside the
 /// backward pass (no gradient survives), against float AdamW (weights, gradients, two moments). The runtime's accounting,
 /// confirmed by the live and peak growth of the resident set after one
 /// training step. Large tensors are mmap'ed (M_MMAP_THRESHOLD) so that freed
@@ -268,6 +269,8 @@ int runMemory(int64_t dim, int layers) {
   // parameter. (Nothing here may start OpenMP's thread pool before the
   // fork: the child would wait on threads it does not have.)
   StepConfig config;
+  KernelCache::global().cpu(config);
+  config.scale = ScaleMode::Row;
   KernelCache::global().cpu(config);
   StepConfig packed;
   packed.ternary = true;
@@ -284,14 +287,16 @@ int runMemory(int64_t dim, int layers) {
     std::printf("%-36s %12.3f %12.3f %12.3f\n", name, r.accounted / params,
                 r.live / params, r.peak / params);
   };
-  auto dqtRow = [&](Grid grid, Storage storage, StateType states) {
+  auto dqtRow = [&](Grid grid, Storage storage, StateType states,
+                    ScaleMode scale = ScaleMode::Tensor) {
     return inChild([&] {
       at::Generator gen = at::detail::createCPUGenerator(0);
       auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
       std::vector<QuantizedWeight *> ws;
       for (int l = 0; l < layers; ++l) {
         model->push_back(
-            std::make_unique<nn::QuantLinear>(dim, dim, grid, gen, storage));
+            std::make_unique<nn::QuantLinear>(dim, dim, grid, gen, storage,
+                                              scale));
         ws.push_back(&model->back()->weight());
       }
       optim::AdamWOptions options;
@@ -313,6 +318,8 @@ int runMemory(int64_t dim, int layers) {
   };
   print("dqt 8-bit, f32 states, step in bwd",
         dqtRow(Grid{8, false}, Storage::Int8, StateType::F32));
+  print("dqt 8-bit per-row delta, f32, bwd",
+        dqtRow(Grid{8, false}, Storage::Int8, StateType::F32, ScaleMode::Row));
   print("dqt packed ternary, bf16 states, bwd",
         dqtRow(Grid{8, true}, Storage::PackedTernary, StateType::BF16));
   print("float AdamW (w, grad, m, v)", inChild([&] {

@@ -54,3 +54,18 @@ func.func @scalar_not_computable_in_kernel(%q: tensor<?xi8>) -> i8 {
   }
   return %r : i8
 }
+
+// -----
+
+// A row operand (per-row delta) is read from a kernel buffer: it must be an
+// argument of the function, not computed in it.
+func.func @row_operand_computed(%q: tensor<?xi8>, %len: i64) -> tensor<?xi8> {
+  %d = arith.constant dense<0.5> : tensor<4xf32>
+  // expected-error @+1 {{'dqt.fused_step' op row operand #1 must be an argument of the function}}
+  %r = dqt.fused_step(%q, %d, %len : tensor<?xi8>, tensor<4xf32>, i64) {
+      reductions = [], row_length = 2, segments = 1, tensors = 1, tied = array<i64: 0>} -> (tensor<?xi8>) {
+  ^bb0(%qe: i8, %de: f32, %l: i64):
+    dqt.yield %qe : i8
+  }
+  return %r : tensor<?xi8>
+}

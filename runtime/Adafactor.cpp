@@ -172,7 +172,8 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
   for (size_t p = 0; p < params_.size(); ++p) {
     // The weight's shape: q is 1-D bytes when packed.
     states_.push_back(makeStates(params_[p]->sizes(),
-                                 params_[p]->q().options().dtype(at::kFloat)));
+                                 params_[p]->q().options().dtype(at::kFloat),
+                                 options.stateType));
     tensorIds_.push_back(int64_t(p));
   }
   stepped_.assign(params_.size(), false);
@@ -180,7 +181,8 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
 }
 
 std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
-                                              at::TensorOptions f32) const {
+                                              at::TensorOptions f32,
+                                              StateType moment) const {
   std::vector<at::Tensor> states;
   if (shape.size() == 2) {
     states.push_back(at::zeros({shape[0]}, f32));
@@ -189,7 +191,9 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
     states.push_back(at::zeros(shape, f32));
   }
   if (options_.beta1 > 0)
-    states.push_back(at::zeros(shape, f32));
+    states.push_back(at::zeros(
+        shape, f32.dtype(moment == StateType::BF16 ? at::kBFloat16
+                                                   : at::kFloat)));
   return states;
 }
 
@@ -199,7 +203,8 @@ void Adafactor::addFloatParameters(std::vector<at::Tensor> params) {
                                               true) != stepped_.end(),
                        floatParams_, params);
   for (at::Tensor &p : params) {
-    floatStates_.push_back(makeStates(p.sizes(), p.options()));
+    // Float mode keeps f32 states.
+    floatStates_.push_back(makeStates(p.sizes(), p.options(), StateType::F32));
     floatParams_.push_back(std::move(p));
   }
 }
@@ -216,6 +221,8 @@ void Adafactor::setOptions(const AdafactorOptions &options) {
               ": beta1 cannot switch between 0 and > 0 after construction "
               "(the first-moment state exists or not), got ",
               options.beta1);
+  TORCH_CHECK(options.stateType == options_.stateType, name_,
+              ": the first moment's state type is fixed at construction");
   uint64_t seed = options_.seed;
   options_ = options;
   options_.seed = seed;
@@ -285,7 +292,9 @@ void Adafactor::run(const std::vector<size_t> &which) {
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
   for (size_t p : which) {
-    StepConfig c = params_[p]->stepConfig(Optimizer::SGD, StateType::F32);
+    // The SGD kernel's momentum buffer is m; without one, the f32 update.
+    StepConfig c = params_[p]->stepConfig(
+        Optimizer::SGD, options_.beta1 > 0 ? options_.stateType : StateType::F32);
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }

@@ -30,6 +30,11 @@ struct AdafactorOptions {
   /// Decoupled decay after the update: w2 = w1 - (lr*weightDecay)*w1.
   double weightDecay = 0.0;
   uint64_t seed = 42;
+  /// Storage of the first moment m of the integer weights (beta1 > 0):
+  /// f32, or bf16 written by the kernel with stochastic rounding from the
+  /// state stream (docs/numerics.md). The statistics r, c and v, and float
+  /// parameters' states, stay f32. Fixed at construction.
+  StateType stateType = StateType::F32;
 };
 
 /// DQT Adafactor. Two kernels per step: the statistics (row/column means of
@@ -41,7 +46,7 @@ struct AdafactorOptions {
 /// every other shape an unfactored v of the parameter's shape.
 ///
 /// States of parameter p, in order: factored r, c; unfactored v; then m
-/// when beta1 > 0. All f32.
+/// when beta1 > 0. All f32, but m with StateType::BF16.
 class Adafactor : public ParameterStepper {
 public:
   Adafactor(std::vector<QuantizedWeight *> params,
@@ -118,7 +123,8 @@ private:
   void checkNoStepInProgress(const char *what) const;
   /// The states of a parameter of `shape` (see the class comment), zeros.
   std::vector<at::Tensor> makeStates(at::IntArrayRef shape,
-                                     at::TensorOptions f32) const;
+                                     at::TensorOptions f32,
+                                     StateType moment) const;
   /// Kernel 1 for one parameter: updates its states from `grad` and returns
   /// the clipped update scaled by 1 - beta1 (NaN where grad is not finite).
   at::Tensor clippedUpdate(const float *grad, at::IntArrayRef shape,

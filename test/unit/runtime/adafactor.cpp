@@ -33,6 +33,8 @@ using dqt::test::f;
 using dqt::test::sqrtIEEE;
 using dqt::test::stochasticRound;
 using dqt::test::randomGrad;
+using dqt::test::sroundBF16;
+using dqt::test::stateBits;
 using dqt::test::uniforms;
 
 
@@ -70,11 +72,13 @@ struct RefParam {
   std::vector<at::Tensor> states; // r, c or v; then m when beta1 > 0
 };
 
-std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum);
+std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum,
+                                  at::ScalarType moment = at::kFloat);
 
-RefParam refOf(const QuantizedWeight &w, bool momentum) {
+RefParam refOf(const QuantizedWeight &w, bool momentum,
+               at::ScalarType moment = at::kFloat) {
   return {w.q().clone(), w.delta(), w.maxQ(), w.grid(),
-          refStates(w.q().sizes(), momentum)};
+          refStates(w.q().sizes(), momentum, moment)};
 }
 
 /// Kernel 1 of the reference (docs/numerics.md): updates `states` (r, c or
@@ -123,7 +127,8 @@ at::Tensor refClippedUpdate(std::vector<at::Tensor> &states,
 }
 
 /// The states of a parameter of `shape`: r, c or v; then m when beta1 > 0.
-std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum) {
+std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum,
+                                  at::ScalarType moment) {
   std::vector<at::Tensor> states;
   if (shape.size() == 2) {
     states.push_back(at::zeros({shape[0]}));
@@ -132,7 +137,7 @@ std::vector<at::Tensor> refStates(at::IntArrayRef shape, bool momentum) {
     states.push_back(at::zeros(shape));
   }
   if (momentum)
-    states.push_back(at::zeros(shape));
+    states.push_back(at::zeros(shape, moment));
   return states;
 }
 
@@ -143,9 +148,13 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
   const at::Tensor &g = grad;
   at::Tensor ut = refClippedUpdate(p.states, g, o, t);
 
-  // The SGD kernel's math with momentum beta1 (docs/numerics.md).
+  // The SGD kernel's math with momentum beta1 (docs/numerics.md); a bf16
+  // m widens exactly and is stored with stochastic rounding (the state
+  // stream's low 16 bits).
   at::Tensor ufin = ut.isfinite();
-  at::Tensor prev = o.beta1 > 0 ? p.states.back() : ut;
+  at::Tensor stored = o.beta1 > 0 ? p.states.back() : ut;
+  bool bf16 = stored.scalar_type() == at::kBFloat16;
+  at::Tensor prev = stored.to(at::kFloat);
   at::Tensor buf = f(float(o.beta1)) * prev + ut;
   float deltaNext = ref::nextDelta(p.delta, p.maxq, p.grid.qp());
   at::Tensor wq = p.q.to(at::kFloat) * f(p.delta);
@@ -156,7 +165,13 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
                       .view_as(p.q);
   q1 = at::where(ufin, q1, p.q);
   if (o.beta1 > 0)
-    p.states.back() = at::where(ufin, buf, prev);
+    p.states.back() =
+        bf16 ? at::where(ufin,
+                         sroundBF16(buf.flatten(),
+                                    stateBits(seed, t, tid, g.numel()) & 0xffff)
+                             .view(g.sizes()),
+                         stored)
+             : at::where(ufin, buf, prev);
   StepStats st{q1.max().item<int8_t>(), (q1 != p.q).sum().item<int64_t>(),
                (~ufin).sum().item<int64_t>()};
   p.q = q1;
@@ -171,8 +186,33 @@ StepStats refStep(RefParam &p, const at::Tensor &grad,
 class AdafactorMatchesReference
     : public ::testing::TestWithParam<std::tuple<double, double>> {};
 
+/// Three steps of three parameters against the reference; `moment` is the
+/// first moment's storage.
+void checkThreeSteps(double bits, double beta1, StateType moment);
+
 TEST_P(AdafactorMatchesReference, ThreeStepsBitIdentical) {
   auto [bits, beta1] = GetParam();
+  checkThreeSteps(bits, beta1, StateType::F32);
+}
+
+/// The first moment stored as bf16 (stochastic rounding in the kernel).
+class AdafactorBF16Moment : public ::testing::TestWithParam<double> {};
+
+TEST_P(AdafactorBF16Moment, ThreeStepsBitIdentical) {
+  checkThreeSteps(GetParam(), 0.9, StateType::BF16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Grids, AdafactorBF16Moment,
+                         ::testing::Values(1.58, 4.0, 8.0),
+                         [](const auto &info) {
+                           return info.param < 2
+                                      ? std::string("Ternary")
+                                      : "Bits" + std::to_string(int(info.param));
+                         });
+
+void checkThreeSteps(double bits, double beta1, StateType moment) {
+  at::ScalarType momentDtype =
+      moment == StateType::BF16 ? at::kBFloat16 : at::kFloat;
   Grid grid = Grid::fromBits(bits);
   at::Generator gen = at::detail::createCPUGenerator(21);
   // Factored (odd sizes), 1-D and 3-D unfactored: one grid, one launch.
@@ -184,10 +224,11 @@ TEST_P(AdafactorMatchesReference, ThreeStepsBitIdentical) {
     weights.push_back(QuantizedWeight::fromFloat(w, grid));
   std::vector<RefParam> refs;
   for (auto &w : weights)
-    refs.push_back(refOf(w, beta1 > 0));
+    refs.push_back(refOf(w, beta1 > 0, momentDtype));
   optim::AdafactorOptions opts;
   opts.lr = grid.ternary ? 0.2 : 0.02; // large, so many weights move
   opts.beta1 = beta1;
+  opts.stateType = moment;
   opts.weightDecay = 0.1;
   optim::Adafactor ada({&weights[0], &weights[1], &weights[2]}, opts);
   ada.setTensorIds({7, 3, 11});
@@ -467,6 +508,17 @@ TEST(AdafactorMemory, StateBytes) {
             4 * (64 + 48) + 4 * 100 + 4 * 24 + 4 * (64 * 48 + 100 + 24));
   EXPECT_EQ(momentum.numStates(0), 3u);
   EXPECT_EQ(momentum.numStates(1), 2u);
+  // A bf16 first moment: 2 bytes per element; the statistics stay f32.
+  o.stateType = StateType::BF16;
+  optim::Adafactor half({&a, &b, &c}, o);
+  EXPECT_EQ(half.stateBytes(),
+            4 * (64 + 48) + 4 * 100 + 4 * 24 + 2 * (64 * 48 + 100 + 24));
+  EXPECT_EQ(half.state(0, 2).scalar_type(), at::kBFloat16);
+  EXPECT_EQ(half.state(0, 0).scalar_type(), at::kFloat);
+  // Fixed at construction.
+  optim::AdafactorOptions f32 = half.options();
+  f32.stateType = StateType::F32;
+  EXPECT_THROW(half.setOptions(f32), c10::Error);
 }
 
 TEST(AdafactorGroups, OneKernelPerGridAndNoRecompilation) {
@@ -567,7 +619,8 @@ struct Model {
   std::vector<QuantizedWeight> w;
   std::unique_ptr<optim::Adafactor> opt;
 
-  Model(uint64_t initSeed, double beta1) {
+  Model(uint64_t initSeed, double beta1,
+        StateType moment = StateType::F32) {
     at::Generator gen = at::detail::createCPUGenerator(initSeed);
     w.push_back(QuantizedWeight::fromFloat(at::randn({64, 48}, gen),
                                            Grid::fromBits(4)));
@@ -577,6 +630,7 @@ struct Model {
     o.lr = 0.05;
     o.beta1 = beta1;
     o.weightDecay = 0.01;
+    o.stateType = moment;
     opt = std::make_unique<optim::Adafactor>(
         std::vector<QuantizedWeight *>{&w[0], &w[1]}, o);
   }
@@ -588,15 +642,21 @@ struct Model {
   }
 };
 
-class AdafactorCheckpoints : public ::testing::TestWithParam<double> {
+/// A fresh directory per test.
+class AdafactorFiles {
 protected:
-  void SetUp() override {
+  AdafactorFiles() {
     dir = test::freshTestDirectory("dqt-adafactor");
     std::filesystem::create_directories(dir);
   }
-  void TearDown() override { std::filesystem::remove_all(dir); }
+  ~AdafactorFiles() { std::filesystem::remove_all(dir); }
   std::filesystem::path dir;
 };
+
+class AdafactorCheckpoints : public AdafactorFiles,
+                             public ::testing::TestWithParam<double> {};
+class AdafactorBF16Checkpoints : public AdafactorFiles,
+                                 public ::testing::Test {};
 
 TEST_P(AdafactorCheckpoints, ResumeIsBitExact) {
   const int n = 3;
@@ -632,6 +692,35 @@ TEST_P(AdafactorCheckpoints, ResumeIsBitExact) {
   EXPECT_THROW(other.opt->load(dir / "half.safetensors"), c10::Error);
   EXPECT_TRUE(sameBytes(other.w[0].q(), q));
   EXPECT_EQ(other.opt->stepCount(), 0);
+}
+
+TEST_F(AdafactorBF16Checkpoints, ResumeIsBitExactAndF32FilesAreRefused) {
+  Model straight(1, 0.9, StateType::BF16);
+  for (int t = 1; t <= 4; ++t)
+    straight.step(t);
+  Model first(1, 0.9, StateType::BF16);
+  for (int t = 1; t <= 2; ++t)
+    first.step(t);
+  first.opt->save(dir / "half.safetensors");
+  Model resumed(99, 0.9, StateType::BF16);
+  resumed.opt->load(dir / "half.safetensors");
+  for (int t = 3; t <= 4; ++t)
+    resumed.step(t);
+  for (size_t p = 0; p < 2; ++p) {
+    EXPECT_TRUE(sameBytes(straight.w[p].q(), resumed.w[p].q())) << p;
+    for (size_t k = 0; k < straight.opt->numStates(p); ++k)
+      EXPECT_TRUE(
+          sameBytes(straight.opt->state(p, k), resumed.opt->state(p, k)))
+          << p << " " << k;
+  }
+  // A file with an f32 first moment does not load into a bf16 one.
+  Model f32(3, 0.9);
+  f32.step(1);
+  f32.opt->save(dir / "f32.safetensors");
+  at::Tensor m = resumed.opt->state(0, 2).clone();
+  EXPECT_THROW(resumed.opt->load(dir / "f32.safetensors"), c10::Error);
+  EXPECT_TRUE(sameBytes(resumed.opt->state(0, 2), m));
+  EXPECT_EQ(resumed.opt->stepCount(), 4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Beta1, AdafactorCheckpoints,

@@ -31,30 +31,10 @@ namespace {
 using dqt::test::f;
 using dqt::test::randomGrad;
 using dqt::test::optimizerUpdate;
+using dqt::test::sroundBF16;
+using dqt::test::stateBits;
 
 using test::sameBytes;
-
-/// The 32 state-stream bits of each element (int64, from the reference).
-at::Tensor stateBits(uint64_t seed, uint64_t step, uint64_t tid, int64_t n) {
-  at::Tensor r = at::empty({n}, at::kLong);
-  int64_t *p = r.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    p[i] = ref::stateBits(seed, step, tid, i);
-  return r;
-}
-
-/// Stochastic rounding of the f32 tensor `x` to bf16 with the 16 random bits
-/// `r16` (int64), as integer tensor ops: (bits + r16) >> 16; NaN: the quiet
-/// NaN (bits >> 16) | 0x40.
-at::Tensor sroundBF16(const at::Tensor &x, const at::Tensor &r16) {
-  at::Tensor bits = x.contiguous().view(at::kInt).to(at::kLong) & 0xffffffffLL;
-  at::Tensor rounded = (bits + r16).bitwise_right_shift(16);
-  at::Tensor nan = bits.bitwise_right_shift(16).bitwise_or(0x40);
-  at::Tensor h = at::where(x.isnan(), nan, rounded) & 0xffff;
-  // [0, 2^16) -> int16 two's complement, then reinterpreted as bf16.
-  h = at::where(h >= 0x8000, h - 0x10000, h).to(at::kShort);
-  return h.view(at::kBFloat16);
-}
 
 struct RefParam {
   at::Tensor q, s0, s1; // bf16 states

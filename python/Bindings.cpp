@@ -596,8 +596,10 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def(
           py::init([](const std::vector<WeightPtr> &params, double lr,
                       double beta1, double decayRate, double eps1,
-                      double clipThreshold, double weightDecay, uint64_t seed) {
+                      double clipThreshold, double weightDecay, uint64_t seed,
+                      bool bf16States) {
             optim::AdafactorOptions o;
+            o.stateType = bf16States ? StateType::BF16 : StateType::F32;
             o.lr = lr;
             o.beta1 = beta1;
             o.decayRate = decayRate;
@@ -610,7 +612,7 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
           py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
           py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"),
-          py::arg("seed"))
+          py::arg("seed"), py::arg("bf16_states") = false)
       .def(
           "set_options",
           [](optim::Adafactor &o, double lr, double beta1, double decayRate,

@@ -582,20 +582,28 @@ class Adafactor(_DQTOptimizer):
         clip_threshold: > 0; the update's RMS is clipped to it.
         weight_decay: decoupled, >= 0.
         seed: Philox seed, in [0, 2**64).
+        state_dtype: dtype of the quantized weights' first moment "exp_avg"
+            (beta1 > 0): torch.float32, or torch.bfloat16 (written by the
+            kernel with stochastic rounding from its own Philox stream,
+            docs/numerics.md; 2 bytes instead of 4). The second-moment
+            statistics stay float32.
 
-    State of a quantized weight (float32, live tensors): "step" (int64),
+    State of a quantized weight (live tensors): "step" (int64),
     "exp_avg_sq_row" [R] and "exp_avg_sq_col" [C] (2-D weights) or
-    "exp_avg_sq" (other shapes), and "exp_avg" when beta1 > 0 (HuggingFace's
-    names). Float parameters hold torch.optim.Adafactor's state.
+    "exp_avg_sq" (other shapes), float32, and "exp_avg" when beta1 > 0
+    (HuggingFace's names; of `state_dtype`). Float parameters hold
+    torch.optim.Adafactor's state.
     """
 
     _name = "dqt.optim.Adafactor"
 
     def __init__(self, params, lr=1e-3, beta1=0.0, decay_rate=-0.8, eps1=1e-30,
-                 clip_threshold=1.0, weight_decay=0.0, seed=42):
+                 clip_threshold=1.0, weight_decay=0.0, seed=42, *,
+                 state_dtype=torch.float32):
         defaults = dict(lr=lr, beta1=beta1, decay_rate=decay_rate, eps1=eps1,
                         clip_threshold=clip_threshold, weight_decay=weight_decay,
                         seed=seed)
+        self._bf16_states = _check_state_dtype(self._name, state_dtype)
         super().__init__(params, defaults)
 
     def _hyper(self, group, where):
@@ -636,7 +644,8 @@ class Adafactor(_DQTOptimizer):
         return _C.Adafactor(weights, lr=h["lr"], beta1=h["beta1"],
                             decay_rate=h["decay_rate"], eps1=h["eps1"],
                             clip_threshold=h["clip_threshold"],
-                            weight_decay=h["weight_decay"], seed=seed)
+                            weight_decay=h["weight_decay"], seed=seed,
+                            bf16_states=self._bf16_states)
 
     def _set_cpp_options(self, cpp, h, where):
         has_moment = cpp.num_states(0) > (2 if cpp.factored(0) else 1)

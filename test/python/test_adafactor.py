@@ -242,7 +242,8 @@ def test_loss_falls_on_a_small_model():
     assert losses[-1] < 0.5 * losses[0], losses[::10]
 
 
-def test_state_dict_round_trip_continues_bit_exactly():
+@pytest.mark.parametrize("state_dtype", [torch.float32, torch.bfloat16])
+def test_state_dict_round_trip_continues_bit_exactly(state_dtype):
     def make(seed):
         torch.manual_seed(seed)
         model = torch.nn.Sequential(
@@ -251,12 +252,47 @@ def test_state_dict_round_trip_continues_bit_exactly():
         groups = [{"params": [model[1].weight_handle, model[3].weight_handle],
                    "beta1": 0.9, "seed": 99},
                   {"params": list(model[0].parameters()) + list(model[2].parameters())}]
-        return model, dqt.optim.Adafactor(groups, lr=0.01, seed=17)
+        return model, dqt.optim.Adafactor(groups, lr=0.01, seed=17,
+                                          state_dtype=state_dtype)
 
     c, opt_c, sa = round_trip(make)
     assert opt_c.param_groups[0]["seed"] == 99 and opt_c.param_groups[0]["beta1"] == 0.9
     assert {"opt.0.exp_avg_sq_row", "opt.0.exp_avg_sq_col", "opt.0.exp_avg",
             "opt.2.row_var", "opt.4.variance"} <= set(sa)
+    # The first moment has the chosen dtype; the statistics stay float32.
+    state = opt_c.state[c[3].weight_handle]
+    assert state["exp_avg"].dtype == state_dtype
+    assert state["exp_avg_sq_row"].dtype == torch.float32
+
+
+def test_bf16_first_moment_trains_like_f32():
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 16), torch.randn(64, 4)
+
+    def train(state_dtype):
+        torch.manual_seed(1)
+        model = torch.nn.Sequential(dqt.nn.QuantLinear(16, 32, bits=8, bias=False),
+                                    torch.nn.ReLU(),
+                                    dqt.nn.QuantLinear(32, 4, bits=8, bias=False))
+        opt = dqt.optim.Adafactor(model.parameters(), lr=0.02, beta1=0.9,
+                                  state_dtype=state_dtype)
+        losses = []
+        for _ in range(40):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return model, opt, losses
+
+    _, _, f32 = train(torch.float32)
+    model, opt, bf16 = train(torch.bfloat16)
+    assert bf16[-1] < 0.8 * bf16[0], bf16[::10]
+    assert bf16[-1] < 1.1 * f32[-1], (bf16[-1], f32[-1])
+    m = opt.state[model[0].weight_handle]["exp_avg"]
+    assert m.dtype == torch.bfloat16 and m.shape == (32, 16)
+    with pytest.raises(ValueError, match="state_dtype"):
+        dqt.optim.Adafactor(model.parameters(), state_dtype=torch.float16)
 
 
 def test_load_state_dict_refuses_mismatches_and_changes_nothing():

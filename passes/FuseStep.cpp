@@ -251,10 +251,9 @@ LogicalResult fuseComponent(Component &comp) {
   std::optional<int64_t> rowLengthIdx;
   if (rowLength)
     rowLengthIdx = llvm::find(operands, rowLength) - operands.begin();
-  auto fused =
-      FusedStepOp::create(b, loc, types, operands, /*segments=*/1,
-                          tensorIns.size(), bool(uniform), bool(randomBits),
-                          tied, combiners, packed, rowLengthIdx);
+  auto fused = FusedStepOp::create(
+      b, loc, types, operands, /*segments=*/1, tensorIns.size(), bool(uniform),
+      bool(randomBits), tied, combiners, packed, rowLengthIdx);
   fused.getBody().push_back(body);
 
   unsigned r = 0;
@@ -268,8 +267,8 @@ LogicalResult fuseComponent(Component &comp) {
 /// Whether two single-kind fused steps can be one multi-segment op.
 bool canMerge(FusedStepOp a, FusedStepOp b) {
   if (a.getTensors() != b.getTensors() || a.getRng() != b.getRng() ||
-      a.getRngBits() != b.getRngBits() ||
-      a.getTied() != b.getTied() || a.getReductions() != b.getReductions() ||
+      a.getRngBits() != b.getRngBits() || a.getTied() != b.getTied() ||
+      a.getReductions() != b.getReductions() ||
       a.getPackedAttr() != b.getPackedAttr() ||
       a.getRowLengthAttr() != b.getRowLengthAttr() ||
       a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
@@ -304,13 +303,10 @@ void mergeSteps(ArrayRef<FusedStepOp> steps) {
       llvm::map_to_vector(last.getReductions(), [](Attribute a) {
         return cast<StringAttr>(a).getValue();
       });
-  auto merged = FusedStepOp::create(b, last.getLoc(), types, operands, segments,
-                                    last.getTensors(), last.getRng(),
-                                    last.getRngBits(),
-                                    last.getTied(), combiners,
-                                    last.getPacked().value_or(
-                                        ArrayRef<int64_t>()),
-                                    last.getRowLength());
+  auto merged = FusedStepOp::create(
+      b, last.getLoc(), types, operands, segments, last.getTensors(),
+      last.getRng(), last.getRngBits(), last.getTied(), combiners,
+      last.getPacked().value_or(ArrayRef<int64_t>()), last.getRowLength());
   merged.getBody().takeBody(group.front().getBody());
   unsigned r = 0;
   for (FusedStepOp s : group) {

@@ -484,8 +484,8 @@ SegmentBuffers SegmentBuffers::atRow(OpBuilder &b, Location loc,
 }
 
 Value SegmentBuffers::rowLengthIndex(OpBuilder &b, Location loc) const {
-  Value len = arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                         scalars[*rowLength]);
+  Value len =
+      arith::IndexCastOp::create(b, loc, b.getIndexType(), scalars[*rowLength]);
   return arith::MaxSIOp::create(b, loc, len,
                                 arith::ConstantIndexOp::create(b, loc, 1));
 }
@@ -638,7 +638,7 @@ mlir::dqt::materializeSegments(OpBuilder &b, const KernelPlan &plan,
   for (unsigned s = 0; s < segs.size(); ++s)
     for (auto [i, v] :
          llvm::enumerate(step.getSegmentInputs(s).drop_front(tensors)))
-      segs[s].scalars.push_back(
-          step.isRowOperand(tensors + i) ? Value() : map.lookup(v));
+      segs[s].scalars.push_back(step.isRowOperand(tensors + i) ? Value()
+                                                               : map.lookup(v));
   return segs;
 }

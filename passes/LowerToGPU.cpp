@@ -70,8 +70,8 @@ SmallVector<Value> emitInRow(OpBuilder &b, Location loc, FusedStepOp step,
   if (!buf.rowLength)
     return emitElements(b, loc, step, buf, first, width, access);
   Value row = arith::DivUIOp::create(b, loc, first, buf.rowLengthIndex(b, loc));
-  SmallVector<Value> reds = emitElements(b, loc, step, buf.atRow(b, loc, row),
-                                         first, width, access);
+  SmallVector<Value> reds =
+      emitElements(b, loc, step, buf.atRow(b, loc, row), first, width, access);
   for (unsigned k = 0; k < reds.size(); ++k) {
     if (!step.isRowReduction(k))
       continue;
@@ -94,20 +94,20 @@ SmallVector<Value> emitGroup(OpBuilder &b, Location loc, FusedStepOp step,
   Value len = buf.rowLengthIndex(b, loc);
   Value last = arith::AddIOp::create(b, loc, first,
                                      arith::ConstantIndexOp::create(b, loc, 3));
-  Value sameRow = arith::CmpIOp::create(
-      b, loc, arith::CmpIPredicate::eq,
-      arith::DivUIOp::create(b, loc, first, len),
-      arith::DivUIOp::create(b, loc, last, len));
+  Value sameRow =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                            arith::DivUIOp::create(b, loc, first, len),
+                            arith::DivUIOp::create(b, loc, last, len));
   SmallVector<Type> types;
   for (unsigned k = 0; k < step.getNumReductions(); ++k)
     types.push_back(getElementTypeOrSelf(
         step.getSegmentResults(0)[step.getNumOutputs() + k].getType()));
-  auto split = scf::IfOp::create(
-      b, loc, types, sameRow, /*withElseRegion=*/true);
+  auto split =
+      scf::IfOp::create(b, loc, types, sameRow, /*withElseRegion=*/true);
   OpBuilder tb = split.getThenBodyBuilder();
-  scf::YieldOp::create(tb, loc,
-                       emitInRow(tb, loc, step, buf, first, 4,
-                                 GroupAccess::AlignedVector));
+  scf::YieldOp::create(
+      tb, loc,
+      emitInRow(tb, loc, step, buf, first, 4, GroupAccess::AlignedVector));
   OpBuilder eb = split.getElseBodyBuilder();
   SmallVector<Value> reds;
   for (unsigned e = 0; e < 4; ++e) {

@@ -593,26 +593,25 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "The C++ DQT Adafactor (HuggingFace's with a fixed lr, "
       "docs/numerics.md); dqt.optim.Adafactor builds the torch-style "
       "optimizer on it.")
-      .def(
-          py::init([](const std::vector<WeightPtr> &params, double lr,
-                      double beta1, double decayRate, double eps1,
-                      double clipThreshold, double weightDecay, uint64_t seed,
-                      bool bf16States) {
-            optim::AdafactorOptions o;
-            o.stateType = bf16States ? StateType::BF16 : StateType::F32;
-            o.lr = lr;
-            o.beta1 = beta1;
-            o.decayRate = decayRate;
-            o.eps1 = eps1;
-            o.clipThreshold = clipThreshold;
-            o.weightDecay = weightDecay;
-            o.seed = seed;
-            return std::make_shared<optim::Adafactor>(rawPointers(params), o);
-          }),
-          py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
-          py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
-          py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"),
-          py::arg("seed"), py::arg("bf16_states") = false)
+      .def(py::init([](const std::vector<WeightPtr> &params, double lr,
+                       double beta1, double decayRate, double eps1,
+                       double clipThreshold, double weightDecay, uint64_t seed,
+                       bool bf16States) {
+             optim::AdafactorOptions o;
+             o.stateType = bf16States ? StateType::BF16 : StateType::F32;
+             o.lr = lr;
+             o.beta1 = beta1;
+             o.decayRate = decayRate;
+             o.eps1 = eps1;
+             o.clipThreshold = clipThreshold;
+             o.weightDecay = weightDecay;
+             o.seed = seed;
+             return std::make_shared<optim::Adafactor>(rawPointers(params), o);
+           }),
+           py::keep_alive<1, 2>(), py::arg("params"), py::kw_only(),
+           py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
+           py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"),
+           py::arg("seed"), py::arg("bf16_states") = false)
       .def(
           "set_options",
           [](optim::Adafactor &o, double lr, double beta1, double decayRate,

@@ -192,8 +192,8 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
   }
   if (options_.beta1 > 0)
     states.push_back(at::zeros(
-        shape, f32.dtype(moment == StateType::BF16 ? at::kBFloat16
-                                                   : at::kFloat)));
+        shape,
+        f32.dtype(moment == StateType::BF16 ? at::kBFloat16 : at::kFloat)));
   return states;
 }
 
@@ -294,7 +294,8 @@ void Adafactor::run(const std::vector<size_t> &which) {
   for (size_t p : which) {
     // The SGD kernel's momentum buffer is m; without one, the f32 update.
     StepConfig c = params_[p]->stepConfig(
-        Optimizer::SGD, options_.beta1 > 0 ? options_.stateType : StateType::F32);
+        Optimizer::SGD,
+        options_.beta1 > 0 ? options_.stateType : StateType::F32);
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }

@@ -239,11 +239,11 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     cu->check(cu->cuMemcpyHtoDAsync(partials, init, sizeof(init), stream),
               "cuMemcpyHtoDAsync");
     if (rows) // the kernel max-combines each row into its slot atomically
-      cu->check(cu->cuMemsetD32Async(
-                    reinterpret_cast<CUdeviceptr>(op.rowMaxQ),
-                    unsigned(std::numeric_limits<int32_t>::min()),
-                    size_t(op.numel / op.rowLength), stream),
-                "cuMemsetD32Async");
+      cu->check(
+          cu->cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(op.rowMaxQ),
+                               unsigned(std::numeric_limits<int32_t>::min()),
+                               size_t(op.numel / op.rowLength), stream),
+          "cuMemsetD32Async");
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials), kNumReductions);

@@ -110,9 +110,9 @@ void checkFloatParameters(const char *name, bool started,
                     p.device().is_cpu() && p.is_contiguous() && p.numel() > 0,
                 name, ": float parameter ", i,
                 " must be a non-empty, contiguous float32 CPU tensor, got ",
-                p.defined() ? c10::str(p.scalar_type(), p.sizes(), " on ",
-                                       p.device())
-                            : std::string("an undefined tensor"));
+                p.defined()
+                    ? c10::str(p.scalar_type(), p.sizes(), " on ", p.device())
+                    : std::string("an undefined tensor"));
     auto same = [&](const at::Tensor &o) { return o.is_same(p); };
     TORCH_CHECK(std::none_of(existing.begin(), existing.end(), same) &&
                     std::none_of(params.begin(), params.begin() + i, same),
@@ -124,13 +124,12 @@ void checkFloatGradients(const char *name,
                          const std::vector<at::Tensor> &params) {
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor &p = params[i], &g = p.grad();
-    TORCH_CHECK(g.defined(), name, ": float parameter ", i,
-                " has no gradient");
+    TORCH_CHECK(g.defined(), name, ": float parameter ", i, " has no gradient");
     TORCH_CHECK(g.scalar_type() == at::kFloat && g.sizes() == p.sizes() &&
                     g.is_contiguous() && g.device() == p.device(),
-                name, ": grad of float parameter ", i, " is ",
-                g.scalar_type(), g.sizes(), ", expected a contiguous ",
-                at::kFloat, p.sizes(), " on ", p.device());
+                name, ": grad of float parameter ", i, " is ", g.scalar_type(),
+                g.sizes(), ", expected a contiguous ", at::kFloat, p.sizes(),
+                " on ", p.device());
   }
 }
 

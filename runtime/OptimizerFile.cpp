@@ -126,8 +126,7 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
       expect(paramKey(p, "state." + std::to_string(k)), states[p][k].sizes(),
              states[p][k].scalar_type());
     if (w.isRowScaled()) {
-      w.checkRowScales(c.get(paramKey(p, "delta")),
-                       c.get(paramKey(p, "max_q")),
+      w.checkRowScales(c.get(paramKey(p, "delta")), c.get(paramKey(p, "max_q")),
                        std::string(name) + ".load: " + path + ": parameter " +
                            std::to_string(p));
     } else {

@@ -116,9 +116,8 @@ at::Tensor QuantizedWeight::unpack() const {
   return isPacked() ? unpackTernary(q_, shape_) : q_;
 }
 
-QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight,
-                                           Grid grid, Storage storage,
-                                           ScaleMode scale) {
+QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
+                                           Storage storage, ScaleMode scale) {
   TORCH_CHECK(storage == Storage::Int8 || grid.ternary,
               "dqt: QuantizedWeight.fromFloat: packed storage (4 per byte) is "
               "for ternary weights only, got ",
@@ -142,8 +141,7 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight,
   at::Tensor deltas = at::empty({rows}, at::kFloat);
   for (int64_t r = 0; r < rows; ++r)
     deltas.data_ptr<float>()[r] = 1.0f / s[r];
-  at::Tensor sRows =
-      at::tensor(s, at::kFloat).to(w.device()).view({rows, 1});
+  at::Tensor sRows = at::tensor(s, at::kFloat).to(w.device()).view({rows, 1});
   // f32 products W*s_r; round() in ATen rounds half to even.
   at::Tensor q = (w.view({rows, -1}) * sRows)
                      .round()
@@ -203,7 +201,8 @@ void QuantizedWeight::update(float delta, int8_t maxq) {
 void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
                                      const at::Tensor &maxqRows,
                                      const std::string &who) const {
-  TORCH_CHECK(isRowScaled(), who, ": the weight has one delta per tensor, "
+  TORCH_CHECK(isRowScaled(), who,
+              ": the weight has one delta per tensor, "
               "got per-row deltas");
   auto describe = [](const at::Tensor &t) {
     return t.defined() ? c10::str(t.scalar_type(), t.sizes())

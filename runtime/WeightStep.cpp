@@ -21,8 +21,7 @@ WeightStep::WeightStep(QuantizedWeight &weight, float *grad, void *state0,
   }
   op_.delta = op_.deltaNext = 0.0f; // unused
   deltaNextRows_ = weight.nextDeltaRows();
-  rowMax_ = at::empty({weight.rows()},
-                      weight.q().options().dtype(at::kInt));
+  rowMax_ = at::empty({weight.rows()}, weight.q().options().dtype(at::kInt));
   op_.rowLength = weight.rowLength();
   op_.deltaRows = weight.deltaRows().data_ptr<float>();
   op_.deltaNextRows = deltaNextRows_.data_ptr<float>();

@@ -263,8 +263,7 @@ LogicalResult FusedStepOp::verify() {
     if (!isTensor && isa<ShapedType>(v.getType()) &&
         (!getRowLength() || !t || t.getRank() != 1))
       return emitOpError("operand #")
-             << i << " must be a scalar (after the " << tensors
-             << " tensors)"
+             << i << " must be a scalar (after the " << tensors << " tensors)"
              << (getRowLength() ? " or a 1-D tensor of one value per row" : "")
              << ", got " << v.getType();
   }
@@ -355,7 +354,8 @@ LogicalResult FusedStepOp::verify() {
     auto rows = dyn_cast<RankedTensorType>(type);
     if (rows && !getRowLength())
       return emitOpError("reduction #")
-             << k << " is per row (a tensor result) but 'row_length' is not set";
+             << k
+             << " is per row (a tensor result) but 'row_length' is not set";
     if (rows && rows.getRank() != 1)
       return emitOpError("per-row reduction #")
              << k << " must produce a 1-D tensor, got " << type;

@@ -111,8 +111,7 @@ void GpuPtx::checkPtx(const StepConfig &c, const std::string &chip) {
   if (!c.floatWeights)
     EXPECT_GT(count(*ptx, "rcp.rn.f32") + count(*ptx, "div.rn.f32"), 0);
   // Per row: each row's max(q') by a 32-bit atomic max.
-  EXPECT_EQ(count(*ptx, "atom.global.max.s32") > 0,
-            c.scale == ScaleMode::Row);
+  EXPECT_EQ(count(*ptx, "atom.global.max.s32") > 0, c.scale == ScaleMode::Row);
   EXPECT_GT(count(*ptx, "ld.global.v4"), 0) << "no 128-bit loads";
   if (c.stateType == StateType::BF16) // 4 bf16 states: one 64-bit access
     EXPECT_GT(count(*ptx, "st.global.v4.b16"), 0) << "no 64-bit bf16 stores";

@@ -97,8 +97,8 @@ void expectSameBuffers(const test::StepBuffers &a, const test::StepBuffers &b,
       << "second state differs";
 }
 
-class StepPerRow
-    : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {};
+class StepPerRow : public ::testing::TestWithParam<std::tuple<Case, int64_t>> {
+};
 
 TEST_P(StepPerRow, BitIdenticalToReferenceForAnyChunking) {
   auto [cs, rowLength] = GetParam();
@@ -131,9 +131,9 @@ TEST_P(StepPerRow, BitIdenticalToReferenceForAnyChunking) {
   ASSERT_EQ(int64_t(want.rowMax.size()), rows);
 
   std::vector<std::vector<int64_t>> chunkings = {
-      {0, n},                                    // one chunk
-      {0, rowLength, 5 * rowLength, n},          // whole rows
-      {0, 1, 6, rowLength + 3, n - 2, n},        // rows cut anywhere
+      {0, n},                             // one chunk
+      {0, rowLength, 5 * rowLength, n},   // whole rows
+      {0, 1, 6, rowLength + 3, n - 2, n}, // rows cut anywhere
   };
   std::vector<int64_t> many = {0};
   while (many.back() < n)
@@ -164,13 +164,16 @@ TEST_P(StepPerRow, EqualRowDeltasAreThePerTensorStep) {
   ASSERT_TRUE(bool(rowsKernel)) << llvm::toString(rowsKernel.takeError());
   ASSERT_TRUE(bool(tensorKernel)) << llvm::toString(tensorKernel.takeError());
   const int64_t rows = 9, n = rows * rowLength;
-  test::StepBuffers a = test::randomBuffers(n, rowsConfig.qn(), rowsConfig.qp(), 7), b = a;
+  test::StepBuffers a = test::randomBuffers(n, rowsConfig.qn(), rowsConfig.qp(),
+                                            7),
+                    b = a;
   ref::Scalars s = scalarsOf(rowsConfig);
   s.delta = 0.03f;
-  s.deltaNext = ref::nextDelta(s.delta, int8_t(rowsConfig.qp()), rowsConfig.qp());
+  s.deltaNext =
+      ref::nextDelta(s.delta, int8_t(rowsConfig.qp()), rowsConfig.qp());
   std::vector<float> delta(rows, s.delta), deltaNext(rows, s.deltaNext);
-  ref::Reductions perTensor = runKernel(*tensorKernel, tensorConfig, a, s,
-                                        {0, n});
+  ref::Reductions perTensor =
+      runKernel(*tensorKernel, tensorConfig, a, s, {0, n});
   s.rowLength = rowLength;
   s.deltaRows = delta.data();
   s.deltaNextRows = deltaNext.data();

@@ -2,15 +2,15 @@
 //
 // Times, in one process and on buffers of the same size, the fused DQT AdamW
 // step through the runtime's optimizer (int8 weights with f32 and with bf16
-// states; packed ternary weights; one delta per output row), a STREAM-style triad and copy (the
-// roofline), the same step written op by op with LibTorch tensor ops (the
-// eager reference), and PyTorch's AdamW on f32 weights (the fused kernel
-// at::_fused_adamw_ and the _foreach_ kernels of AdamW(foreach=True)). Each
-// is warmed up, then timed in interleaved rounds; medians are reported.
-// Effective GB/s counts the bytes each must move at least once (DQT step: 22
-// per parameter with f32 states, 14 with bf16, 20.5 packed ternary; with
-// one delta per row of 1024 as with f32 states; triad
-// 12; copy 8; f32 AdamW 28).
+// states; packed ternary weights; one delta per output row), a STREAM-style
+// triad and copy (the roofline), the same step written op by op with LibTorch
+// tensor ops (the eager reference), and PyTorch's AdamW on f32 weights (the
+// fused kernel at::_fused_adamw_ and the _foreach_ kernels of
+// AdamW(foreach=True)). Each is warmed up, then timed in interleaved rounds;
+// medians are reported. Effective GB/s counts the bytes each must move at least
+// once (DQT step: 22 per parameter with f32 states, 14 with bf16, 20.5 packed
+// ternary; with one delta per row of 1024 as with f32 states; triad 12; copy 8;
+// f32 AdamW 28).
 //
 //===----------------------------------------------------------------------===//
 
@@ -180,10 +180,10 @@ std::vector<Result> runSize(int64_t n, int reps) {
   // plus 9 per row of 1024.
   std::shared_ptr<Dqt> rows;
   if (n % kRowLength == 0) {
-    rows = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32,
-                   ScaleMode::Row);
-    cases.push_back({"dqt_adamw_i8_rows_f32", 22, reps,
-                     [&] { rows->adam->step(); }});
+    rows =
+        makeDqt(Grid{8, false}, Storage::Int8, StateType::F32, ScaleMode::Row);
+    cases.push_back(
+        {"dqt_adamw_i8_rows_f32", 22, reps, [&] { rows->adam->step(); }});
   }
 
   // The same math op by op (slow: at most 3 timed runs).
@@ -258,11 +258,11 @@ MemoryReport inChild(const std::function<double()> &fn) {
 /// linear layers, each in a fresh child process: DQT 8-bit with f32 states
 /// (one delta per tensor, and per output row) and packed ternary with bf16
 /// states, both with the step inside the
-/// backward pass (no gradient survives), against float AdamW (weights, gradients, two moments). The runtime's accounting,
-/// confirmed by the live and peak growth of the resident set after one
-/// training step. Large tensors are mmap'ed (M_MMAP_THRESHOLD) so that freed
-/// memory leaves the resident set; the peak includes the transient float
-/// copy each layer is initialized from.
+/// backward pass (no gradient survives), against float AdamW (weights,
+/// gradients, two moments). The runtime's accounting, confirmed by the live and
+/// peak growth of the resident set after one training step. Large tensors are
+/// mmap'ed (M_MMAP_THRESHOLD) so that freed memory leaves the resident set; the
+/// peak includes the transient float copy each layer is initialized from.
 int runMemory(int64_t dim, int layers) {
   ::mallopt(M_MMAP_THRESHOLD, 1 << 16);
   // Compile the kernel before forking: that memory is per process, not per
@@ -294,9 +294,8 @@ int runMemory(int64_t dim, int layers) {
       auto *model = new std::vector<std::unique_ptr<nn::QuantLinear>>();
       std::vector<QuantizedWeight *> ws;
       for (int l = 0; l < layers; ++l) {
-        model->push_back(
-            std::make_unique<nn::QuantLinear>(dim, dim, grid, gen, storage,
-                                              scale));
+        model->push_back(std::make_unique<nn::QuantLinear>(dim, dim, grid, gen,
+                                                           storage, scale));
         ws.push_back(&model->back()->weight());
       }
       optim::AdamWOptions options;

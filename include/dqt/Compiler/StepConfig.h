@@ -55,8 +55,9 @@ struct StepConfig {
 };
 
 /// Kernel argument layout (all kernels, CPU and GPU), in order:
-///   AdamW: q (i8; with `packed`, ceil(n/4) bytes of 2-bit codes), grad (f32), exp_avg, exp_avg_sq (f32, or bf16 with
-///          StateType::BF16) as memref descriptors;
+///   AdamW: q (i8; with `packed`, ceil(n/4) bytes of 2-bit codes), grad
+///          (f32), exp_avg, exp_avg_sq (f32, or bf16 with StateType::BF16)
+///          as memref descriptors;
 ///          seed, step, tensor_id (i64); delta, beta1, beta2, alpha, eps,
 ///          decay, delta_next (f32);
 ///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,

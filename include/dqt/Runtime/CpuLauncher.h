@@ -77,9 +77,9 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
 /// packed, at multiples of 4 elements; per-row, at whole rows, multiples of
 /// lcm(L, 4) when packed) and combines the exact integer partials: results
 /// do not depend on the thread count. Per-row: each chunk sets its rows'
-/// rowMaxQ to INT32_MIN before the kernel max-combines into them. `hyper` holds the configuration's f32 hyper-parameters in
-/// kernel order (AdamW: beta1, beta2, alpha, eps, decay; SGD: lr, momentum,
-/// decay).
+/// rowMaxQ to INT32_MIN before the kernel max-combines into them. `hyper` holds
+/// the configuration's f32 hyper-parameters in kernel order (AdamW: beta1,
+/// beta2, alpha, eps, decay; SGD: lr, momentum, decay).
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,

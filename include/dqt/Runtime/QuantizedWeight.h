@@ -148,9 +148,9 @@ public:
   /// delta (4 bytes; per row 4 + 1 bytes a row for delta_r and max q_r), not
   /// the gradient.
   int64_t persistentBytes() const {
-    return q_.numel() +
-           (isRowScaled() ? rows() * int64_t(sizeof(float) + sizeof(int8_t))
-                          : int64_t(sizeof(float)));
+    return q_.numel() + (isRowScaled()
+                             ? rows() * int64_t(sizeof(float) + sizeof(int8_t))
+                             : int64_t(sizeof(float)));
   }
 
 private:

@@ -124,7 +124,8 @@ inline at::Tensor nextDeltaRows(const at::Tensor &deltaRows,
 }
 
 /// The 32 state-stream bits of each element (int64, from the reference).
-inline at::Tensor stateBits(uint64_t seed, uint64_t step, uint64_t tid, int64_t n) {
+inline at::Tensor stateBits(uint64_t seed, uint64_t step, uint64_t tid,
+                            int64_t n) {
   at::Tensor r = at::empty({n}, at::kLong);
   int64_t *p = r.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i)

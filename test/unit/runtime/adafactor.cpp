@@ -30,11 +30,11 @@ using test::sameBytes;
 namespace {
 
 using dqt::test::f;
-using dqt::test::sqrtIEEE;
-using dqt::test::stochasticRound;
 using dqt::test::randomGrad;
+using dqt::test::sqrtIEEE;
 using dqt::test::sroundBF16;
 using dqt::test::stateBits;
+using dqt::test::stochasticRound;
 using dqt::test::uniforms;
 
 
@@ -207,7 +207,8 @@ INSTANTIATE_TEST_SUITE_P(Grids, AdafactorBF16Moment,
                          [](const auto &info) {
                            return info.param < 2
                                       ? std::string("Ternary")
-                                      : "Bits" + std::to_string(int(info.param));
+                                      : "Bits" +
+                                            std::to_string(int(info.param));
                          });
 
 void checkThreeSteps(double bits, double beta1, StateType moment) {
@@ -619,8 +620,7 @@ struct Model {
   std::vector<QuantizedWeight> w;
   std::unique_ptr<optim::Adafactor> opt;
 
-  Model(uint64_t initSeed, double beta1,
-        StateType moment = StateType::F32) {
+  Model(uint64_t initSeed, double beta1, StateType moment = StateType::F32) {
     at::Generator gen = at::detail::createCPUGenerator(initSeed);
     w.push_back(QuantizedWeight::fromFloat(at::randn({64, 48}, gen),
                                            Grid::fromBits(4)));
@@ -843,15 +843,14 @@ TEST_P(AdafactorFloatParams, ResumeIsBitExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Beta1, AdafactorFloatParams,
-                         ::testing::Values(0.0, 0.9),
-                         [](const auto &info) {
+                         ::testing::Values(0.0, 0.9), [](const auto &info) {
                            return std::string(info.param > 0 ? "Beta1"
                                                              : "NoBeta1");
                          });
 
 TEST(AdafactorFloatParamsInput, BadParametersAndGradientsAreRefused) {
-  QuantizedWeight q = QuantizedWeight::fromFloat(at::randn({8, 8}),
-                                                 Grid::fromBits(8));
+  QuantizedWeight q =
+      QuantizedWeight::fromFloat(at::randn({8, 8}), Grid::fromBits(8));
   optim::Adafactor ada({&q}, {});
   at::Tensor p = at::randn({5, 3});
   EXPECT_THROW(ada.addFloatParameters({at::randn({4}, at::kDouble)}),

@@ -29,8 +29,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using dqt::test::f;
-using dqt::test::randomGrad;
 using dqt::test::optimizerUpdate;
+using dqt::test::randomGrad;
 using dqt::test::sroundBF16;
 using dqt::test::stateBits;
 

@@ -107,15 +107,13 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
     }
     return op;
   };
-  StepStats gpu =
-      launchCuda(*ptx, config,
-                 {operands([&](int i) { return (void *)dev[i]; })}, hyper, 7,
-                 1)[0];
+  StepStats gpu = launchCuda(*ptx, config,
+                             {operands([&](int i) { return (void *)dev[i]; })},
+                             hyper, 7, 1)[0];
   // The CPU kernel on the host copies.
-  StepStats cpu =
-      launchCpu(KernelCache::global().cpu(config), config,
-                {operands([&](int i) { return host[i].data_ptr(); })}, hyper,
-                7, 1)[0];
+  StepStats cpu = launchCpu(
+      KernelCache::global().cpu(config), config,
+      {operands([&](int i) { return host[i].data_ptr(); })}, hyper, 7, 1)[0];
   EXPECT_EQ(gpu.maxQ, cpu.maxQ);
   EXPECT_EQ(gpu.changed, cpu.changed);
   EXPECT_EQ(gpu.nonFinite, cpu.nonFinite);

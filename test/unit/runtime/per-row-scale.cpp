@@ -92,11 +92,11 @@ struct RowRef {
   /// Rounds `w2` with the next steps and records q', delta', max q'_r for
   /// the elements where `finite` (the others keep q); returns the stats
   /// without the non-finite count.
-  StepStats round(const at::Tensor &w2, const at::Tensor &finite,
-                  uint64_t seed, uint64_t t, int64_t tid) {
+  StepStats round(const at::Tensor &w2, const at::Tensor &finite, uint64_t seed,
+                  uint64_t t, int64_t tid) {
     at::Tensor next = nextDeltaRows(delta, maxq, grid);
-    at::Tensor q1 = stochasticRoundRows(
-        w2, next, uniforms(seed, t, tid, q.numel()), grid);
+    at::Tensor q1 =
+        stochasticRoundRows(w2, next, uniforms(seed, t, tid, q.numel()), grid);
     q1 = at::where(finite, q1, q);
     StepStats st{q1.max().item<int8_t>(), (q1 != q).sum().item<int64_t>(),
                  (~finite).sum().item<int64_t>()};
@@ -136,8 +136,8 @@ void expectSame(const QuantizedWeight &w, const RowRef &r) {
 }
 
 std::vector<float> adamHyper(const optim::AdamWOptions &o, int t) {
-  double alpha = o.lr * std::sqrt(1 - std::pow(o.beta2, t)) /
-                 (1 - std::pow(o.beta1, t));
+  double alpha =
+      o.lr * std::sqrt(1 - std::pow(o.beta2, t)) / (1 - std::pow(o.beta1, t));
   return {float(o.beta1), float(o.beta2), float(alpha), float(o.eps),
           float(o.lr * o.weightDecay)};
 }
@@ -155,16 +155,14 @@ struct ThreeWeights {
     // Rows of very different magnitudes: the scales differ.
     at::Tensor big = at::randn({64, 128}, gen) *
                      at::pow(10.0, at::rand({64, 1}, gen) * 3 - 2);
-    w.push_back(QuantizedWeight::fromFloat(big, grid, kind.storage(),
-                                           ScaleMode::Row));
+    w.push_back(
+        QuantizedWeight::fromFloat(big, grid, kind.storage(), ScaleMode::Row));
     w.push_back(QuantizedWeight::fromFloat(at::randn({50, 30}, gen), grid,
                                            kind.storage()));
     for (auto &x : w)
       ref.emplace_back(x);
   }
-  std::vector<QuantizedWeight *> ptrs() {
-    return {&w[0], &w[1], &w[2]};
-  }
+  std::vector<QuantizedWeight *> ptrs() { return {&w[0], &w[1], &w[2]}; }
 };
 
 class PerRowStep : public ::testing::TestWithParam<Kind> {};
@@ -235,8 +233,8 @@ TEST_P(PerRowStep, AdafactorMatchesTheReference) {
   std::vector<QuantizedWeight> rows, tensors;
   std::vector<RowRef> refs;
   for (auto &x : init) {
-    rows.push_back(QuantizedWeight::fromFloat(x, grid, kind.storage(),
-                                              ScaleMode::Row));
+    rows.push_back(
+        QuantizedWeight::fromFloat(x, grid, kind.storage(), ScaleMode::Row));
     tensors.push_back(QuantizedWeight::fromFloat(x, grid, kind.storage()));
     refs.emplace_back(rows.back());
   }
@@ -266,8 +264,8 @@ TEST_P(PerRowStep, AdafactorMatchesTheReference) {
       // buf = 0*0 + m' = m': w2 from m' exactly as the kernel.
       auto [w2, buf, unused] = optimizerUpdate(
           refs[p].dequantize(), m1, at::zeros_like(m1), at::Tensor(), false, h);
-      StepStats want = refs[p].round(
-          w2, at::ones({m1.numel()}, at::kBool), opts.seed, t, p);
+      StepStats want =
+          refs[p].round(w2, at::ones({m1.numel()}, at::kBool), opts.seed, t, p);
       expectSame(rows[p], refs[p]);
       EXPECT_EQ(got[p].maxQ, want.maxQ);
       EXPECT_EQ(got[p].changed, want.changed);
@@ -279,8 +277,7 @@ TEST_P(PerRowStep, AdafactorMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(Grids, PerRowStep,
                          ::testing::Values(Kind{8, false}, Kind{4, false},
-                                           Kind{1.58, false},
-                                           Kind{1.58, true}),
+                                           Kind{1.58, false}, Kind{1.58, true}),
                          [](const auto &info) { return kindName(info.param); });
 
 TEST(PerRowInit, MatchesTheFormulaRowByRow) {
@@ -290,8 +287,8 @@ TEST(PerRowInit, MatchesTheFormulaRowByRow) {
     // Rows of magnitudes over four decades.
     std::vector<int64_t> rowShape(shape.size(), 1);
     rowShape[0] = shape[0];
-    at::Tensor w = at::randn(shape, gen) *
-                   at::pow(10.0, at::rand(rowShape, gen) * 4 - 3);
+    at::Tensor w =
+        at::randn(shape, gen) * at::pow(10.0, at::rand(rowShape, gen) * 4 - 3);
     w.view({-1})[3] = 0.0f;
     int64_t rows = shape[0], length = w.numel() / rows;
     for (Kind kind : {Kind{8, false}, Kind{4, false}, Kind{2, false},
@@ -316,17 +313,15 @@ TEST(PerRowInit, MatchesTheFormulaRowByRow) {
                             .to(at::kChar);
         want.push_back(qr);
         EXPECT_EQ(q.deltaRows()[r].item<float>(), 1.0f / s) << r;
-        EXPECT_EQ(q.maxQRows()[r].item<int8_t>(), qr.max().item<int8_t>())
-            << r;
+        EXPECT_EQ(q.maxQRows()[r].item<int8_t>(), qr.max().item<int8_t>()) << r;
       }
       at::Tensor values = at::stack(want).view(shape);
       EXPECT_TRUE(sameBytes(q.unpack(), values));
       EXPECT_EQ(q.maxQ(), values.max().item<int8_t>());
-      EXPECT_TRUE(at::equal(
-          q.dequantize(),
-          (values.to(at::kFloat).view({rows, length}) *
-           q.deltaRows().view({rows, 1}))
-              .view(shape)));
+      EXPECT_TRUE(at::equal(q.dequantize(),
+                            (values.to(at::kFloat).view({rows, length}) *
+                             q.deltaRows().view({rows, 1}))
+                                .view(shape)));
       // Memory: the integers, then 4 bytes of delta and 1 of max q a row.
       int64_t intBytes = kind.packed ? (w.numel() + 3) / 4 : w.numel();
       EXPECT_EQ(q.persistentBytes(), intBytes + 5 * rows);
@@ -359,15 +354,15 @@ TEST(PerRowInit, RefusesWhatMakesNoSense) {
             std::string::npos);
   EXPECT_NE(errorMessage([&] { rows.nextDelta(); }).find("one delta per row"),
             std::string::npos);
-  EXPECT_NE(errorMessage([&] { rows.update(0.5f, 3); })
-                .find("one delta per row"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] { tensor.deltaRows(); })
-                .find("one delta per tensor"),
-            std::string::npos);
-  EXPECT_NE(errorMessage([&] { tensor.maxQRows(); })
-                .find("one delta per tensor"),
-            std::string::npos);
+  EXPECT_NE(
+      errorMessage([&] { rows.update(0.5f, 3); }).find("one delta per row"),
+      std::string::npos);
+  EXPECT_NE(
+      errorMessage([&] { tensor.deltaRows(); }).find("one delta per tensor"),
+      std::string::npos);
+  EXPECT_NE(
+      errorMessage([&] { tensor.maxQRows(); }).find("one delta per tensor"),
+      std::string::npos);
   EXPECT_NE(errorMessage([&] {
               tensor.update(at::ones({4}), at::ones({4}, at::kChar));
             }).find("one delta per tensor"),
@@ -382,9 +377,12 @@ TEST(PerRowInit, RefusesWhatMakesNoSense) {
     EXPECT_TRUE(sameBytes(rows.deltaRows(), delta));
     EXPECT_TRUE(sameBytes(rows.maxQRows(), maxq));
   };
-  refused(at::ones({5}), maxq, "the per-row deltas must be Float[4], got Float[5]");
-  refused(at::ones({4}, at::kDouble), maxq, "the per-row deltas must be Float[4]");
-  refused(delta, at::ones({4}), "the per-row max q must be Char[4], got Float[4]");
+  refused(at::ones({5}), maxq,
+          "the per-row deltas must be Float[4], got Float[5]");
+  refused(at::ones({4}, at::kDouble), maxq,
+          "the per-row deltas must be Float[4]");
+  refused(delta, at::ones({4}),
+          "the per-row max q must be Char[4], got Float[4]");
   refused(at::tensor({1.0f, 0.0f, 1.0f, 1.0f}), maxq,
           "every row's delta must be finite and > 0");
   refused(at::tensor({1.0f, NAN, 1.0f, 1.0f}), maxq,
@@ -519,8 +517,7 @@ TEST(PerRowLauncher, ChunksCoverWholeRowsAndMatchTheReference) {
       at::Generator gen = at::detail::createCPUGenerator(31);
       std::vector<QuantizedWeight> ws;
       // 3 threads: chunk boundaries fall inside the first and last weight.
-      for (auto shape : {std::vector<int64_t>{5001, 45}, {7, 11},
-                         {300, 1000}})
+      for (auto shape : {std::vector<int64_t>{5001, 45}, {7, 11}, {300, 1000}})
         ws.push_back(QuantizedWeight::fromFloat(
             at::randn(shape, gen), Grid::fromBits(kind.bits), kind.storage(),
             ScaleMode::Row));
@@ -578,14 +575,13 @@ struct Model {
 
   Model(uint64_t initSeed, ScaleMode scale) {
     at::Generator gen = at::detail::createCPUGenerator(initSeed);
-    w.push_back(QuantizedWeight::fromFloat(at::randn({37, 45}, gen),
-                                           Grid::fromBits(4), Storage::Int8,
-                                           scale));
+    w.push_back(QuantizedWeight::fromFloat(
+        at::randn({37, 45}, gen), Grid::fromBits(4), Storage::Int8, scale));
     w.push_back(QuantizedWeight::fromFloat(at::randn({64, 128}, gen),
                                            Grid::fromBits(1.58),
                                            Storage::PackedTernary, scale));
-    w.push_back(QuantizedWeight::fromFloat(at::randn({33}, gen),
-                                           Grid::fromBits(8)));
+    w.push_back(
+        QuantizedWeight::fromFloat(at::randn({33}, gen), Grid::fromBits(8)));
     optim::AdamWOptions o;
     o.lr = 0.02;
     opt = std::make_unique<optim::AdamW>(
@@ -644,8 +640,8 @@ TEST_F(PerRowCheckpoint, ResumeIsBitExact) {
     }
     EXPECT_EQ(a.maxQ(), b.maxQ());
     for (int k = 0; k < 2; ++k)
-      EXPECT_TRUE(sameBytes(straight.opt->state(p, k),
-                            resumed.opt->state(p, k)));
+      EXPECT_TRUE(
+          sameBytes(straight.opt->state(p, k), resumed.opt->state(p, k)));
   }
 }
 
@@ -683,16 +679,14 @@ TEST_F(PerRowCheckpoint, MismatchedScaleIsRefusedWithNothingChanged) {
   // Both saved after one step; try to load each into the other.
   std::vector<at::Tensor> beforeRows = snapshot(rows),
                           beforeTensor = snapshot(tensor);
-  EXPECT_NE(errorMessage([&] {
-              tensor.opt->load(dir / "rows.safetensors");
-            }).find("parameter 0 has one delta per tensor here and one per "
-                    "row in"),
+  EXPECT_NE(errorMessage([&] { tensor.opt->load(dir / "rows.safetensors"); })
+                .find("parameter 0 has one delta per tensor here and one per "
+                      "row in"),
             std::string::npos);
   expectUnchanged(tensor, beforeTensor);
-  EXPECT_NE(errorMessage([&] {
-              rows.opt->load(dir / "tensor.safetensors");
-            }).find("parameter 0 has one delta per row here and one per "
-                    "tensor in"),
+  EXPECT_NE(errorMessage([&] { rows.opt->load(dir / "tensor.safetensors"); })
+                .find("parameter 0 has one delta per row here and one per "
+                      "tensor in"),
             std::string::npos);
   expectUnchanged(rows, beforeRows);
 }
@@ -774,9 +768,9 @@ TEST(PerRowQuantLinear, ForwardBackwardAndStepInBackward) {
     adam.step();
     EXPECT_EQ(adam.stepCount(), 1);
     EXPECT_FALSE(sameBytes(layer.weight().q(), qBefore));
-    EXPECT_TRUE(sameBytes(layer.weight().deltaRows(),
-                          nextDeltaRows(deltaBefore,
-                                        (qBefore.amax(1)), w.grid())));
+    EXPECT_TRUE(
+        sameBytes(layer.weight().deltaRows(),
+                  nextDeltaRows(deltaBefore, (qBefore.amax(1)), w.grid())));
   }
 }
 

@@ -4,6 +4,7 @@
 # figures. Runs two lanes of one thread each (2 cores).
 #
 #   STEPS=400 LR=1e-3 OUT=runs/exp bash scripts/experiment.sh
+#   ONLY="dqt-4 dqt-4-rows" ...   runs only the named jobs
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STEPS=${STEPS:-400}
@@ -37,14 +38,21 @@ jobs_list=(
   "dqt-3 --method dqt --bits 3"
   "dqt-1.58 --method dqt --bits 1.58"
   "dqt-8-ti --method dqt --bits 8 --ternary-inference"
+  "dqt-4-rows --method dqt --bits 4 --scale row"
+  "dqt-1.58-rows --method dqt --bits 1.58 --scale row"
 )
 i=0
 for j in "${jobs_list[@]}"; do
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" ${j%% *} "* ]]; then continue; fi
   # shellcheck disable=SC2086
   run $j &
   i=$((i + 1))
   if ((i % LANES == 0)); then wait; fi
 done
 wait
-scripts/plot "$OUT"/fp32 "$OUT"/bitnet "$OUT"/dqt-8 "$OUT"/dqt-4 "$OUT"/dqt-3 \
-  "$OUT"/dqt-1.58 "$OUT"/dqt-8-ti --out "$OUT/figures"
+# The figures of the runs that exist.
+runs=()
+for j in "${jobs_list[@]}"; do
+  [ -f "$OUT/${j%% *}/summary.json" ] && runs+=("$OUT/${j%% *}")
+done
+scripts/plot "${runs[@]}" --out "$OUT/figures"

@@ -54,6 +54,31 @@ inline StepBuffers randomBuffers(int64_t n, int64_t qn, int64_t qp,
   return b;
 }
 
+/// Hyper-parameters with large steps, so that many weights move: AdamW
+/// (beta1, beta2, alpha, eps, decay), SGD (lr, momentum, decay).
+inline void setLargeSteps(ref::Scalars &s, Optimizer opt) {
+  float adam[5] = {0.9f, 0.999f, 0.05f, 1e-6f, 5e-4f * 0.01f};
+  float sgd[5] = {0.5f, 0.9f, 0.01f * 0.5f, 0, 0};
+  std::memcpy(s.h, opt == Optimizer::AdamW ? adam : sgd, sizeof(adam));
+}
+
+/// The reference step of configuration `c` on `b` (the states as f32, or
+/// as bf16 bits with StateType::BF16).
+inline ref::Reductions runReference(const StepConfig &c, StepBuffers &b,
+                                    const ref::Scalars &s) {
+  int64_t n = b.g.size();
+  bool adam = c.optimizer == Optimizer::AdamW;
+  if (c.stateType == StateType::BF16)
+    return adam ? ref::adamw(b.q.data(), b.g.data(), b.h0.data(), b.h1.data(),
+                             n, s, c.qn(), c.qp())
+                : ref::sgd(b.q.data(), b.g.data(), b.h0.data(), n, s, c.qn(),
+                           c.qp());
+  return adam ? ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), n,
+                           s, c.qn(), c.qp())
+              : ref::sgd(b.q.data(), b.g.data(), b.s0.data(), n, s, c.qn(),
+                         c.qp());
+}
+
 /// `runChunks` with packed ternary weights: packs `b.q`, runs the packed
 /// kernel and unpacks into `b.q`; `packedOut` receives the bytes.
 inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,

@@ -45,23 +45,8 @@ ref::Scalars scalarsOf(Optimizer opt) {
   s.tid = 5;
   s.delta = 0.02f;
   s.deltaNext = 0.02f;
-  float adam[5] = {0.9f, 0.999f, 0.05f, 1e-6f, 5e-6f};
-  float sgd[5] = {0.5f, 0.9f, 0.005f, 0, 0};
-  std::memcpy(s.h, opt == Optimizer::AdamW ? adam : sgd, sizeof(adam));
+  test::setLargeSteps(s, opt);
   return s;
-}
-
-ref::Reductions runReference(const StepConfig &c, test::StepBuffers &b,
-                             const ref::Scalars &s) {
-  int64_t n = b.g.size();
-  bool adam = c.optimizer == Optimizer::AdamW;
-  if (c.stateType == StateType::BF16)
-    return adam ? ref::adamw(b.q.data(), b.g.data(), b.h0.data(), b.h1.data(),
-                             n, s, -1, 1)
-                : ref::sgd(b.q.data(), b.g.data(), b.h0.data(), n, s, -1, 1);
-  return adam ? ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), n,
-                           s, -1, 1)
-              : ref::sgd(b.q.data(), b.g.data(), b.s0.data(), n, s, -1, 1);
 }
 
 void expectSame(const test::StepBuffers &a, const test::StepBuffers &b) {
@@ -90,7 +75,7 @@ TEST_P(PackedTernary, MatchesReferenceAndInt8KernelForAnyChunking) {
     SCOPED_TRACE(::testing::Message() << "n = " << n);
     test::StepBuffers init = test::randomBuffers(n, -1, 1, uint32_t(n));
     test::StepBuffers want = init;
-    ref::Reductions r = runReference(packed, want, s);
+    ref::Reductions r = test::runReference(packed, want, s);
     test::StepBuffers viaInt8 = init;
     ref::Reductions ri = test::runChunks(*ki, plain, viaInt8, s, {0, n});
     expectSame(viaInt8, want);

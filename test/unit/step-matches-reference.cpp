@@ -96,30 +96,10 @@ protected:
     s.delta = 0.02f;
     s.deltaNext = ref::nextDelta(
         s.delta, int8_t(c.qp() - 1 > 0 ? c.qp() - 1 : 1), c.qp());
-    if (c.optimizer == Optimizer::AdamW) {
-      // Large steps so that many weights move.
-      float h[5] = {0.9f, 0.999f, 0.05f, 1e-6f, 5e-4f * 0.01f};
-      std::memcpy(s.h, h, sizeof(h));
-    } else {
-      float h[5] = {0.5f, 0.9f, 0.01f * 0.5f, 0, 0};
-      std::memcpy(s.h, h, sizeof(h));
-    }
+    test::setLargeSteps(s, c.optimizer);
     return s;
   }
 
-  ref::Reductions runReference(const StepConfig &c, test::StepBuffers &b,
-                               const ref::Scalars &s) const {
-    bool adam = c.optimizer == Optimizer::AdamW;
-    if (c.stateType == StateType::BF16)
-      return adam ? ref::adamw(b.q.data(), b.g.data(), b.h0.data(),
-                               b.h1.data(), kN, s, c.qn(), c.qp())
-                  : ref::sgd(b.q.data(), b.g.data(), b.h0.data(), kN, s,
-                             c.qn(), c.qp());
-    if (adam)
-      return ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), kN, s,
-                        c.qn(), c.qp());
-    return ref::sgd(b.q.data(), b.g.data(), b.s0.data(), kN, s, c.qn(), c.qp());
-  }
 };
 
 void expectSame(const test::StepBuffers &a, const test::StepBuffers &b,
@@ -153,7 +133,7 @@ TEST_P(StepMatchesReference, BitIdenticalForAnyChunking) {
   ref::Scalars s = scalars(c);
 
   test::StepBuffers expected = init;
-  ref::Reductions want = runReference(c, expected, s);
+  ref::Reductions want = test::runReference(c, expected, s);
   // The step must do something for the comparison to mean anything.
   ASSERT_GT(want.changed, kN / 100);
   ASSERT_GT(want.nonfinite, 0);

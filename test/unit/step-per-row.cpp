@@ -51,29 +51,8 @@ ref::Scalars scalarsOf(const StepConfig &c) {
   s.seed = 0xfeedfacecafef00dULL;
   s.step = 11;
   s.tid = 5;
-  if (c.optimizer == Optimizer::AdamW) {
-    float h[5] = {0.9f, 0.999f, 0.05f, 1e-6f, 5e-4f * 0.01f};
-    std::memcpy(s.h, h, sizeof(h));
-  } else {
-    float h[5] = {0.5f, 0.9f, 0.01f * 0.5f, 0, 0};
-    std::memcpy(s.h, h, sizeof(h));
-  }
+  test::setLargeSteps(s, c.optimizer);
   return s;
-}
-
-ref::Reductions runReference(const StepConfig &c, test::StepBuffers &b,
-                             const ref::Scalars &s) {
-  int64_t n = b.g.size();
-  bool adam = c.optimizer == Optimizer::AdamW;
-  if (c.stateType == StateType::BF16)
-    return adam ? ref::adamw(b.q.data(), b.g.data(), b.h0.data(), b.h1.data(),
-                             n, s, c.qn(), c.qp())
-                : ref::sgd(b.q.data(), b.g.data(), b.h0.data(), n, s, c.qn(),
-                           c.qp());
-  return adam ? ref::adamw(b.q.data(), b.g.data(), b.s0.data(), b.s1.data(), n,
-                           s, c.qn(), c.qp())
-              : ref::sgd(b.q.data(), b.g.data(), b.s0.data(), n, s, c.qn(),
-                         c.qp());
 }
 
 ref::Reductions runKernel(const CpuStepKernel &k, const StepConfig &c,
@@ -125,7 +104,7 @@ TEST_P(StepPerRow, BitIdenticalToReferenceForAnyChunking) {
   s.deltaNextRows = deltaNext.data();
 
   test::StepBuffers expected = init;
-  ref::Reductions want = runReference(c, expected, s);
+  ref::Reductions want = test::runReference(c, expected, s);
   ASSERT_GT(want.changed, n / 100);
   ASSERT_GT(want.nonfinite, 0);
   ASSERT_EQ(int64_t(want.rowMax.size()), rows);

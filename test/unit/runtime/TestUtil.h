@@ -16,6 +16,11 @@
 
 namespace dqt::test {
 
+/// A test-name part for bit width `bits` (1.58: ternary).
+inline std::string gridName(double bits) {
+  return bits < 2 ? std::string("Ternary") : "Bits" + std::to_string(int(bits));
+}
+
 inline std::string readFile(const std::filesystem::path &p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});

@@ -205,10 +205,7 @@ TEST_P(AdafactorBF16Moment, ThreeStepsBitIdentical) {
 INSTANTIATE_TEST_SUITE_P(Grids, AdafactorBF16Moment,
                          ::testing::Values(1.58, 4.0, 8.0),
                          [](const auto &info) {
-                           return info.param < 2
-                                      ? std::string("Ternary")
-                                      : "Bits" +
-                                            std::to_string(int(info.param));
+                           return test::gridName(info.param);
                          });
 
 void checkThreeSteps(double bits, double beta1, StateType moment) {
@@ -274,9 +271,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(1.58, 4.0, 8.0),
                        ::testing::Values(0.0, 0.9)),
     [](const auto &info) {
-      double bits = std::get<0>(info.param);
-      return (bits < 2 ? std::string("Ternary")
-                       : "Bits" + std::to_string(int(bits))) +
+      return test::gridName(std::get<0>(info.param)) +
              (std::get<1>(info.param) > 0 ? "Beta1" : "NoBeta1");
     });
 

@@ -146,10 +146,7 @@ TEST_P(BF16States, SGDMatchesLibTorchReference) {
 INSTANTIATE_TEST_SUITE_P(Grids, BF16States,
                          ::testing::Values(1.58, 4.0, 8.0),
                          [](const auto &info) {
-                           return info.param < 2
-                                      ? std::string("Ternary")
-                                      : "Bits" +
-                                            std::to_string(int(info.param));
+                           return test::gridName(info.param);
                          });
 
 /// A small model (two grids) with AdamW or SGD and bf16 states.

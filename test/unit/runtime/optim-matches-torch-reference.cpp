@@ -139,10 +139,7 @@ TEST_P(OptimMatchesReference, SGDThreeStepsBitIdentical) {
 INSTANTIATE_TEST_SUITE_P(Grids, OptimMatchesReference,
                          ::testing::Values(1.58, 2.0, 3.0, 4.0, 8.0),
                          [](const auto &info) {
-                           return info.param < 2
-                                      ? std::string("Ternary")
-                                      : "Bits" +
-                                            std::to_string(int(info.param));
+                           return test::gridName(info.param);
                          });
 
 TEST(OptimThreads, ResultsDoNotDependOnTheThreadCount) {

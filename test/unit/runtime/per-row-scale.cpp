@@ -54,9 +54,7 @@ struct Kind {
 };
 
 std::string kindName(const Kind &k) {
-  if (k.bits < 2)
-    return k.packed ? "TernaryPacked" : "Ternary";
-  return "Bits" + std::to_string(int(k.bits));
+  return test::gridName(k.bits) + (k.packed ? "Packed" : "");
 }
 
 /// How GoogleTest (and ctest's test list) prints a Kind: its name, not its

@@ -35,6 +35,11 @@ std::string caseName(const ::testing::TestParamInfo<Case> &info) {
          (c.state == StateType::BF16 ? "BF16States" : "");
 }
 
+/// How GoogleTest (and ctest's test list) prints a Case: its name.
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << caseName(::testing::TestParamInfo<Case>(c, 0));
+}
+
 StepConfig configOf(const Case &c, ScaleMode scale) {
   StepConfig cfg;
   cfg.optimizer = c.opt;

@@ -228,9 +228,19 @@ void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
 void QuantizedWeight::update(const at::Tensor &deltaRows,
                              const at::Tensor &maxqRows) {
   checkRowScales(deltaRows, maxqRows, "dqt: QuantizedWeight.update");
-  deltaRows_ = deltaRows.to(q_.device()).contiguous().clone();
-  maxqRows_ = maxqRows.to(q_.device()).contiguous().clone();
-  maxq_ = maxqRows_.max().item<int8_t>();
+  at::Tensor maxq = maxqRows.to(q_.device()).contiguous().clone();
+  int8_t max = maxq.max().item<int8_t>();
+  setStepRowScales(deltaRows.to(q_.device()).contiguous().clone(),
+                   std::move(maxq), max);
+}
+
+void QuantizedWeight::setStepRowScales(at::Tensor deltaRows,
+                                       at::Tensor maxqRows, int8_t maxq) {
+  TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.setStepRowScales: the "
+                             "weight has one delta per tensor");
+  deltaRows_ = std::move(deltaRows);
+  maxqRows_ = std::move(maxqRows);
+  maxq_ = maxq;
 }
 
 at::Tensor QuantizedWeight::dequantize() const {

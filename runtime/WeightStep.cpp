@@ -33,7 +33,9 @@ void WeightStep::finish(const StepStats &stats) {
     weight_->update(op_.deltaNext, int8_t(stats.maxQ));
     return;
   }
-  weight_->update(deltaNextRows_, rowMax_.to(at::kChar));
+  // The kernel's tensor maximum is the maximum of its row maxima.
+  weight_->setStepRowScales(std::move(deltaNextRows_), rowMax_.to(at::kChar),
+                            int8_t(stats.maxQ));
 }
 
 std::vector<StepStats> launchWeightSteps(const CpuStepKernel &kernel,

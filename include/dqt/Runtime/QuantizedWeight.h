@@ -133,6 +133,13 @@ public:
   /// only); the tensors are copied. Throws c10::Error, changing nothing, on
   /// a mismatch.
   void update(const at::Tensor &deltaRows, const at::Tensor &maxqRows);
+  /// After a step (ScaleMode::Row only; the optimizer's business): takes the
+  /// step's delta'_r (f32 [rows()]) and row maxima (int8 [rows()]), both
+  /// contiguous on q's device, and `maxq`, their maximum, as they are.
+  /// Unlike update(), nothing is validated or copied: the kernel produced
+  /// them, in the grid by construction, as update(float, int8) trusts the
+  /// per-tensor step.
+  void setStepRowScales(at::Tensor deltaRows, at::Tensor maxqRows, int8_t maxq);
   /// Throws c10::Error naming `who` unless update(deltaRows, maxqRows) would
   /// accept the tensors.
   void checkRowScales(const at::Tensor &deltaRows, const at::Tensor &maxqRows,

@@ -198,10 +198,7 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
 }
 
 void Adafactor::addFloatParameters(std::vector<at::Tensor> params) {
-  checkFloatParameters(name_,
-                       step_ > 0 || std::find(stepped_.begin(), stepped_.end(),
-                                              true) != stepped_.end(),
-                       floatParams_, params);
+  checkFloatParameters(name_, step_, stepped_, floatParams_, params);
   for (at::Tensor &p : params) {
     // Float mode keeps f32 states.
     floatStates_.push_back(makeStates(p.sizes(), p.options(), StateType::F32));
@@ -269,12 +266,13 @@ std::vector<StepStats> Adafactor::step() {
   // Check everything (and compile) first: a bad input changes nothing.
   std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
   checkFloatGradients(name_, floatParams_);
-  if (!floatParams_.empty())
-    KernelCache::global().cpu(floatConfig());
+  const CpuStepKernel *floatKernel =
+      floatParams_.empty() ? nullptr
+                           : &KernelCache::global().cpu(floatConfig());
   run(remaining);
   std::vector<StepStats> stats = pendingStats_;
-  if (!floatParams_.empty()) {
-    std::vector<StepStats> f = runFloat(step_ + 1);
+  if (floatKernel) {
+    std::vector<StepStats> f = runFloat(*floatKernel, step_ + 1);
     stats.insert(stats.end(), f.begin(), f.end());
   }
   ++step_;
@@ -361,7 +359,8 @@ at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
   return u;
 }
 
-std::vector<StepStats> Adafactor::runFloat(int64_t t) {
+std::vector<StepStats> Adafactor::runFloat(const CpuStepKernel &kernel,
+                                           int64_t t) {
   const AdafactorOptions &o = options_;
   double beta2t = 1.0 - std::pow(double(t), o.decayRate);
   std::vector<at::Tensor> updates;
@@ -376,8 +375,8 @@ std::vector<StepStats> Adafactor::runFloat(int64_t t) {
     void *buffer = o.beta1 > 0 ? floatStates_[i].back().data_ptr() : u;
     ops.push_back(StepOperands::floatMode(p, u, buffer, nullptr));
   }
-  return launchCpu(KernelCache::global().cpu(floatConfig()), floatConfig(), ops,
-                   sgdHyperParameters(o), seed_, uint64_t(t));
+  return launchCpu(kernel, floatConfig(), ops, sgdHyperParameters(o), seed_,
+                   uint64_t(t));
 }
 
 void Adafactor::save(const std::string &path) const {

@@ -99,11 +99,13 @@ void checkStatesLike(const char *name,
   }
 }
 
-void checkFloatParameters(const char *name, bool started,
+void checkFloatParameters(const char *name, int64_t step,
+                          const std::vector<bool> &stepped,
                           const std::vector<at::Tensor> &existing,
                           const std::vector<at::Tensor> &params) {
-  TORCH_CHECK(!started, name,
-              ": addFloatParameters: only before the first step");
+  TORCH_CHECK(step == 0 && std::find(stepped.begin(), stepped.end(), true) ==
+                               stepped.end(),
+              name, ": addFloatParameters: only before the first step");
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor &p = params[i];
     TORCH_CHECK(p.defined() && p.scalar_type() == at::kFloat &&

@@ -97,10 +97,7 @@ int64_t QuantizedOptimizer::stateBytes() const {
 }
 
 void QuantizedOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
-  checkFloatParameters(name_,
-                       step_ > 0 || std::find(stepped_.begin(), stepped_.end(),
-                                              true) != stepped_.end(),
-                       floatParams_, params);
+  checkFloatParameters(name_, step_, stepped_, floatParams_, params);
   size_t numStates = states_.front().size();
   for (at::Tensor &p : params) {
     std::vector<at::Tensor> states;

@@ -130,8 +130,9 @@ private:
   at::Tensor clippedUpdate(const float *grad, at::IntArrayRef shape,
                            std::vector<at::Tensor> &states,
                            double beta2t) const;
-  /// Both kernels for the float parameters, for step `t`.
-  std::vector<StepStats> runFloat(int64_t t);
+  /// Both kernels for the float parameters, for step `t` (`kernel`: the
+  /// float-mode SGD kernel, fetched before anything changed).
+  std::vector<StepStats> runFloat(const CpuStepKernel &kernel, int64_t t);
 
   const char *name_ = "dqt.optim.Adafactor";
   std::vector<QuantizedWeight *> params_;

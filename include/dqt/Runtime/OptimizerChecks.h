@@ -45,9 +45,11 @@ std::vector<size_t> checkUnstepped(const char *name,
                                    const std::vector<bool> &stepped);
 
 /// Non-quantized parameters to add to `existing`: only before the first
-/// step (`started` false); each a defined, non-empty, contiguous f32 CPU
-/// tensor, none given twice (here or before).
-void checkFloatParameters(const char *name, bool started,
+/// step (step count `step` 0, no parameter `stepped` in the backward pass);
+/// each a defined, non-empty, contiguous f32 CPU tensor, none given twice
+/// (here or before).
+void checkFloatParameters(const char *name, int64_t step,
+                          const std::vector<bool> &stepped,
                           const std::vector<at::Tensor> &existing,
                           const std::vector<at::Tensor> &params);
 

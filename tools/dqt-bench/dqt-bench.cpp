@@ -257,10 +257,10 @@ MemoryReport inChild(const std::function<double()> &fn) {
 /// Persistent training state per parameter of a stack of `layers` square
 /// linear layers, each in a fresh child process: DQT 8-bit with f32 states
 /// (one delta per tensor, and per output row) and packed ternary with bf16
-/// states, both with the step inside the
-/// backward pass (no gradient survives), against float AdamW (weights,
-/// gradients, two moments). The runtime's accounting, confirmed by the live and
-/// peak growth of the resident set after one training step. Large tensors are
+/// states, all with the step inside the backward pass (no gradient
+/// survives), against float AdamW (weights, gradients, two moments). The
+/// runtime's accounting, confirmed by the live and peak growth of the
+/// resident set after one training step. Large tensors are
 /// mmap'ed (M_MMAP_THRESHOLD) so that freed memory leaves the resident set; the
 /// peak includes the transient float copy each layer is initialized from.
 int runMemory(int64_t dim, int layers) {

@@ -21,14 +21,14 @@ func.func @adamw_bf16_step(
     %seed: i64,
     %step: i64)
     -> (tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64) {
-  %d1 = dqt.next_delta %delta, %maxq {ternary}
+  %d1 = dqt.next_delta %delta, %maxq grid<ternary>
   %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
   %m1, %v1 = dqt.adam_moments %g, %m, %v, %beta1, %beta2
       : tensor<?xf32>, tensor<?xbf16>, tensor<?xbf16>
   %w1 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
-  %q1 = dqt.stochastic_round %w1, %d1, %u {ternary}
+  %q1 = dqt.stochastic_round %w1, %d1, %u grid<ternary>
       : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
   %mb = dqt.stochastic_round_bf16 %m1, %r {shift = 0}

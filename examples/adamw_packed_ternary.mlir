@@ -20,7 +20,7 @@ func.func @adamw_packed_step(
     %seed: i64,
     %step: i64)
     -> (tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64) {
-  %d1 = dqt.next_delta %delta, %maxq {ternary}
+  %d1 = dqt.next_delta %delta, %maxq grid<ternary>
   %q = dqt.unpack_ternary %p like %g
       : tensor<?xi8>, tensor<?xf32> -> tensor<?xi8>
   %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
@@ -29,7 +29,7 @@ func.func @adamw_packed_step(
   %w1 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
-  %q1 = dqt.stochastic_round %w1, %d1, %u {ternary}
+  %q1 = dqt.stochastic_round %w1, %d1, %u grid<ternary>
       : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
   %p2 = dqt.pack_ternary %q2 : tensor<?xi8> -> tensor<?xi8>

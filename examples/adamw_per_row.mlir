@@ -1,5 +1,5 @@
 // One DQT AdamW step of an 8-bit parameter with one delta per output row
-// (DESIGN.md 3; docs/numerics.md, "Per-row scale"): the weight is flattened
+// (docs/numerics.md, "Per-row scale"): the weight is flattened
 // row by row, %delta and %delta_next hold one value per row of %len
 // elements, and dqt.expand_rows spreads them over their rows.
 // dqt-fuse-step makes them row operands of the fused step (read once per
@@ -34,7 +34,7 @@ func.func @adamw_per_row_step(
   %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
   %d1 = dqt.expand_rows %delta_next, %len like %q
       : tensor<?xf32>, tensor<?xi8> -> tensor<?xf32>
-  %q1 = dqt.stochastic_round %w1, %d1, %u {bits = 8}
+  %q1 = dqt.stochastic_round %w1, %d1, %u grid<8>
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xi8>
   %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
   %m2 = dqt.mask_nonfinite %g, %m1, %m : tensor<?xf32>, tensor<?xf32>

@@ -36,14 +36,14 @@ func.func @adamw_step(
     %seed: i64,
     %step: i64)
     -> (tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64) {
-  %d0 = dqt.next_delta %delta0, %maxq0 {bits = 8}
+  %d0 = dqt.next_delta %delta0, %maxq0 grid<8>
   %w0 = dqt.dequantize %q0, %delta0 : tensor<?xi8>, f32 -> tensor<?xf32>
   %m0a, %v0a = dqt.adam_moments %g0, %m0, %v0, %beta1, %beta2
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %w0a = dqt.adam_apply %w0, %m0a, %v0a, %alpha, %eps, %decay
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u0 = dqt.uniform %seed, %step, %tid0 like %g0 : tensor<?xf32> -> tensor<?xf32>
-  %q0a = dqt.stochastic_round %w0a, %d0, %u0 {bits = 8}
+  %q0a = dqt.stochastic_round %w0a, %d0, %u0 grid<8>
       : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q0b = dqt.mask_nonfinite %g0, %q0a, %q0 : tensor<?xf32>, tensor<?xi8>
   %m0b = dqt.mask_nonfinite %g0, %m0a, %m0 : tensor<?xf32>, tensor<?xf32>
@@ -51,14 +51,14 @@ func.func @adamw_step(
   %mx0 = dqt.reduce_max %q0b : tensor<?xi8> -> i8
   %ch0 = dqt.count_changed %q0, %q0b : tensor<?xi8>, tensor<?xi8> -> i64
   %nf0 = dqt.count_nonfinite %g0 : tensor<?xf32> -> i64
-  %d1 = dqt.next_delta %delta1, %maxq1 {bits = 8}
+  %d1 = dqt.next_delta %delta1, %maxq1 grid<8>
   %w1 = dqt.dequantize %q1, %delta1 : tensor<?xi8>, f32 -> tensor<?xf32>
   %m1a, %v1a = dqt.adam_moments %g1, %m1, %v1, %beta1, %beta2
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %w1a = dqt.adam_apply %w1, %m1a, %v1a, %alpha, %eps, %decay
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u1 = dqt.uniform %seed, %step, %tid1 like %g1 : tensor<?xf32> -> tensor<?xf32>
-  %q1a = dqt.stochastic_round %w1a, %d1, %u1 {bits = 8}
+  %q1a = dqt.stochastic_round %w1a, %d1, %u1 grid<8>
       : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q1b = dqt.mask_nonfinite %g1, %q1a, %q1 : tensor<?xf32>, tensor<?xi8>
   %m1b = dqt.mask_nonfinite %g1, %m1a, %m1 : tensor<?xf32>, tensor<?xf32>
@@ -66,14 +66,14 @@ func.func @adamw_step(
   %mx1 = dqt.reduce_max %q1b : tensor<?xi8> -> i8
   %ch1 = dqt.count_changed %q1, %q1b : tensor<?xi8>, tensor<?xi8> -> i64
   %nf1 = dqt.count_nonfinite %g1 : tensor<?xf32> -> i64
-  %d2 = dqt.next_delta %delta2, %maxq2 {bits = 8}
+  %d2 = dqt.next_delta %delta2, %maxq2 grid<8>
   %w2 = dqt.dequantize %q2, %delta2 : tensor<?xi8>, f32 -> tensor<?xf32>
   %m2a, %v2a = dqt.adam_moments %g2, %m2, %v2, %beta1, %beta2
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
   %w2a = dqt.adam_apply %w2, %m2a, %v2a, %alpha, %eps, %decay
       : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
   %u2 = dqt.uniform %seed, %step, %tid2 like %g2 : tensor<?xf32> -> tensor<?xf32>
-  %q2a = dqt.stochastic_round %w2a, %d2, %u2 {bits = 8}
+  %q2a = dqt.stochastic_round %w2a, %d2, %u2 grid<8>
       : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %q2b = dqt.mask_nonfinite %g2, %q2a, %q2 : tensor<?xf32>, tensor<?xi8>
   %m2b = dqt.mask_nonfinite %g2, %m2a, %m2 : tensor<?xf32>, tensor<?xf32>

@@ -1,4 +1,10 @@
 //===- CpuJit.cpp - dqt-compile-cpu + MLIR ExecutionEngine ----------------===//
+//
+// dqt-compile-cpu, then the MLIR ExecutionEngine with a clang-like -O3 LLVM
+// pipeline for the host CPU; object code kept for the disk cache and reloaded
+// with ORC.
+//
+//===----------------------------------------------------------------------===//
 
 #include "dqt/Compiler/Compiler.h"
 
@@ -40,7 +46,7 @@ std::unique_ptr<MLIRContext> createContext() {
 
 llvm::StringRef compilerVersion() {
   // Bump when the generated code may change (passes, numerics, layout).
-  return "dqt-compiler-3;mlir-" MLIR_VERSION_STRING_FOR_DQT;
+  return "dqt-compiler-4;mlir-" MLIR_VERSION_STRING_FOR_DQT;
 }
 
 JitModule::~JitModule() = default;
@@ -107,11 +113,13 @@ static void initNativeTarget() {
   });
 }
 
-llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,
-                                                        bool keepObject) {
+/// jitCpuModule, checking the step kernel against `abi`'s kernel ABI when
+/// given.
+llvm::Expected<std::unique_ptr<JitModule>>
+jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
   initNativeTarget();
   if (llvm::Error err = runPipeline(module, "dqt-compile-cpu",
-                                    mlir::dqt::buildCompileCPUPipeline))
+                                    mlir::dqt::buildCompileCPUPipeline, abi))
     return std::move(err);
 
   // -O3 for the host CPU (its vector width), through the same target
@@ -157,6 +165,11 @@ llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,
   return jit;
 }
 
+llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,
+                                                        bool keepObject) {
+  return jitCpu(module, keepObject, /*abi=*/nullptr);
+}
+
 llvm::Expected<std::unique_ptr<JitModule>>
 loadCpuObject(llvm::StringRef object) {
   initNativeTarget();
@@ -179,13 +192,14 @@ loadCpuObject(llvm::StringRef object) {
   return jit;
 }
 
-/// The step kernel of `jit`, timed from `start`.
+/// The kernel `name` of `jit`, timed from `start`.
 static llvm::Expected<CpuStepKernel>
 stepKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
-           std::chrono::steady_clock::time_point start) {
+           std::chrono::steady_clock::time_point start,
+           llvm::StringRef name = kStepKernelName) {
   if (!jit)
     return jit.takeError();
-  auto fn = (*jit)->lookup(kStepKernelName);
+  auto fn = (*jit)->lookup(name);
   if (!fn)
     return fn.takeError();
   CpuStepKernel kernel;
@@ -202,12 +216,25 @@ llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
   return stepKernel(loadCpuObject(object), start);
 }
 
+llvm::Expected<CpuStepKernel> compileCpuUniform(bool keepObject) {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<MLIRContext> ctx = createContext();
+  OwningOpRef<ModuleOp> module = buildUniformModule(*ctx);
+  return stepKernel(jitCpu(*module, keepObject, /*abi=*/nullptr), start,
+                    kUniformKernelName);
+}
+
+llvm::Expected<CpuStepKernel> loadCpuUniform(llvm::StringRef object) {
+  auto start = std::chrono::steady_clock::now();
+  return stepKernel(loadCpuObject(object), start, kUniformKernelName);
+}
+
 llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
                                              bool keepObject) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
-  return stepKernel(jitCpuModule(*module, keepObject), start);
+  return stepKernel(jitCpu(*module, keepObject, &config), start);
 }
 
 } // namespace dqt

@@ -1,4 +1,9 @@
 //===- GpuCodegen.cpp - dqt-compile-gpu to PTX text -----------------------===//
+//
+// dqt-compile-gpu on a step configuration, down to the PTX text of its one
+// kernel (checked against the kernel ABI on the way).
+//
+//===----------------------------------------------------------------------===//
 
 #include "dqt/Compiler/Compiler.h"
 
@@ -27,7 +32,8 @@ llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
   if (llvm::Error err =
           runPipeline(*module, "dqt-compile-gpu", [&](OpPassManager &pm) {
             mlir::dqt::buildCompileGPUPipeline(pm, options);
-          }))
+          },
+          &config))
     return std::move(err);
 
   std::string ptx;

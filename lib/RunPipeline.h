@@ -8,6 +8,8 @@
 #ifndef DQT_LIB_RUNPIPELINE_H
 #define DQT_LIB_RUNPIPELINE_H
 
+#include "KernelAbiCheck.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
@@ -16,10 +18,12 @@
 namespace dqt {
 
 /// Runs the passes `build` adds on `module`; on failure the error holds
-/// `name` and every diagnostic with its location.
+/// `name` and every diagnostic with its location. With `abi`, the lowered
+/// step kernel must follow the kernel ABI of that configuration.
 inline llvm::Error
 runPipeline(mlir::ModuleOp module, llvm::StringRef name,
-            llvm::function_ref<void(mlir::OpPassManager &)> build) {
+            llvm::function_ref<void(mlir::OpPassManager &)> build,
+            const StepConfig *abi = nullptr) {
   std::string diagnostics;
   llvm::raw_string_ostream os(diagnostics);
   mlir::ScopedDiagnosticHandler handler(
@@ -29,9 +33,18 @@ runPipeline(mlir::ModuleOp module, llvm::StringRef name,
       });
   mlir::PassManager pm(module.getContext());
   build(pm);
+  KernelAbiCheck *check = nullptr;
+  if (abi) {
+    auto owned = std::make_unique<KernelAbiCheck>(*abi);
+    check = owned.get();
+    pm.addInstrumentation(std::move(owned));
+  }
   if (mlir::failed(pm.run(module)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    name + " failed:\n" + diagnostics);
+  if (check && !check->error().empty())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   check->error());
   return llvm::Error::success();
 }
 

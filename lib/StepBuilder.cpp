@@ -1,13 +1,14 @@
 //===- StepBuilder.cpp - the IR of one parameter's step -------------------===//
 //
 // Emits exactly what a trainer would: the tensor-level chain of dqt ops for
-// one parameter (examples/adamw_step.mlir is three of these). The argument
-// order of @dqt_step is the kernel's (see StepConfig.h): dqt-fuse-step orders
-// tensors and scalars by first use, and this chain uses them in that order.
+// one parameter (examples/adamw_step.mlir is three of these). The signature
+// of @dqt_step is the kernel ABI (dqt/Compiler/KernelAbi.h): the lowerings
+// keep the function's argument order.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Compiler/Compiler.h"
+#include "dqt/Compiler/KernelAbi.h"
 
 #include "dqt/Dialect/DQT.h"
 
@@ -49,6 +50,106 @@ void StepConfig::validate() const {
                                 std::to_string(bits) + " bits");
 }
 
+namespace {
+
+/// The @dqt_step function of a configuration, its arguments made from
+/// stepKernelArgs (the kernel ABI) and found by kind, never by position.
+class StepFunction {
+public:
+  StepFunction(OpBuilder &b, Location loc, const StepConfig &config,
+               ArrayRef<Type> results)
+      : abi(stepKernelArgs(config)) {
+    SmallVector<Type> types;
+    for (const KernelArg &a : abi)
+      if (!a.isResult())
+        types.push_back(typeOf(b, config, a));
+    func = func::FuncOp::create(b, loc, kStepKernelName,
+                                b.getFunctionType(types, results));
+    Block *entry = func.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+  }
+
+  /// The argument of `kind` (the `hyper`-th hyper-parameter for Hyper).
+  Value arg(KernelArgKind kind, int hyper = 0) {
+    for (auto [i, a] : llvm::enumerate(abi))
+      if (a.kind == kind && (kind != KernelArgKind::Hyper || a.hyper == hyper))
+        return func.getArgument(i);
+    llvm_unreachable("the configuration's ABI has no such argument");
+  }
+  Value hyper(int h) { return arg(KernelArgKind::Hyper, h); }
+  /// Where `kind`'s result buffer goes among the function's results.
+  int resultOf(KernelArgKind kind) {
+    for (const KernelArg &a : abi)
+      if (a.kind == kind)
+        return a.result;
+    llvm_unreachable("the configuration's ABI has no such result");
+  }
+
+  static Type typeOf(OpBuilder &b, const StepConfig &config,
+                     const KernelArg &a) {
+    auto vec = [](Type t) {
+      return RankedTensorType::get({ShapedType::kDynamic}, t);
+    };
+    Type f32 = b.getF32Type();
+    Type state =
+        config.stateType == StateType::BF16 ? Type(b.getBF16Type()) : f32;
+    switch (a.kind) {
+    case KernelArgKind::Weights:
+      return vec(config.floatWeights ? f32 : b.getI8Type());
+    case KernelArgKind::State0:
+    case KernelArgKind::State1:
+      return vec(state);
+    case KernelArgKind::Grad:
+    case KernelArgKind::DeltaRows:
+    case KernelArgKind::DeltaNextRows:
+      return vec(f32);
+    case KernelArgKind::RowMax:
+      return vec(b.getI32Type());
+    case KernelArgKind::Seed:
+    case KernelArgKind::Step:
+    case KernelArgKind::TensorId:
+    case KernelArgKind::RowLength:
+      return b.getI64Type();
+    case KernelArgKind::Delta:
+    case KernelArgKind::DeltaNext:
+    case KernelArgKind::Hyper:
+      return f32;
+    }
+    llvm_unreachable("unknown kernel argument");
+  }
+
+  std::vector<KernelArg> abi;
+  func::FuncOp func;
+};
+
+} // namespace
+
+/// The optimizer's update of the f32 weights `w` from `g` and its states:
+/// the updated weights, the new states and the old ones they replace.
+static Value buildUpdate(OpBuilder &b, Location loc, const StepConfig &config,
+                         StepFunction &f, Value w,
+                         SmallVectorImpl<Value> &newStates,
+                         SmallVectorImpl<Value> &oldStates) {
+  auto vec = RankedTensorType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value g = f.arg(KernelArgKind::Grad);
+  if (config.optimizer == Optimizer::AdamW) {
+    Value m = f.arg(KernelArgKind::State0), v = f.arg(KernelArgKind::State1);
+    auto moments = mlir::dqt::AdamMomentsOp::create(b, loc, g, m, v,
+                                                    f.hyper(0), f.hyper(1));
+    newStates.append({moments.getNewExpAvg(), moments.getNewExpAvgSq()});
+    oldStates.append({m, v});
+    return mlir::dqt::AdamApplyOp::create(
+        b, loc, vec, w, moments.getNewExpAvg(), moments.getNewExpAvgSq(),
+        f.hyper(2), f.hyper(3), f.hyper(4));
+  }
+  Value buf = f.arg(KernelArgKind::State0);
+  auto sgd = mlir::dqt::SgdMomentumOp::create(b, loc, w, g, buf, f.hyper(0),
+                                              f.hyper(1), f.hyper(2));
+  newStates.push_back(sgd.getNewMomentumBuffer());
+  oldStates.push_back(buf);
+  return sgd.getResult();
+}
+
 /// Float mode: the optimizer's math on an f32 weight tensor, masked where
 /// the gradient is not finite, counting those elements.
 static void buildFloatStep(OpBuilder &b, Location loc,
@@ -56,34 +157,12 @@ static void buildFloatStep(OpBuilder &b, Location loc,
   Type f32 = b.getF32Type(), i64 = b.getI64Type();
   auto vec = RankedTensorType::get({ShapedType::kDynamic}, f32);
   bool adam = config.optimizer == Optimizer::AdamW;
-  // weight, grad, states...; hyper-parameters.
-  SmallVector<Type> args(adam ? 4 : 3, vec);
-  args.append(adam ? 5 : 3, f32);
   SmallVector<Type> results(adam ? 3 : 2, vec);
   results.push_back(i64);
-  auto func = func::FuncOp::create(b, loc, kStepKernelName,
-                                   b.getFunctionType(args, results));
-  Block *entry = func.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  ValueRange a = entry->getArguments();
-  Value w = a[0], g = a[1];
-  Value updated;
+  StepFunction f(b, loc, config, results);
+  Value w = f.arg(KernelArgKind::Weights), g = f.arg(KernelArgKind::Grad);
   SmallVector<Value> newStates, oldStates;
-  if (adam) {
-    auto moments =
-        mlir::dqt::AdamMomentsOp::create(b, loc, g, a[2], a[3], a[4], a[5]);
-    updated = mlir::dqt::AdamApplyOp::create(
-        b, loc, vec, w, moments.getNewExpAvg(), moments.getNewExpAvgSq(), a[6],
-        a[7], a[8]);
-    newStates = {moments.getNewExpAvg(), moments.getNewExpAvgSq()};
-    oldStates = {a[2], a[3]};
-  } else {
-    auto sgd =
-        mlir::dqt::SgdMomentumOp::create(b, loc, w, g, a[2], a[3], a[4], a[5]);
-    updated = sgd.getResult();
-    newStates = {sgd.getNewMomentumBuffer()};
-    oldStates = {a[2]};
-  }
+  Value updated = buildUpdate(b, loc, config, f, w, newStates, oldStates);
   SmallVector<Value> rets = {
       mlir::dqt::MaskNonFiniteOp::create(b, loc, vec, g, updated, w)};
   for (auto [n, o] : llvm::zip(newStates, oldStates))
@@ -101,7 +180,8 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   b.setInsertionPointToEnd(module.getBody());
 
   // The configuration travels with the IR, so a dump says what it is.
-  module->setAttr("dqt.config", b.getStringAttr(config.key()));
+  ctx.getOrLoadDialect<mlir::dqt::DQTDialect>()->getConfigAttrHelper().setAttr(
+      module, b.getStringAttr(config.key()));
   if (config.floatWeights) {
     buildFloatStep(b, loc, config);
     return module;
@@ -115,44 +195,34 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   };
   bool adam = config.optimizer == Optimizer::AdamW;
   bool rows = config.scale == ScaleMode::Row;
-  // q, grad, states...; seed, step, tensor_id; delta, hyper-parameters...,
-  // delta_next. Per row: q, grad, states..., delta_rows, delta_next_rows;
-  // seed, step, tensor_id, row_length, hyper-parameters...
-  SmallVector<Type> args = {vec(i8), vec(f32), vec(stateElem)};
-  if (adam)
-    args.push_back(vec(stateElem));
-  if (rows)
-    args.append({vec(f32), vec(f32)});
-  args.append({i64, i64, i64, rows ? i64 : f32});
-  args.append(adam ? 5 : 3, f32);
-  if (!rows)
-    args.push_back(f32);
+  // The new weights and states, max(q'), [each row's max(q')], changed,
+  // non-finite: the order stepKernelArgs documents.
   SmallVector<Type> results = {vec(i8), vec(stateElem)};
   if (adam)
     results.push_back(vec(stateElem));
   results.push_back(i8);
-  if (rows)
-    results.push_back(vec(b.getI32Type()));
   results.append({i64, i64});
+  StepFunction f(b, loc, config, {});
+  if (rows)
+    results.insert(results.begin() + f.resultOf(KernelArgKind::RowMax),
+                   vec(b.getI32Type()));
+  f.func.setFunctionType(
+      b.getFunctionType(f.func.getArgumentTypes(), results));
 
-  auto func = func::FuncOp::create(b, loc, kStepKernelName,
-                                   b.getFunctionType(args, results));
-  Block *entry = func.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  ValueRange a = entry->getArguments();
-  unsigned s = (adam ? 4 : 3) + (rows ? 2 : 0); // first scalar
-  Value q = a[0], g = a[1], seed = a[s], step = a[s + 1], tid = a[s + 2],
-        delta = a[s + 3], deltaNext = a.back();
-  Value rowLength;
+  Value q = f.arg(KernelArgKind::Weights), g = f.arg(KernelArgKind::Grad);
+  Value seed = f.arg(KernelArgKind::Seed), step = f.arg(KernelArgKind::Step),
+        tid = f.arg(KernelArgKind::TensorId);
+  Value delta, deltaNext, rowLength;
   if (rows) {
-    rowLength = a[s + 3];
-    delta = a[s - 2];
-    deltaNext = a[s - 1];
+    rowLength = f.arg(KernelArgKind::RowLength);
+    delta = f.arg(KernelArgKind::DeltaRows);
+    deltaNext = f.arg(KernelArgKind::DeltaNextRows);
+  } else {
+    delta = f.arg(KernelArgKind::Delta);
+    deltaNext = f.arg(KernelArgKind::DeltaNext);
   }
-
-  IntegerAttr bits =
-      config.ternary ? IntegerAttr() : b.getI64IntegerAttr(config.bits);
-  UnitAttr ternary = config.ternary ? b.getUnitAttr() : UnitAttr();
+  auto grid = config.ternary ? mlir::dqt::GridAttr::getTernaryGrid(&ctx)
+                             : mlir::dqt::GridAttr::get(&ctx, config.bits);
 
   // Packed weights: the same chain on the unpacked view, repacked at the end.
   if (config.packed)
@@ -165,25 +235,8 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   };
   Value w =
       mlir::dqt::DequantizeOp::create(b, loc, vec(f32), q, perElement(delta));
-  Value updated;
   SmallVector<Value> newStates, oldStates;
-  if (adam) {
-    Value m = a[2], v = a[3];
-    auto moments =
-        mlir::dqt::AdamMomentsOp::create(b, loc, g, m, v, a[s + 4], a[s + 5]);
-    updated = mlir::dqt::AdamApplyOp::create(
-        b, loc, vec(f32), w, moments.getNewExpAvg(), moments.getNewExpAvgSq(),
-        a[s + 6], a[s + 7], a[s + 8]);
-    newStates = {moments.getNewExpAvg(), moments.getNewExpAvgSq()};
-    oldStates = {m, v};
-  } else {
-    Value buf = a[2];
-    auto sgd = mlir::dqt::SgdMomentumOp::create(b, loc, w, g, buf, a[s + 4],
-                                                a[s + 5], a[s + 6]);
-    updated = sgd.getResult();
-    newStates = {sgd.getNewMomentumBuffer()};
-    oldStates = {buf};
-  }
+  Value updated = buildUpdate(b, loc, config, f, w, newStates, oldStates);
   Value u = mlir::dqt::UniformOp::create(b, loc, vec(f32), seed, step, tid, g);
   if (bf16States) {
     // The f32 states go back to bf16 with stochastic rounding, from the
@@ -197,7 +250,7 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
           b.getI64IntegerAttr(16 * k));
   }
   Value q1 = mlir::dqt::StochasticRoundOp::create(
-      b, loc, vec(i8), updated, perElement(deltaNext), u, bits, ternary);
+      b, loc, vec(i8), updated, perElement(deltaNext), u, grid);
   SmallVector<Value> rets = {
       mlir::dqt::MaskNonFiniteOp::create(b, loc, q.getType(), g, q1, q)
           .getResult()};
@@ -208,11 +261,12 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
     rets.push_back(
         mlir::dqt::MaskNonFiniteOp::create(b, loc, o.getType(), g, n, o));
   rets.push_back(mlir::dqt::ReduceMaxOp::create(b, loc, i8, q1Masked));
-  if (rows)
-    rets.push_back(mlir::dqt::ReduceMaxRowsOp::create(
-        b, loc, vec(b.getI32Type()), q1Masked, rowLength));
   rets.push_back(mlir::dqt::CountChangedOp::create(b, loc, i64, q, q1Masked));
   rets.push_back(mlir::dqt::CountNonFiniteOp::create(b, loc, i64, g));
+  if (rows)
+    rets.insert(rets.begin() + f.resultOf(KernelArgKind::RowMax),
+                mlir::dqt::ReduceMaxRowsOp::create(
+                    b, loc, vec(b.getI32Type()), q1Masked, rowLength));
   func::ReturnOp::create(b, loc, rets);
   return module;
 }

@@ -1,22 +1,24 @@
 //===- FuseStep.cpp - dqt-fuse-step ---------------------------------------===//
 //
 // Turns each connected chain of tensor-level dqt ops into one dqt.fused_step
-// whose body is the per-element scalar code, then merges fused steps that
-// share a body and signature into one multi-segment (multi-tensor) op.
+// whose body is the per-element scalar code. The lowerings then make one
+// kernel of all the fused steps of a function that share a configuration.
 //
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Passes/Passes.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/IRMapping.h"
-#include "mlir/IR/OperationSupport.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/EquivalenceClasses.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTFUSESTEP
-#include "passes/Passes.h.inc"
+#include "dqt/Passes/Passes.h.inc"
 } // namespace mlir::dqt
 
 using namespace mlir;
@@ -31,47 +33,54 @@ bool isFusable(Operation *op) {
 
 bool isTensor(Value v) { return isa<RankedTensorType>(v.getType()); }
 
-/// One connected chain of fusable ops of a block, in block order.
-struct Component {
+/// What one connected chain of fusable ops becomes: everything the fused
+/// op is built from, found (and checked) before any IR changes.
+struct StepPlan {
   SmallVector<Operation *> ops;
-};
-
-/// Builds the dqt.fused_step of one component; returns failure (with a
-/// diagnostic) where the chain cannot be one kernel.
-LogicalResult fuseComponent(Component &comp) {
-  llvm::SmallPtrSet<Operation *, 16> inComp(comp.ops.begin(), comp.ops.end());
-  Operation *last = comp.ops.back();
-  Location loc = last->getLoc();
-
-  // At most one weight stream (dqt.uniform) and one state stream
-  // (dqt.random_bits), of the same (seed, step, tensor id).
+  /// The streams' ops and their common (seed, step, tensor id).
   UniformOp uniform;
   RandomBitsOp randomBits;
-  SmallVector<Value> rngIns;
-  for (Operation *op : comp.ops) {
+  SmallVector<Value, 3> rngScalars;
+  Value rowLength;
+  /// Operands from outside, by group, in order of first use.
+  llvm::SetVector<Value> ins, rows, scalars;
+  /// Values used outside the chain, and per output the operand it
+  /// overwrites in place (its destination), or null for a new tensor.
+  SmallVector<Value> outputs;
+  SmallVector<Value> tiedTo;
+  /// Reductions: per-row ones first, as the op orders them.
+  SmallVector<Value> rowReductions, tensorReductions;
+  /// Outputs stored packed (their destinations are packed weights).
+  SmallVector<int64_t> packed;
+};
+
+/// Checks the random streams and the row length of a chain.
+LogicalResult planStreams(StepPlan &plan) {
+  // At most one weight stream (dqt.uniform) and one state stream
+  // (dqt.random_bits), of the same (seed, step, tensor id).
+  for (Operation *op : plan.ops) {
     if (!isa<UniformOp, RandomBitsOp>(op))
       continue;
     if (auto u = dyn_cast<UniformOp>(op)) {
-      if (uniform)
+      if (plan.uniform)
         return u.emitOpError("cannot be fused: one fused step draws from one "
                              "random stream, and this chain has two");
-      uniform = u;
+      plan.uniform = u;
     } else {
-      if (randomBits)
+      if (plan.randomBits)
         return op->emitOpError("cannot be fused: one fused step draws from "
                                "one state stream, and this chain has two");
-      randomBits = cast<RandomBitsOp>(op);
+      plan.randomBits = cast<RandomBitsOp>(op);
     }
-    SmallVector<Value> ins(op->getOperands().take_front(3));
-    if (rngIns.empty())
-      rngIns = ins;
-    else if (rngIns != ins)
+    SmallVector<Value, 3> ins(op->getOperands().take_front(3));
+    if (plan.rngScalars.empty())
+      plan.rngScalars = ins;
+    else if (plan.rngScalars != ins)
       return op->emitOpError("cannot be fused: its seed, step and tensor id "
                              "differ from those of the chain's other stream");
   }
   // Per-row ops (per-row delta) share one row length.
-  Value rowLength;
-  for (Operation *op : comp.ops) {
+  for (Operation *op : plan.ops) {
     Value len;
     if (auto e = dyn_cast<ExpandRowsOp>(op))
       len = e.getRowLength();
@@ -79,241 +88,303 @@ LogicalResult fuseComponent(Component &comp) {
       len = r.getRowLength();
     if (!len)
       continue;
-    if (rowLength && len != rowLength)
+    if (plan.rowLength && len != plan.rowLength)
       return op->emitOpError("cannot be fused: its row length differs from "
                              "that of the chain's other per-row ops");
-    rowLength = len;
+    plan.rowLength = len;
   }
-  // Operands from outside: tensors (read per element), the random streams'
-  // (seed, step, tensor id), then the other scalars, among them the row
-  // operands (dqt.expand_rows: one value per row).
-  llvm::SetVector<Value> tensorIns, scalarIns;
-  for (Operation *op : comp.ops) {
+  return success();
+}
+
+/// Sorts the operands from outside into `ins`, `rows` and `scalars`.
+LogicalResult planOperands(StepPlan &plan,
+                           const llvm::SmallPtrSetImpl<Operation *> &inChain) {
+  for (Value v : plan.rngScalars)
+    plan.scalars.insert(v);
+  for (Operation *op : plan.ops) {
     for (Value v : op->getOperands()) {
       Operation *def = v.getDefiningOp();
-      if (def && inComp.contains(def))
+      if (def && inChain.contains(def))
         continue;
-      if (isa<UniformOp, RandomBitsOp>(op) && !isTensor(v))
-        continue; // one of rngIns
+      if (v == plan.rowLength && isa<ExpandRowsOp, ReduceMaxRowsOp>(op))
+        continue; // the row_length operand
       auto expand = dyn_cast<ExpandRowsOp>(op);
-      bool rowOperand = expand && v == expand.getRows();
-      if (rowOperand && (tensorIns.contains(v) ||
-                         llvm::any_of(v.getUsers(), [&](Operation *u) {
-                           return inComp.contains(u) && !isa<ExpandRowsOp>(u);
-                         })))
-        return op->emitOpError("cannot be fused: its per-row operand is also "
-                               "read element by element");
-      (isTensor(v) && !rowOperand ? tensorIns : scalarIns).insert(v);
+      if (expand && v == expand.getRows()) {
+        if (plan.ins.contains(v) ||
+            llvm::any_of(v.getUsers(), [&](Operation *u) {
+              return inChain.contains(u) && !isa<ExpandRowsOp>(u);
+            }))
+          return op->emitOpError("cannot be fused: its per-row operand is "
+                                 "also read element by element");
+        plan.rows.insert(v);
+        continue;
+      }
+      (isTensor(v) ? plan.ins : plan.scalars).insert(v);
     }
   }
+  return success();
+}
 
-  // Outputs: tensor results used outside; reductions: every reduction.
-  SmallVector<Value> outputs, reductions;
-  SmallVector<StringRef> combiners;
-  for (Operation *op : comp.ops) {
-    if (auto red = dyn_cast<ReductionOpInterface>(op)) {
-      reductions.push_back(op->getResult(0));
-      combiners.push_back(red.getCombiner());
+/// The operand output `out` is the new value of, when it may overwrite it
+/// in place (nothing outside the chain reads it, and no other output
+/// overwrites it), else null. Fails where a packed output has none.
+FailureOr<Value> findDestination(StepPlan &plan, Value out,
+                                 const llvm::SmallPtrSetImpl<Operation *> &in) {
+  // A packed output is the new value of the weights unpacked by
+  // dqt.unpack_ternary: it overwrites their packed storage.
+  Value newValue = out;
+  auto pack = out.getDefiningOp<PackTernaryOp>();
+  if (pack)
+    newValue = pack.getQ();
+  std::optional<Value> oldValue;
+  if (auto ew = dyn_cast_or_null<ElementwiseOpInterface>(
+          newValue.getDefiningOp())) // the random streams update nothing
+    if (std::optional<unsigned> idx =
+            ew.getUpdatedOperand(cast<OpResult>(newValue).getResultNumber()))
+      oldValue = newValue.getDefiningOp()->getOperand(*idx);
+  if (pack) {
+    auto unpack =
+        oldValue ? oldValue->getDefiningOp<UnpackTernaryOp>() : nullptr;
+    if (!unpack || !in.contains(unpack))
+      return pack.emitOpError("cannot be fused: a packed result must be the "
+                              "new value of weights unpacked by "
+                              "dqt.unpack_ternary in the same step");
+    oldValue = unpack.getPacked();
+  }
+  Value dest;
+  // A new value of another type (an f32 moment of a bf16 state) cannot be
+  // written in place.
+  if (oldValue && oldValue->getType() == out.getType() &&
+      plan.ins.contains(*oldValue) &&
+      llvm::all_of(oldValue->getUsers(),
+                   [&](Operation *u) { return in.contains(u); }) &&
+      !llvm::is_contained(plan.tiedTo, *oldValue))
+    dest = *oldValue;
+  if (pack && !dest)
+    return pack.emitOpError("cannot be fused: its packed weights are read "
+                            "outside the step, so they cannot be "
+                            "overwritten in place");
+  return dest;
+}
+
+/// Finds the outputs, their destinations and the reductions of a chain.
+LogicalResult planResults(StepPlan &plan,
+                          const llvm::SmallPtrSetImpl<Operation *> &inChain) {
+  for (Operation *op : plan.ops) {
+    if (isa<ReductionOpInterface>(op)) {
+      Value r = op->getResult(0);
+      (isTensor(r) ? plan.rowReductions : plan.tensorReductions).push_back(r);
       continue;
     }
     for (Value r : op->getResults())
       if (llvm::any_of(r.getUsers(),
-                       [&](Operation *u) { return !inComp.contains(u); }))
-        outputs.push_back(r);
+                       [&](Operation *u) { return !inChain.contains(u); }))
+        plan.outputs.push_back(r);
   }
-  for (Value v : llvm::concat<Value>(outputs, reductions))
+  Operation *last = plan.ops.back();
+  for (Value v : llvm::concat<Value>(plan.outputs, plan.rowReductions,
+                                     plan.tensorReductions))
     for (Operation *user : v.getUsers())
-      if (!inComp.contains(user) && user->getBlock() == last->getBlock() &&
+      if (!inChain.contains(user) && user->getBlock() == last->getBlock() &&
           user->isBeforeInBlock(last))
         return user->emitOpError("uses a step value before the step ends; "
                                  "it cannot be fused");
-
-  OpBuilder b(last);
-  Block *body = new Block();
-  IRMapping map;
-  Value uArg, bitsArg;
-  if (uniform)
-    uArg = body->addArgument(b.getF32Type(), loc);
-  if (randomBits)
-    bitsArg = body->addArgument(b.getI32Type(), loc);
-  for (Value v : tensorIns)
-    map.map(v, body->addArgument(cast<ShapedType>(v.getType()).getElementType(),
-                                 loc));
-  for (Value v : rngIns)
-    body->addArgument(v.getType(), loc); // read by the lowering, not the body
-  for (Value v : scalarIns) // a row operand's body value is one element
-    map.map(v, body->addArgument(getElementTypeOrSelf(v.getType()), loc));
-
-  b.setInsertionPointToStart(body);
-  SmallVector<Value> contributions;
-  for (Operation *op : comp.ops) {
-    SmallVector<Value> ops = llvm::map_to_vector(
-        op->getOperands(), [&](Value v) { return map.lookupOrNull(v); });
-    if (isa<UnpackTernaryOp, PackTernaryOp>(op)) {
-      // Storage only: the body sees one i8 per element either way.
-      map.map(op->getResult(0), ops[0]);
-    } else if (auto u = dyn_cast<UniformOp>(op)) {
-      map.map(u.getResult(), uArg);
-    } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
-      map.map(r.getResult(), bitsArg);
-    } else if (auto e = dyn_cast<ExpandRowsOp>(op)) {
-      map.map(e.getResult(), ops[0]); // the element's row value
-    } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {
-      contributions.push_back(red.buildContribution(b, op->getLoc(), ops));
-    } else {
-      auto ew = cast<ElementwiseOpInterface>(op);
-      SmallVector<Value> res = ew.buildScalar(b, op->getLoc(), ops);
-      map.map(op->getResults(), res);
-    }
+  for (Value out : plan.outputs) {
+    FailureOr<Value> dest = findDestination(plan, out, inChain);
+    if (failed(dest))
+      return failure();
+    plan.tiedTo.push_back(*dest);
   }
-  SmallVector<Value> yielded =
-      llvm::map_to_vector(outputs, [&](Value v) { return map.lookup(v); });
-  yielded.append(contributions);
-  YieldOp::create(b, loc, yielded);
-
-  // Drop tensor operands that only gave a shape (the streams' `like`).
-  unsigned firstTensorArg = (uniform ? 1 : 0) + (randomBits ? 1 : 0);
-  for (int i = tensorIns.size() - 1; i >= 0 && tensorIns.size() > 1; --i) {
-    if (!body->getArgument(firstTensorArg + i).use_empty())
-      continue;
-    body->eraseArgument(firstTensorArg + i);
-    tensorIns.remove(tensorIns[i]);
-  }
-
-  // An output may overwrite the tensor it is the new value of, when nothing
-  // else reads that tensor.
-  SmallVector<int64_t> tied;
-  for (Value out : outputs) {
-    int64_t t = -1;
-    // A packed output is the new value of the weights unpacked by
-    // dqt.unpack_ternary: it overwrites their packed storage.
-    Value newValue = out;
-    auto pack = out.getDefiningOp<PackTernaryOp>();
-    if (pack)
-      newValue = pack.getQ();
-    auto ew = dyn_cast_or_null<ElementwiseOpInterface>(newValue.getDefiningOp());
-    std::optional<unsigned> idx;
-    if (ew) // the random streams update nothing
-      idx = ew.getUpdatedOperand(cast<OpResult>(newValue).getResultNumber());
-    std::optional<Value> oldValue;
-    if (idx)
-      oldValue = newValue.getDefiningOp()->getOperand(*idx);
-    if (pack) {
-      auto unpack =
-          oldValue ? oldValue->getDefiningOp<UnpackTernaryOp>() : nullptr;
-      if (!unpack || !inComp.contains(unpack))
-        return pack.emitOpError("cannot be fused: a packed result must be the "
-                                "new value of weights unpacked by "
-                                "dqt.unpack_ternary in the same step");
-      oldValue = unpack.getPacked();
-    }
-    // A new value of another type (an f32 moment of a bf16 state) cannot be
-    // written in place.
-    if (oldValue && oldValue->getType() == out.getType()) {
-      Value old = *oldValue;
-      auto *it = llvm::find(tensorIns, old);
-      bool onlyHere = llvm::all_of(
-          old.getUsers(), [&](Operation *u) { return inComp.contains(u); });
-      if (it != tensorIns.end() && onlyHere &&
-          !llvm::is_contained(tied, it - tensorIns.begin()))
-        t = it - tensorIns.begin();
-    }
-    if (pack && t < 0)
-      return pack.emitOpError("cannot be fused: its packed weights are read "
-                              "outside the step, so they cannot be "
-                              "overwritten in place");
-    tied.push_back(t);
-  }
-
-  // Tensor operands stored packed: those dqt.unpack_ternary reads.
-  SmallVector<int64_t> packed;
-  for (auto [i, v] : llvm::enumerate(tensorIns)) {
+  // Packed weights: read only by dqt.unpack_ternary, overwritten in place.
+  for (Value v : plan.ins) {
     bool isPacked = llvm::any_of(v.getUsers(), [&](Operation *u) {
-      return isa<UnpackTernaryOp>(u) && inComp.contains(u) &&
+      return isa<UnpackTernaryOp>(u) && inChain.contains(u) &&
              u->getOperand(0) == v;
     });
     if (!isPacked)
       continue;
     for (Operation *u : v.getUsers())
-      if (inComp.contains(u) && !isa<UnpackTernaryOp>(u))
+      if (inChain.contains(u) && !isa<UnpackTernaryOp>(u))
         return u->emitOpError("cannot be fused: it reads packed weights, "
                               "which only dqt.unpack_ternary may read");
-    packed.push_back(i);
+    auto *it = llvm::find(plan.tiedTo, v);
+    if (it == plan.tiedTo.end())
+      return v.getUsers().begin()->emitOpError(
+          "cannot be fused: packed weights must be the step's destination "
+          "(updated in place)");
+    plan.packed.push_back(it - plan.tiedTo.begin());
   }
-
-  SmallVector<Value> operands(tensorIns.begin(), tensorIns.end());
-  operands.append(rngIns);
-  operands.append(scalarIns.begin(), scalarIns.end());
-  SmallVector<Type> types;
-  for (Value v : llvm::concat<Value>(outputs, reductions))
-    types.push_back(v.getType());
-  b.setInsertionPoint(last);
-  std::optional<int64_t> rowLengthIdx;
-  if (rowLength)
-    rowLengthIdx = llvm::find(operands, rowLength) - operands.begin();
-  auto fused = FusedStepOp::create(
-      b, loc, types, operands, /*segments=*/1, tensorIns.size(), bool(uniform),
-      bool(randomBits), tied, combiners, packed, rowLengthIdx);
-  fused.getBody().push_back(body);
-
-  unsigned r = 0;
-  for (Value v : llvm::concat<Value>(outputs, reductions))
-    v.replaceAllUsesWith(fused.getResult(r++));
-  for (Operation *op : llvm::reverse(comp.ops))
-    op->erase();
   return success();
 }
 
-/// Whether two single-kind fused steps can be one multi-segment op.
-bool canMerge(FusedStepOp a, FusedStepOp b) {
-  if (a.getTensors() != b.getTensors() || a.getRng() != b.getRng() ||
-      a.getRngBits() != b.getRngBits() || a.getTied() != b.getTied() ||
-      a.getReductions() != b.getReductions() ||
-      a.getPackedAttr() != b.getPackedAttr() ||
-      a.getRowLengthAttr() != b.getRowLengthAttr() ||
-      a.getSegmentInputs(0).getTypes() != b.getSegmentInputs(0).getTypes() ||
-      a.getSegmentResults(0).getTypes() != b.getSegmentResults(0).getTypes())
-    return false;
-  return OperationEquivalence::isRegionEquivalentTo(
-      &a.getBody(), &b.getBody(), OperationEquivalence::IgnoreLocations);
+/// Builds the dqt.fused_step of a planned chain and replaces the chain.
+void buildStep(IRRewriter &rewriter, StepPlan &plan) {
+  Operation *last = plan.ops.back();
+  Location loc = last->getLoc();
+  MLIRContext *ctx = rewriter.getContext();
+  llvm::SmallPtrSet<Operation *, 16> inChain(plan.ops.begin(), plan.ops.end());
+
+  // Operands that an output overwrites are destinations, not `ins`.
+  SmallVector<Value> ins;
+  for (Value v : plan.ins)
+    if (!llvm::is_contained(plan.tiedTo, v))
+      ins.push_back(v);
+
+  // The body, built in a region of its own before the op exists (nothing
+  // below can fail, so nothing leaks).
+  Region bodyRegion;
+  SmallVector<Value> elementArgs(ins);
+  llvm::append_range(elementArgs, plan.rows);
+  SmallVector<Type> argTypes;
+  for (Value v : elementArgs)
+    argTypes.push_back(getElementTypeOrSelf(v.getType()));
+  llvm::append_range(argTypes,
+                     ValueRange(plan.scalars.getArrayRef()).getTypes());
+  for (Value v : plan.outputs)
+    argTypes.push_back(getElementTypeOrSelf(v.getType()));
+  SmallVector<Location> argLocs(argTypes.size(), loc);
+  Block *body = rewriter.createBlock(&bodyRegion, {}, argTypes, argLocs);
+  IRMapping map;
+  unsigned arg = 0;
+  for (Value v : elementArgs)
+    map.map(v, body->getArgument(arg++));
+  for (Value v : plan.scalars)
+    map.map(v, body->getArgument(arg++));
+  // A destination's body argument is the element's current value.
+  for (Value dest : plan.tiedTo) {
+    if (dest)
+      map.map(dest, body->getArgument(arg));
+    ++arg;
+  }
+
+  rewriter.setInsertionPointToStart(body);
+  Value index;
+  auto word = [&](RandomStream stream) -> Value {
+    if (!index)
+      index = ElementIndexOp::create(rewriter, loc, rewriter.getIndexType());
+    ValueRange s = plan.rngScalars;
+    return PhiloxWordOp::create(rewriter, loc, rewriter.getI32Type(), stream,
+                                map.lookup(s[0]), map.lookup(s[1]),
+                                map.lookup(s[2]), index);
+  };
+  llvm::MapVector<Value, Value> contributions;
+  for (Operation *op : plan.ops) {
+    SmallVector<Value> operands = llvm::map_to_vector(
+        op->getOperands(), [&](Value v) { return map.lookupOrNull(v); });
+    if (isa<UnpackTernaryOp, PackTernaryOp>(op)) {
+      // Storage only: the body sees one i8 per element either way.
+      map.map(op->getResult(0), operands[0]);
+    } else if (auto u = dyn_cast<UniformOp>(op)) {
+      map.map(u.getResult(), buildUniformFromWord(rewriter, u.getLoc(),
+                                                  word(RandomStream::weight)));
+    } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
+      map.map(r.getResult(), word(RandomStream::state));
+    } else if (auto e = dyn_cast<ExpandRowsOp>(op)) {
+      map.map(e.getResult(), operands[0]); // the element's row value
+    } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {
+      contributions[op->getResult(0)] =
+          red.buildContribution(rewriter, op->getLoc(), operands);
+    } else {
+      auto ew = cast<ElementwiseOpInterface>(op);
+      map.map(op->getResults(),
+              ew.buildScalar(rewriter, op->getLoc(), operands));
+    }
+  }
+  SmallVector<Value> yielded =
+      llvm::map_to_vector(plan.outputs, [&](Value v) { return map.lookup(v); });
+  SmallVector<Attribute> combiners;
+  for (Value r :
+       llvm::concat<Value>(plan.rowReductions, plan.tensorReductions)) {
+    yielded.push_back(contributions.lookup(r));
+    combiners.push_back(CombiningKindAttr::get(
+        ctx, cast<ReductionOpInterface>(r.getDefiningOp()).getCombiner()));
+  }
+  YieldOp::create(rewriter, loc, yielded);
+
+  // Drop `ins` that only gave a shape (the streams' `like`), keeping one
+  // element tensor to count by.
+  unsigned numIns = ins.size();
+  bool countByOut =
+      llvm::any_of(llvm::seq<size_t>(0, plan.outputs.size()), [&](size_t k) {
+        return plan.tiedTo[k] && !llvm::is_contained(plan.packed, k);
+      });
+  for (int i = numIns - 1; i >= 0; --i) {
+    if (!body->getArgument(i).use_empty() || (!countByOut && ins.size() == 1))
+      continue;
+    body->eraseArgument(i);
+    ins.erase(ins.begin() + i);
+  }
+
+  // Destinations of new tensors: tensor.empty of the element (or row) count.
+  rewriter.setInsertionPoint(last);
+  Value countTensor = ins.empty() ? Value() : ins.front();
+  for (auto [k, dest] : llvm::enumerate(plan.tiedTo))
+    if (!countTensor && dest && !llvm::is_contained(plan.packed, int64_t(k)))
+      countTensor = dest;
+  auto emptyLike = [&](Value like, function_ref<Value()> length) -> Value {
+    auto type = cast<RankedTensorType>(like.getType());
+    if (!type.isDynamicDim(0))
+      return tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                     type.getElementType());
+    return tensor::EmptyOp::create(rewriter, loc, type, ValueRange{length()});
+  };
+  Value n;
+  auto count = [&]() {
+    if (!n)
+      n = tensor::DimOp::create(rewriter, loc, countTensor, 0);
+    return n;
+  };
+  SmallVector<Value> outs, rowOuts;
+  for (auto [out, dest] : llvm::zip(plan.outputs, plan.tiedTo))
+    outs.push_back(dest ? dest : emptyLike(out, count));
+  Value rowCount;
+  auto numRows = [&]() -> Value {
+    if (rowCount)
+      return rowCount;
+    return rowCount =
+               plan.rows.empty()
+                   ? arith::DivUIOp::create(
+                         rewriter, loc, count(),
+                         arith::IndexCastOp::create(rewriter, loc,
+                                                    rewriter.getIndexType(),
+                                                    plan.rowLength))
+                         .getResult()
+                   : tensor::DimOp::create(rewriter, loc, plan.rows.front(), 0)
+                         .getResult();
+  };
+  for (Value r : plan.rowReductions)
+    rowOuts.push_back(emptyLike(r, numRows));
+
+  SmallVector<Type> types;
+  for (Value v : llvm::concat<Value>(plan.outputs, plan.rowReductions,
+                                     plan.tensorReductions))
+    types.push_back(v.getType());
+  auto fused = FusedStepOp::create(
+      rewriter, loc, types, ins, plan.rows.getArrayRef(),
+      plan.scalars.getArrayRef(), plan.rowLength, outs, rowOuts,
+      rewriter.getArrayAttr(combiners),
+      plan.packed.empty() ? DenseI64ArrayAttr()
+                          : rewriter.getDenseI64ArrayAttr(plan.packed));
+  fused.getBody().takeBody(bodyRegion);
+
+  unsigned r = 0;
+  for (Value v : llvm::concat<Value>(plan.outputs, plan.rowReductions,
+                                     plan.tensorReductions))
+    rewriter.replaceAllUsesWith(v, fused.getResult(r++));
+  for (Operation *op : llvm::reverse(plan.ops))
+    rewriter.eraseOp(op);
 }
 
-/// Merges `steps` (in block order) into one op placed at the last of them.
-void mergeSteps(ArrayRef<FusedStepOp> steps) {
-  FusedStepOp last = steps.back();
-  // Results of an earlier step read before the last step would not dominate.
-  SmallVector<FusedStepOp> group;
-  for (FusedStepOp s : steps)
-    if (llvm::all_of(s->getUsers(), [&](Operation *u) {
-          return u->getBlock() != last->getBlock() || !u->isBeforeInBlock(last);
-        }))
-      group.push_back(s);
-  if (group.size() < 2)
-    return;
-  SmallVector<Value> operands;
-  SmallVector<Type> types;
-  int64_t segments = 0;
-  for (FusedStepOp s : group) {
-    operands.append(s.getInputs().begin(), s.getInputs().end());
-    llvm::append_range(types, s.getResultTypes());
-    segments += s.getSegments();
-  }
-  OpBuilder b(last);
-  SmallVector<StringRef> combiners =
-      llvm::map_to_vector(last.getReductions(), [](Attribute a) {
-        return cast<StringAttr>(a).getValue();
-      });
-  auto merged = FusedStepOp::create(
-      b, last.getLoc(), types, operands, segments, last.getTensors(),
-      last.getRng(), last.getRngBits(), last.getTied(), combiners,
-      last.getPacked().value_or(ArrayRef<int64_t>()), last.getRowLength());
-  merged.getBody().takeBody(group.front().getBody());
-  unsigned r = 0;
-  for (FusedStepOp s : group) {
-    for (Value v : s.getResults())
-      v.replaceAllUsesWith(merged.getResult(r++));
-    s.erase();
-  }
+/// Plans a chain; emits a located diagnostic where it cannot be one step.
+LogicalResult fuseChain(IRRewriter &rewriter, ArrayRef<Operation *> ops) {
+  StepPlan plan;
+  plan.ops.assign(ops.begin(), ops.end());
+  llvm::SmallPtrSet<Operation *, 16> inChain(ops.begin(), ops.end());
+  if (failed(planStreams(plan)) || failed(planOperands(plan, inChain)) ||
+      failed(planResults(plan, inChain)))
+    return failure();
+  buildStep(rewriter, plan);
+  return success();
 }
 
 struct FuseStepPass : public mlir::dqt::impl::DQTFuseStepBase<FuseStepPass> {
@@ -322,15 +393,13 @@ struct FuseStepPass : public mlir::dqt::impl::DQTFuseStepBase<FuseStepPass> {
   void runOnOperation() override {
     SmallVector<Block *> blocks;
     getOperation().walk([&](Block *block) { blocks.push_back(block); });
-    for (Block *block : blocks) {
-      if (failed(fuseBlock(*block)))
+    IRRewriter rewriter(&getContext());
+    for (Block *block : blocks)
+      if (failed(fuseBlock(rewriter, *block)))
         return signalPassFailure();
-      if (group)
-        groupBlock(*block);
-    }
   }
 
-  LogicalResult fuseBlock(Block &block) {
+  LogicalResult fuseBlock(IRRewriter &rewriter, Block &block) {
     llvm::EquivalenceClasses<Operation *> classes;
     SmallVector<Operation *> order;
     // Ops reading the same tensor belong together too: it is read once.
@@ -351,29 +420,14 @@ struct FuseStepPass : public mlir::dqt::impl::DQTFuseStepBase<FuseStepPass> {
         }
       }
     }
-    // Components in the block order of their first op.
-    llvm::MapVector<Operation *, Component> comps;
+    // Chains in the block order of their first op.
+    llvm::MapVector<Operation *, SmallVector<Operation *>> chains;
     for (Operation *op : order)
-      comps[classes.getLeaderValue(op)].ops.push_back(op);
-    for (auto &[leader, comp] : comps)
-      if (failed(fuseComponent(comp)))
+      chains[classes.getLeaderValue(op)].push_back(op);
+    for (auto &[leader, ops] : chains)
+      if (failed(fuseChain(rewriter, ops)))
         return failure();
     return success();
-  }
-
-  void groupBlock(Block &block) {
-    SmallVector<SmallVector<FusedStepOp>> groups;
-    for (auto step : block.getOps<FusedStepOp>()) {
-      auto *it = llvm::find_if(
-          groups, [&](auto &g) { return canMerge(g.front(), step); });
-      if (it == groups.end())
-        groups.push_back({step});
-      else
-        it->push_back(step);
-    }
-    for (auto &g : groups)
-      if (g.size() > 1)
-        mergeSteps(g);
   }
 };
 

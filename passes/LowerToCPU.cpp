@@ -8,11 +8,15 @@
 
 #include "dqt/Passes/Passes.h"
 
-#include "LoopBody.h"
+#include "Combiners.h"
+#include "ElementCodegen.h"
+#include "ExpandPatterns.h"
+
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTLOWERTOCPU
-#include "passes/Passes.h.inc"
+#include "dqt/Passes/Passes.h.inc"
 } // namespace mlir::dqt
 
 using namespace mlir;
@@ -23,15 +27,14 @@ namespace {
 /// Emits `scf.for iv = lo to hi step` carrying the reductions; each
 /// iteration handles `width` elements (1 or 4: emitElements) or, with
 /// `vectorGroups`, that many groups of 4 as vector code (emitVectorBlock).
-SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
+SmallVector<Value> emitLoop(OpBuilder &b, Location loc,
                             const SegmentBuffers &buffers, Value lo, Value hi,
                             unsigned width, ValueRange init,
                             unsigned vectorGroups = 0) {
+  FusedStepOp op = buffers.op;
   Value step = arith::ConstantIndexOp::create(
       b, loc, vectorGroups ? 4 * vectorGroups : width);
-  auto combinerOf = [&](unsigned k) {
-    return cast<StringAttr>(op.getReductions()[k]).getValue();
-  };
+  auto combinerOf = [&](unsigned k) { return op.getCombiner(k); };
   // Lane-wise reductions start from a splat of the identity.
   SmallVector<Value> start(init);
   for (auto [k, v] : llvm::enumerate(start))
@@ -43,9 +46,9 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
       b, loc, lo, hi, step, start,
       [&](OpBuilder &nb, Location l, Value iv, ValueRange acc) {
         SmallVector<Value> reds =
-            vectorGroups ? emitVectorBlock(nb, l, op, buffers, iv, vectorGroups)
-                         : emitElements(nb, l, op, buffers, iv, width,
-                                        GroupAccess::Scalar);
+            vectorGroups
+                ? emitVectorBlock(nb, l, buffers, iv, vectorGroups)
+                : emitElements(nb, l, buffers, iv, width, GroupAccess::Scalar);
         SmallVector<Value> next;
         for (auto [k, r] : llvm::enumerate(reds))
           next.push_back(buildCombine(nb, l, combinerOf(k), acc[k], r));
@@ -59,20 +62,11 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc, FusedStepOp op,
   return out;
 }
 
-/// Whether the fused body can be cloned on vectors: elementwise ops only.
-bool isVectorizable(FusedStepOp op) {
-  return llvm::all_of(op.getBodyBlock().without_terminator(),
-                      [](Operation &inner) {
-                        return isa<arith::ConstantOp>(inner) ||
-                               inner.hasTrait<OpTrait::Elementwise>();
-                      });
-}
-
 /// Emits the elements [lo, hi) of one segment (all in one row when the step
 /// is per row): single elements up to a group of 4, whole vector blocks,
 /// the remaining groups, then single elements. Returns the reductions
 /// combined into `acc`.
-SmallVector<Value> emitRange(OpBuilder &b, Location loc, FusedStepOp step,
+SmallVector<Value> emitRange(OpBuilder &b, Location loc,
                              const SegmentBuffers &buf, Value lo, Value hi,
                              SmallVector<Value> acc, unsigned vectorGroups) {
   Value four = arith::ConstantIndexOp::create(b, loc, 4);
@@ -88,7 +82,7 @@ SmallVector<Value> emitRange(OpBuilder &b, Location loc, FusedStepOp step,
       b, loc, arith::DivUIOp::create(b, loc, hi, four), four);
   hi4 = arith::MaxSIOp::create(b, loc, hi4, lo4);
 
-  acc = emitLoop(b, loc, step, buf, lo, lo4, 1, acc);
+  acc = emitLoop(b, loc, buf, lo, lo4, 1, acc);
   if (vectorGroups) {
     // Whole vector blocks, then the remaining groups one by one.
     Value block = arith::ConstantIndexOp::create(b, loc, 4 * vectorGroups);
@@ -99,21 +93,22 @@ SmallVector<Value> emitRange(OpBuilder &b, Location loc, FusedStepOp step,
             arith::DivUIOp::create(
                 b, loc, arith::SubIOp::create(b, loc, hi4, lo4), block),
             block));
-    acc = emitLoop(b, loc, step, buf, lo4, hiV, 4, acc, vectorGroups);
-    acc = emitLoop(b, loc, step, buf, hiV, hi4, 4, acc);
+    acc = emitLoop(b, loc, buf, lo4, hiV, 4, acc, vectorGroups);
+    acc = emitLoop(b, loc, buf, hiV, hi4, 4, acc);
   } else {
-    acc = emitLoop(b, loc, step, buf, lo4, hi4, 4, acc);
+    acc = emitLoop(b, loc, buf, lo4, hi4, 4, acc);
   }
-  return emitLoop(b, loc, step, buf, hi4, hi, 1, acc);
+  return emitLoop(b, loc, buf, hi4, hi, 1, acc);
 }
 
 /// Per-row delta: the rows overlapping [lo, hi), each with its row values
 /// loaded once, its per-row reductions started from the identity and
 /// max-combined into their buffers at the row's end (the runtime gives
 /// concurrent chunks whole rows). Per-tensor reductions run through.
-SmallVector<Value> emitRows(OpBuilder &b, Location loc, FusedStepOp step,
+SmallVector<Value> emitRows(OpBuilder &b, Location loc,
                             const SegmentBuffers &buf, Value lo, Value hi,
                             SmallVector<Value> acc, unsigned vectorGroups) {
+  FusedStepOp step = buf.op;
   Value one = arith::ConstantIndexOp::create(b, loc, 1);
   Value len = buf.rowLengthIndex(b, loc);
   Value r0 = arith::DivUIOp::create(b, loc, lo, len);
@@ -129,23 +124,20 @@ SmallVector<Value> emitRows(OpBuilder &b, Location loc, FusedStepOp step,
         SmallVector<Value> init(carried);
         for (unsigned k = 0; k < init.size(); ++k)
           if (step.isRowReduction(k))
-            init[k] = buildReductionIdentity(
-                nb, l, cast<StringAttr>(step.getReductions()[k]).getValue(),
-                init[k].getType());
+            init[k] = buildReductionIdentity(nb, l, step.getCombiner(k),
+                                             init[k].getType());
         SmallVector<Value> out =
-            emitRange(nb, l, step, row, rowLo, rowHi, init, vectorGroups);
+            emitRange(nb, l, row, rowLo, rowHi, init, vectorGroups);
         SmallVector<Value> next;
         for (unsigned k = 0; k < out.size(); ++k) {
           if (!step.isRowReduction(k)) {
             next.push_back(out[k]);
             continue;
           }
-          StringRef combiner =
-              cast<StringAttr>(step.getReductions()[k]).getValue();
-          Value old = memref::LoadOp::create(nb, l, buf.rowOutputs[k], r);
-          memref::StoreOp::create(nb, l,
-                                  buildCombine(nb, l, combiner, old, out[k]),
-                                  buf.rowOutputs[k], r);
+          Value old = memref::LoadOp::create(nb, l, buf.rowOuts[k], r);
+          memref::StoreOp::create(
+              nb, l, buildCombine(nb, l, step.getCombiner(k), old, out[k]),
+              buf.rowOuts[k], r);
           next.push_back(carried[k]);
         }
         scf::YieldOp::create(nb, l, next);
@@ -153,20 +145,20 @@ SmallVector<Value> emitRows(OpBuilder &b, Location loc, FusedStepOp step,
   return loop.getResults();
 }
 
-void lowerFunc(func::FuncOp func, const KernelPlan *plan,
+void lowerFunc(func::FuncOp func, const KernelPlan &plan,
                unsigned vectorWidth) {
-  FusedStepOp step = plan->op;
+  FusedStepOp step = plan.steps.front();
   Location loc = step.getLoc();
   MLIRContext *ctx = func.getContext();
   OpBuilder b(func);
 
-  SmallVector<Type> types(plan->argTypes);
+  SmallVector<Type> types(plan.argTypes);
   Type index = b.getIndexType();
   types.append(
       {index, index, MemRefType::get({ShapedType::kDynamic}, b.getI64Type())});
   auto kernel = func::FuncOp::create(b, func.getLoc(), func.getSymName(),
                                      FunctionType::get(ctx, types, {}));
-  kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan->origins));
+  setArgOrigins(kernel, plan);
   for (unsigned i = 0; i < types.size(); ++i)
     if (isa<MemRefType>(types[i]))
       kernel.setArgAttr(i, LLVM::LLVMDialect::getNoAliasAttrName(),
@@ -177,15 +169,15 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
   ValueRange args = entry->getArguments();
   Value begin = args[types.size() - 3], end = args[types.size() - 2];
   Value partials = args.back();
-  SmallVector<SegmentBuffers, 1> segs = materializeSegments(b, *plan, args);
+  SmallVector<SegmentBuffers, 1> segs = materializeSegments(b, plan, args);
 
   unsigned numReds = step.getNumReductions();
-  unsigned slots = numTensorReductions(step);
-  ResultRange res0 = step.getSegmentResults(0);
+  unsigned slots = step.getNumTensorReductions();
+  unsigned numRowReds = step.getRowOuts().size();
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
   Value offset = zero;
   for (auto [s, buf] : llvm::enumerate(segs)) {
-    Value n = memref::DimOp::create(b, loc, buf.inputs[buf.countInput], 0);
+    Value n = memref::DimOp::create(b, loc, buf.countBuffer(), 0);
     // This segment's part of [begin, end), in its own element indices.
     auto clampToSeg = [&](Value global) {
       Value local = arith::SubIOp::create(b, loc, global, offset);
@@ -196,26 +188,27 @@ void lowerFunc(func::FuncOp func, const KernelPlan *plan,
 
     SmallVector<Value> acc;
     for (unsigned k = 0; k < numReds; ++k)
-      acc.push_back(buildReductionIdentity(
-          b, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
-          getElementTypeOrSelf(res0[step.getNumOutputs() + k].getType())));
-    acc = buf.rowLength
-              ? emitRows(b, loc, step, buf, lo, hi, acc, vectorGroups)
-              : emitRange(b, loc, step, buf, lo, hi, acc, vectorGroups);
-    for (unsigned k = 0; k < numReds; ++k) {
-      if (step.isRowReduction(k))
-        continue;
+      acc.push_back(buildReductionIdentity(b, loc, step.getCombiner(k),
+                                           step.getReductionElementType(k)));
+    acc = buf.rowLength ? emitRows(b, loc, buf, lo, hi, acc, vectorGroups)
+                        : emitRange(b, loc, buf, lo, hi, acc, vectorGroups);
+    for (unsigned k = numRowReds; k < numReds; ++k) {
       Value v = acc[k];
       if (!v.getType().isInteger(64))
         v = arith::ExtSIOp::create(b, loc, b.getI64Type(), v);
-      Value slot = arith::ConstantIndexOp::create(
-          b, loc, s * slots + tensorReductionSlot(step, k));
+      Value slot =
+          arith::ConstantIndexOp::create(b, loc, s * slots + k - numRowReds);
       memref::StoreOp::create(b, loc, v, partials, slot);
     }
     offset = arith::AddIOp::create(b, loc, offset, n);
   }
   func::ReturnOp::create(b, loc);
   func.erase();
+
+  // The prologue's dqt.next_delta as arith.
+  RewritePatternSet patterns(ctx);
+  populateExpandNextDeltaPatterns(patterns);
+  (void)applyPatternsGreedily(kernel, std::move(patterns));
 }
 
 struct LowerToCPUPass
@@ -229,8 +222,8 @@ struct LowerToCPUPass
       FailureOr<KernelPlan> plan = planKernel(f);
       if (failed(plan))
         return signalPassFailure();
-      if (plan->op)
-        lowerFunc(f, &*plan, vectorWidth);
+      if (!plan->steps.empty())
+        lowerFunc(f, *plan, vectorWidth);
     }
   }
 };

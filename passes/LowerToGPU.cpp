@@ -10,13 +10,15 @@
 
 #include "dqt/Passes/Passes.h"
 
-#include "LoopBody.h"
+#include "Combiners.h"
+#include "ElementCodegen.h"
+#include "ExpandPatterns.h"
 
-#include "llvm/ADT/TypeSwitch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::dqt {
 #define GEN_PASS_DEF_DQTLOWERTOGPU
-#include "passes/Passes.h.inc"
+#include "dqt/Passes/Passes.h.inc"
 } // namespace mlir::dqt
 
 using namespace mlir;
@@ -24,14 +26,14 @@ using namespace mlir::dqt;
 
 namespace {
 
-gpu::AllReduceOperation allReduceKind(StringRef combiner) {
-  return combiner == "maxsi" ? gpu::AllReduceOperation::MAXSI
-                             : gpu::AllReduceOperation::ADD;
+gpu::AllReduceOperation allReduceKind(CombiningKind kind) {
+  return kind == CombiningKind::maxsi ? gpu::AllReduceOperation::MAXSI
+                                      : gpu::AllReduceOperation::ADD;
 }
 
-arith::AtomicRMWKind atomicKind(StringRef combiner) {
-  return combiner == "maxsi" ? arith::AtomicRMWKind::maxs
-                             : arith::AtomicRMWKind::addi;
+arith::AtomicRMWKind atomicKind(CombiningKind kind) {
+  return kind == CombiningKind::maxsi ? arith::AtomicRMWKind::maxs
+                                      : arith::AtomicRMWKind::addi;
 }
 
 /// Math ops that convert-gpu-to-nvvm would turn into libdevice calls become
@@ -40,45 +42,39 @@ arith::AtomicRMWKind atomicKind(StringRef combiner) {
 /// the IEEE sqrt.rn the numerics contract requires (libdevice's sqrtf is
 /// approximate unless __CUDA_PREC_SQRT is set). floor and fabs are exact
 /// either way: cvt.rmi.f32.f32 and abs.f32.
-void useNativeMath(gpu::GPUFuncOp kernel) {
-  SmallVector<Operation *> ops;
-  kernel.walk([&](Operation *op) {
-    if (isa<math::SqrtOp, math::FloorOp, math::AbsFOp>(op))
-      ops.push_back(op);
-  });
-  for (Operation *op : ops) {
-    StringRef intrinsic =
-        llvm::TypeSwitch<Operation *, StringRef>(op)
-            .Case([](math::SqrtOp) { return "llvm.nvvm.sqrt.rn.f"; })
-            .Case([](math::FloorOp) { return "llvm.floor.f32"; })
-            .Default([](Operation *) { return "llvm.fabs.f32"; });
-    OpBuilder b(op);
+template <typename MathOp> struct NativeMath : public OpRewritePattern<MathOp> {
+  NativeMath(MLIRContext *ctx, StringRef intrinsic)
+      : OpRewritePattern<MathOp>(ctx), intrinsic(intrinsic) {}
+  LogicalResult matchAndRewrite(MathOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op->template getParentOfType<gpu::GPUFuncOp>())
+      return rewriter.notifyMatchFailure(op, "not in a GPU kernel");
     auto call = LLVM::CallIntrinsicOp::create(
-        b, op->getLoc(), op->getResultTypes()[0], b.getStringAttr(intrinsic),
-        op->getOperands());
-    op->replaceAllUsesWith(call->getResults());
-    op->erase();
+        rewriter, op.getLoc(), op->getResultTypes()[0],
+        rewriter.getStringAttr(intrinsic), op->getOperands());
+    rewriter.replaceOp(op, call->getResults());
+    return success();
   }
-}
+  StringRef intrinsic;
+};
 
 /// emitElements, then (per-row delta) each per-row reduction's contribution
 /// max-combined into its row's slot with a global atomic; those come back
 /// as the identity. All `width` elements must lie in one row.
-SmallVector<Value> emitInRow(OpBuilder &b, Location loc, FusedStepOp step,
+SmallVector<Value> emitInRow(OpBuilder &b, Location loc,
                              const SegmentBuffers &buf, Value first,
                              unsigned width, GroupAccess access) {
   if (!buf.rowLength)
-    return emitElements(b, loc, step, buf, first, width, access);
+    return emitElements(b, loc, buf, first, width, access);
+  FusedStepOp step = buf.op;
   Value row = arith::DivUIOp::create(b, loc, first, buf.rowLengthIndex(b, loc));
   SmallVector<Value> reds =
-      emitElements(b, loc, step, buf.atRow(b, loc, row), first, width, access);
-  for (unsigned k = 0; k < reds.size(); ++k) {
-    if (!step.isRowReduction(k))
-      continue;
-    StringRef combiner = cast<StringAttr>(step.getReductions()[k]).getValue();
-    memref::AtomicRMWOp::create(b, loc, atomicKind(combiner), reds[k],
-                                buf.rowOutputs[k], ValueRange{row});
-    reds[k] = buildReductionIdentity(b, loc, combiner, reds[k].getType());
+      emitElements(b, loc, buf.atRow(b, loc, row), first, width, access);
+  for (unsigned k = 0; k < step.getRowOuts().size(); ++k) {
+    CombiningKind kind = step.getCombiner(k);
+    memref::AtomicRMWOp::create(b, loc, atomicKind(kind), reds[k],
+                                buf.rowOuts[k], ValueRange{row});
+    reds[k] = buildReductionIdentity(b, loc, kind, reds[k].getType());
   }
   return reds;
 }
@@ -86,11 +82,11 @@ SmallVector<Value> emitInRow(OpBuilder &b, Location loc, FusedStepOp step,
 /// A thread's group of 4 elements from `first`: one Philox call and 128-bit
 /// accesses when it lies in one row (always without per-row delta, and with
 /// it whenever 4 divides the row length), else element by element.
-SmallVector<Value> emitGroup(OpBuilder &b, Location loc, FusedStepOp step,
+SmallVector<Value> emitGroup(OpBuilder &b, Location loc,
                              const SegmentBuffers &buf, Value first) {
   if (!buf.rowLength)
-    return emitElements(b, loc, step, buf, first, 4,
-                        GroupAccess::AlignedVector);
+    return emitElements(b, loc, buf, first, 4, GroupAccess::AlignedVector);
+  FusedStepOp step = buf.op;
   Value len = buf.rowLengthIndex(b, loc);
   Value last = arith::AddIOp::create(b, loc, first,
                                      arith::ConstantIndexOp::create(b, loc, 3));
@@ -100,29 +96,24 @@ SmallVector<Value> emitGroup(OpBuilder &b, Location loc, FusedStepOp step,
                             arith::DivUIOp::create(b, loc, last, len));
   SmallVector<Type> types;
   for (unsigned k = 0; k < step.getNumReductions(); ++k)
-    types.push_back(getElementTypeOrSelf(
-        step.getSegmentResults(0)[step.getNumOutputs() + k].getType()));
+    types.push_back(step.getReductionElementType(k));
   auto split =
       scf::IfOp::create(b, loc, types, sameRow, /*withElseRegion=*/true);
   OpBuilder tb = split.getThenBodyBuilder();
   scf::YieldOp::create(
-      tb, loc,
-      emitInRow(tb, loc, step, buf, first, 4, GroupAccess::AlignedVector));
+      tb, loc, emitInRow(tb, loc, buf, first, 4, GroupAccess::AlignedVector));
   OpBuilder eb = split.getElseBodyBuilder();
   SmallVector<Value> reds;
   for (unsigned e = 0; e < 4; ++e) {
     Value i = arith::AddIOp::create(eb, loc, first,
                                     arith::ConstantIndexOp::create(eb, loc, e));
-    SmallVector<Value> r =
-        emitInRow(eb, loc, step, buf, i, 1, GroupAccess::Scalar);
+    SmallVector<Value> r = emitInRow(eb, loc, buf, i, 1, GroupAccess::Scalar);
     if (!e) {
       reds = r;
       continue;
     }
     for (unsigned k = 0; k < r.size(); ++k)
-      reds[k] = buildCombine(
-          eb, loc, cast<StringAttr>(step.getReductions()[k]).getValue(),
-          reds[k], r[k]);
+      reds[k] = buildCombine(eb, loc, step.getCombiner(k), reds[k], r[k]);
   }
   scf::YieldOp::create(eb, loc, reds);
   return split.getResults();
@@ -130,7 +121,7 @@ SmallVector<Value> emitGroup(OpBuilder &b, Location loc, FusedStepOp step,
 
 void lowerFunc(func::FuncOp func, const KernelPlan &plan,
                gpu::GPUModuleOp module) {
-  FusedStepOp step = plan.op;
+  FusedStepOp step = plan.steps.front();
   Location loc = step.getLoc();
   MLIRContext *ctx = func.getContext();
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
@@ -141,7 +132,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
   auto kernel = gpu::GPUFuncOp::create(b, func.getLoc(), func.getSymName(),
                                        FunctionType::get(ctx, types, {}));
   kernel->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  kernel->setAttr("dqt.arg_origins", b.getDenseI64ArrayAttr(plan.origins));
+  setArgOrigins(kernel, plan);
   Block &entry = kernel.getBody().front();
   b.setInsertionPointToStart(&entry);
   ValueRange args = entry.getArguments();
@@ -159,24 +150,20 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
   Value four = arith::ConstantIndexOp::create(b, loc, 4);
 
   unsigned numReds = step.getNumReductions();
-  ResultRange res0 = step.getSegmentResults(0);
-  auto combiner = [&](unsigned k) {
-    return cast<StringAttr>(step.getReductions()[k]).getValue();
-  };
+  auto combiner = [&](unsigned k) { return step.getCombiner(k); };
   for (auto [s, buf] : llvm::enumerate(segs)) {
-    Value n = memref::DimOp::create(b, loc, buf.inputs[buf.countInput], 0);
+    Value n = memref::DimOp::create(b, loc, buf.countBuffer(), 0);
     Value groups = arith::DivUIOp::create(b, loc, n, four);
     SmallVector<Value> init;
     for (unsigned k = 0; k < numReds; ++k)
-      init.push_back(buildReductionIdentity(
-          b, loc, combiner(k),
-          getElementTypeOrSelf(res0[step.getNumOutputs() + k].getType())));
+      init.push_back(buildReductionIdentity(b, loc, combiner(k),
+                                            step.getReductionElementType(k)));
 
     auto loop = scf::ForOp::create(
         b, loc, gtid, groups, stride, init,
         [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
           Value first = arith::MulIOp::create(nb, l, g, four);
-          SmallVector<Value> reds = emitGroup(nb, l, step, buf, first);
+          SmallVector<Value> reds = emitGroup(nb, l, buf, first);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
@@ -186,20 +173,19 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     // packed weights they share one byte, so thread 0 does them all.
     Value tailStart = arith::MulIOp::create(b, loc, groups, four);
     Value tailIdx = arith::AddIOp::create(b, loc, tailStart, gtid);
-    bool packedTail = buf.packedOutputs.any();
+    bool packedTail = step.getPacked().has_value();
     Value inTail =
-        packedTail
-            ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, gtid,
-                                    zero)
-            : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tailIdx,
-                                    n);
+        packedTail ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           gtid, zero)
+                   : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           tailIdx, n);
     auto tail = scf::IfOp::create(
         b, loc, inTail,
         [&](OpBuilder &nb, Location l) {
           auto combineInto = [&](OpBuilder &cb, Location cl, ValueRange acc,
                                  Value i) {
             SmallVector<Value> reds =
-                emitInRow(cb, cl, step, buf, i, 1, GroupAccess::Scalar);
+                emitInRow(cb, cl, buf, i, 1, GroupAccess::Scalar);
             SmallVector<Value> next;
             for (unsigned k = 0; k < numReds; ++k)
               next.push_back(
@@ -251,7 +237,7 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
         Value v = arith::ExtSIOp::create(nb, l, i64, blockVals[k]);
         Value slot = arith::ConstantIndexOp::create(
             nb, l,
-            s * numTensorReductions(step) + tensorReductionSlot(step, k));
+            s * step.getNumTensorReductions() + k - step.getRowOuts().size());
         memref::AtomicRMWOp::create(nb, l, atomicKind(combiner(k)), v, partials,
                                     ValueRange{slot});
       }
@@ -259,8 +245,13 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     });
   }
   gpu::ReturnOp::create(b, loc);
-  useNativeMath(kernel);
   func.erase();
+
+  // The prologue's dqt.next_delta as arith; math as NVVM intrinsics.
+  RewritePatternSet patterns(ctx);
+  populateExpandNextDeltaPatterns(patterns);
+  populateGpuNativeMathPatterns(patterns);
+  (void)applyPatternsGreedily(kernel, std::move(patterns));
 }
 
 struct LowerToGPUPass
@@ -275,7 +266,7 @@ struct LowerToGPUPass
       FailureOr<KernelPlan> plan = planKernel(f);
       if (failed(plan))
         return signalPassFailure();
-      if (!plan->op)
+      if (plan->steps.empty())
         continue;
       if (!kernels) {
         OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
@@ -289,3 +280,10 @@ struct LowerToGPUPass
 };
 
 } // namespace
+
+void mlir::dqt::populateGpuNativeMathPatterns(RewritePatternSet &patterns) {
+  MLIRContext *ctx = patterns.getContext();
+  patterns.add<NativeMath<math::SqrtOp>>(ctx, "llvm.nvvm.sqrt.rn.f");
+  patterns.add<NativeMath<math::FloorOp>>(ctx, "llvm.floor.f32");
+  patterns.add<NativeMath<math::AbsFOp>>(ctx, "llvm.fabs.f32");
+}

@@ -25,15 +25,14 @@ void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   // 4. Upstream conversions to the LLVM dialect. Nothing here sets fast-math
-  //    flags, so LLVM neither contracts nor reassociates f32 math.
+  //    flags, so LLVM neither contracts nor reassociates f32 math. scf has
+  //    no direct LLVM lowering (it goes through cf first), and the vector
+  //    ops (interleave, reductions) are lowered by their own pass before
+  //    convert-to-llvm converts what is left (arith, math, memref, cf,
+  //    func, index) through the dialects' conversion interfaces.
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertVectorToLLVMPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(createCanonicalizerPass());
 }

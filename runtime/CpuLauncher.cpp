@@ -2,6 +2,7 @@
 
 #include "dqt/Runtime/CpuLauncher.h"
 
+#include "dqt/Compiler/KernelAbi.h"
 #include "dqt/Compiler/KernelArgs.h"
 
 #include <ATen/Parallel.h>
@@ -55,45 +56,58 @@ void checkStepOperands(const StepConfig &config, const StepOperands &op,
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
                   uint64_t seed, uint64_t step) {
-  if (config.floatWeights) {
-    // StepConfig.h: AdamW grad, m, v, w; SGD w, grad, buffer; hyper.
-    void *w = op.q;
-    if (config.optimizer == Optimizer::AdamW) {
-      for (void *b : {static_cast<void *>(op.grad), op.state0, op.state1, w})
-        args.addBuffer(b, op.numel);
-    } else {
-      for (void *b : {w, static_cast<void *>(op.grad), op.state0})
-        args.addBuffer(b, op.numel);
+  TORCH_CHECK(int(hyper.size()) == numHyperParameters(config),
+              "dqt: the ", config.key(), " kernel takes ",
+              numHyperParameters(config), " hyper-parameters, got ",
+              hyper.size());
+  int64_t numRows = rowScaled(config) ? op.numel / op.rowLength : 0;
+  // The kernel ABI: one description for the compiler and the launchers.
+  for (const KernelArg &a : stepKernelArgs(config)) {
+    switch (a.kind) {
+    case KernelArgKind::Weights:
+      args.addBuffer(op.q, op.numel);
+      break;
+    case KernelArgKind::Grad:
+      args.addBuffer(op.grad, op.numel);
+      break;
+    case KernelArgKind::State0:
+      args.addBuffer(op.state0, op.numel);
+      break;
+    case KernelArgKind::State1:
+      args.addBuffer(op.state1, op.numel);
+      break;
+    case KernelArgKind::DeltaRows:
+      args.addBuffer(const_cast<float *>(op.deltaRows), numRows);
+      break;
+    case KernelArgKind::DeltaNextRows:
+      args.addBuffer(const_cast<float *>(op.deltaNextRows), numRows);
+      break;
+    case KernelArgKind::RowMax:
+      args.addBuffer(op.rowMaxQ, numRows);
+      break;
+    case KernelArgKind::Seed:
+      args.addScalar<int64_t>(int64_t(seed));
+      break;
+    case KernelArgKind::Step:
+      args.addScalar<int64_t>(int64_t(step));
+      break;
+    case KernelArgKind::TensorId:
+      args.addScalar<int64_t>(op.tensorId);
+      break;
+    case KernelArgKind::RowLength:
+      args.addScalar<int64_t>(op.rowLength);
+      break;
+    case KernelArgKind::Delta:
+      args.addScalar<float>(op.delta);
+      break;
+    case KernelArgKind::DeltaNext:
+      args.addScalar<float>(op.deltaNext);
+      break;
+    case KernelArgKind::Hyper:
+      args.addScalar<float>(hyper[a.hyper]);
+      break;
     }
-    for (float h : hyper)
-      args.addScalar<float>(h);
-    return;
   }
-  args.addBuffer(op.q, op.numel);
-  args.addBuffer(op.grad, op.numel);
-  args.addBuffer(op.state0, op.numel);
-  if (config.optimizer == Optimizer::AdamW)
-    args.addBuffer(op.state1, op.numel);
-  bool rows = rowScaled(config);
-  if (rows) {
-    // StepConfig.h: delta_rows, delta_next_rows, row_max after the states;
-    // the row length in delta's place, no delta' scalar.
-    int64_t numRows = op.numel / op.rowLength;
-    args.addBuffer(const_cast<float *>(op.deltaRows), numRows);
-    args.addBuffer(const_cast<float *>(op.deltaNextRows), numRows);
-    args.addBuffer(op.rowMaxQ, numRows);
-  }
-  args.addScalar<int64_t>(int64_t(seed));
-  args.addScalar<int64_t>(int64_t(step));
-  args.addScalar<int64_t>(op.tensorId);
-  if (rows)
-    args.addScalar<int64_t>(op.rowLength);
-  else
-    args.addScalar<float>(op.delta);
-  for (float h : hyper)
-    args.addScalar<float>(h);
-  if (!rows)
-    args.addScalar<float>(op.deltaNext);
 }
 
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,

@@ -2,6 +2,8 @@
 
 #include "dqt/Runtime/Functional.h"
 
+#include "dqt/Compiler/KernelArgs.h"
+
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/QuantizedWeight.h"
 
@@ -12,41 +14,29 @@
 
 namespace dqt::functional {
 
-namespace {
-/// Philox4x32-10 (Random123 constants), as the kernels compute it.
-void philox(uint32_t ctr[4], uint32_t k0, uint32_t k1) {
-  for (int r = 0; r < 10; ++r) {
-    if (r) {
-      k0 += 0x9E3779B9u;
-      k1 += 0xBB67AE85u;
-    }
-    uint64_t p0 = uint64_t(0xD2511F53u) * ctr[0];
-    uint64_t p1 = uint64_t(0xCD9E8D57u) * ctr[2];
-    uint32_t n0 = uint32_t(p1 >> 32) ^ ctr[1] ^ k0;
-    uint32_t n2 = uint32_t(p0 >> 32) ^ ctr[3] ^ k1;
-    ctr[0] = n0;
-    ctr[1] = uint32_t(p1);
-    ctr[2] = n2;
-    ctr[3] = uint32_t(p0);
-  }
-}
-} // namespace
-
 at::Tensor philoxUniform(uint64_t seed, uint64_t step, uint64_t tensorId,
                          int64_t numel) {
   TORCH_CHECK(numel >= 0, "dqt.random.philox_uniform: numel must be >= 0, got ",
               numel);
   at::Tensor u = at::empty({numel}, at::kFloat);
+  if (numel == 0)
+    return u;
+  // The generated weight stream (KernelCache::cpuUniform), in chunks: its
+  // values depend only on (seed, step, tensor id, element).
+  const CpuStepKernel &kernel = KernelCache::global().cpuUniform();
   float *out = u.data_ptr<float>();
-  int64_t groups = (numel + 3) / 4;
-  at::parallel_for(0, groups, 4096, [&](int64_t lo, int64_t hi) {
-    for (int64_t j = lo; j < hi; ++j) {
-      uint32_t c[4] = {uint32_t(j), uint32_t(uint64_t(j) >> 32), uint32_t(step),
-                       uint32_t(tensorId)};
-      philox(c, uint32_t(seed), uint32_t(seed >> 32));
-      for (int k = 0; k < 4 && 4 * j + k < numel; ++k)
-        out[4 * j + k] = float(c[k] >> 8) * (1.0f / 16777216.0f);
-    }
+  at::parallel_for(0, numel, int64_t(1) << 16, [&](int64_t lo, int64_t hi) {
+    KernelArgs args;
+    args.addBuffer(out, numel); // `like`: only its length is read
+    args.addScalar<int64_t>(int64_t(seed));
+    args.addScalar<int64_t>(int64_t(step));
+    args.addScalar<int64_t>(int64_t(tensorId));
+    args.addBuffer(out, numel);
+    args.addScalar<int64_t>(lo);
+    args.addScalar<int64_t>(hi);
+    int64_t noReductions = 0;
+    args.addBuffer(&noReductions, 0);
+    kernel.fn(args.data());
   });
   return u;
 }

@@ -111,32 +111,49 @@ KernelCache &KernelCache::global() {
   return *cache;
 }
 
-std::string KernelCache::key(const StepConfig &config) const {
-  return "cpu|" + config.key() + "|" + compilerVersion().str() + "|" +
-         hostCpuKey();
+std::string KernelCache::key(const std::string &name) const {
+  return "cpu|" + name + "|" + compilerVersion().str() + "|" + hostCpuKey();
 }
 
-std::string KernelCache::entryPath(const StepConfig &config) const {
-  std::string k = key(config);
-  return dir + "/" + config.key() + "-" + hex64(XXH64(k.data(), k.size(), 0)) +
+std::string KernelCache::entryPath(const std::string &name) const {
+  std::string k = key(name);
+  return dir + "/" + name + "-" + hex64(XXH64(k.data(), k.size(), 0)) +
          ".dqtk";
 }
 
+std::string KernelCache::entryPath(const StepConfig &config) const {
+  return entryPath(config.key());
+}
+
 const CpuStepKernel &KernelCache::cpu(const StepConfig &config) {
-  std::string k = key(config);
-  // Compiling under the lock: a configuration is compiled exactly once even
-  // when threads ask for it together, and compilations are rare.
+  return get(
+      config.key(),
+      [&](bool keepObject) { return compileCpuStep(config, keepObject); },
+      loadCpuStep);
+}
+
+const CpuStepKernel &KernelCache::cpuUniform() {
+  return get("uniform", compileCpuUniform, loadCpuUniform);
+}
+
+const CpuStepKernel &KernelCache::get(
+    const std::string &name,
+    llvm::function_ref<llvm::Expected<CpuStepKernel>(bool)> compile,
+    llvm::function_ref<llvm::Expected<CpuStepKernel>(llvm::StringRef)> load) {
+  std::string k = key(name);
+  // Compiling under the lock: a kernel is compiled exactly once even when
+  // threads ask for it together, and compilations are rare.
   std::lock_guard<std::mutex> lock(mutex);
   auto it = kernels.find(k);
   if (it != kernels.end())
     return *it->second;
 
   std::unique_ptr<CpuStepKernel> kernel;
-  std::string path = dir.empty() ? "" : entryPath(config);
+  std::string path = dir.empty() ? "" : entryPath(name);
   if (!path.empty()) {
     bool present = false;
     if (auto object = readEntry(path, k, present)) {
-      auto loaded = loadCpuStep(*object);
+      auto loaded = load(*object);
       if (loaded) {
         kernel = std::make_unique<CpuStepKernel>(std::move(*loaded));
         ++counters.loaded;
@@ -150,9 +167,9 @@ const CpuStepKernel &KernelCache::cpu(const StepConfig &config) {
     }
   }
   if (!kernel) {
-    auto compiled = compileCpuStep(config, /*keepObject=*/!path.empty());
-    TORCH_CHECK(bool(compiled), "dqt: compiling the ", config.key(),
-                " step kernel failed: ", llvm::toString(compiled.takeError()));
+    auto compiled = compile(/*keepObject=*/!path.empty());
+    TORCH_CHECK(bool(compiled), "dqt: compiling the ", name,
+                " kernel failed: ", llvm::toString(compiled.takeError()));
     kernel = std::make_unique<CpuStepKernel>(std::move(*compiled));
     ++counters.compiled;
     counters.lastCompileSeconds = kernel->compileSeconds;

@@ -1,19 +1,48 @@
 //===- DQTDialect.cpp - the dqt dialect -----------------------------------===//
+//
+// The dialect: its ops and attributes, and the verifier of the discardable
+// attributes (dqt.config, dqt.arg_origins) it declares.
+//
+//===----------------------------------------------------------------------===//
 
 #include "dqt/Dialect/DQT.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
 using namespace mlir::dqt;
 
-#include "dialects/DQT/DQTDialect.cpp.inc"
-#include "dialects/DQT/DQTInterfaces.cpp.inc"
+#include "dqt/Dialect/DQTDialect.cpp.inc"
+#include "dqt/Dialect/DQTInterfaces.cpp.inc"
 
 void DQTDialect::initialize() {
+  registerAttributes();
   addOperations<
 #define GET_OP_LIST
-#include "dialects/DQT/DQTOps.cpp.inc"
+#include "dqt/Dialect/DQTOps.cpp.inc"
       >();
+}
+
+LogicalResult DQTDialect::verifyOperationAttribute(Operation *op,
+                                                   NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == ConfigAttrHelper::getNameStr()) {
+    if (!isa<StringAttr>(attr.getValue()))
+      return op->emitOpError("attribute '")
+             << name << "' must be a string (a kernel configuration key)";
+    return success();
+  }
+  if (name == ArgOriginsAttrHelper::getNameStr()) {
+    if (!isa<DenseI64ArrayAttr>(attr.getValue()))
+      return op->emitOpError("attribute '")
+             << name << "' must be a dense i64 array (one entry per kernel "
+             << "argument)";
+    if (!isa<FunctionOpInterface>(op))
+      return op->emitOpError("attribute '")
+             << name << "' belongs on a kernel function";
+    return success();
+  }
+  return op->emitOpError("has an unknown dqt attribute '") << name << "'";
 }

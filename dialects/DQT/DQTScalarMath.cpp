@@ -43,8 +43,8 @@ Value mlir::dqt::buildWidenState(OpBuilder &b, Location loc, Value x) {
   // Integer ops rather than arith.extf: exact by construction and the same
   // simple code on every target (no bf16 conversion instruction needed).
   Type type = x.getType();
-  Value bits = arith::BitcastOp::create(
-      b, loc, withElement(type, b.getI16Type()), x);
+  Value bits =
+      arith::BitcastOp::create(b, loc, withElement(type, b.getI16Type()), x);
   Type i32 = withElement(type, b.getI32Type());
   Value wide = arith::ExtUIOp::create(b, loc, i32, bits);
   wide = arith::ShLIOp::create(b, loc, wide,
@@ -100,8 +100,8 @@ static SmallVector<Value, 4> buildPhiloxWideLanes(OpBuilder &b, Location loc,
   Value m0 = c64(0xD2511F53u), m1 = c64(0xCD9E8D57u);
   Value w0 = c64(0x9E3779B9u), w1 = c64(0xBB67AE85u);
   Value k0 = widen(key0), k1 = widen(key1);
-  Value x0 = widen(counter[0]), x1 = widen(counter[1]),
-        x2 = widen(counter[2]), x3 = widen(counter[3]);
+  Value x0 = widen(counter[0]), x1 = widen(counter[1]), x2 = widen(counter[2]),
+        x3 = widen(counter[3]);
   for (int64_t r = 0; r < rounds; ++r) {
     if (r > 0) {
       // Carries out of the low half only reach the don't-care half.
@@ -114,13 +114,13 @@ static SmallVector<Value, 4> buildPhiloxWideLanes(OpBuilder &b, Location loc,
         b, loc, arith::AndIOp::create(b, loc, x2, low32), m1);
     Value y0 = arith::XOrIOp::create(
         b, loc,
-        arith::XOrIOp::create(b, loc,
-                              arith::ShRUIOp::create(b, loc, p1, shift), x1),
+        arith::XOrIOp::create(b, loc, arith::ShRUIOp::create(b, loc, p1, shift),
+                              x1),
         k0);
     Value y2 = arith::XOrIOp::create(
         b, loc,
-        arith::XOrIOp::create(b, loc,
-                              arith::ShRUIOp::create(b, loc, p0, shift), x3),
+        arith::XOrIOp::create(b, loc, arith::ShRUIOp::create(b, loc, p0, shift),
+                              x3),
         k1);
     x0 = y0;
     x1 = p1; // low word of the product; its high half is don't-care
@@ -246,7 +246,7 @@ std::optional<unsigned> SgdMomentumOp::getUpdatedOperand(unsigned result) {
 SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
                                                   ValueRange ops) {
   Value value = ops[0], delta = ops[1], u = ops[2];
-  GridBounds grid = getGridBounds(getBits(), getTernary());
+  GridBounds grid = getGrid().getBounds();
   Value qn = f32Const(b, loc, float(grid.qn));
   Value qp = f32Const(b, loc, float(grid.qp));
   // x = w2 * (1/delta'): the reciprocal is loop-invariant (one division per
@@ -276,9 +276,8 @@ SmallVector<Value> StochasticRoundOp::buildScalar(OpBuilder &b, Location loc,
   return {arith::FPToSIOp::create(b, loc, b.getI8Type(), q)};
 }
 
-SmallVector<Value> StochasticRoundBF16Op::buildScalar(OpBuilder &b,
-                                                      Location loc,
-                                                      ValueRange ops) {
+SmallVector<Value>
+StochasticRoundBF16Op::buildScalar(OpBuilder &b, Location loc, ValueRange ops) {
   Value value = ops[0], random = ops[1];
   Type i32 = b.getI32Type(), i16 = b.getI16Type();
   auto c32 = [&](uint32_t v) {
@@ -322,13 +321,13 @@ std::optional<unsigned> MaskNonFiniteOp::getUpdatedOperand(unsigned) {
 Value ReduceMaxOp::buildContribution(OpBuilder &, Location, ValueRange elems) {
   return elems[0];
 }
-StringRef ReduceMaxOp::getCombiner() { return "maxsi"; }
+CombiningKind ReduceMaxOp::getCombiner() { return CombiningKind::maxsi; }
 
 Value ReduceMaxRowsOp::buildContribution(OpBuilder &b, Location loc,
                                          ValueRange elems) {
   return arith::ExtSIOp::create(b, loc, b.getI32Type(), elems[0]);
 }
-StringRef ReduceMaxRowsOp::getCombiner() { return "maxsi"; }
+CombiningKind ReduceMaxRowsOp::getCombiner() { return CombiningKind::maxsi; }
 
 Value CountChangedOp::buildContribution(OpBuilder &b, Location loc,
                                         ValueRange elems) {
@@ -336,7 +335,7 @@ Value CountChangedOp::buildContribution(OpBuilder &b, Location loc,
                                    elems[1]);
   return arith::ExtUIOp::create(b, loc, b.getI64Type(), ne);
 }
-StringRef CountChangedOp::getCombiner() { return "addi"; }
+CombiningKind CountChangedOp::getCombiner() { return CombiningKind::addi; }
 
 Value CountNonFiniteOp::buildContribution(OpBuilder &b, Location loc,
                                           ValueRange elems) {
@@ -345,4 +344,4 @@ Value CountNonFiniteOp::buildContribution(OpBuilder &b, Location loc,
       arith::ConstantOp::create(b, loc, b.getBoolAttr(true)));
   return arith::ExtUIOp::create(b, loc, b.getI64Type(), bad);
 }
-StringRef CountNonFiniteOp::getCombiner() { return "addi"; }
+CombiningKind CountNonFiniteOp::getCombiner() { return CombiningKind::addi; }

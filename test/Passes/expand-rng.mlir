@@ -58,14 +58,14 @@ func.func @philox_3_rounds(%k0: i32, %k1: i32, %c0: i32, %c1: i32, %c2: i32, %c3
 // CHECK-COUNT-20: arith.mului_extended
 // CHECK-NOT: arith.mului_extended
 // CHECK: return
-func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> i32 {
-  %w = scf.if %p -> i32 {
+func.func @philox_in_region(%p: i1, %k: i32, %c: i32) -> (i32, i32, i32, i32) {
+  %w:4 = scf.if %p -> (i32, i32, i32, i32) {
     %r:4 = dqt.philox key(%k, %k) counter(%c, %c, %c, %c)
-    scf.yield %r#3 : i32
+    scf.yield %r#0, %r#1, %r#2, %r#3 : i32, i32, i32, i32
   } else {
-    scf.yield %c : i32
+    scf.yield %c, %c, %c, %c : i32, i32, i32, i32
   }
-  return %w : i32
+  return %w#0, %w#1, %w#2, %w#3 : i32, i32, i32, i32
 }
 
 // On vector<8xi32> words (the CPU's vector blocks) the expansion runs in

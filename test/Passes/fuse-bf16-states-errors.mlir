@@ -21,7 +21,7 @@ func.func @streams_of_other_tensors(%w: tensor<?xf32>, %d: f32, %seed: i64, %ste
   %u = dqt.uniform %seed, %step, %t0 like %w : tensor<?xf32> -> tensor<?xf32>
   // expected-error @+1 {{'dqt.random_bits' op cannot be fused: its seed, step and tensor id differ from those of the chain's other stream}}
   %r = dqt.random_bits %seed, %step, %t1 like %w : tensor<?xf32> -> tensor<?xi32>
-  %q = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u grid<8> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   %b = dqt.stochastic_round_bf16 %w, %r {shift = 0} : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
   return %q, %b : tensor<?xi8>, tensor<?xbf16>
 }

@@ -1,20 +1,29 @@
-// bf16 optimizer states through dqt-fuse-step and dqt-lower-to-cpu
-// (examples/adamw_bf16_states.mlir: one ternary AdamW parameter).
+// bf16 optimizer states through dqt-fuse-step and dqt-lower-to-cpu (the
+// function at the end of this file: one ternary AdamW parameter).
 //
-// Fusion: one fused step with both random streams (`rng`: the weight's u,
-// `rng_bits`: the state stream), the body taking u (f32) then the bits (i32)
-// then the element types (the states as bf16), and the bf16 outputs written
-// in place (tied to m and v).
-// RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-fuse-step \
+// Fusion: one fused step whose body asks for both random streams
+// (`dqt.philox_word weight`: the weight's u; `dqt.philox_word state`: the
+// state stream), takes the gradient (ins), the scalars, then the current
+// elements of q, m, v (outs; the states as bf16), and writes the bf16
+// states in place (m and v are `outs`).
+// RUN: dqt-opt %s --dqt-fuse-step \
 // RUN:   | FileCheck %s --check-prefix=FUSE --implicit-check-not=dqt.random_bits \
 // RUN:   --implicit-check-not=dqt.uniform --implicit-check-not=dqt.stochastic_round_bf16
-// FUSE: dqt.fused_step({{.*}} : tensor<?xi8>, tensor<?xf32>, tensor<?xbf16>, tensor<?xbf16>, i64, i64, i64, {{.*}}) {reductions = ["maxsi", "addi", "addi"], rng, rng_bits, segments = 1 : i64, tensors = 4 : i64, tied = array<i64: 0, 2, 3>} -> (tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64)
-// FUSE-NEXT: ^bb0(%{{.*}}: f32, %[[BITS:.*]]: i32, %{{.*}}: i8, %{{.*}}: f32, %[[M:.*]]: bf16, %[[V:.*]]: bf16,
+// FUSE-LABEL: func.func @adamw_bf16_step
+// FUSE-SAME: (%[[Q:[^:]*]]: tensor<?xi8>, %[[G:[^:]*]]: tensor<?xf32>, %[[MT:[^:]*]]: tensor<?xbf16>, %[[VT:[^:]*]]: tensor<?xbf16>,
+// FUSE: dqt.fused_step ins(%[[G]] : tensor<?xf32>) scalars(%{{[^:]*}} : i64, i64, i64, {{[^)]*}})
+// FUSE-SAME: outs(%[[Q]], %[[MT]], %[[VT]] : tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>)
+// FUSE-SAME: combiners [#dqt.combiner<maxsi>, #dqt.combiner<addi>, #dqt.combiner<addi>] -> tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64 {
+// FUSE-NEXT: ^bb0(%{{[^:]*}}: f32, %[[SEED:[^:]*]]: i64, %[[STEP:[^:]*]]: i64, %[[TID:[^:]*]]: i64, {{.*}}, %{{[^:]*}}: i8, %[[M:[^:]*]]: bf16, %[[V:[^:]*]]: bf16):
 // Exact widening: the bf16 bits become the high half of an f32.
 // FUSE: %[[MI:.*]] = arith.bitcast %[[M]] : bf16 to i16
 // FUSE-NEXT: %[[MW:.*]] = arith.extui %[[MI]] : i16 to i32
 // FUSE: arith.shli %[[MW]], %{{.*}} : i32
-// m rounds with the low 16 bits, v with the high 16 bits.
+// The weight's uniform, then the state stream's word of the same element:
+// m rounds with its low 16 bits, v with its high 16 bits.
+// FUSE: %[[IDX:.*]] = dqt.element_index : index
+// FUSE-NEXT: dqt.philox_word weight %[[SEED]], %[[STEP]], %[[TID]] at %[[IDX]] : i32
+// FUSE: %[[BITS:.*]] = dqt.philox_word state %[[SEED]], %[[STEP]], %[[TID]] at %[[IDX]] : i32
 // FUSE: %[[LOW:.*]] = arith.andi %[[BITS]], %c65535_i32 : i32
 // FUSE: %[[MB:.*]] = arith.bitcast %[[M1:.*]] : f32 to i32
 // FUSE-NEXT: %[[SUM:.*]] = arith.addi %[[MB]], %[[LOW]] : i32
@@ -26,27 +35,31 @@
 //
 // CPU lowering: bf16 memrefs, and in the vector loop a second Philox call
 // for the state stream whose second counter word is j hi | 2^31, its raw
-// words paired in 64-bit lanes and interleaved into element order, contiguous bf16 vector loads/stores.
-// RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-fuse-step \
+// words paired in 64-bit lanes and interleaved into element order,
+// contiguous bf16 vector loads/stores.
+// RUN: dqt-opt %s --dqt-fuse-step \
 // RUN:   --dqt-lower-to-cpu | FileCheck %s --check-prefix=CPU \
 // RUN:   --implicit-check-not="tensor<" --implicit-check-not=dqt.fused_step
-// CPU: func.func @adamw_bf16_step(%{{.*}}: memref<?xi8> {llvm.noalias}, %{{.*}}: memref<?xf32> {llvm.noalias}, %[[M:.*]]: memref<?xbf16> {llvm.noalias}, %[[V:.*]]: memref<?xbf16> {llvm.noalias},
+// CPU-LABEL: func.func @adamw_bf16_step
+// CPU-SAME: (%{{[^:]*}}: memref<?xi8> {llvm.noalias}, %{{[^:]*}}: memref<?xf32> {llvm.noalias}, %[[M:[^:]*]]: memref<?xbf16> {llvm.noalias}, %[[V:[^:]*]]: memref<?xbf16> {llvm.noalias},
+// CPU-DAG: %[[BIT31:.*]] = arith.constant dense<-2147483648> : vector<8xi32>
+// CPU-DAG: %[[C32:.*]] = arith.constant dense<32> : vector<8xi64>
 // CPU: scf.for
 // CPU: scf.for
 // CPU: dqt.philox key({{.*}}) : vector<8xi32>
 // CPU: %[[GHI:.*]] = arith.trunci %{{.*}} : vector<8xi64> to vector<8xi32>
-// CPU-NEXT: %[[BIT31:.*]] = arith.constant dense<-2147483648> : vector<8xi32>
 // CPU-NEXT: %[[W1:.*]] = arith.ori %[[GHI]], %[[BIT31]] : vector<8xi32>
 // CPU: %[[R0:[^,]*]], %[[R1:[^,]*]], %[[R2:[^,]*]], %[[R3:[^ ]*]] = dqt.philox key({{.*}}) counter(%{{.*}}, %[[W1]], %{{.*}}, %{{.*}}) : vector<8xi32>
-// CPU-NEXT: %[[C32:.*]] = arith.constant dense<32> : vector<8xi64>
+// The weight stream's words are paired first (lower-to-cpu.mlir), then the
+// state stream's (the pair of words 2 and 3 formed first).
+// CPU: %[[L2:.*]] = arith.extui %[[R2]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[L3:.*]] = arith.extui %[[R3]] : vector<8xi32> to vector<8xi64>
+// CPU-NEXT: %[[H3:.*]] = arith.shli %[[L3]], %[[C32]] : vector<8xi64>
+// CPU-NEXT: %[[P23:.*]] = arith.ori %[[L2]], %[[H3]] : vector<8xi64>
 // CPU-NEXT: %[[L0:.*]] = arith.extui %[[R0]] : vector<8xi32> to vector<8xi64>
 // CPU-NEXT: %[[L1:.*]] = arith.extui %[[R1]] : vector<8xi32> to vector<8xi64>
 // CPU-NEXT: %[[H1:.*]] = arith.shli %[[L1]], %[[C32]] : vector<8xi64>
 // CPU-NEXT: %[[P01:.*]] = arith.ori %[[L0]], %[[H1]] : vector<8xi64>
-// CPU-NEXT: %[[L2:.*]] = arith.extui %[[R2]] : vector<8xi32> to vector<8xi64>
-// CPU-NEXT: %[[L3:.*]] = arith.extui %[[R3]] : vector<8xi32> to vector<8xi64>
-// CPU-NEXT: %[[H3:.*]] = arith.shli %[[L3]], %[[C32]] : vector<8xi64>
-// CPU-NEXT: %[[P23:.*]] = arith.ori %[[L2]], %[[H3]] : vector<8xi64>
 // CPU-NEXT: %[[I:.*]] = vector.interleave %[[P01]], %[[P23]] : vector<8xi64> -> vector<16xi64>
 // CPU-NEXT: vector.bitcast %[[I]] : vector<16xi64> to vector<32xi32>
 // CPU: vector.load %[[M]][%{{.*}}] : memref<?xbf16>, vector<32xbf16>
@@ -56,8 +69,51 @@
 //
 // The whole CPU pipeline reaches the LLVM dialect (bf16 stays bf16 in memory;
 // no libcall for conversions).
-// RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-compile-cpu \
+// RUN: dqt-opt %s --dqt-compile-cpu \
 // RUN:   | FileCheck %s --check-prefix=LLVM --implicit-check-not="dqt.philox" \
 // RUN:   --implicit-check-not=llvm.call
+// LLVM-LABEL: llvm.func @adamw_bf16_step
 // LLVM: llvm.load %{{.*}} : !llvm.ptr -> vector<32xbf16>
 // LLVM: llvm.store %{{.*}}, %{{.*}} : vector<32xbf16>, !llvm.ptr
+
+// One DQT AdamW step of a ternary parameter with bf16 Adam states (a copy
+// of examples/adamw_bf16_states.mlir).
+func.func @adamw_bf16_step(
+    %q: tensor<?xi8>,
+    %g: tensor<?xf32>,
+    %m: tensor<?xbf16>,
+    %v: tensor<?xbf16>,
+    %delta: f32,
+    %maxq: i8,
+    %tid: i64,
+    %beta1: f32,
+    %beta2: f32,
+    %alpha: f32,
+    %eps: f32,
+    %decay: f32,
+    %seed: i64,
+    %step: i64)
+    -> (tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64) {
+  %d1 = dqt.next_delta %delta, %maxq grid<ternary>
+  %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
+  %m1, %v1 = dqt.adam_moments %g, %m, %v, %beta1, %beta2
+      : tensor<?xf32>, tensor<?xbf16>, tensor<?xbf16>
+  %w1 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
+  %q1 = dqt.stochastic_round %w1, %d1, %u grid<ternary>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
+  %mb = dqt.stochastic_round_bf16 %m1, %r {shift = 0}
+      : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
+  %vb = dqt.stochastic_round_bf16 %v1, %r {shift = 16}
+      : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
+  %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
+  %m2 = dqt.mask_nonfinite %g, %mb, %m : tensor<?xf32>, tensor<?xbf16>
+  %v2 = dqt.mask_nonfinite %g, %vb, %v : tensor<?xf32>, tensor<?xbf16>
+  %mx = dqt.reduce_max %q2 : tensor<?xi8> -> i8
+  %ch = dqt.count_changed %q, %q2 : tensor<?xi8>, tensor<?xi8> -> i64
+  %nf = dqt.count_nonfinite %g : tensor<?xf32> -> i64
+  return %q2, %m2, %v2, %mx, %ch, %nf
+      : tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64
+}

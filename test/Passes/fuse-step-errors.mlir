@@ -10,8 +10,8 @@ func.func @two_random_streams(%w: tensor<?xf32>, %d: f32, %seed: i64, %step: i64
   %u0 = dqt.uniform %seed, %step, %t0 like %w : tensor<?xf32> -> tensor<?xf32>
   // expected-error @+1 {{'dqt.uniform' op cannot be fused: one fused step draws from one random stream, and this chain has two}}
   %u1 = dqt.uniform %seed, %step, %t1 like %w : tensor<?xf32> -> tensor<?xf32>
-  %q0 = dqt.stochastic_round %w, %d, %u0 {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  %q1 = dqt.stochastic_round %w, %d, %u1 {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q0 = dqt.stochastic_round %w, %d, %u0 grid<8> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q1 = dqt.stochastic_round %w, %d, %u1 grid<8> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q0, %q1 : tensor<?xi8>, tensor<?xi8>
 }
 

@@ -1,5 +1,6 @@
 // The CPU pipeline (what the JIT runs) takes the three-parameter AdamW group
-// to one LLVM-dialect chunk function: nothing of dqt, scf, memref, vector,
+// (the function at the end of this file; three fused steps, one per
+// parameter) to one LLVM-dialect chunk function: nothing of dqt, scf, memref, vector,
 // arith, math or func is left, the f32 math has no fast-math flags (no
 // contraction), and sqrt/division stay the IEEE ones. Per segment there are
 // four loops (test/Passes/lower-to-cpu.mlir): scalar head, explicit vector
@@ -7,11 +8,12 @@
 // interleaved into element order with shufflevector, vector<32x...>
 // loads/stores, llvm.intr.vector.reduce.* for the by-products), scalar group
 // loop (step 4), scalar tail. No loop carries a loop annotation, so the LLVM
-// IR has no `!llvm.loop` metadata.
+// IR has no `!llvm.loop` metadata. Nothing goes through the stack: a
+// memref's size is read from its descriptor (convert-to-llvm), no alloca.
 //
 // `vector.` ops are all lowered; only `llvm.intr.vector.reduce.*` (preceded
 // by a `.`) may spell it.
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | FileCheck %s \
+// RUN: dqt-opt %s --dqt-compile-cpu | FileCheck %s \
 // RUN:   --implicit-check-not=dqt. --implicit-check-not=scf. --implicit-check-not=cf. \
 // RUN:   --implicit-check-not=memref. --implicit-check-not='{{[^.]}}vector.' \
 // RUN:   --implicit-check-not=arith. --implicit-check-not=math. \
@@ -19,7 +21,8 @@
 // RUN:   --implicit-check-not=unrealized_conversion_cast \
 // RUN:   --implicit-check-not=fastmath --implicit-check-not=llvm.intr.fma \
 // RUN:   --implicit-check-not=llvm.intr.fmuladd --implicit-check-not=llvm.func \
-// RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize
+// RUN:   --implicit-check-not=loop_annotation --implicit-check-not=loop_vectorize \
+// RUN:   --implicit-check-not=llvm.alloca
 //
 // 36 IEEE divisions: 3 next-delta steps in the prologue (f32), and per
 // segment m/(sqrt(v)+eps) per element and the reciprocal 1/delta' once per
@@ -27,13 +30,13 @@
 // (on vector<32xf32>) 2, the scalar group loop 4 + 1, the head and the tail
 // loop 2 each: 3 + 3 * (2 + 5 + 2 + 2) = 36, of which 3 * 2 = 6 on vectors
 // (LLVM hoists the loop-invariant reciprocals out of the loops).
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu | grep "llvm.fdiv" | count 36
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu \
+// RUN: dqt-opt %s --dqt-compile-cpu | grep "llvm.fdiv" | count 36
+// RUN: dqt-opt %s --dqt-compile-cpu \
 // RUN:   | grep "llvm.fdiv .* : vector<32xf32>" | count 6
 //
 // In LLVM IR: the vector code of the three vector loops, no `!llvm.loop`, and
 // no fast-math flag or fused multiply-add anywhere.
-// RUN: dqt-opt %dqt_src/examples/adamw_step.mlir --dqt-compile-cpu \
+// RUN: dqt-opt %s --dqt-compile-cpu \
 // RUN:   | mlir-translate --mlir-to-llvmir \
 // RUN:   | FileCheck %s --check-prefix=LLVMIR --implicit-check-not="!llvm.loop" \
 // RUN:   --implicit-check-not=fmuladd --implicit-check-not=@llvm.fma \
@@ -41,16 +44,21 @@
 // RUN:   --implicit-check-not=" fast " --implicit-check-not=nnan \
 // RUN:   --implicit-check-not=ninf --implicit-check-not=afn
 
-// Memrefs are expanded to (allocated, aligned, offset, size, stride); the
-// last ones are begin, end and the partials buffer. Nothing is returned.
+// The kernel ABI: the function's arguments in order (memrefs expanded to
+// allocated, aligned, offset, size, stride; per parameter q, g, m, v, delta,
+// maxq, tensor id; then the shared scalars), then begin, end and the
+// partials buffer. Nothing is returned.
 // The memrefs' `llvm.noalias` (test/Passes/lower-to-cpu.mlir) does not reach
 // the pointers yet: convert-func-to-llvm keeps argument attributes only for
 // arguments converted 1:1, so they are tolerated here, not required.
-// CHECK: llvm.func @adamw_step(%{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[Q0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
+// CHECK-LABEL: llvm.func @adamw_step(
+// CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[Q0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[G0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[M0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
 // CHECK-SAME: %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %[[V0:[^:]*]]: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64,
-// CHECK-SAME: %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64){{.*}}{
+// CHECK-SAME: %[[D0:[^:]*]]: f32, %[[MXQ0:[^:]*]]: i8, %{{[^:]*}}: i64, %{{[^:]*}}: !llvm.ptr
+// CHECK-SAME: %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: f32, %{{[^:]*}}: f32,
+// CHECK-SAME: %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: !llvm.ptr{{( \{llvm.noalias\})?}}, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %{{[^:]*}}: i64){{.*}}{
 // Philox multipliers 0xD2511F53 and 0xCD9E8D57, as 64-bit products (scalar
 // loops) and as vector<8xi64> splats (vector loops, words in 64-bit lanes);
 // the low-word mask; the group lanes 0..7; the offsets of the elements of a
@@ -66,6 +74,12 @@
 // CHECK-DAG: %[[C3:[0-9]+]] = llvm.mlir.constant(3 : index) : i64
 // CHECK-DAG: %[[C4:[0-9]+]] = llvm.mlir.constant(4 : index) : i64
 // CHECK-DAG: %[[C32:[0-9]+]] = llvm.mlir.constant(32 : index) : i64
+// The prologue: each parameter's next grid step,
+// maxq > 0 ? maxq * delta / 127 : delta (one IEEE division each).
+// CHECK: %[[MQF:[0-9]+]] = llvm.sitofp %[[MXQ0]] : i8 to f32
+// CHECK-NEXT: %[[MD:[0-9]+]] = llvm.fmul %[[MQF]], %[[D0]] : f32
+// CHECK-NEXT: %[[DD:[0-9]+]] = llvm.fdiv %[[MD]], %{{[0-9]+}} : f32
+// CHECK-NEXT: %[[ND0:[0-9]+]] = llvm.select %{{[0-9]+}}, %[[DD]], %[[D0]] : i1, f32
 // Segment 0, head loop (step 1): a bare back edge.
 // CHECK: ^[[HEAD:bb[0-9]+]](%[[I:[0-9]+]]: i64, %{{[0-9]+}}: i8, %{{[0-9]+}}: i64, %{{[0-9]+}}: i64):
 // CHECK: %[[INEXT:[0-9]+]] = llvm.add %[[I]], %[[C1]] : i64
@@ -90,30 +104,43 @@
 // CHECK-NEXT: llvm.mul %[[X0]], %[[M0V]] : vector<8xi64>
 // CHECK-COUNT-19: llvm.mul %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
 // CHECK-NOT: llvm.mul
-// The four words paired in 64-bit lanes (w0 | w1 << 32, w2 | w3 << 32),
-// interleaved, read as i32 in element order, then to uniforms.
-// CHECK: %[[W01:[0-9]+]] = llvm.or %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
-// CHECK: %[[W23:[0-9]+]] = llvm.or %{{[0-9]+}}, %{{[0-9]+}} : vector<8xi64>
+// The four words y0..y3 paired in 64-bit lanes (y0 | y1 << 32, y2 | y3 << 32;
+// the second pair is formed first), interleaved, read as i32 in element
+// order.
+// CHECK: %[[Y0:[0-9]+]] = llvm.trunc %{{[0-9]+}} : vector<8xi64> to vector<8xi32>
+// CHECK-NEXT: %[[Y1:[0-9]+]] = llvm.trunc %{{[0-9]+}} : vector<8xi64> to vector<8xi32>
+// CHECK-NEXT: %[[Y2:[0-9]+]] = llvm.trunc %{{[0-9]+}} : vector<8xi64> to vector<8xi32>
+// CHECK-NEXT: %[[Y3:[0-9]+]] = llvm.trunc %{{[0-9]+}} : vector<8xi64> to vector<8xi32>
+// CHECK-NEXT: %[[E2:[0-9]+]] = llvm.zext %[[Y2]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[E3:[0-9]+]] = llvm.zext %[[Y3]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[S3:[0-9]+]] = llvm.shl %[[E3]], %{{[0-9]+}} : vector<8xi64>
+// CHECK-NEXT: %[[W23:[0-9]+]] = llvm.or %[[E2]], %[[S3]] : vector<8xi64>
+// CHECK-NEXT: %[[E0:[0-9]+]] = llvm.zext %[[Y0]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[E1:[0-9]+]] = llvm.zext %[[Y1]] : vector<8xi32> to vector<8xi64>
+// CHECK-NEXT: %[[S1:[0-9]+]] = llvm.shl %[[E1]], %{{[0-9]+}} : vector<8xi64>
+// CHECK-NEXT: %[[W01:[0-9]+]] = llvm.or %[[E0]], %[[S1]] : vector<8xi64>
 // CHECK-NEXT: %[[IL:[0-9]+]] = llvm.shufflevector %[[W01]], %[[W23]] [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15] : vector<8xi64>
 // CHECK-NEXT: %[[WORDS:[0-9]+]] = llvm.bitcast %[[IL]] : vector<16xi64> to vector<32xi32>
-// CHECK-NEXT: %[[TOP:[0-9]+]] = llvm.lshr %[[WORDS]], %{{[0-9]+}} : vector<32xi32>
-// CHECK-NEXT: %[[UF:[0-9]+]] = llvm.uitofp %[[TOP]] : vector<32xi32> to vector<32xf32>
-// CHECK-NEXT: %[[UV:[0-9]+]] = llvm.fmul %[[UF]], %{{[0-9]+}} : vector<32xf32>
-// 32 contiguous elements of q, g, m, v at the loop index.
-// CHECK-NEXT: %[[PVQ:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-// CHECK-NEXT: %[[VQ:[0-9]+]] = llvm.load %[[PVQ]] {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
+// 32 contiguous elements of g (the step's `ins`), then of q, m, v (its
+// `outs`, updated in place) at the loop index.
 // CHECK-NEXT: %[[PVG:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[G0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %[[PVG]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
+// CHECK-NEXT: %[[PVQ:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[Q0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: %[[VQ:[0-9]+]] = llvm.load %[[PVQ]] {alignment = 1 : i64} : !llvm.ptr -> vector<32xi8>
 // CHECK-NEXT: %[[PVM:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[M0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %[[PVM]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
 // CHECK-NEXT: %[[PVV:[0-9]+]] = llvm.getelementptr {{(inbounds\|nuw )?}}%[[V0]][%[[IV]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %[[PVV]] {alignment = 4 : i64} : !llvm.ptr -> vector<32xf32>
-// The body on vector<32xf32>: IEEE sqrt, the division m/den, the reciprocal
-// 1/delta' (loop-invariant) and x = w2 * it, floor, the stochastic rounding
-// against the interleaved uniforms.
+// The body on vector<32xf32>: IEEE sqrt, the division m/den, the uniforms
+// from the interleaved words (top 24 bits * 2^-24), the reciprocal 1/delta'
+// (loop-invariant) and x = w2 * it, floor, the stochastic rounding against
+// the uniforms.
 // CHECK: llvm.intr.sqrt(%{{[0-9]+}}) : (vector<32xf32>) -> vector<32xf32>
 // CHECK: llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
-// CHECK: %[[RCP:[0-9]+]] = llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
+// CHECK: %[[TOP:[0-9]+]] = llvm.lshr %[[WORDS]], %{{[0-9]+}} : vector<32xi32>
+// CHECK-NEXT: %[[UF:[0-9]+]] = llvm.uitofp %[[TOP]] : vector<32xi32> to vector<32xf32>
+// CHECK-NEXT: %[[UV:[0-9]+]] = llvm.fmul %[[UF]], %{{[0-9]+}} : vector<32xf32>
+// CHECK-NEXT: %[[RCP:[0-9]+]] = llvm.fdiv %{{[0-9]+}}, %{{[0-9]+}} : vector<32xf32>
 // CHECK-NEXT: %[[X:[0-9]+]] = llvm.fmul %{{[0-9]+}}, %[[RCP]] : vector<32xf32>
 // CHECK-NEXT: llvm.intr.floor(%[[X]]) : (vector<32xf32>) -> vector<32xf32>
 // CHECK: llvm.fcmp "olt" %[[UV]], %{{[0-9]+}} : vector<32xf32>
@@ -136,8 +163,8 @@
 // CHECK-NEXT: %[[IVNEXT:[0-9]+]] = llvm.add %[[IV]], %[[C32]] : i64
 // CHECK-NEXT: llvm.br ^[[VEC]](%[[IVNEXT]], %[[NMX]], %[[NCH]], %[[NNF]] : i64, vector<32xi8>, i64, i64){{$}}
 // The scalar group loop starts where the vector loop stopped and runs to
-// HI4: int8 weights, f32 gradient and states, each loaded as four scalars at
-// j, j+1, j+2, j+3.
+// HI4: f32 gradient, int8 weights, f32 states, each loaded as four scalars
+// at j, j+1, j+2, j+3.
 // CHECK-NEXT: ^bb{{[0-9]+}}: // pred: ^[[VEC]]
 // CHECK-NEXT: %[[RMX:[0-9]+]] = "llvm.intr.vector.reduce.smax"(%[[AMX]]) : (vector<32xi8>) -> i8
 // CHECK-NEXT: %[[MX:[0-9]+]] = llvm.intr.smax(%{{[0-9]+}}, %[[RMX]]) : (i8, i8) -> i8
@@ -148,14 +175,6 @@
 // CHECK: %[[J1:[0-9]+]] = llvm.add %[[J]], %[[C1]] : i64
 // CHECK-NEXT: %[[J2:[0-9]+]] = llvm.add %[[J]], %[[C2]] : i64
 // CHECK-NEXT: %[[J3:[0-9]+]] = llvm.add %[[J]], %[[C3]] : i64
-// CHECK-NEXT: %[[PQ0:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-// CHECK-NEXT: llvm.load %[[PQ0]] : !llvm.ptr -> i8
-// CHECK-NEXT: %[[PQ1:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J1]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-// CHECK-NEXT: llvm.load %[[PQ1]] : !llvm.ptr -> i8
-// CHECK-NEXT: %[[PQ2:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J2]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-// CHECK-NEXT: llvm.load %[[PQ2]] : !llvm.ptr -> i8
-// CHECK-NEXT: %[[PQ3:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J3]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
-// CHECK-NEXT: llvm.load %[[PQ3]] : !llvm.ptr -> i8
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[G0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[G0]][%[[J1]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
@@ -164,6 +183,14 @@
 // CHECK-NEXT: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[G0]][%[[J3]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
+// CHECK-NEXT: %[[PQ0:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: llvm.load %[[PQ0]] : !llvm.ptr -> i8
+// CHECK-NEXT: %[[PQ1:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J1]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: llvm.load %[[PQ1]] : !llvm.ptr -> i8
+// CHECK-NEXT: %[[PQ2:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J2]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: llvm.load %[[PQ2]] : !llvm.ptr -> i8
+// CHECK-NEXT: %[[PQ3:[0-9]+]] = llvm.getelementptr inbounds|nuw %[[Q0]][%[[J3]]] : (!llvm.ptr, i64) -> !llvm.ptr, i8
+// CHECK-NEXT: llvm.load %[[PQ3]] : !llvm.ptr -> i8
 // CHECK-NEXT: llvm.getelementptr inbounds|nuw %[[M0]][%[[J]]] : (!llvm.ptr, i64) -> !llvm.ptr, f32
 // CHECK-NEXT: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
 // CHECK-COUNT-3: llvm.load %{{[0-9]+}} : !llvm.ptr -> f32
@@ -225,25 +252,26 @@
 
 // LLVM IR, per segment: the interleave of the paired words as a <16 x i32>
 // shufflevector mask on <8 x i64> and a bitcast to <32 x i32>, then
-// <32 x i8>/<32 x float> loads, the vector sqrt, <32 x ...> stores, the
+// <32 x float>/<32 x i8> loads, the vector sqrt, the words to uniforms,
+// <32 x ...> stores, the
 // llvm.vector.reduce.add calls and a lane-wise smax; the back edge after
 // iv += 32 has no metadata; the horizontal smax follows the loop.
-// LLVMIR: define void @adamw_step(
+// LLVMIR-LABEL: define void @adamw_step(
 // LLVMIR: shufflevector <8 x i64> %{{[0-9]+}}, <8 x i64> %{{[0-9]+}}, <16 x i32> <i32 0, i32 8, i32 1, i32 9,
-// LLVMIR-NEXT: bitcast <16 x i64> %{{[0-9]+}} to <32 x i32>
-// LLVMIR-NEXT: lshr <32 x i32> %{{[0-9]+}}, splat (i32 8)
-// LLVMIR-NEXT: uitofp <32 x i32> %{{[0-9]+}} to <32 x float>
-// LLVMIR-NEXT: fmul <32 x float>
-// LLVMIR-NEXT: getelementptr i8, ptr %{{[0-9]+}}, i64 %[[IV0:[0-9]+]]
-// LLVMIR-NEXT: load <32 x i8>, ptr %{{[0-9]+}}, align 1
-// LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
+// LLVMIR-NEXT: %[[WORDS:[0-9]+]] = bitcast <16 x i64> %{{[0-9]+}} to <32 x i32>
+// LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0:[0-9]+]]
 // LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
+// LLVMIR-NEXT: getelementptr i8, ptr %{{[0-9]+}}, i64 %[[IV0]]
+// LLVMIR-NEXT: load <32 x i8>, ptr %{{[0-9]+}}, align 1
 // LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
 // LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
 // LLVMIR-NEXT: getelementptr float, ptr %{{[0-9]+}}, i64 %[[IV0]]
 // LLVMIR-NEXT: load <32 x float>, ptr %{{[0-9]+}}, align 4
 // LLVMIR: call <32 x float> @llvm.sqrt.v32f32(<32 x float> %{{[0-9]+}})
 // LLVMIR: fdiv <32 x float>
+// LLVMIR: lshr <32 x i32> %[[WORDS]], splat (i32 8)
+// LLVMIR-NEXT: uitofp <32 x i32> %{{[0-9]+}} to <32 x float>
+// LLVMIR-NEXT: fmul <32 x float>
 // LLVMIR: store <32 x i8> %{{[0-9]+}}, ptr %{{[0-9]+}}, align 1
 // LLVMIR: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
 // LLVMIR-NEXT: call i64 @llvm.vector.reduce.add.v32i64(<32 x i64> %{{[0-9]+}})
@@ -261,3 +289,84 @@
 // LLVMIR: ret void
 // LLVMIR: declare i8 @llvm.vector.reduce.smax.v32i8(<32 x i8>)
 // LLVMIR: declare i64 @llvm.vector.reduce.add.v32i64(<32 x i64>)
+
+// One DQT AdamW step for a group of three 8-bit parameters (f32 gradients
+// and states), as a trainer emits it (a copy of examples/adamw_step.mlir).
+func.func @adamw_step(
+    %q0: tensor<?xi8>,
+    %g0: tensor<?xf32>,
+    %m0: tensor<?xf32>,
+    %v0: tensor<?xf32>,
+    %delta0: f32,
+    %maxq0: i8,
+    %tid0: i64,
+    %q1: tensor<?xi8>,
+    %g1: tensor<?xf32>,
+    %m1: tensor<?xf32>,
+    %v1: tensor<?xf32>,
+    %delta1: f32,
+    %maxq1: i8,
+    %tid1: i64,
+    %q2: tensor<?xi8>,
+    %g2: tensor<?xf32>,
+    %m2: tensor<?xf32>,
+    %v2: tensor<?xf32>,
+    %delta2: f32,
+    %maxq2: i8,
+    %tid2: i64,
+    %beta1: f32,
+    %beta2: f32,
+    %alpha: f32,
+    %eps: f32,
+    %decay: f32,
+    %seed: i64,
+    %step: i64)
+    -> (tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64) {
+  %d0 = dqt.next_delta %delta0, %maxq0 grid<8>
+  %w0 = dqt.dequantize %q0, %delta0 : tensor<?xi8>, f32 -> tensor<?xf32>
+  %m0a, %v0a = dqt.adam_moments %g0, %m0, %v0, %beta1, %beta2
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+  %w0a = dqt.adam_apply %w0, %m0a, %v0a, %alpha, %eps, %decay
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  %u0 = dqt.uniform %seed, %step, %tid0 like %g0 : tensor<?xf32> -> tensor<?xf32>
+  %q0a = dqt.stochastic_round %w0a, %d0, %u0 grid<8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q0b = dqt.mask_nonfinite %g0, %q0a, %q0 : tensor<?xf32>, tensor<?xi8>
+  %m0b = dqt.mask_nonfinite %g0, %m0a, %m0 : tensor<?xf32>, tensor<?xf32>
+  %v0b = dqt.mask_nonfinite %g0, %v0a, %v0 : tensor<?xf32>, tensor<?xf32>
+  %mx0 = dqt.reduce_max %q0b : tensor<?xi8> -> i8
+  %ch0 = dqt.count_changed %q0, %q0b : tensor<?xi8>, tensor<?xi8> -> i64
+  %nf0 = dqt.count_nonfinite %g0 : tensor<?xf32> -> i64
+  %d1 = dqt.next_delta %delta1, %maxq1 grid<8>
+  %w1 = dqt.dequantize %q1, %delta1 : tensor<?xi8>, f32 -> tensor<?xf32>
+  %m1a, %v1a = dqt.adam_moments %g1, %m1, %v1, %beta1, %beta2
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+  %w1a = dqt.adam_apply %w1, %m1a, %v1a, %alpha, %eps, %decay
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  %u1 = dqt.uniform %seed, %step, %tid1 like %g1 : tensor<?xf32> -> tensor<?xf32>
+  %q1a = dqt.stochastic_round %w1a, %d1, %u1 grid<8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q1b = dqt.mask_nonfinite %g1, %q1a, %q1 : tensor<?xf32>, tensor<?xi8>
+  %m1b = dqt.mask_nonfinite %g1, %m1a, %m1 : tensor<?xf32>, tensor<?xf32>
+  %v1b = dqt.mask_nonfinite %g1, %v1a, %v1 : tensor<?xf32>, tensor<?xf32>
+  %mx1 = dqt.reduce_max %q1b : tensor<?xi8> -> i8
+  %ch1 = dqt.count_changed %q1, %q1b : tensor<?xi8>, tensor<?xi8> -> i64
+  %nf1 = dqt.count_nonfinite %g1 : tensor<?xf32> -> i64
+  %d2 = dqt.next_delta %delta2, %maxq2 grid<8>
+  %w2 = dqt.dequantize %q2, %delta2 : tensor<?xi8>, f32 -> tensor<?xf32>
+  %m2a, %v2a = dqt.adam_moments %g2, %m2, %v2, %beta1, %beta2
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+  %w2a = dqt.adam_apply %w2, %m2a, %v2a, %alpha, %eps, %decay
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  %u2 = dqt.uniform %seed, %step, %tid2 like %g2 : tensor<?xf32> -> tensor<?xf32>
+  %q2a = dqt.stochastic_round %w2a, %d2, %u2 grid<8>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q2b = dqt.mask_nonfinite %g2, %q2a, %q2 : tensor<?xf32>, tensor<?xi8>
+  %m2b = dqt.mask_nonfinite %g2, %m2a, %m2 : tensor<?xf32>, tensor<?xf32>
+  %v2b = dqt.mask_nonfinite %g2, %v2a, %v2 : tensor<?xf32>, tensor<?xf32>
+  %mx2 = dqt.reduce_max %q2b : tensor<?xi8> -> i8
+  %ch2 = dqt.count_changed %q2, %q2b : tensor<?xi8>, tensor<?xi8> -> i64
+  %nf2 = dqt.count_nonfinite %g2 : tensor<?xf32> -> i64
+  return %q0b, %m0b, %v0b, %mx0, %ch0, %nf0, %q1b, %m1b, %v1b, %mx1, %ch1, %nf1, %q2b, %m2b, %v2b, %mx2, %ch2, %nf2
+      : tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64, tensor<?xi8>, tensor<?xf32>, tensor<?xf32>, i8, i64, i64
+}

@@ -1,12 +1,12 @@
-// The GPU kernel of an AdamW step with bf16 states
-// (examples/adamw_bf16_states.mlir), for sm_80 and sm_90: no GPU is needed.
+// The GPU kernel of an AdamW step with bf16 states (the function at the end
+// of this file), for sm_80 and sm_90: no GPU is needed.
 // The PTX has one kernel with the contract's IEEE math, 64-bit vector
 // accesses of the four bf16 states of a thread (ld.global.v2.b32,
 // st.global.v4.b16) next to the 128-bit gradient load, no conversion
 // instruction (the bf16 <-> f32 steps are integer ops), and ptxas assembles
 // it without spills.
 //
-// RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-compile-gpu="chip=sm_90" \
+// RUN: dqt-opt %s --dqt-compile-gpu="chip=sm_90" \
 // RUN:   | %extract-ptx > %t.sm90.ptx
 // RUN: FileCheck %s --check-prefix=PTX --input-file=%t.sm90.ptx \
 // RUN:   --implicit-check-not=.entry \
@@ -27,7 +27,7 @@
 // RUN: grep "st\.global\.b16" %t.sm90.ptx | count 2
 //
 // PTX: .target sm_90
-// PTX: .visible .entry adamw_bf16_step(
+// PTX-LABEL: .visible .entry adamw_bf16_step(
 // PTX: ld.global.v2.b32
 // PTX: ld.global.v2.b32
 // PTX: ld.global.v4.b32
@@ -41,7 +41,7 @@
 // REQUIRES: ptxas
 // RUN: %ptxas -arch=sm_90 -v %t.sm90.ptx -o %t.sm90.cubin 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=SM90
-// RUN: dqt-opt %dqt_src/examples/adamw_bf16_states.mlir --dqt-compile-gpu="chip=sm_80" \
+// RUN: dqt-opt %s --dqt-compile-gpu="chip=sm_80" \
 // RUN:   | %extract-ptx > %t.sm80.ptx
 // RUN: %ptxas -arch=sm_80 -v %t.sm80.ptx -o %t.sm80.cubin 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=SM80
@@ -55,3 +55,45 @@
 // SM80: ptxas info    : Function properties for adamw_bf16_step
 // SM80-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // SM80-NOT: ptxas {{(warning|error|fatal)}}
+
+// One DQT AdamW step of a ternary parameter with bf16 Adam states (a copy
+// of examples/adamw_bf16_states.mlir).
+func.func @adamw_bf16_step(
+    %q: tensor<?xi8>,
+    %g: tensor<?xf32>,
+    %m: tensor<?xbf16>,
+    %v: tensor<?xbf16>,
+    %delta: f32,
+    %maxq: i8,
+    %tid: i64,
+    %beta1: f32,
+    %beta2: f32,
+    %alpha: f32,
+    %eps: f32,
+    %decay: f32,
+    %seed: i64,
+    %step: i64)
+    -> (tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64) {
+  %d1 = dqt.next_delta %delta, %maxq grid<ternary>
+  %w = dqt.dequantize %q, %delta : tensor<?xi8>, f32 -> tensor<?xf32>
+  %m1, %v1 = dqt.adam_moments %g, %m, %v, %beta1, %beta2
+      : tensor<?xf32>, tensor<?xbf16>, tensor<?xbf16>
+  %w1 = dqt.adam_apply %w, %m1, %v1, %alpha, %eps, %decay
+      : tensor<?xf32>, tensor<?xf32>, tensor<?xf32> -> tensor<?xf32>
+  %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
+  %q1 = dqt.stochastic_round %w1, %d1, %u grid<ternary>
+      : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
+  %mb = dqt.stochastic_round_bf16 %m1, %r {shift = 0}
+      : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
+  %vb = dqt.stochastic_round_bf16 %v1, %r {shift = 16}
+      : tensor<?xf32>, tensor<?xi32> -> tensor<?xbf16>
+  %q2 = dqt.mask_nonfinite %g, %q1, %q : tensor<?xf32>, tensor<?xi8>
+  %m2 = dqt.mask_nonfinite %g, %mb, %m : tensor<?xf32>, tensor<?xbf16>
+  %v2 = dqt.mask_nonfinite %g, %vb, %v : tensor<?xf32>, tensor<?xbf16>
+  %mx = dqt.reduce_max %q2 : tensor<?xi8> -> i8
+  %ch = dqt.count_changed %q, %q2 : tensor<?xi8>, tensor<?xi8> -> i64
+  %nf = dqt.count_nonfinite %g : tensor<?xf32> -> i64
+  return %q2, %m2, %v2, %mx, %ch, %nf
+      : tensor<?xi8>, tensor<?xbf16>, tensor<?xbf16>, i8, i64, i64
+}

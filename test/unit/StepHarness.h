@@ -6,6 +6,7 @@
 #include "StepReference.h"
 
 #include "dqt/Compiler/Compiler.h"
+#include "dqt/Compiler/KernelAbi.h"
 #include "dqt/Compiler/KernelArgs.h"
 
 #include <algorithm>
@@ -106,36 +107,58 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     int64_t partial[kNumReductions] = {0, 0, 0};
     KernelArgs args;
-    args.addBuffer(b.q.data(), int64_t(b.q.size()));
-    args.addBuffer(b.g.data(), n);
-    bool adam = config.optimizer == Optimizer::AdamW;
-    if (config.stateType == StateType::BF16) {
-      args.addBuffer(b.h0.data(), n);
-      if (adam)
-        args.addBuffer(b.h1.data(), n);
-    } else {
-      args.addBuffer(b.s0.data(), n);
-      if (adam)
-        args.addBuffer(b.s1.data(), n);
+    bool bf16 = config.stateType == StateType::BF16;
+    int64_t numRows =
+        config.scale == ScaleMode::Row ? (n + s.rowLength - 1) / s.rowLength
+                                       : 0;
+    // The kernel ABI (its order is checked against the kernel when it is
+    // compiled, and by kernel-abi.cpp).
+    for (const KernelArg &a : stepKernelArgs(config)) {
+      switch (a.kind) {
+      case KernelArgKind::Weights:
+        args.addBuffer(b.q.data(), int64_t(b.q.size()));
+        break;
+      case KernelArgKind::Grad:
+        args.addBuffer(b.g.data(), n);
+        break;
+      case KernelArgKind::State0:
+        args.addBuffer(bf16 ? (void *)b.h0.data() : b.s0.data(), n);
+        break;
+      case KernelArgKind::State1:
+        args.addBuffer(bf16 ? (void *)b.h1.data() : b.s1.data(), n);
+        break;
+      case KernelArgKind::DeltaRows:
+        args.addBuffer(const_cast<float *>(s.deltaRows), numRows);
+        break;
+      case KernelArgKind::DeltaNextRows:
+        args.addBuffer(const_cast<float *>(s.deltaNextRows), numRows);
+        break;
+      case KernelArgKind::RowMax:
+        args.addBuffer(rowMax->data(), numRows);
+        break;
+      case KernelArgKind::Seed:
+        args.addScalar<int64_t>(s.seed);
+        break;
+      case KernelArgKind::Step:
+        args.addScalar<int64_t>(s.step);
+        break;
+      case KernelArgKind::TensorId:
+        args.addScalar<int64_t>(s.tid);
+        break;
+      case KernelArgKind::RowLength:
+        args.addScalar<int64_t>(s.rowLength);
+        break;
+      case KernelArgKind::Delta:
+        args.addScalar<float>(s.delta);
+        break;
+      case KernelArgKind::DeltaNext:
+        args.addScalar<float>(s.deltaNext);
+        break;
+      case KernelArgKind::Hyper:
+        args.addScalar<float>(s.h[a.hyper]);
+        break;
+      }
     }
-    bool rows = config.scale == ScaleMode::Row;
-    int64_t numRows = rows ? (n + s.rowLength - 1) / s.rowLength : 0;
-    if (rows) { // StepConfig.h: the row buffers follow the states
-      args.addBuffer(const_cast<float *>(s.deltaRows), numRows);
-      args.addBuffer(const_cast<float *>(s.deltaNextRows), numRows);
-      args.addBuffer(rowMax->data(), numRows);
-    }
-    args.addScalar<int64_t>(s.seed);
-    args.addScalar<int64_t>(s.step);
-    args.addScalar<int64_t>(s.tid);
-    if (rows)
-      args.addScalar<int64_t>(s.rowLength);
-    else
-      args.addScalar<float>(s.delta);
-    for (int h = 0; h < (adam ? 5 : 3); ++h)
-      args.addScalar<float>(s.h[h]);
-    if (!rows)
-      args.addScalar<float>(s.deltaNext);
     args.addScalar<int64_t>(bounds[k]);
     args.addScalar<int64_t>(bounds[k + 1]);
     args.addBuffer(partial, kNumReductions);

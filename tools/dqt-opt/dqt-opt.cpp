@@ -1,4 +1,9 @@
 //===- dqt-opt.cpp - mlir-opt with the dqt dialect and passes -------------===//
+//
+// mlir-opt with every dqt dialect, pass and pipeline registered
+// (lib/InitAll.cpp), for the lit tests and for users' training graphs.
+//
+//===----------------------------------------------------------------------===//
 
 #include "dqt/Compiler/InitAll.h"
 

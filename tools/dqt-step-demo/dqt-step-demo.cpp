@@ -1,6 +1,6 @@
 //===- dqt-step-demo.cpp - compile a training-graph step and run it once --===//
 //
-// The main job until the trainer lands: takes a step graph such as
+// The first part of the main job (scripts/demo.sh): takes a step graph such as
 // examples/adamw_step.mlir (parameters laid out as that file documents: per
 // parameter q, g, m, v, delta, maxq, tensor id; then beta1, beta2, alpha,
 // eps, decay, seed, step), compiles it with dqt-compile-gpu (PTX written

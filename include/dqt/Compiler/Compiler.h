@@ -33,6 +33,9 @@ namespace dqt {
 /// Name of the step kernel in every generated module.
 constexpr const char *kStepKernelName = "dqt_step";
 
+/// Name of the kernel of the weight stream alone (buildUniformModule).
+constexpr const char *kUniformKernelName = "dqt_uniform";
+
 /// A context with everything dqt registers (dialects, translations).
 std::unique_ptr<mlir::MLIRContext> createContext();
 
@@ -54,7 +57,7 @@ public:
 
 private:
   friend llvm::Expected<std::unique_ptr<JitModule>>
-  jitCpuModule(mlir::ModuleOp module, bool keepObject);
+  jitCpu(mlir::ModuleOp module, bool keepObject, const StepConfig *abi);
   friend llvm::Expected<std::unique_ptr<JitModule>>
   loadCpuObject(llvm::StringRef object);
   // Either the ExecutionEngine that compiled it or, for object code loaded
@@ -85,6 +88,19 @@ struct CpuStepKernel {
   double compileSeconds = 0;
 };
 
+/// The IR of the weight stream alone: func @dqt_uniform(%like:
+/// tensor<?xf32>, %seed, %step, %tensor_id: i64) returning the uniforms of
+/// %like's elements (dqt.uniform). Its CPU kernel takes `like` (only its
+/// length is read), seed, step, tensor_id, the result buffer, begin, end and
+/// an (empty) reductions buffer.
+mlir::OwningOpRef<mlir::ModuleOp> buildUniformModule(mlir::MLIRContext &ctx);
+
+/// Builds, lowers and JIT-compiles the CPU kernel of the weight stream.
+llvm::Expected<CpuStepKernel> compileCpuUniform(bool keepObject = false);
+
+/// The weight stream's kernel from object code kept by compileCpuUniform.
+llvm::Expected<CpuStepKernel> loadCpuUniform(llvm::StringRef object);
+
 /// Builds, lowers and JIT-compiles the CPU step kernel of `config`.
 llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
                                              bool keepObject = false);
@@ -96,6 +112,13 @@ llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object);
 /// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90).
 llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
                                            llvm::StringRef chip);
+
+/// Checks the step kernel in `root` (after dqt-lower-to-cpu or
+/// dqt-lower-to-gpu) against the kernel ABI of `config`
+/// (dqt/Compiler/KernelAbi.h): its `dqt.arg_origins` must list exactly the
+/// ABI's arguments, in order. The error names the first that differs.
+/// compileCpuStep and compileGpuStep run it on every kernel they make.
+llvm::Error checkKernelAbi(mlir::Operation *root, const StepConfig &config);
 
 /// The compiler version folded into cache keys: changes whenever generated
 /// code may change.

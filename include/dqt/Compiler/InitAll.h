@@ -1,4 +1,9 @@
 //===- InitAll.h - everything dqt tools register ----------------*- C++ -*-===//
+//
+// One place registers every dialect, pass, pipeline and translation dqt uses,
+// so dqt-opt and the JIT see the same world.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_COMPILER_INITALL_H
 #define DQT_COMPILER_INITALL_H

@@ -1,4 +1,10 @@
 //===- KernelArgs.h - packing arguments for generated kernels ---*- C++ -*-===//
+//
+// A generated kernel's arguments in MLIR's packed calling convention (memref
+// descriptors and scalars behind one void **), for the CPU entry point and
+// cuLaunchKernel alike.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_COMPILER_KERNELARGS_H
 #define DQT_COMPILER_KERNELARGS_H

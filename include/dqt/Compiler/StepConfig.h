@@ -1,7 +1,14 @@
 //===- StepConfig.h - what one generated step kernel does -------*- C++ -*-===//
+//
+// What one generated step kernel does (its configuration and cache key),
+// without MLIR: the runtime includes it.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_COMPILER_STEPCONFIG_H
 #define DQT_COMPILER_STEPCONFIG_H
+
+#include "dqt/Support/Grid.h"
 
 #include <cstdint>
 #include <string>
@@ -15,7 +22,7 @@ enum class Optimizer { AdamW, SGD };
 /// written back with stochastic rounding (docs/numerics.md).
 enum class StateType { F32, BF16 };
 
-/// The weight's step Δ (DESIGN.md 3): one per tensor, or one per output row
+/// The weight's step Δ (docs/numerics.md): one per tensor, or one per output row
 /// (row r holds elements [r*L, (r+1)*L) of the flattened weight, L the row
 /// length, a runtime argument).
 enum class ScaleMode { Tensor, Row };
@@ -35,15 +42,15 @@ struct StepConfig {
   /// Per-tensor or per-row Δ; with ScaleMode::Row the kernel also yields
   /// each row's max(q') (docs/numerics.md, "Per-row scale").
   ScaleMode scale = ScaleMode::Tensor;
-  /// Float mode (DESIGN.md 5): the weights are an f32 tensor stepped in
+  /// Float mode (docs/design.md): the weights are an f32 tensor stepped in
   /// place, with the same optimizer math and non-finite masking, no grid,
   /// no rounding (bits, ternary and packed are ignored; f32 states and
   /// ScaleMode::Tensor only).
   bool floatWeights = false;
 
   /// Grid bounds (Qn, Qp) of the configuration.
-  int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
-  int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
+  int64_t qn() const { return gridBounds(bits, ternary).qn; }
+  int64_t qp() const { return gridBounds(bits, ternary).qp; }
 
   /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16",
   /// "adamw-ternary-p2-gf32-sf32" for packed weights, "adamw-b8-rows-gf32-sf32"
@@ -54,37 +61,17 @@ struct StepConfig {
   void validate() const;
 };
 
-/// Kernel argument layout (all kernels, CPU and GPU), in order:
-///   AdamW: q (i8; with `packed`, ceil(n/4) bytes of 2-bit codes), grad
-///          (f32), exp_avg, exp_avg_sq (f32, or bf16 with StateType::BF16)
-///          as memref descriptors;
-///          seed, step, tensor_id (i64); delta, beta1, beta2, alpha, eps,
-///          decay, delta_next (f32);
-///   SGD:   q (i8), grad (f32), momentum_buffer (f32 or bf16); seed, step,
-///          tensor_id (i64);
-///          delta, lr, momentum, decay, delta_next (f32);
-/// Per-row Δ (ScaleMode::Row): delta and delta_next are replaced by f32
-///   buffers of one value per row, placed after the states with an i32
-///   buffer receiving each row's max(q'); the scalar in delta's place is the
-///   row length L (i64):
-///   AdamW: q, grad, exp_avg, exp_avg_sq, delta_rows, delta_next_rows,
-///          row_max (i32); seed, step, tensor_id, row_length (i64); beta1,
-///          beta2, alpha, eps, decay (f32);
-///   SGD:   q, grad, momentum_buffer, delta_rows, delta_next_rows, row_max;
-///          seed, step, tensor_id, row_length; lr, momentum, decay.
-///   The kernel max-combines into row_max (the caller initializes it to
-///   INT32_MIN); CPU chunks must then cover whole rows (and, packed, whole
-///   bytes), so no two concurrent chunks write one row.
-/// Float mode: AdamW: grad, exp_avg, exp_avg_sq, weight (f32); beta1, beta2,
-///   alpha, eps, decay (f32). SGD: weight, grad, momentum_buffer (f32); lr,
-///   momentum, decay (f32). (The lowering orders buffers by first use.)
-///   Its only reduction is the non-finite count (reductions buffer [0]).
-/// then, CPU only, begin and end (i64, element chunk [begin, end); with
-/// `packed`, both multiples of 4 or n when chunks run concurrently, since
-/// elements 4j..4j+3 share a byte); then the
-/// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite]. The CPU
-/// kernel writes its chunk's partials there; the GPU kernel combines into it
-/// with atomics (initialize to [INT64_MIN, 0, 0]).
+/// A kernel's leading arguments are the kernel ABI (stepKernelArgs in
+/// dqt/Compiler/KernelAbi.h); then, CPU only, begin and end (i64, element
+/// chunk [begin, end); with `packed`, both multiples of 4 or n when chunks
+/// run concurrently, since elements 4j..4j+3 share a byte); then the
+/// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite] (float
+/// mode: [nonfinite]). The CPU kernel writes its chunk's partials there; the
+/// GPU kernel combines into it with atomics (initialize to [INT64_MIN, 0,
+/// 0]). With per-row delta the kernel max-combines into the row_max buffer
+/// (the caller initializes it to INT32_MIN); CPU chunks must then cover
+/// whole rows (and, packed, whole bytes), so no two concurrent chunks write
+/// one row.
 constexpr int kNumReductions = 3;
 
 } // namespace dqt

@@ -1,4 +1,9 @@
 //===- Passes.h - dqt passes and pipelines ----------------------*- C++ -*-===//
+//
+// The dqt passes (generated declarations) and the two named pipelines, whose
+// builders dqt-opt and the JIT share.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_PASSES_PASSES_H
 #define DQT_PASSES_PASSES_H
@@ -12,6 +17,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassOptions.h"
@@ -19,10 +25,10 @@
 namespace mlir::dqt {
 
 #define GEN_PASS_DECL
-#include "passes/Passes.h.inc"
+#include "dqt/Passes/Passes.h.inc"
 
 #define GEN_PASS_REGISTRATION
-#include "passes/Passes.h.inc"
+#include "dqt/Passes/Passes.h.inc"
 
 /// Options of the `dqt-compile-gpu` pipeline.
 struct CompileGPUOptions : public PassPipelineOptions<CompileGPUOptions> {

@@ -64,10 +64,9 @@ void checkStepOperands(const StepConfig &config, const StepOperands &op,
                        size_t p);
 
 /// Appends the arguments every step kernel (CPU and GPU) starts with, in the
-/// order of StepConfig.h: the buffers, seed, step, tensor id, delta, the
-/// hyper-parameters and delta' (ScaleMode::Row: the buffers, the row
-/// buffers, seed, step, tensor id, row length, the hyper-parameters). The
-/// CPU kernel then takes begin and end, both take the reductions buffer.
+/// order of the kernel ABI (stepKernelArgs, dqt/Compiler/KernelAbi.h), which
+/// the compiler checks each kernel against. The CPU kernel then takes begin
+/// and end, both take the reductions buffer.
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
                   uint64_t seed, uint64_t step);

@@ -30,6 +30,9 @@ public:
   /// The CPU kernel of `config`: from memory, else from disk, else compiled
   /// (and stored). Throws c10::Error when compilation fails.
   const CpuStepKernel &cpu(const StepConfig &config);
+  /// The CPU kernel of the weight stream alone (buildUniformModule), cached
+  /// like the step kernels.
+  const CpuStepKernel &cpuUniform();
 
   struct Stats {
     int64_t compiled = 0; ///< cold compilations
@@ -46,7 +49,16 @@ public:
   std::string entryPath(const StepConfig &config) const;
 
 private:
-  std::string key(const StepConfig &config) const;
+  /// The full key of kernel `name` (a configuration key, or "uniform").
+  std::string key(const std::string &name) const;
+  std::string entryPath(const std::string &name) const;
+  /// The kernel `name`: from memory, else from disk (`load`), else
+  /// `compile`d (keeping its object code when there is a disk cache).
+  const CpuStepKernel &
+  get(const std::string &name,
+      llvm::function_ref<llvm::Expected<CpuStepKernel>(bool)> compile,
+      llvm::function_ref<llvm::Expected<CpuStepKernel>(llvm::StringRef)>
+          load);
 
   std::string dir;
   mutable std::mutex mutex;

@@ -17,8 +17,8 @@ struct Grid {
   /// 1.58 (or anything in (1, 2)) means ternary; 2..8 integer widths.
   /// Errors name `who` (the API the user called).
   static Grid fromBits(double bits, const char *who = "dqt");
-  int64_t qn() const { return ternary ? -1 : -(int64_t(1) << (bits - 1)); }
-  int64_t qp() const { return ternary ? 1 : (int64_t(1) << (bits - 1)) - 1; }
+  int64_t qn() const { return gridBounds(bits, ternary).qn; }
+  int64_t qp() const { return gridBounds(bits, ternary).qp; }
   /// The next step's scale (docs/numerics.md): maxq * delta / Qp when the
   /// maximum `maxq` of q is positive, else delta; in f32.
   float nextDelta(float delta, int64_t maxq) const {

@@ -73,26 +73,3 @@ func.func @sgd_moment_shape(%w: tensor<4xf32>, %g: tensor<4xf32>, %buf: tensor<4
   return
 }
 
-// -----
-
-func.func @fused_rng_bits_wrong_argument(%m: tensor<?xbf16>, %seed: i64, %step: i64, %tid: i64) -> tensor<?xbf16> {
-  // expected-error @+1 {{'dqt.fused_step' op body arguments must be the random bits (i32), then the element types of the 1 tensors, then the scalars}}
-  %r = dqt.fused_step(%m, %seed, %step, %tid : tensor<?xbf16>, i64, i64, i64) {segments = 1,
-      tensors = 1, rng_bits, tied = array<i64: 0>, reductions = []} -> (tensor<?xbf16>) {
-  ^bb0(%bits: f32, %me: bf16, %s: i64, %t: i64, %id: i64):
-    dqt.yield %me : bf16
-  }
-  return %r : tensor<?xbf16>
-}
-
-// -----
-
-func.func @fused_rng_bits_too_few_scalars(%m: tensor<?xbf16>, %seed: i64) -> tensor<?xbf16> {
-  // expected-error @+1 {{'dqt.fused_step' op with 'rng_bits' needs seed, step and tensor id scalars}}
-  %r = dqt.fused_step(%m, %seed : tensor<?xbf16>, i64) {segments = 1,
-      tensors = 1, rng_bits, tied = array<i64: 0>, reductions = []} -> (tensor<?xbf16>) {
-  ^bb0(%bits: i32, %me: bf16, %s: i64):
-    dqt.yield %me : bf16
-  }
-  return %r : tensor<?xbf16>
-}

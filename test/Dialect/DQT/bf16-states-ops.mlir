@@ -44,13 +44,16 @@ func.func @random_bits_and_rounding(%seed: i64, %step: i64, %tid: i64, %x: tenso
   return %k, %hi : tensor<?xbf16>, tensor<?xbf16>
 }
 
-// CHECK-LABEL: func.func @fused_rng_bits
-// CHECK: dqt.fused_step({{.*}}) {reductions = [], rng_bits, segments = 1 : i64, tensors = 1 : i64, tied = array<i64: 0>} -> (tensor<?xbf16>)
-// CHECK: ^bb0(%{{.*}}: i32, %{{.*}}: bf16, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64):
-func.func @fused_rng_bits(%m: tensor<?xbf16>, %seed: i64, %step: i64, %tid: i64) -> tensor<?xbf16> {
-  %r = dqt.fused_step(%m, %seed, %step, %tid : tensor<?xbf16>, i64, i64, i64) {segments = 1,
-      tensors = 1, rng_bits, tied = array<i64: 0>, reductions = []} -> (tensor<?xbf16>) {
-  ^bb0(%bits: i32, %me: bf16, %s: i64, %t: i64, %id: i64):
+// CHECK-LABEL: func.func @fused_state_stream
+// CHECK: dqt.fused_step scalars({{.*}} : i64, i64, i64) outs(%{{.*}} : tensor<?xbf16>) combiners [] -> tensor<?xbf16>
+// CHECK-NEXT: ^bb0(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: bf16):
+// CHECK: dqt.philox_word state
+func.func @fused_state_stream(%m: tensor<?xbf16>, %seed: i64, %step: i64, %tid: i64) -> tensor<?xbf16> {
+  %r = dqt.fused_step scalars(%seed, %step, %tid : i64, i64, i64)
+      outs(%m : tensor<?xbf16>) combiners [] -> tensor<?xbf16> {
+  ^bb0(%s: i64, %t: i64, %id: i64, %me: bf16):
+    %i = dqt.element_index : index
+    %bits = dqt.philox_word state %s, %t, %id at %i : i32
     dqt.yield %me : bf16
   }
   return %r : tensor<?xbf16>

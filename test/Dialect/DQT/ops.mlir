@@ -7,8 +7,8 @@
 // CHECK-LABEL: func.func @quantize_bits
 // CHECK-SAME: (%[[W:.*]]: tensor<?xf32>)
 func.func @quantize_bits(%w: tensor<?xf32>) -> (tensor<?xi8>, f32) {
-  // CHECK: %[[Q:.*]], %[[D:.*]] = dqt.quantize %[[W]] {bits = 8 : i64} : tensor<?xf32> -> tensor<?xi8>, f32
-  %q, %d = dqt.quantize %w {bits = 8} : tensor<?xf32> -> tensor<?xi8>, f32
+  // CHECK: %[[Q:.*]], %[[D:.*]] = dqt.quantize %[[W]] grid<8> : tensor<?xf32> -> tensor<?xi8>, f32
+  %q, %d = dqt.quantize %w grid<8> : tensor<?xf32> -> tensor<?xi8>, f32
   // CHECK: return %[[Q]], %[[D]] : tensor<?xi8>, f32
   return %q, %d : tensor<?xi8>, f32
 }
@@ -16,8 +16,8 @@ func.func @quantize_bits(%w: tensor<?xf32>) -> (tensor<?xi8>, f32) {
 // CHECK-LABEL: func.func @quantize_ternary_static
 // CHECK-SAME: (%[[W:.*]]: tensor<16xf32>)
 func.func @quantize_ternary_static(%w: tensor<16xf32>) -> (tensor<16xi8>, f32) {
-  // CHECK: dqt.quantize %[[W]] {ternary} : tensor<16xf32> -> tensor<16xi8>, f32
-  %q, %d = dqt.quantize %w {ternary} : tensor<16xf32> -> tensor<16xi8>, f32
+  // CHECK: dqt.quantize %[[W]] grid<ternary> : tensor<16xf32> -> tensor<16xi8>, f32
+  %q, %d = dqt.quantize %w grid<ternary> : tensor<16xf32> -> tensor<16xi8>, f32
   return %q, %d : tensor<16xi8>, f32
 }
 
@@ -88,20 +88,20 @@ func.func @uniform(%seed: i64, %step: i64, %tid: i64, %g: tensor<?xf32>,
 // CHECK-SAME: (%[[W:.*]]: tensor<?xf32>, %[[D:.*]]: f32, %[[U:.*]]: tensor<?xf32>)
 func.func @stochastic_round_bits(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>)
     -> (tensor<?xi8>, tensor<?xi8>, tensor<?xi8>) {
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 2 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  %q2 = dqt.stochastic_round %w, %d, %u {bits = 2} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 4 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  %q4 = dqt.stochastic_round %w, %d, %u {bits = 4} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] {bits = 8 : i64} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  %q8 = dqt.stochastic_round %w, %d, %u {bits = 8} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] grid<2> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q2 = dqt.stochastic_round %w, %d, %u grid<2> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] grid<4> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q4 = dqt.stochastic_round %w, %d, %u grid<4> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: dqt.stochastic_round %[[W]], %[[D]], %[[U]] grid<8> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q8 = dqt.stochastic_round %w, %d, %u grid<8> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   return %q2, %q4, %q8 : tensor<?xi8>, tensor<?xi8>, tensor<?xi8>
 }
 
 // CHECK-LABEL: func.func @stochastic_round_ternary
 // CHECK-SAME: (%[[W:.*]]: tensor<?xf32>, %[[D:.*]]: f32, %[[U:.*]]: tensor<?xf32>)
 func.func @stochastic_round_ternary(%w: tensor<?xf32>, %d: f32, %u: tensor<?xf32>) -> tensor<?xi8> {
-  // CHECK: %[[R:.*]] = dqt.stochastic_round %[[W]], %[[D]], %[[U]] {ternary} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
-  %q = dqt.stochastic_round %w, %d, %u {ternary} : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  // CHECK: %[[R:.*]] = dqt.stochastic_round %[[W]], %[[D]], %[[U]] grid<ternary> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
+  %q = dqt.stochastic_round %w, %d, %u grid<ternary> : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
   // CHECK: return %[[R]]
   return %q : tensor<?xi8>
 }
@@ -122,10 +122,10 @@ func.func @mask_nonfinite(%g: tensor<?xf32>, %q1: tensor<?xi8>, %q: tensor<?xi8>
 // CHECK-LABEL: func.func @next_delta
 // CHECK-SAME: (%[[D:.*]]: f32, %[[MX:.*]]: i8)
 func.func @next_delta(%d: f32, %mx: i8) -> (f32, f32) {
-  // CHECK: %[[R8:.*]] = dqt.next_delta %[[D]], %[[MX]] {bits = 8 : i64}
-  %d8 = dqt.next_delta %d, %mx {bits = 8}
-  // CHECK: %[[RT:.*]] = dqt.next_delta %[[D]], %[[MX]] {ternary}
-  %dt = dqt.next_delta %d, %mx {ternary}
+  // CHECK: %[[R8:.*]] = dqt.next_delta %[[D]], %[[MX]] grid<8>
+  %d8 = dqt.next_delta %d, %mx grid<8>
+  // CHECK: %[[RT:.*]] = dqt.next_delta %[[D]], %[[MX]] grid<ternary>
+  %dt = dqt.next_delta %d, %mx grid<ternary>
   // CHECK: return %[[R8]], %[[RT]] : f32, f32
   return %d8, %dt : f32, f32
 }
@@ -175,47 +175,60 @@ func.func @reductions(%q: tensor<?xi8>, %q1: tensor<?xi8>, %g: tensor<?xf32>) ->
   return %mx, %ch, %nf : i8, i64, i64
 }
 
-// The doc example of dqt.fused_step: one segment, one tied output, one
-// reduction.
+// The doc example of dqt.fused_step: the weights as their own destination,
+// one reduction.
 // CHECK-LABEL: func.func @fused_step_minimal
-// CHECK-SAME: (%[[Q:.*]]: tensor<?xi8>, %[[D:.*]]: f32)
-func.func @fused_step_minimal(%q: tensor<?xi8>, %d: f32) -> (tensor<?xi8>, i8) {
-  // CHECK: %[[R:.*]]:2 = dqt.fused_step(%[[Q]], %[[D]] : tensor<?xi8>, f32)
-  // CHECK-SAME: {reductions = ["maxsi"], segments = 1 : i64, tensors = 1 : i64, tied = array<i64: 0>} -> (tensor<?xi8>, i8) {
-  // CHECK-NEXT: ^bb0(%[[QE:.*]]: i8, %{{.*}}: f32):
+// CHECK-SAME: (%[[Q:.*]]: tensor<?xi8>)
+func.func @fused_step_minimal(%q: tensor<?xi8>) -> (tensor<?xi8>, i8) {
+  // CHECK: %[[R:.*]]:2 = dqt.fused_step outs(%[[Q]] : tensor<?xi8>)
+  // CHECK-SAME: combiners [#dqt.combiner<maxsi>] -> tensor<?xi8>, i8 {
+  // CHECK-NEXT: ^bb0(%[[QE:.*]]: i8):
   // CHECK-NEXT: dqt.yield %[[QE]], %[[QE]] : i8, i8
   // CHECK-NEXT: }
-  %q1, %mx = dqt.fused_step(%q, %d : tensor<?xi8>, f32) {segments = 1,
-      tensors = 1, tied = array<i64: 0>, reductions = ["maxsi"]}
-      -> (tensor<?xi8>, i8) {
-  ^bb0(%qe: i8, %de: f32):
+  %q1, %mx = dqt.fused_step outs(%q : tensor<?xi8>)
+      combiners [#dqt.combiner<maxsi>] -> tensor<?xi8>, i8 {
+  ^bb0(%qe: i8):
     dqt.yield %qe, %qe : i8, i8
   }
   // CHECK: return %[[R]]#0, %[[R]]#1
   return %q1, %mx : tensor<?xi8>, i8
 }
 
-// Two segments with the random stream: the body gets the uniform first, then
-// the tensor elements, then seed/step/tensor id and the other scalars. An
-// untied output (-1) and an "addi" reduction.
-// CHECK-LABEL: func.func @fused_step_rng_two_segments
-func.func @fused_step_rng_two_segments(
-    %w0: tensor<?xf32>, %w1: tensor<?xf32>, %d: f32,
-    %seed: i64, %step: i64, %t0: i64, %t1: i64)
-    -> (tensor<?xi8>, i64, tensor<?xi8>, i64) {
-  // CHECK: %[[R:.*]]:4 = dqt.fused_step(%{{.*}} : tensor<?xf32>, i64, i64, i64, f32, tensor<?xf32>, i64, i64, i64, f32)
-  // CHECK-SAME: {reductions = ["addi"], rng, segments = 2 : i64, tensors = 1 : i64, tied = array<i64: -1>}
-  // CHECK-SAME: -> (tensor<?xi8>, i64, tensor<?xi8>, i64) {
-  // CHECK-NEXT: ^bb0(%[[U:.*]]: f32, %[[WE:.*]]: f32, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %[[DE:.*]]: f32):
+// Every operand group: elements read (`ins`), per-row values (`rows`),
+// scalars, the row length, a new tensor as destination and a per-row
+// destination. The body asks for its element's index and random word.
+// CHECK-LABEL: func.func @fused_step_all_groups
+func.func @fused_step_all_groups(
+    %w: tensor<12xf32>, %d: tensor<3xf32>, %seed: i64, %step: i64,
+    %tid: i64, %len: i64) -> (tensor<12xi8>, tensor<3xi32>, i64) {
+  // CHECK: %[[E:.*]] = tensor.empty() : tensor<12xi8>
+  // CHECK: %[[RM:.*]] = tensor.empty() : tensor<3xi32>
+  // CHECK: %[[R:.*]]:3 = dqt.fused_step ins(%{{.*}} : tensor<12xf32>)
+  // CHECK-SAME: rows(%{{.*}} : tensor<3xf32>) scalars(%{{.*}}, %{{.*}}, %{{.*}} : i64, i64, i64)
+  // CHECK-SAME: row_length(%{{.*}}) outs(%[[E]] : tensor<12xi8>)
+  // CHECK-SAME: row_outs(%[[RM]] : tensor<3xi32>)
+  // CHECK-SAME: combiners [#dqt.combiner<maxsi>, #dqt.combiner<addi>] -> tensor<12xi8>, tensor<3xi32>, i64 {
+  // CHECK-NEXT: ^bb0(%[[WE:.*]]: f32, %[[DE:.*]]: f32, %[[S:.*]]: i64, %[[T:.*]]: i64, %[[ID:.*]]: i64, %{{.*}}: i8):
+  // CHECK-NEXT: %[[I:.*]] = dqt.element_index : index
+  // CHECK-NEXT: %[[W:.*]] = dqt.philox_word weight %[[S]], %[[T]], %[[ID]] at %[[I]] : i32
   // CHECK: arith.divf %[[WE]], %[[DE]] : f32
-  // CHECK: arith.cmpf olt, %[[U]]
-  // CHECK: dqt.yield %{{.*}}, %{{.*}} : i8, i64
+  // CHECK: dqt.yield %{{.*}}, %{{.*}}, %{{.*}} : i8, i32, i64
   // CHECK-NEXT: }
-  %r:4 = dqt.fused_step(%w0, %seed, %step, %t0, %d, %w1, %seed, %step, %t1, %d
-      : tensor<?xf32>, i64, i64, i64, f32, tensor<?xf32>, i64, i64, i64, f32)
-      {segments = 2, tensors = 1, rng, tied = array<i64: -1>,
-       reductions = ["addi"]} -> (tensor<?xi8>, i64, tensor<?xi8>, i64) {
-  ^bb0(%u: f32, %we: f32, %s: i64, %t: i64, %id: i64, %de: f32):
+  %e = tensor.empty() : tensor<12xi8>
+  %rm = tensor.empty() : tensor<3xi32>
+  %r:3 = dqt.fused_step ins(%w : tensor<12xf32>) rows(%d : tensor<3xf32>)
+      scalars(%seed, %step, %tid : i64, i64, i64) row_length(%len)
+      outs(%e : tensor<12xi8>) row_outs(%rm : tensor<3xi32>)
+      combiners [#dqt.combiner<maxsi>, #dqt.combiner<addi>]
+      -> tensor<12xi8>, tensor<3xi32>, i64 {
+  ^bb0(%we: f32, %de: f32, %s: i64, %t: i64, %id: i64, %old: i8):
+    %i = dqt.element_index : index
+    %word = dqt.philox_word weight %s, %t, %id at %i : i32
+    %c8 = arith.constant 8 : i32
+    %hi = arith.shrui %word, %c8 : i32
+    %u0 = arith.uitofp %hi : i32 to f32
+    %scale = arith.constant 5.96046448E-8 : f32
+    %u = arith.mulf %u0, %scale : f32
     %x = arith.divf %we, %de : f32
     %fl = math.floor %x : f32
     %fr = arith.subf %x, %fl : f32
@@ -224,9 +237,27 @@ func.func @fused_step_rng_two_segments(
     %fl1 = arith.addf %fl, %one : f32
     %y = arith.select %up, %fl1, %fl : f32
     %q = arith.fptosi %y : f32 to i8
+    %qr = arith.extsi %q : i8 to i32
     %c = arith.extui %up : i1 to i64
-    dqt.yield %q, %c : i8, i64
+    dqt.yield %q, %qr, %c : i8, i32, i64
   }
-  // CHECK: return %[[R]]#0, %[[R]]#1, %[[R]]#2, %[[R]]#3
-  return %r#0, %r#1, %r#2, %r#3 : tensor<?xi8>, i64, tensor<?xi8>, i64
+  // CHECK: return %[[R]]#0, %[[R]]#1, %[[R]]#2
+  return %r#0, %r#1, %r#2 : tensor<12xi8>, tensor<3xi32>, i64
+}
+
+// The state stream, as a bf16 state's rounding draws it.
+// CHECK-LABEL: func.func @philox_word_state_stream
+// CHECK: dqt.philox_word state
+func.func @philox_word_state_stream(%g: tensor<?xf32>, %seed: i64, %step: i64,
+                                    %tid: i64) -> i64 {
+  %r = dqt.fused_step ins(%g : tensor<?xf32>)
+      scalars(%seed, %step, %tid : i64, i64, i64)
+      combiners [#dqt.combiner<addi>] -> i64 {
+  ^bb0(%ge: f32, %s: i64, %t: i64, %id: i64):
+    %i = dqt.element_index : index
+    %word = dqt.philox_word state %s, %t, %id at %i : i32
+    %w64 = arith.extui %word : i32 to i64
+    dqt.yield %w64 : i64
+  }
+  return %r : i64
 }

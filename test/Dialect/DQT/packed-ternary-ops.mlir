@@ -13,12 +13,12 @@ func.func @pack_unpack(%p: tensor<3xi8>, %g: tensor<10xf32>) -> tensor<3xi8> {
 }
 
 // CHECK-LABEL: func.func @fused_packed
-// CHECK: dqt.fused_step({{.*}}) {packed = array<i64: 0>, reductions = ["maxsi"], segments = 1 : i64, tensors = 2 : i64, tied = array<i64: 0>}
+// CHECK: dqt.fused_step ins(%{{.*}} : tensor<7xf32>) outs(%{{.*}} : tensor<2xi8>) combiners [#dqt.combiner<maxsi>] attributes {packed = array<i64: 0>} -> tensor<2xi8>, i8
 func.func @fused_packed(%p: tensor<2xi8>, %g: tensor<7xf32>) -> (tensor<2xi8>, i8) {
-  %r:2 = dqt.fused_step(%p, %g : tensor<2xi8>, tensor<7xf32>) {packed = array<i64: 0>,
-      reductions = ["maxsi"], segments = 1, tensors = 2, tied = array<i64: 0>}
-      -> (tensor<2xi8>, i8) {
-  ^bb0(%q: i8, %x: f32):
+  %r:2 = dqt.fused_step ins(%g : tensor<7xf32>) outs(%p : tensor<2xi8>)
+      combiners [#dqt.combiner<maxsi>] attributes {packed = array<i64: 0>}
+      -> tensor<2xi8>, i8 {
+  ^bb0(%x: f32, %q: i8):
     dqt.yield %q, %q : i8, i8
   }
   return %r#0, %r#1 : tensor<2xi8>, i8

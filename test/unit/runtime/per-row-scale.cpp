@@ -436,26 +436,33 @@ std::vector<std::array<int64_t, 3>> chunks;
 
 /// A stand-in for the generated per-row SGD kernel (f32 states, int8 or
 /// packed ternary storage) written with the scalar reference: it reads the
-/// arguments in the layout of StepConfig.h, so the launcher's packing,
-/// chunking and row_max handling are checked without the compiler.
+/// arguments in the layout of the kernel ABI (dqt/Compiler/KernelAbi.h:
+/// q, grad, momentum, delta_rows, delta_next_rows; seed, step, tensor id,
+/// row length, lr, momentum, decay; row_max; then begin, end, the
+/// reductions), so the launcher's packing, chunking and row_max handling
+/// are checked without the compiler.
 template <bool Packed> void fakeRowSgdKernel(void **args) {
-  auto buffer = [&](int k) { return *static_cast<void **>(args[5 * k + 1]); };
-  auto size = [&](int k) { return *static_cast<int64_t *>(args[5 * k + 3]); };
+  // A memref descriptor takes 5 slots (allocated, aligned, offset, size,
+  // stride), a scalar 1.
+  const int scalars = 5 * 5, rowMaxAt = scalars + 7, chunkAt = rowMaxAt + 5;
+  auto buffer = [&](int slot) { return *static_cast<void **>(args[slot + 1]); };
+  auto size = [&](int slot) { return *static_cast<int64_t *>(args[slot + 3]); };
   auto i64 = [&](int k) { return *static_cast<int64_t *>(args[k]); };
   auto f32 = [&](int k) { return *static_cast<float *>(args[k]); };
   auto *q = static_cast<int8_t *>(buffer(0));
-  auto *g = static_cast<float *>(buffer(1));
-  auto *buf = static_cast<float *>(buffer(2));
-  auto *delta = static_cast<float *>(buffer(3));
-  auto *deltaNext = static_cast<float *>(buffer(4));
-  auto *rowMax = static_cast<int32_t *>(buffer(5));
-  int64_t n = size(0), rows = size(3);
-  const int s = 30; // the scalars after six memrefs
+  auto *g = static_cast<float *>(buffer(5));
+  auto *buf = static_cast<float *>(buffer(10));
+  auto *delta = static_cast<float *>(buffer(15));
+  auto *deltaNext = static_cast<float *>(buffer(20));
+  auto *rowMax = static_cast<int32_t *>(buffer(rowMaxAt));
+  int64_t n = size(0), rows = size(15);
+  const int s = scalars;
   uint64_t seed = i64(s), step = i64(s + 1), tid = i64(s + 2);
   int64_t length = i64(s + 3);
   float lr = f32(s + 4), mu = f32(s + 5), decay = f32(s + 6);
-  int64_t begin = i64(s + 7), end = i64(s + 8);
-  auto *red = static_cast<int64_t *>(*static_cast<void **>(args[s + 10]));
+  int64_t begin = i64(chunkAt), end = i64(chunkAt + 1);
+  auto *red = static_cast<int64_t *>(buffer(chunkAt + 2));
+  EXPECT_EQ(size(rowMaxAt), rows);
   EXPECT_EQ(rows * length, n);
   {
     std::lock_guard<std::mutex> lock(chunksMutex);

@@ -1,4 +1,9 @@
 //===- DQTInterfaces.td - interfaces of the dqt ops ---------*- tablegen -*-===//
+//
+// The two op interfaces dqt-fuse-step is built on: elementwise ops emit their
+// per-element math, reductions their per-element contribution and combiner.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_INTERFACES
 #define DQT_INTERFACES
@@ -47,8 +52,8 @@ def DQT_ReductionOpInterface : OpInterface<"ReductionOpInterface"> {
       "::mlir::Value", "buildContribution",
       (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
            "::mlir::ValueRange":$elements)>,
-    InterfaceMethod<"The combiner: \"maxsi\" or \"addi\".",
-      "::llvm::StringRef", "getCombiner">,
+    InterfaceMethod<"How contributions combine: signed max or sum.",
+      "::mlir::dqt::CombiningKind", "getCombiner">,
   ];
 }
 

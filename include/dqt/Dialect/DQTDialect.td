@@ -1,4 +1,9 @@
 //===- DQTDialect.td - Direct Quantized Training dialect ---*- tablegen -*-===//
+//
+// The dqt dialect: its namespace, dependent dialects and the discardable
+// attributes it declares.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef DQT_DIALECT
 #define DQT_DIALECT
@@ -24,6 +29,24 @@ def DQT_Dialect : Dialect {
   let cppNamespace = "::mlir::dqt";
   // Fused bodies hold scalar arith/math code.
   let dependentDialects = ["arith::ArithDialect", "math::MathDialect"];
+  // #dqt.grid, #dqt.combiner, #dqt.stream.
+  let useDefaultAttributePrinterParser = 1;
+  // The attributes the passes and tools put on ops of other dialects.
+  let discardableAttrs = (ins
+    // On a module built by the compiler library: its configuration's
+    // kernel cache key ("adamw-b8-gf32-sf32"), so a dump says what it is.
+    "::mlir::StringAttr":$config,
+    // On a lowered kernel (func.func or gpu.func): per kernel argument, the
+    // argument of the step function it comes from (>= 0), or -1 - r for the
+    // buffer of the function's result r (a destination that was not a
+    // function argument). The compiler library checks it against the declared kernel
+    // ABI (dqt/Compiler/KernelAbi.h).
+    "::mlir::DenseI64ArrayAttr":$arg_origins
+  );
+  let hasOperationAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
 }
 
 class DQT_Op<string mnemonic, list<Trait> traits = []> :

@@ -11,7 +11,9 @@
 #define DQT_OPS
 
 include "DQTDialect.td"
+include "DQTAttrs.td"
 include "DQTInterfaces.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpBase.td"
 
@@ -21,6 +23,9 @@ def DQT_IntTensor : 1DTensorOf<[I8]>;
 def DQT_StateTensor : 1DTensorOf<[F32, BF16]>;
 def DQT_BF16Tensor : 1DTensorOf<[BF16]>;
 def DQT_BitsTensor : 1DTensorOf<[I32]>;
+def DQT_AnyTensor1D : 1DTensorOf<[AnyType]>;
+// What a fused step's body reads as it is.
+def DQT_Scalar : AnyTypeOf<[AnySignlessInteger, AnyFloat, Index]>;
 // A step delta: one f32 for the tensor, or one per element (a per-row delta
 // spread over its rows by dqt.expand_rows).
 def DQT_Delta : AnyTypeOf<[F32, DQT_FloatTensor]>;
@@ -30,8 +35,6 @@ defvar DQT_AsF32 =
     "::mlir::RankedTensorType::get(::llvm::cast<::mlir::ShapedType>($_self)"
     ".getShape(), ::mlir::Float32Type::get($_self.getContext()))";
 
-// The grid of a quantized weight: `bits = b` (b in 2..8) or `ternary`.
-defvar DQT_GridArgs = (ins OptionalAttr<I64Attr>:$bits, UnitAttr:$ternary);
 
 def DQT_QuantizeOp : DQT_Op<"quantize", [Pure]> {
   let summary = "Quantize a float weight to the integer grid (initialization)";
@@ -39,17 +42,18 @@ def DQT_QuantizeOp : DQT_Op<"quantize", [Pure]> {
     The initialization of a DQT weight from a float tensor `W`, as the
     official code does it:
     `s = Qp / max(mean|W|, 1e-5)`, `q = clamp(round_half_even(W*s), Qn, Qp)`,
-    `delta = 1/s`. The grid is `bits = b` (`Qn = -2^(b-1)`, `Qp = 2^(b-1)-1`)
-    or `ternary` (`Qn = -1`, `Qp = 1`).
+    `delta = 1/s`, on the grid `#dqt.grid<b>` (`Qn = -2^(b-1)`,
+    `Qp = 2^(b-1)-1`) or `#dqt.grid<ternary>` (`Qn = -1`, `Qp = 1`).
 
     ```mlir
-    %q, %delta = dqt.quantize %w {bits = 8} : tensor<?xf32> -> tensor<?xi8>, f32
+    %q, %delta = dqt.quantize %w grid<8> : tensor<?xf32> -> tensor<?xi8>, f32
     ```
   }];
-  let arguments = !con((ins DQT_FloatTensor:$weight), DQT_GridArgs);
+  let arguments = (ins DQT_FloatTensor:$weight, DQT_GridAttr:$grid);
   let results = (outs DQT_IntTensor:$q, F32:$delta);
   let assemblyFormat = [{
-    $weight attr-dict `:` type($weight) `->` type($q) `,` type($delta)
+    $weight `grid` `` $grid attr-dict `:` type($weight) `->` type($q) `,`
+    type($delta)
   }];
   let hasVerifier = 1;
 }
@@ -208,17 +212,16 @@ def DQT_StochasticRoundOp : DQT_Op<"stochastic_round",
     `x = value * (1/delta)` (docs/numerics.md).
 
     ```mlir
-    %q1 = dqt.stochastic_round %w2, %delta1, %u {bits = 8}
+    %q1 = dqt.stochastic_round %w2, %delta1, %u grid<8>
         : tensor<?xf32>, f32, tensor<?xf32> -> tensor<?xi8>
     ```
   }];
-  let arguments = !con((ins DQT_FloatTensor:$value, DQT_Delta:$delta,
-                            DQT_FloatTensor:$uniform),
-                       DQT_GridArgs);
+  let arguments = (ins DQT_FloatTensor:$value, DQT_Delta:$delta,
+                       DQT_FloatTensor:$uniform, DQT_GridAttr:$grid);
   let results = (outs DQT_IntTensor:$result);
   let assemblyFormat = [{
-    $value `,` $delta `,` $uniform attr-dict `:` type($value) `,`
-    type($delta) `,` type($uniform) `->` type($result)
+    $value `,` $delta `,` $uniform `grid` `` $grid attr-dict `:`
+    type($value) `,` type($delta) `,` type($uniform) `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -361,13 +364,12 @@ def DQT_NextDeltaOp : DQT_Op<"next_delta", [Pure]> {
     previous step's `dqt.reduce_max`).
 
     ```mlir
-    %d1 = dqt.next_delta %delta, %maxq {bits = 8}
+    %d1 = dqt.next_delta %delta, %maxq grid<8>
     ```
   }];
-  let arguments = !con((ins F32:$delta, I8:$max_q), DQT_GridArgs);
+  let arguments = (ins F32:$delta, I8:$max_q, DQT_GridAttr:$grid);
   let results = (outs F32:$result);
-  let assemblyFormat = "$delta `,` $max_q attr-dict";
-  let hasVerifier = 1;
+  let assemblyFormat = "$delta `,` $max_q `grid` `` $grid attr-dict";
 }
 
 def DQT_PhiloxWord : AnyTypeOf<[I32, VectorOfRankAndType<[1], [I32]>]>;
@@ -449,8 +451,8 @@ def DQT_ExpandRowsOp : DQT_Op<"expand_rows", [Pure]> {
   let summary = "A per-row value spread over the elements of its row";
   let description = [{
     Element `i` of the result is `rows[i div row_length]`: the per-output-row
-    step delta of a weight flattened row by row (DESIGN.md 3, "one delta per
-    output row"). `like` gives the shape only. Inside a fused step the row
+    step delta of a weight flattened row by row (docs/numerics.md,
+    "Per-row scale"). `like` gives the shape only. Inside a fused step the row
     value is read once per row, not per element.
 
     ```mlir
@@ -488,116 +490,165 @@ def DQT_ReduceMaxRowsOp : DQT_Op<"reduce_max_rows",
 }
 
 def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
+    IsolatedFromAbove, AttrSizedOperandSegments,
+    DestinationStyleOpInterface,
     SingleBlockImplicitTerminator<"YieldOp">]> {
-  let summary = "A fused multi-tensor optimizer step";
+  let summary = "One parameter's optimizer step as per-element scalar code";
   let description = [{
-    One kernel's worth of work, produced by `dqt-fuse-step`: `segments`
-    parameters that share one configuration, each with the same operand
-    signature. Per segment, the operands are `tensors` 1-D tensors (read
-    element by element) followed by scalars; the results are one 1-D tensor
-    per output followed by one integer per reduction.
+    One parameter's step, produced by `dqt-fuse-step`: a body run once per
+    element plus the by-product reductions of all elements. The lowerings
+    turn every fused step of a function into one kernel, several steps
+    with the same configuration into one multi-tensor kernel.
 
-    The body runs once per element with block arguments: the element's
-    uniform `u` (if `rng`), the element's 32 state-stream bits (i32, if
-    `rng_bits`; see `dqt.random_bits`), one scalar per tensor operand, then
-    the scalars. With `rng` or `rng_bits`, the segment's first three scalars
-    are seed, step and tensor id, all i64. It yields the outputs, then each reduction's contribution,
-    combined with `reductions` ("maxsi" or "addi"). `tied[k]` is the tensor
-    operand that output `k` overwrites in place, or -1.
+    Operands, in groups (`AttrSizedOperandSegments`):
+    - `ins`: 1-D tensors read element by element;
+    - `rows` (per-row delta): 1-D tensors of one value per row; the body
+      sees the value of the element's row (`dqt.expand_rows`);
+    - `scalars`: values the body reads as they are;
+    - `row_length` (with `rows` or `row_outs`): the row length L (i64); row
+      `r` is elements `[r*L, (r+1)*L)`;
+    - `outs` (destination-passing style): one destination per element
+      output; the result is that tensor with every element replaced. A
+      destination that is an operand the step updates in place (the weights,
+      the states) carries the element's current value into the body;
+    - `row_outs`: one destination per per-row reduction (i32, one value per
+      row; `dqt.reduce_max_rows`).
 
-    `packed` lists tensor operands stored as packed ternary weights (i8
-    tensors of `ceil(n/4)` bytes, 4 two-bit codes per byte; see
-    `dqt.unpack_ternary`): the body still sees one i8 per element, and an
-    output tied to a packed operand is packed back on store. The element
-    count comes from the first tensor operand that is not packed.
+    `combiners` holds one `#dqt.combiner` per reduction: first the per-row
+    ones (`row_outs`), then those whose results are integers after the
+    tensor results. `packed` lists the `outs` stored as packed ternary
+    weights (`ceil(n/4)` bytes of 2-bit codes; see `dqt.unpack_ternary`):
+    the body still sees one i8 per element. The element count n is the
+    length of the first `ins` or `outs` tensor that is not packed.
 
-    With `row_length` (per-row delta), the segment's scalar operand at that
-    index is the row length L (i64), and every other operand after the
-    `tensors` tensors that is a 1-D tensor is a row operand: one value per
-    row, its body argument the value of the element's row
-    (`dqt.expand_rows`). A reduction whose result is a 1-D tensor is per
-    row (`dqt.reduce_max_rows`): element `r` combines the contributions of
-    the elements of row `r`.
+    The body's arguments are the elements of `ins`, the row values of
+    `rows`, the `scalars`, then the current elements of `outs`. The body asks
+    for its element's index with `dqt.element_index` and for random words
+    with `dqt.philox_word`. It yields the new element of each of `outs`,
+    then each reduction's contribution (per-row ones first).
 
     ```mlir
-    %q1, %mx = dqt.fused_step(%q, %d : tensor<?xi8>, f32) {segments = 1,
-        tensors = 1, tied = array<i64: 0>, reductions = ["maxsi"]}
-        -> (tensor<?xi8>, i8) {
-    ^bb0(%qe: i8, %de: f32):
+    %q1, %mx = dqt.fused_step outs(%q : tensor<?xi8>)
+        combiners [#dqt.combiner<maxsi>] -> tensor<?xi8>, i8 {
+    ^bb0(%qe: i8):
       dqt.yield %qe, %qe : i8, i8
     }
     ```
   }];
-  let arguments = (ins Variadic<AnyType>:$inputs, I64Attr:$segments,
-                       I64Attr:$tensors, UnitAttr:$rng, UnitAttr:$rng_bits,
-                       DenseI64ArrayAttr:$tied, StrArrayAttr:$reductions,
-                       OptionalAttr<DenseI64ArrayAttr>:$packed,
-                       OptionalAttr<I64Attr>:$row_length);
+  let arguments = (ins Variadic<DQT_AnyTensor1D>:$ins,
+                       Variadic<DQT_AnyTensor1D>:$rows,
+                       Variadic<DQT_Scalar>:$scalars,
+                       Optional<I64>:$row_length,
+                       Variadic<DQT_AnyTensor1D>:$outs,
+                       Variadic<1DTensorOf<[I32]>>:$row_outs,
+                       DQT_CombiningKindArrayAttr:$combiners,
+                       OptionalAttr<DenseI64ArrayAttr>:$packed);
   let results = (outs Variadic<AnyType>:$results);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    `(` $inputs `:` type($inputs) `)` attr-dict `->` `(` type($results) `)`
-    $body
+    (`ins` `(` $ins^ `:` type($ins) `)`)?
+    (`rows` `(` $rows^ `:` type($rows) `)`)?
+    (`scalars` `(` $scalars^ `:` type($scalars) `)`)?
+    (`row_length` `(` $row_length^ `)`)?
+    (`outs` `(` $outs^ `:` type($outs) `)`)?
+    (`row_outs` `(` $row_outs^ `:` type($row_outs) `)`)?
+    `combiners` $combiners attr-dict-with-keyword `->` type($results) $body
   }];
   let hasVerifier = 1;
   let hasRegionVerifier = 1;
-  let skipDefaultBuilders = 1;
-  let builders = [
-    OpBuilder<(ins "TypeRange":$resultTypes, "ValueRange":$inputs,
-                   "int64_t":$segments, "int64_t":$tensors, "bool":$rng,
-                   "bool":$rngBits, "ArrayRef<int64_t>":$tied,
-                   "ArrayRef<StringRef>":$reductions,
-                   CArg<"ArrayRef<int64_t>", "{}">:$packed,
-                   CArg<"std::optional<int64_t>", "std::nullopt">:$rowLength)>];
   let extraClassDeclaration = [{
-    /// Operands per segment.
-    unsigned getOperandsPerSegment() {
-      return getInputs().size() / getSegments();
+    /// DestinationStyleOpInterface: `outs` and `row_outs`, adjacent.
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      auto [start, length] = getODSOperandIndexAndLength(4);
+      return ::mlir::MutableOperandRange(
+          getOperation(), start, length + getRowOuts().size());
     }
-    /// Results per segment: outputs then reductions.
-    unsigned getResultsPerSegment() {
-      return getResults().size() / getSegments();
+    /// The number of reductions (per row and per tensor).
+    unsigned getNumReductions() { return getCombiners().size(); }
+    /// Reductions [0, getRowOuts().size()) are per row.
+    bool isRowReduction(unsigned k) { return k < getRowOuts().size(); }
+    CombiningKind getCombiner(unsigned k) {
+      return ::llvm::cast<CombiningKindAttr>(getCombiners()[k]).getValue();
     }
-    unsigned getNumOutputs() { return getTied().size(); }
-    unsigned getNumReductions() { return getReductions().size(); }
-    /// Operands of segment `s`.
-    OperandRange getSegmentInputs(unsigned s) {
-      unsigned n = getOperandsPerSegment();
-      return getInputs().slice(s * n, n);
+    /// The result of reduction `k`: a per-row tensor or an integer.
+    ::mlir::OpResult getReductionResult(unsigned k) {
+      return getOperation()->getResult(getOuts().size() + k);
     }
-    /// Results of segment `s`.
-    ResultRange getSegmentResults(unsigned s) {
-      unsigned n = getResultsPerSegment();
-      return getResults().slice(s * n, n);
+    /// The element type of reduction `k`'s contributions.
+    ::mlir::Type getReductionElementType(unsigned k) {
+      return ::mlir::getElementTypeOrSelf(getReductionResult(k).getType());
     }
-    Block &getBodyBlock() { return getBody().front(); }
-    /// Whether tensor operand `i` (of a segment) is stored packed.
-    bool isPackedTensor(int64_t i) {
+    /// The number of reductions that produce one integer for the tensor.
+    unsigned getNumTensorReductions() {
+      return getNumReductions() - getRowOuts().size();
+    }
+    /// Whether output `k` is stored as packed ternary codes.
+    bool isPackedOut(unsigned k) {
       auto p = getPacked();
-      return p && llvm::is_contained(*p, i);
+      return p && ::llvm::is_contained(*p, int64_t(k));
     }
-    /// The first tensor operand that is not packed: its length is the
-    /// segment's element count.
-    unsigned getCountTensor() {
-      unsigned i = 0;
-      while (isPackedTensor(i))
-        ++i;
-      return i;
+    /// The tensor whose length is the element count: the first of `ins`,
+    /// then of `outs`, that is not packed.
+    ::mlir::Value getCountTensor();
+    ::mlir::Block &getBodyBlock() { return getBody().front(); }
+    /// Body arguments by group.
+    ::mlir::Block::BlockArgListType getInArgs() {
+      return getBodyBlock().getArguments().take_front(getIns().size());
     }
-    /// Whether the segments' first three scalars are seed, step, tensor id.
-    bool hasRandomScalars() { return getRng() || getRngBits(); }
-    /// Whether operand `i` of a segment is a row operand (`row_length`).
-    bool isRowOperand(unsigned i) {
-      return getRowLength() && i >= getTensors() &&
-             ::llvm::isa<::mlir::ShapedType>(
-                 getSegmentInputs(0)[i].getType());
+    ::mlir::Block::BlockArgListType getRowArgs() {
+      return getBodyBlock().getArguments().slice(getIns().size(),
+                                                 getRows().size());
     }
-    /// Whether reduction `k` is computed per row (`row_length`).
-    bool isRowReduction(unsigned k) {
-      return ::llvm::isa<::mlir::ShapedType>(
-          getSegmentResults(0)[getNumOutputs() + k].getType());
+    ::mlir::Block::BlockArgListType getScalarArgs() {
+      return getBodyBlock().getArguments().slice(
+          getIns().size() + getRows().size(), getScalars().size());
+    }
+    ::mlir::Block::BlockArgListType getOutArgs() {
+      return getBodyBlock().getArguments().take_back(getOuts().size());
     }
   }];
+}
+
+def DQT_ElementIndexOp : DQT_Op<"element_index",
+    [Pure, HasParent<"FusedStepOp">]> {
+  let summary = "The index of the element a fused step's body runs for";
+  let description = [{
+    As `linalg.index`: inside a `dqt.fused_step`, the position of the
+    current element in its tensors.
+
+    ```mlir
+    %i = dqt.element_index : index
+    ```
+  }];
+  let results = (outs Index:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
+def DQT_PhiloxWordOp : DQT_Op<"philox_word",
+    [Pure, HasParent<"FusedStepOp">]> {
+  let summary = "The Philox4x32-10 word of an element, in one stream";
+  let description = [{
+    Inside a `dqt.fused_step`: the 32-bit random word of element `index`
+    (which must be the body's `dqt.element_index`) under the numerics
+    contract (docs/numerics.md): key (seed low, seed high), counter
+    (j low, j high, step, tensor id) with j = index div 4, word index mod 4.
+    The `state` stream sets bit 31 of the counter's second word, so it never
+    shares a Philox block with the `weight` stream. `seed`, `step` and
+    `tensor_id` must be the body's scalar arguments: the lowerings draw one
+    Philox block per group of 4 elements.
+
+    ```mlir
+    %w = dqt.philox_word weight %seed, %step, %tid at %i : i32
+    ```
+  }];
+  let arguments = (ins DQT_RandomStreamAttr:$stream, I64:$seed, I64:$step,
+                       I64:$tensor_id, Index:$index);
+  let results = (outs I32:$word);
+  let assemblyFormat = [{
+    $stream $seed `,` $step `,` $tensor_id `at` $index attr-dict `:`
+    type($word)
+  }];
+  let hasVerifier = 1;
 }
 
 def DQT_YieldOp : DQT_Op<"yield", [Pure, Terminator,

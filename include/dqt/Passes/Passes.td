@@ -1,0 +1,106 @@
+//===- Passes.td - dqt passes -------------------------------*- tablegen -*-===//
+//
+// The dqt passes: flags, summaries, descriptions with IR examples and options.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_PASSES
+#define DQT_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def DQTFuseStep : Pass<"dqt-fuse-step", "ModuleOp"> {
+  let summary = "Fuse each parameter's step into one dqt.fused_step";
+  let description = [{
+    Finds each connected chain of elementwise dqt ops, random streams
+    (`dqt.uniform`, `dqt.random_bits`) and by-product reductions over tensors
+    of one length and replaces it by a single `dqt.fused_step` whose body is
+    the per-element scalar code (from `ElementwiseOpInterface`). No
+    intermediate tensor survives: each input is read once, each output
+    written once. An output that is the new value of an operand the chain
+    reads only itself (the weights, the states) takes that operand as its
+    destination (`outs`), so the kernel updates it in place; other outputs
+    get a `tensor.empty` destination. The streams become `dqt.philox_word`
+    of the body's `dqt.element_index`.
+
+    The lowerings make one kernel of the fused steps of a function; steps
+    with the same configuration run in it as a multi-tensor step.
+
+    ```mlir
+    %w = dqt.dequantize %q, %d : tensor<?xi8>, f32 -> tensor<?xf32>
+    %m1, %v1 = dqt.adam_moments %g, %m, %v, %b1, %b2 : ...
+    %w1 = dqt.adam_apply %w, %m1, %v1, %a, %e, %wd : ...
+    %q1 = dqt.stochastic_round %w1, %d1, %u grid<8> : ...
+    // becomes
+    %r:4 = dqt.fused_step ins(%g : tensor<?xf32>)
+        scalars(%seed, %step, %tid, %d, ... : i64, i64, i64, f32, ...)
+        outs(%q, %m, %v : tensor<?xi8>, tensor<?xf32>, tensor<?xf32>)
+        combiners [#dqt.combiner<maxsi>] -> ... {...}
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
+                           "tensor::TensorDialect"];
+}
+
+def DQTExpandRng : Pass<"dqt-expand-rng"> {
+  let summary = "Expand dqt.philox into arith integer ops";
+  let description = [{
+    Each `dqt.philox` becomes its rounds of `arith.mului_extended` (high and
+    low words of the 32x32-bit products), `arith.xori` and key bumps, so the
+    generator needs no runtime library on any target. A pattern set
+    (`populateExpandRngPatterns`) run by the greedy driver, without folding.
+  }];
+  let dependentDialects = ["arith::ArithDialect"];
+}
+
+def DQTLowerToCPU : Pass<"dqt-lower-to-cpu", "ModuleOp"> {
+  let summary = "Lower dqt.fused_step to a chunk function over memrefs";
+  let description = [{
+    Rewrites every function of `dqt.fused_step`s (plus a scalar prologue)
+    into a function over memrefs that processes the global element chunk
+    `[begin, end)` of its steps' elements, concatenated (the steps share one
+    configuration; each is a segment). Its arguments are the kernel ABI
+    (docs/design.md): the function's arguments in order, tensors as memrefs;
+    one buffer per `tensor.empty` destination; then `begin`, `end` (index)
+    and a `memref<?xi64>` that receives the chunk's partial reductions
+    (segment-major; per-row reductions go to their destinations). The kernel
+    carries `dqt.arg_origins`. Groups of 4 elements share
+    one Philox call. The main loop is explicit vector code over
+    `vector-width` groups (4 x vector-width contiguous elements): one Philox
+    call on vector<vector-width x i32> whose words are interleaved into
+    element order, contiguous vector loads and stores, and the body cloned on
+    vectors; remaining groups, and the elements before the first and after
+    the last whole group, run as scalar code. Memref arguments are
+    `llvm.noalias` (buffers of different arguments never overlap; an in-place
+    output shares its input's argument). Results are identical for any
+    chunking and any vector width.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "unsigned", /*default=*/"8",
+           "Groups of 4 elements per vector iteration (0: scalar groups)">
+  ];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect",
+                           "vector::VectorDialect", "func::FuncDialect",
+                           "LLVM::LLVMDialect"];
+}
+
+def DQTLowerToGPU : Pass<"dqt-lower-to-gpu", "ModuleOp"> {
+  let summary = "Lower dqt.fused_step to one GPU kernel";
+  let description = [{
+    Outlines every function of fused steps into a `gpu.func` kernel in a
+    `gpu.module`, with the CPU kernel's arguments (the kernel ABI) minus
+    `begin` and `end`: per step, a grid-stride loop where each thread handles
+    4 consecutive elements (one Philox call, 128-bit vector loads of f32
+    data), per-thread partial reductions combined with `gpu.all_reduce` and
+    one global atomic per block. `math.sqrt` becomes `llvm.nvvm.sqrt.rn.f`
+    (the IEEE square root required by the numerics contract; the libdevice
+    default is approximate), by `populateGpuNativeMathPatterns`.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
+                           "memref::MemRefDialect", "scf::SCFDialect",
+                           "vector::VectorDialect", "gpu::GPUDialect",
+                           "LLVM::LLVMDialect", "func::FuncDialect"];
+}
+
+#endif // DQT_PASSES

@@ -1,0 +1,53 @@
+//===- ElementCodegen.h - a fused step's code for some elements -*- C++ -*-===//
+//
+// What the CPU and GPU lowerings share: for one segment of a kernel, the
+// loads, the random words, the cloned body, the stores and the reduction
+// contributions of 1 or 4 consecutive elements, or of a vector block of
+// groups of 4. The two lowerings differ only in the loop skeleton around it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DQT_PASSES_ELEMENTCODEGEN_H
+#define DQT_PASSES_ELEMENTCODEGEN_H
+
+#include "KernelPlan.h"
+
+namespace mlir::dqt {
+
+/// How a group of 4 elements is moved.
+enum class GroupAccess {
+  /// Four scalar loads/stores: what LLVM's loop vectorizer can widen across
+  /// groups (it does not vectorize loops that already hold vector types).
+  Scalar,
+  /// One 4-element vector load/store aligned to 4 elements (128 bits for
+  /// f32): the GPU's per-thread access.
+  AlignedVector,
+};
+
+/// Emits the fused body for `width` (1 or 4) consecutive elements starting at
+/// element `first` (index). With width 4, `first` must be a multiple of 4.
+/// Returns, per reduction (in combiner order), the combination of the
+/// elements' contributions. Per-row bodies need `buffers.rowValues` (atRow),
+/// and all `width` elements in one row.
+SmallVector<Value> emitElements(OpBuilder &b, Location loc,
+                                const SegmentBuffers &buffers, Value first,
+                                unsigned width, GroupAccess access);
+
+/// Whether the body can be cloned on vectors (emitVectorBlock): elementwise
+/// ops, constants, and its element index only as the random words' index.
+bool isVectorizable(FusedStepOp op);
+
+/// Emits the fused body for `groups` consecutive groups of 4 elements from
+/// `first` (a multiple of 4) as vector code: one Philox call per stream on
+/// vector<groups x i32> (one lane per group), its words interleaved into
+/// element order, contiguous vector loads and stores of 4*groups elements,
+/// and the body's arith/math ops cloned on vectors. Returns, per reduction,
+/// the block's contribution: the vector of per-element values for a
+/// lane-wise combiner (isLaneWise), else their sum (vector.reduction).
+SmallVector<Value> emitVectorBlock(OpBuilder &b, Location loc,
+                                   const SegmentBuffers &buffers, Value first,
+                                   unsigned groups);
+
+} // namespace mlir::dqt
+
+#endif // DQT_PASSES_ELEMENTCODEGEN_H

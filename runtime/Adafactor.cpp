@@ -30,19 +30,6 @@ constexpr int64_t kRmsBlock = 1024;
 
 bool isFinite(float x) { return std::fabs(x) < INFINITY; }
 
-void checkOptions(const char *name, const AdafactorOptions &o) {
-  checkLr(name, o.lr);
-  checkBeta(name, "beta1", o.beta1);
-  TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name,
-              ": decay_rate must be in [-1, 0), got ", o.decayRate);
-  TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name,
-              ": eps1 must be finite and > 0, got ", o.eps1);
-  TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name,
-              ": clip_threshold must be finite and > 0, got ", o.clipThreshold);
-  TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name,
-              ": weight_decay must be finite and >= 0, got ", o.weightDecay);
-}
-
 /// Sum of `partials` in index order, in double.
 double sumInOrder(const std::vector<double> &partials) {
   double s = 0;
@@ -143,12 +130,30 @@ double unfactoredUpdate(const float *g, float *v, float *u, int64_t n,
 Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
                      AdafactorOptions options)
     // The SGD kernel's momentum buffer is m; without one, the f32 update.
-    : StepOptimizer(std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
-                    options.beta1 > 0 ? options.stateType : StateType::F32,
-                    options.lr, options.seed),
-      options_(options) {
-  checkOptions(name(), options);
+    : ConfiguredOptimizer(
+          options, std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
+          options.beta1 > 0 ? options.stateType : StateType::F32, options.lr,
+          options.seed) {
+  checkOptions(options);
   initStates();
+}
+
+void Adafactor::checkOptions(const AdafactorOptions &o) const {
+  checkLr(name(), o.lr);
+  checkBeta(name(), "beta1", o.beta1);
+  TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name(),
+              ": decay_rate must be in [-1, 0), got ", o.decayRate);
+  TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name(),
+              ": eps1 must be finite and > 0, got ", o.eps1);
+  TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name(),
+              ": clip_threshold must be finite and > 0, got ", o.clipThreshold);
+  TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name(),
+              ": weight_decay must be finite and >= 0, got ", o.weightDecay);
+  // At construction config() is `o`.
+  TORCH_CHECK((o.beta1 > 0) == (config().beta1 > 0), name(),
+              ": beta1 cannot switch between 0 and > 0 after construction "
+              "(the first-moment state exists or not), got ",
+              o.beta1);
 }
 
 std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
@@ -162,41 +167,22 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
   } else {
     states.push_back(at::zeros(shape, f32));
   }
-  if (options_.beta1 > 0)
+  if (config().beta1 > 0)
     states.push_back(at::zeros(shape, options.dtype(dtype)));
   return states;
-}
-
-void Adafactor::setOptions(const AdafactorOptions &options) {
-  checkOptions(name(), options);
-  TORCH_CHECK((options.beta1 > 0) == (options_.beta1 > 0), name(),
-              ": beta1 cannot switch between 0 and > 0 after construction "
-              "(the first-moment state exists or not), got ",
-              options.beta1);
-  TORCH_CHECK(options.stateType == options_.stateType, name(),
-              ": the first moment's state type is fixed at construction");
-  options_ = options;
-  setLr(options.lr);
-}
-
-AdafactorOptions Adafactor::options() const {
-  AdafactorOptions o = options_;
-  o.lr = lr();
-  o.seed = seed();
-  return o;
 }
 
 /// The SGD kernel's hyper-parameters for Adafactor's update: lr, momentum
 /// beta1 (the update is pre-scaled by 1 - beta1), decoupled decay lr*lambda.
 std::vector<float> Adafactor::hyperParameters(int64_t) const {
-  return {float(lr()), float(options_.beta1),
-          float(lr() * options_.weightDecay)};
+  return {float(lr()), float(config().beta1),
+          float(lr() * config().weightDecay)};
 }
 
 StepOptimizer::KernelInputs Adafactor::kernelInputs(const at::Tensor &grad,
                                                     std::vector<at::Tensor> &st,
                                                     int64_t t) const {
-  const AdafactorOptions &o = options_;
+  const AdafactorOptions &o = config();
   double beta2t = 1.0 - std::pow(double(t), o.decayRate);
   at::IntArrayRef shape = grad.sizes(); // the weight's, checked
   const float *g = grad.data_ptr<float>();

@@ -10,23 +10,6 @@
 
 namespace dqt::optim {
 
-namespace {
-void checkAdamW(const char *name, const AdamWOptions &o) {
-  checkLr(name, o.lr);
-  checkBeta(name, "beta1", o.beta1);
-  checkBeta(name, "beta2", o.beta2);
-  TORCH_CHECK(o.eps > 0, name, ": eps must be > 0, got ", o.eps);
-  TORCH_CHECK(o.weightDecay >= 0, name, ": weight_decay must be >= 0, got ",
-              o.weightDecay);
-}
-void checkSGD(const char *name, const SGDOptions &o) {
-  checkLr(name, o.lr);
-  checkBeta(name, "momentum", o.momentum);
-  TORCH_CHECK(o.weightDecay >= 0, name, ": weight_decay must be >= 0, got ",
-              o.weightDecay);
-}
-} // namespace
-
 QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
                                        Optimizer kind, size_t numStates,
                                        double lr, uint64_t seed,
@@ -54,28 +37,24 @@ StepOptimizer::KernelInputs QuantizedOptimizer::kernelInputs(
 }
 
 AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)
-    : QuantizedOptimizer(std::move(params), Optimizer::AdamW, 2, options.lr,
-                         options.seed, "dqt.optim.AdamW", options.stateType),
-      options_(options) {
-  checkAdamW(name(), options);
+    : ConfiguredOptimizer(options, std::move(params), Optimizer::AdamW, 2,
+                          options.lr, options.seed, "dqt.optim.AdamW",
+                          options.stateType) {
+  checkOptions(options);
   initStates();
 }
 
-void AdamW::setOptions(const AdamWOptions &options) {
-  checkAdamW(name(), options);
-  options_ = options;
-  setLr(options.lr);
-}
-
-AdamWOptions AdamW::options() const {
-  AdamWOptions o = options_;
-  o.lr = lr();
-  o.seed = seed();
-  return o;
+void AdamW::checkOptions(const AdamWOptions &o) const {
+  checkLr(name(), o.lr);
+  checkBeta(name(), "beta1", o.beta1);
+  checkBeta(name(), "beta2", o.beta2);
+  TORCH_CHECK(o.eps > 0, name(), ": eps must be > 0, got ", o.eps);
+  TORCH_CHECK(o.weightDecay >= 0, name(), ": weight_decay must be >= 0, got ",
+              o.weightDecay);
 }
 
 std::vector<float> AdamW::hyperParameters(int64_t t) const {
-  const AdamWOptions &o = options_;
+  const AdamWOptions &o = config();
   double lr = this->lr();
   double alpha = lr * std::sqrt(1 - std::pow(o.beta2, double(t))) /
                  (1 - std::pow(o.beta1, double(t)));
@@ -84,29 +63,23 @@ std::vector<float> AdamW::hyperParameters(int64_t t) const {
 }
 
 SGD::SGD(std::vector<QuantizedWeight *> params, SGDOptions options)
-    : QuantizedOptimizer(std::move(params), Optimizer::SGD, 1, options.lr,
-                         options.seed, "dqt.optim.SGD", options.stateType),
-      options_(options) {
-  checkSGD(name(), options);
+    : ConfiguredOptimizer(options, std::move(params), Optimizer::SGD, 1,
+                          options.lr, options.seed, "dqt.optim.SGD",
+                          options.stateType) {
+  checkOptions(options);
   initStates();
 }
 
-void SGD::setOptions(const SGDOptions &options) {
-  checkSGD(name(), options);
-  options_ = options;
-  setLr(options.lr);
-}
-
-SGDOptions SGD::options() const {
-  SGDOptions o = options_;
-  o.lr = lr();
-  o.seed = seed();
-  return o;
+void SGD::checkOptions(const SGDOptions &o) const {
+  checkLr(name(), o.lr);
+  checkBeta(name(), "momentum", o.momentum);
+  TORCH_CHECK(o.weightDecay >= 0, name(), ": weight_decay must be >= 0, got ",
+              o.weightDecay);
 }
 
 std::vector<float> SGD::hyperParameters(int64_t) const {
-  return {float(lr()), float(options_.momentum),
-          float(lr() * options_.weightDecay)};
+  return {float(lr()), float(config().momentum),
+          float(lr() * config().weightDecay)};
 }
 
 } // namespace dqt::optim

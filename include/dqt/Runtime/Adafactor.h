@@ -3,6 +3,7 @@
 #ifndef DQT_RUNTIME_ADAFACTOR_H
 #define DQT_RUNTIME_ADAFACTOR_H
 
+#include "dqt/Runtime/ConfiguredOptimizer.h"
 #include "dqt/Runtime/StepOptimizer.h"
 
 #include <vector>
@@ -46,22 +47,19 @@ struct AdafactorOptions {
 /// when beta1 > 0. All f32, but m with StateType::BF16. stateBytes():
 /// 4*(R + C) per factored [R, C] parameter, 4*n per unfactored one, plus
 /// the first moment's bytes when beta1 > 0.
-class Adafactor : public StepOptimizer {
+///
+/// setOptions() changes lr, beta1 (not between 0 and > 0), decay rate, eps1,
+/// clip threshold and weight decay.
+class Adafactor : public ConfiguredOptimizer<StepOptimizer, AdafactorOptions> {
 public:
   Adafactor(std::vector<QuantizedWeight *> params,
             AdafactorOptions options = {});
-
-  /// Changes lr, beta1 (not between 0 and > 0), decay rate, eps1, clip
-  /// threshold and weight decay for the next steps (validated first; on
-  /// error nothing changes). `options.seed` is ignored.
-  void setOptions(const AdafactorOptions &options);
-  /// The current options (lr and seed as the optimizer holds them).
-  AdafactorOptions options() const;
 
   /// Whether parameter `p` has a factored second moment (2-D).
   bool factored(size_t p) const { return parameter(p).sizes().size() == 2; }
 
 private:
+  void checkOptions(const AdafactorOptions &options) const override;
   std::vector<at::Tensor> makeStates(at::IntArrayRef shape,
                                      at::TensorOptions options,
                                      at::ScalarType dtype) const override;
@@ -73,8 +71,6 @@ private:
   KernelInputs kernelInputs(const at::Tensor &grad,
                             std::vector<at::Tensor> &states,
                             int64_t t) const override;
-
-  AdafactorOptions options_;
 };
 
 } // namespace dqt::optim

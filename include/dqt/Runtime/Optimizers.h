@@ -3,6 +3,7 @@
 #ifndef DQT_RUNTIME_OPTIMIZERS_H
 #define DQT_RUNTIME_OPTIMIZERS_H
 
+#include "dqt/Runtime/ConfiguredOptimizer.h"
 #include "dqt/Runtime/StepOptimizer.h"
 
 #include <vector>
@@ -47,21 +48,14 @@ struct AdamWOptions {
 };
 
 /// DQT AdamW (HuggingFace order, decoupled weight decay; docs/numerics.md).
-class AdamW : public QuantizedOptimizer {
+/// setOptions() changes lr, betas, eps and weight decay.
+class AdamW : public ConfiguredOptimizer<QuantizedOptimizer, AdamWOptions> {
 public:
   AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options = {});
 
-  /// Changes lr, betas, eps and weight decay for the next steps (validated
-  /// first; on error nothing changes). The seed is fixed at construction
-  /// (restore() changes it), so `options.seed` is ignored. Hyper-parameters
-  /// are kernel arguments: no recompilation.
-  void setOptions(const AdamWOptions &options);
-  /// The current options (lr and seed as the optimizer holds them).
-  AdamWOptions options() const;
-
 private:
+  void checkOptions(const AdamWOptions &options) const override;
   std::vector<float> hyperParameters(int64_t t) const override;
-  AdamWOptions options_;
 };
 
 struct SGDOptions {
@@ -74,19 +68,14 @@ struct SGDOptions {
 };
 
 /// DQT SGD with momentum (buf = momentum*buf + g) and decoupled decay.
-class SGD : public QuantizedOptimizer {
+/// setOptions() changes lr, momentum and weight decay.
+class SGD : public ConfiguredOptimizer<QuantizedOptimizer, SGDOptions> {
 public:
   SGD(std::vector<QuantizedWeight *> params, SGDOptions options = {});
 
-  /// Changes lr, momentum and weight decay for the next steps, as
-  /// AdamW::setOptions (`options.seed` is ignored).
-  void setOptions(const SGDOptions &options);
-  /// The current options (lr and seed as the optimizer holds them).
-  SGDOptions options() const;
-
 private:
+  void checkOptions(const SGDOptions &options) const override;
   std::vector<float> hyperParameters(int64_t t) const override;
-  SGDOptions options_;
 };
 
 } // namespace dqt::optim

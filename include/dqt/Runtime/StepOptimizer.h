@@ -141,13 +141,16 @@ protected:
                                     std::vector<at::Tensor> &states,
                                     int64_t t) const = 0;
 
+  /// The name in errors and in the optimizer file ("dqt.optim.AdamW").
   const char *name() const { return name_; }
+  /// Integer parameter `p`.
   const QuantizedWeight &parameter(size_t p) const { return *params_[p]; }
 
 private:
   /// Runs the kernels of parameters `which` for step `stepCount() + 1`,
-  /// recording their statistics. The kernels are fetched first: a failed
-  /// compilation changes nothing.
+  /// recording their statistics. The states' layout is checked and the
+  /// kernels fetched first: a bad state or a failed compilation changes
+  /// nothing.
   void run(const std::vector<size_t> &which);
   /// Steps the float parameters (float mode) for step `stepCount() + 1`
   /// with `kernel`, fetched before anything changed.

@@ -131,15 +131,12 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
                      AdafactorOptions options)
     // The SGD kernel's momentum buffer is m; without one, the f32 update.
     : ConfiguredOptimizer(
-          options, std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
-          options.beta1 > 0 ? options.stateType : StateType::F32, options.lr,
-          options.seed) {
-  checkOptions(options);
-  initStates();
+          std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
+          options.beta1 > 0 ? options.stateType : StateType::F32, options) {
+  init();
 }
 
 void Adafactor::checkOptions(const AdafactorOptions &o) const {
-  checkLr(name(), o.lr);
   checkBeta(name(), "beta1", o.beta1);
   TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name(),
               ": decay_rate must be in [-1, 0), got ", o.decayRate);

@@ -11,10 +11,10 @@
 namespace dqt::optim {
 
 QuantizedOptimizer::QuantizedOptimizer(std::vector<QuantizedWeight *> params,
-                                       Optimizer kind, size_t numStates,
-                                       double lr, uint64_t seed,
-                                       const char *name, StateType stateType)
-    : StepOptimizer(std::move(params), name, kind, stateType, lr, seed),
+                                       const char *name, Optimizer kernel,
+                                       StateType stateType, double lr,
+                                       uint64_t seed, size_t numStates)
+    : StepOptimizer(std::move(params), name, kernel, stateType, lr, seed),
       numStates_(numStates) {}
 
 std::vector<at::Tensor>
@@ -37,15 +37,12 @@ StepOptimizer::KernelInputs QuantizedOptimizer::kernelInputs(
 }
 
 AdamW::AdamW(std::vector<QuantizedWeight *> params, AdamWOptions options)
-    : ConfiguredOptimizer(options, std::move(params), Optimizer::AdamW, 2,
-                          options.lr, options.seed, "dqt.optim.AdamW",
-                          options.stateType) {
-  checkOptions(options);
-  initStates();
+    : ConfiguredOptimizer(std::move(params), "dqt.optim.AdamW",
+                          Optimizer::AdamW, options.stateType, options, 2) {
+  init();
 }
 
 void AdamW::checkOptions(const AdamWOptions &o) const {
-  checkLr(name(), o.lr);
   checkBeta(name(), "beta1", o.beta1);
   checkBeta(name(), "beta2", o.beta2);
   TORCH_CHECK(o.eps > 0, name(), ": eps must be > 0, got ", o.eps);
@@ -63,15 +60,12 @@ std::vector<float> AdamW::hyperParameters(int64_t t) const {
 }
 
 SGD::SGD(std::vector<QuantizedWeight *> params, SGDOptions options)
-    : ConfiguredOptimizer(options, std::move(params), Optimizer::SGD, 1,
-                          options.lr, options.seed, "dqt.optim.SGD",
-                          options.stateType) {
-  checkOptions(options);
-  initStates();
+    : ConfiguredOptimizer(std::move(params), "dqt.optim.SGD", Optimizer::SGD,
+                          options.stateType, options, 1) {
+  init();
 }
 
 void SGD::checkOptions(const SGDOptions &o) const {
-  checkLr(name(), o.lr);
   checkBeta(name(), "momentum", o.momentum);
   TORCH_CHECK(o.weightDecay >= 0, name(), ": weight_decay must be >= 0, got ",
               o.weightDecay);

@@ -8,9 +8,13 @@
 #ifndef DQT_RUNTIME_CONFIGUREDOPTIMIZER_H
 #define DQT_RUNTIME_CONFIGUREDOPTIMIZER_H
 
+#include "dqt/Runtime/OptimizerChecks.h"
+#include "dqt/Runtime/StepOptimizer.h"
+
 #include <c10/util/Exception.h>
 
 #include <utility>
+#include <vector>
 
 namespace dqt::optim {
 
@@ -25,7 +29,7 @@ public:
   /// which must not change. Hyper-parameters are kernel arguments: no
   /// recompilation.
   void setOptions(const Options &options) {
-    checkOptions(options);
+    validate(options);
     TORCH_CHECK(options.stateType == options_.stateType, this->name(),
                 ": the state type is fixed at construction");
     options_ = options;
@@ -40,20 +44,37 @@ public:
   }
 
 protected:
-  /// `options` and the arguments of Base's constructor. The derived
-  /// constructor checks the options (checkOptions) and calls initStates().
-  template <typename... BaseArgs>
-  ConfiguredOptimizer(const Options &options, BaseArgs &&...args)
-      : Base(std::forward<BaseArgs>(args)...), options_(options) {}
+  /// Base's constructor with `options`' lr and seed, and `extra` (Base's
+  /// arguments after those). The derived constructor then calls init().
+  template <typename... Extra>
+  ConfiguredOptimizer(std::vector<QuantizedWeight *> params, const char *name,
+                      Optimizer kernel, StateType stateType,
+                      const Options &options, Extra &&...extra)
+      : Base(std::move(params), name, kernel, stateType, options.lr,
+             options.seed, std::forward<Extra>(extra)...),
+        options_(options) {}
 
-  /// Throws c10::Error naming the first option of `options` out of range,
-  /// or one that may not change from the current options.
+  /// The derived constructor's last step (a base constructor cannot call
+  /// the virtuals): checks the options and makes the states.
+  void init() {
+    validate(options_);
+    this->initStates();
+  }
+
+  /// Throws c10::Error naming the first option of `options` out of range
+  /// (lr aside: checked before), or one that may not change from the
+  /// current options.
   virtual void checkOptions(const Options &options) const = 0;
 
   /// The options, but for lr and seed (lr() and seed()).
   const Options &config() const { return options_; }
 
 private:
+  void validate(const Options &options) const {
+    checkLr(this->name(), options.lr);
+    checkOptions(options);
+  }
+
   Options options_;
 };
 

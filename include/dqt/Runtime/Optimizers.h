@@ -20,9 +20,10 @@ public:
   size_t numStates() const { return numStates_; }
 
 protected:
-  QuantizedOptimizer(std::vector<QuantizedWeight *> params, Optimizer kind,
-                     size_t numStates, double lr, uint64_t seed,
-                     const char *name, StateType stateType);
+  /// StepOptimizer's arguments, and `numStates` states per parameter.
+  QuantizedOptimizer(std::vector<QuantizedWeight *> params, const char *name,
+                     Optimizer kernel, StateType stateType, double lr,
+                     uint64_t seed, size_t numStates);
 
 private:
   std::vector<at::Tensor> makeStates(at::IntArrayRef shape,

@@ -487,14 +487,15 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
   m.def("activation_quant8", &nn::activationQuant8, py::arg("x"));
   m.def("ternarize", &nn::ternarize, py::arg("w"));
 
-  using optim::QuantizedOptimizer;
-  py::class_<QuantizedOptimizer, std::shared_ptr<QuantizedOptimizer>>(
-      m, "QuantizedOptimizer",
+  using optim::StepOptimizer;
+  py::class_<StepOptimizer, std::shared_ptr<StepOptimizer>>(
+      m, "StepOptimizer",
       "The C++ DQT optimizer over integer weights (one kernel launch per "
-      "grid configuration); dqt.optim builds torch-style optimizers on it.")
+      "grid configuration): what AdamW, SGD and Adafactor share; dqt.optim "
+      "builds torch-style optimizers on them.")
       .def(
           "step",
-          [](QuantizedOptimizer &o) {
+          [](StepOptimizer &o) {
             std::vector<StepStats> stats;
             {
               py::gil_scoped_release release;
@@ -503,26 +504,34 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
             return statsList(stats);
           },
           "One step; returns [(max_q, changed, nonfinite)] per parameter.")
-      .def_property_readonly("step_count", &QuantizedOptimizer::stepCount)
-      .def_property_readonly("seed", &QuantizedOptimizer::seed)
-      .def_property_readonly("lr", &QuantizedOptimizer::lr)
-      .def_property_readonly("num_params", &QuantizedOptimizer::numParams)
-      .def_property_readonly("num_states", &QuantizedOptimizer::numStates)
-      .def_property_readonly("state_bytes", &QuantizedOptimizer::stateBytes)
-      .def_property_readonly("tensor_ids", &QuantizedOptimizer::tensorIds)
-      .def("set_tensor_ids", &QuantizedOptimizer::setTensorIds, py::arg("ids"))
+      .def_property_readonly("step_count", &StepOptimizer::stepCount)
+      .def_property_readonly("seed", &StepOptimizer::seed)
+      .def_property_readonly("lr", &StepOptimizer::lr)
+      .def_property_readonly("num_params", &StepOptimizer::numParams)
+      .def_property_readonly("state_bytes", &StepOptimizer::stateBytes)
+      .def_property_readonly("tensor_ids", &StepOptimizer::tensorIds)
+      .def("set_tensor_ids", &StepOptimizer::setTensorIds, py::arg("ids"))
       .def(
           "state",
-          [](const QuantizedOptimizer &o, size_t p, size_t k) {
-            if (p >= o.numParams() || k >= o.numStates())
+          [](const StepOptimizer &o, size_t p, size_t k) {
+            if (p >= o.numParams() || k >= o.numStates(p))
               throw py::index_error("dqt: no such parameter or state");
             return o.state(p, k);
           },
           py::arg("p"), py::arg("k"), "live state tensor k of parameter p")
-      .def("restore", &QuantizedOptimizer::restore, py::arg("step"),
-           py::arg("seed"), py::arg("states"))
-      .def("save", &QuantizedOptimizer::save, py::arg("path"))
-      .def("load", &QuantizedOptimizer::load, py::arg("path"));
+      .def("restore", &StepOptimizer::restore, py::arg("step"), py::arg("seed"),
+           py::arg("states"))
+      .def("save", &StepOptimizer::save, py::arg("path"))
+      .def("load", &StepOptimizer::load, py::arg("path"));
+
+  using optim::QuantizedOptimizer;
+  py::class_<QuantizedOptimizer, StepOptimizer,
+             std::shared_ptr<QuantizedOptimizer>>(
+      m, "QuantizedOptimizer",
+      "AdamW and SGD: every state shaped like its weight.")
+      .def_property_readonly(
+          "num_states",
+          py::overload_cast<>(&QuantizedOptimizer::numStates, py::const_));
 
   py::class_<optim::AdamW, QuantizedOptimizer, std::shared_ptr<optim::AdamW>>(
       m, "AdamW")
@@ -588,11 +597,13 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           py::kw_only(), py::arg("lr"), py::arg("momentum"),
           py::arg("weight_decay"));
 
-  py::class_<optim::Adafactor, std::shared_ptr<optim::Adafactor>>(
+  py::class_<optim::Adafactor, StepOptimizer,
+             std::shared_ptr<optim::Adafactor>>(
       m, "Adafactor",
       "The C++ DQT Adafactor (HuggingFace's with a fixed lr, "
       "docs/numerics.md); dqt.optim.Adafactor builds the torch-style "
-      "optimizer on it.")
+      "optimizer on it. States of a parameter: factored, row and column; "
+      "else the second moment; then the first moment when beta1 > 0.")
       .def(py::init([](const std::vector<WeightPtr> &params, double lr,
                        double beta1, double decayRate, double eps1,
                        double clipThreshold, double weightDecay, uint64_t seed,
@@ -628,24 +639,6 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
           py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"))
       .def(
-          "step",
-          [](optim::Adafactor &o) {
-            std::vector<StepStats> stats;
-            {
-              py::gil_scoped_release release;
-              stats = o.step();
-            }
-            return statsList(stats);
-          },
-          "One step; returns [(max_q, changed, nonfinite)] per parameter.")
-      .def_property_readonly("step_count", &optim::Adafactor::stepCount)
-      .def_property_readonly("seed", &optim::Adafactor::seed)
-      .def_property_readonly("lr", &optim::Adafactor::lr)
-      .def_property_readonly("num_params", &optim::Adafactor::numParams)
-      .def_property_readonly("state_bytes", &optim::Adafactor::stateBytes)
-      .def_property_readonly("tensor_ids", &optim::Adafactor::tensorIds)
-      .def("set_tensor_ids", &optim::Adafactor::setTensorIds, py::arg("ids"))
-      .def(
           "factored",
           [](const optim::Adafactor &o, size_t p) {
             if (p >= o.numParams())
@@ -662,19 +655,5 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
               throw py::index_error("dqt: no such parameter");
             return o.numStates(p);
           },
-          py::arg("p"))
-      .def(
-          "state",
-          [](const optim::Adafactor &o, size_t p, size_t k) {
-            if (p >= o.numParams() || k >= o.numStates(p))
-              throw py::index_error("dqt: no such parameter or state");
-            return o.state(p, k);
-          },
-          py::arg("p"), py::arg("k"),
-          "live state tensor k of parameter p (factored: row, column; "
-          "else the second moment; then the first moment when beta1 > 0)")
-      .def("restore", &optim::Adafactor::restore, py::arg("step"),
-           py::arg("seed"), py::arg("states"))
-      .def("save", &optim::Adafactor::save, py::arg("path"))
-      .def("load", &optim::Adafactor::load, py::arg("path"));
+          py::arg("p"));
 }

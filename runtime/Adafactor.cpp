@@ -12,10 +12,7 @@
 
 #include "dqt/Runtime/Adafactor.h"
 
-#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerChecks.h"
-#include "dqt/Runtime/OptimizerFile.h"
-#include "dqt/Runtime/WeightStep.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -23,7 +20,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 
 namespace dqt::optim {
 
@@ -33,39 +29,6 @@ namespace {
 constexpr int64_t kRmsBlock = 1024;
 
 bool isFinite(float x) { return std::fabs(x) < INFINITY; }
-
-void checkLr(const char *name, double lr) {
-  TORCH_CHECK(std::isfinite(lr) && lr >= 0, name,
-              ": lr must be finite and >= 0, got ", lr);
-}
-
-void checkOptions(const char *name, const AdafactorOptions &o) {
-  checkLr(name, o.lr);
-  TORCH_CHECK(o.beta1 >= 0 && o.beta1 < 1, name,
-              ": beta1 must be in [0, 1), got ", o.beta1);
-  TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name,
-              ": decay_rate must be in [-1, 0), got ", o.decayRate);
-  TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name,
-              ": eps1 must be finite and > 0, got ", o.eps1);
-  TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name,
-              ": clip_threshold must be finite and > 0, got ", o.clipThreshold);
-  TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name,
-              ": weight_decay must be finite and >= 0, got ", o.weightDecay);
-}
-
-/// The SGD kernel's hyper-parameters for Adafactor's update: lr, momentum
-/// beta1 (the update is pre-scaled by 1 - beta1), decoupled decay lr*lambda.
-std::vector<float> sgdHyperParameters(const AdafactorOptions &o) {
-  return {float(o.lr), float(o.beta1), float(o.lr * o.weightDecay)};
-}
-
-/// The float-mode SGD kernel's configuration.
-StepConfig floatConfig() {
-  StepConfig c;
-  c.optimizer = Optimizer::SGD;
-  c.floatWeights = true;
-  return c;
-}
 
 /// Sum of `partials` in index order, in double.
 double sumInOrder(const std::vector<double> &partials) {
@@ -166,23 +129,34 @@ double unfactoredUpdate(const float *g, float *v, float *u, int64_t n,
 
 Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
                      AdafactorOptions options)
-    : params_(std::move(params)), options_(options), seed_(options.seed) {
-  checkOptions(name_, options);
-  checkParameters(name_, params_);
-  for (size_t p = 0; p < params_.size(); ++p) {
-    // The weight's shape: q is 1-D bytes when packed.
-    states_.push_back(makeStates(params_[p]->sizes(),
-                                 params_[p]->q().options().dtype(at::kFloat),
-                                 options.stateType));
-    tensorIds_.push_back(int64_t(p));
-  }
-  stepped_.assign(params_.size(), false);
-  pendingStats_.resize(params_.size());
+    // The SGD kernel's momentum buffer is m; without one, the f32 update.
+    : ConfiguredOptimizer(
+          std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
+          options.beta1 > 0 ? options.stateType : StateType::F32, options) {
+  init();
+}
+
+void Adafactor::checkOptions(const AdafactorOptions &o) const {
+  checkBeta(name(), "beta1", o.beta1);
+  TORCH_CHECK(o.decayRate >= -1 && o.decayRate < 0, name(),
+              ": decay_rate must be in [-1, 0), got ", o.decayRate);
+  TORCH_CHECK(std::isfinite(o.eps1) && o.eps1 > 0, name(),
+              ": eps1 must be finite and > 0, got ", o.eps1);
+  TORCH_CHECK(std::isfinite(o.clipThreshold) && o.clipThreshold > 0, name(),
+              ": clip_threshold must be finite and > 0, got ", o.clipThreshold);
+  TORCH_CHECK(std::isfinite(o.weightDecay) && o.weightDecay >= 0, name(),
+              ": weight_decay must be finite and >= 0, got ", o.weightDecay);
+  // At construction config() is `o`.
+  TORCH_CHECK((o.beta1 > 0) == (config().beta1 > 0), name(),
+              ": beta1 cannot switch between 0 and > 0 after construction "
+              "(the first-moment state exists or not), got ",
+              o.beta1);
 }
 
 std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
-                                              at::TensorOptions f32,
-                                              StateType moment) const {
+                                              at::TensorOptions options,
+                                              at::ScalarType dtype) const {
+  at::TensorOptions f32 = options.dtype(at::kFloat);
   std::vector<at::Tensor> states;
   if (shape.size() == 2) {
     states.push_back(at::zeros({shape[0]}, f32));
@@ -190,155 +164,25 @@ std::vector<at::Tensor> Adafactor::makeStates(at::IntArrayRef shape,
   } else {
     states.push_back(at::zeros(shape, f32));
   }
-  if (options_.beta1 > 0)
-    states.push_back(at::zeros(
-        shape,
-        f32.dtype(moment == StateType::BF16 ? at::kBFloat16 : at::kFloat)));
+  if (config().beta1 > 0)
+    states.push_back(at::zeros(shape, options.dtype(dtype)));
   return states;
 }
 
-void Adafactor::addFloatParameters(std::vector<at::Tensor> params) {
-  checkFloatParameters(name_, step_, stepped_, floatParams_, params);
-  for (at::Tensor &p : params) {
-    // Float mode keeps f32 states.
-    floatStates_.push_back(makeStates(p.sizes(), p.options(), StateType::F32));
-    floatParams_.push_back(std::move(p));
-  }
+/// The SGD kernel's hyper-parameters for Adafactor's update: lr, momentum
+/// beta1 (the update is pre-scaled by 1 - beta1), decoupled decay lr*lambda.
+std::vector<float> Adafactor::hyperParameters(int64_t) const {
+  return {float(lr()), float(config().beta1),
+          float(lr() * config().weightDecay)};
 }
 
-void Adafactor::checkNoStepInProgress(const char *what) const {
-  TORCH_CHECK(std::find(stepped_.begin(), stepped_.end(), true) ==
-                  stepped_.end(),
-              name_, ".", what, ": a step is in progress (stepInBackward)");
-}
-
-void Adafactor::setOptions(const AdafactorOptions &options) {
-  checkOptions(name_, options);
-  TORCH_CHECK((options.beta1 > 0) == (options_.beta1 > 0), name_,
-              ": beta1 cannot switch between 0 and > 0 after construction "
-              "(the first-moment state exists or not), got ",
-              options.beta1);
-  TORCH_CHECK(options.stateType == options_.stateType, name_,
-              ": the first moment's state type is fixed at construction");
-  uint64_t seed = options_.seed;
-  options_ = options;
-  options_.seed = seed;
-}
-
-AdafactorOptions Adafactor::options() const {
-  AdafactorOptions o = options_;
-  o.seed = seed_;
-  return o;
-}
-
-void Adafactor::setLr(double lr) {
-  checkLr(name_, lr);
-  options_.lr = lr;
-}
-
-void Adafactor::setTensorIds(std::vector<int64_t> ids) {
-  checkTensorIds(name_, ids, params_.size());
-  tensorIds_ = std::move(ids);
-}
-
-void Adafactor::restore(int64_t step, uint64_t seed,
-                        const std::vector<std::vector<at::Tensor>> &states) {
-  TORCH_CHECK(step >= 0, name_, ".restore: step must be >= 0, got ", step);
-  checkStatesLike(name_, states, states_);
-  checkNoStepInProgress("restore");
-  for (size_t p = 0; p < params_.size(); ++p)
-    for (size_t k = 0; k < states[p].size(); ++k)
-      states_[p][k].copy_(states[p][k]);
-  step_ = step;
-  seed_ = seed;
-}
-
-int64_t Adafactor::stateBytes() const {
-  int64_t bytes = 0;
-  for (const auto *all : {&states_, &floatStates_})
-    for (const auto &states : *all)
-      for (const at::Tensor &s : states)
-        bytes += s.numel() * int64_t(s.element_size());
-  return bytes;
-}
-
-std::vector<StepStats> Adafactor::step() {
-  // Check everything (and compile) first: a bad input changes nothing.
-  std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
-  checkFloatGradients(name_, floatParams_);
-  const CpuStepKernel *floatKernel =
-      floatParams_.empty() ? nullptr
-                           : &KernelCache::global().cpu(floatConfig());
-  run(remaining);
-  std::vector<StepStats> stats = pendingStats_;
-  if (floatKernel) {
-    std::vector<StepStats> f = runFloat(*floatKernel, step_ + 1);
-    stats.insert(stats.end(), f.begin(), f.end());
-  }
-  ++step_;
-  std::fill(stepped_.begin(), stepped_.end(), false);
-  return stats;
-}
-
-void Adafactor::stepParameter(QuantizedWeight &weight) {
-  run({checkStepParameter(name_, params_, stepped_, weight)});
-  weight.clearGrad(); // the lowest-memory mode: the gradient dies here
-}
-
-void Adafactor::run(const std::vector<size_t> &which) {
-  // Fetch the kernels first: a failed compilation changes nothing.
-  std::map<std::string, std::vector<size_t>> groups;
-  std::map<std::string, StepConfig> configs;
-  for (size_t p : which) {
-    // The SGD kernel's momentum buffer is m; without one, the f32 update.
-    StepConfig c = params_[p]->stepConfig(
-        Optimizer::SGD,
-        options_.beta1 > 0 ? options_.stateType : StateType::F32);
-    groups[c.key()].push_back(p);
-    configs[c.key()] = c;
-  }
-  std::map<std::string, const CpuStepKernel *> kernels;
-  for (auto &[key, config] : configs)
-    kernels[key] = &KernelCache::global().cpu(config);
-
-  const AdafactorOptions &o = options_;
-  int64_t t = step_ + 1;
+StepOptimizer::KernelInputs Adafactor::kernelInputs(const at::Tensor &grad,
+                                                    std::vector<at::Tensor> &st,
+                                                    int64_t t) const {
+  const AdafactorOptions &o = config();
   double beta2t = 1.0 - std::pow(double(t), o.decayRate);
-  std::vector<float> hyper = sgdHyperParameters(o);
-
-  // Kernel 1: statistics, the states r, c (or v) and the clipped update u.
-  std::vector<at::Tensor> updates(params_.size());
-  for (size_t p : which) {
-    QuantizedWeight &w = *params_[p];
-    updates[p] = clippedUpdate(w.grad().data_ptr<float>(), w.sizes(),
-                               states_[p], beta2t);
-  }
-
-  // Kernel 2: the generated SGD step, one launch per grid. Without a first
-  // moment the update is its own momentum buffer: with momentum 0 the kernel
-  // stores 0*u + u == u (bit for bit, finite u) and skips non-finite u, so
-  // the aliased buffer never changes value.
-  for (auto &[key, members] : groups) {
-    std::vector<WeightStep> steps;
-    for (size_t p : members) {
-      QuantizedWeight &w = *params_[p];
-      float *u = updates[p].data_ptr<float>();
-      void *buffer = o.beta1 > 0 ? states_[p].back().data_ptr() : u;
-      steps.emplace_back(w, u, buffer, nullptr, tensorIds_[p]);
-    }
-    std::vector<StepStats> groupStats = launchWeightSteps(
-        *kernels[key], configs[key], steps, hyper, seed_, uint64_t(t));
-    for (size_t i = 0; i < members.size(); ++i) {
-      pendingStats_[members[i]] = groupStats[i];
-      stepped_[members[i]] = true;
-    }
-  }
-}
-
-at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
-                                    std::vector<at::Tensor> &st,
-                                    double beta2t) const {
-  const AdafactorOptions &o = options_;
+  at::IntArrayRef shape = grad.sizes(); // the weight's, checked
+  const float *g = grad.data_ptr<float>();
   int64_t n = c10::multiply_integers(shape);
   at::Tensor u = at::empty({n}, at::kFloat);
   float *up = u.data_ptr<float>();
@@ -356,43 +200,16 @@ at::Tensor Adafactor::clippedUpdate(const float *g, at::IntArrayRef shape,
     for (int64_t i = b; i < e; ++i)
       up[i] = (up[i] / clip) * oneMinusBeta1;
   });
-  return u;
-}
 
-std::vector<StepStats> Adafactor::runFloat(const CpuStepKernel &kernel,
-                                           int64_t t) {
-  const AdafactorOptions &o = options_;
-  double beta2t = 1.0 - std::pow(double(t), o.decayRate);
-  std::vector<at::Tensor> updates;
-  std::vector<StepOperands> ops;
-  for (size_t i = 0; i < floatParams_.size(); ++i) {
-    at::Tensor &p = floatParams_[i];
-    updates.push_back(clippedUpdate(p.grad().data_ptr<float>(), p.sizes(),
-                                    floatStates_[i], beta2t));
-    float *u = updates.back().data_ptr<float>();
-    // As for the integer weights: without a first moment the update is
-    // its own momentum buffer.
-    void *buffer = o.beta1 > 0 ? floatStates_[i].back().data_ptr() : u;
-    ops.push_back(StepOperands::floatMode(p, u, buffer, nullptr));
-  }
-  return launchCpu(kernel, floatConfig(), ops, sgdHyperParameters(o), seed_,
-                   uint64_t(t));
-}
-
-void Adafactor::save(const std::string &path) const {
-  saveOptimizerFile(path, name_, {step_, seed_, options_.lr}, params_, states_,
-                    {floatParams_, floatStates_});
-}
-
-void Adafactor::load(const std::string &path) {
-  checkNoStepInProgress("load");
-  // A beta1 > 0 file holds one state more per parameter: refused there.
-  FloatEntries floats{floatParams_, floatStates_};
-  OptimizerFileHeader h =
-      loadOptimizerFile(path, name_, params_, states_, &floats);
-  step_ = h.step;
-  seed_ = h.seed;
-  options_.lr = h.lr;
+  // Kernel 2 reads u as its gradient. Without a first moment the update is
+  // its own momentum buffer: with momentum 0 the kernel stores 0*u + u == u
+  // (bit for bit, finite u) and skips non-finite u, so the aliased buffer
+  // never changes value.
+  KernelInputs in;
+  in.grad = up;
+  in.state0 = o.beta1 > 0 ? st.back().data_ptr() : up;
+  in.keepAlive = std::move(u);
+  return in;
 }
 
 } // namespace dqt::optim

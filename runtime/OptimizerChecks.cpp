@@ -5,9 +5,20 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace dqt::optim {
+
+void checkLr(const char *name, double lr) {
+  TORCH_CHECK(std::isfinite(lr) && lr >= 0, name,
+              ": lr must be finite and >= 0, got ", lr);
+}
+
+void checkBeta(const char *name, const char *which, double beta) {
+  TORCH_CHECK(beta >= 0 && beta < 1, name, ": ", which,
+              " must be in [0, 1), got ", beta);
+}
 
 void checkParameters(const char *name,
                      const std::vector<QuantizedWeight *> &params) {
@@ -92,8 +103,8 @@ void checkStatesLike(const char *name,
       const at::Tensor &l = live[p][k];
       TORCH_CHECK(t.defined() && t.scalar_type() == l.scalar_type() &&
                       t.sizes() == l.sizes(),
-                  name, ".restore: state ", k, " of parameter ", p,
-                  " must be ", l.scalar_type(), " of shape ", l.sizes(),
+                  name, ".restore: state ", k, " of parameter ", p, " must be ",
+                  l.scalar_type(), " of shape ", l.sizes(),
                   t.defined() ? "" : ", got none");
     }
   }

@@ -2,7 +2,9 @@
 
 #include "RunState.h"
 
+#include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/Checkpoint.h"
+#include "dqt/Runtime/Optimizers.h"
 
 #include <c10/util/Exception.h>
 #include <openssl/evp.h>
@@ -14,15 +16,15 @@ namespace fs = std::filesystem;
 
 namespace dqt::train {
 
-IntegerOptimizer::IntegerOptimizer(std::vector<QuantizedWeight *> params,
-                                   const TrainOptions &o) {
+std::unique_ptr<optim::StepOptimizer>
+makeIntegerOptimizer(std::vector<QuantizedWeight *> params,
+                     const TrainOptions &o) {
   if (o.optimizer == "adafactor") {
     optim::AdafactorOptions a;
     a.lr = o.lr;
     a.weightDecay = o.weightDecay;
     a.seed = o.seed;
-    adafactor_ = std::make_unique<optim::Adafactor>(std::move(params), a);
-    return;
+    return std::make_unique<optim::Adafactor>(std::move(params), a);
   }
   optim::AdamWOptions a;
   a.lr = o.lr;
@@ -32,46 +34,7 @@ IntegerOptimizer::IntegerOptimizer(std::vector<QuantizedWeight *> params,
   a.weightDecay = o.weightDecay;
   a.seed = o.seed;
   a.stateType = o.stateDtype == "bf16" ? StateType::BF16 : StateType::F32;
-  adamw_ = std::make_unique<optim::AdamW>(std::move(params), a);
-}
-
-std::vector<StepStats> IntegerOptimizer::step() {
-  return adamw_ ? adamw_->step() : adafactor_->step();
-}
-
-void IntegerOptimizer::setLr(double lr) {
-  if (adamw_)
-    adamw_->setLr(lr);
-  else
-    adafactor_->setLr(lr);
-}
-
-void IntegerOptimizer::save(const std::string &path) const {
-  if (adamw_)
-    adamw_->save(path);
-  else
-    adafactor_->save(path);
-}
-
-void IntegerOptimizer::load(const std::string &path) {
-  if (adamw_)
-    adamw_->load(path);
-  else
-    adafactor_->load(path);
-}
-
-std::vector<at::Tensor> IntegerOptimizer::states() const {
-  std::vector<at::Tensor> out;
-  if (adamw_) {
-    for (size_t p = 0; p < adamw_->numParams(); ++p)
-      for (size_t k = 0; k < adamw_->numStates(); ++k)
-        out.push_back(adamw_->state(p, k));
-  } else {
-    for (size_t p = 0; p < adafactor_->numParams(); ++p)
-      for (size_t k = 0; k < adafactor_->numStates(p); ++k)
-        out.push_back(adafactor_->state(p, k));
-  }
-  return out;
+  return std::make_unique<optim::AdamW>(std::move(params), a);
 }
 
 RunState::RunState(Model &model, const TrainOptions &opts) : model(model) {
@@ -87,7 +50,7 @@ RunState::RunState(Model &model, const TrainOptions &opts) : model(model) {
     }
   }
   if (!q.empty())
-    dqt = std::make_unique<IntegerOptimizer>(q, opts);
+    dqt = makeIntegerOptimizer(q, opts);
   // Float parameters (embeddings, head, norms with --quantize linear; every
   // weight of fp32 and bitnet) use LibTorch's AdamW with the same
   // hyper-parameters, whatever --optimizer says.
@@ -213,7 +176,7 @@ int64_t loadCheckpoint(const std::string &dir, RunState &state,
   fs::path optFile = fs::path(dir) / kOptimizerFile;
   TORCH_CHECK(!state.dqt || fs::exists(optFile), "dqt-train: checkpoint ", dir,
               " has no ", kOptimizerFile);
-  // QuantizedOptimizer::load validates its file completely, then commits.
+  // StepOptimizer::load validates its file completely, then commits.
   if (state.dqt)
     state.dqt->load(optFile.string());
 
@@ -258,8 +221,9 @@ std::string stateSha256(RunState &state) {
     }
   }
   if (state.dqt)
-    for (const at::Tensor &t : state.dqt->states())
-      add(t);
+    for (size_t p = 0; p < state.dqt->numParams(); ++p)
+      for (size_t k = 0; k < state.dqt->numStates(p); ++k)
+        add(state.dqt->state(p, k));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   EVP_DigestFinal_ex(ctx, digest, &len);

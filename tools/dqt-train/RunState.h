@@ -3,7 +3,7 @@
 // A checkpoint is a directory OUT/checkpoints/step-NNNNNNN holding two files
 // in the runtime's format (dqt::checkpoint: safetensors + per-tensor
 // checksums): `dqt-optimizer.safetensors` (integer weights, deltas, DQT
-// optimizer states: QuantizedOptimizer::save) and `model.safetensors` (float
+// optimizer states: StepOptimizer::save) and `model.safetensors` (float
 // parameters, their AdamW states, the run's configuration and step). The
 // directory is written under a temporary name and renamed, so a checkpoint
 // is either complete or absent.
@@ -16,8 +16,7 @@
 #include "Model.h"
 #include "Trainer.h"
 
-#include "dqt/Runtime/Adafactor.h"
-#include "dqt/Runtime/Optimizers.h"
+#include "dqt/Runtime/StepOptimizer.h"
 
 #include <torch/torch.h>
 
@@ -27,37 +26,18 @@
 
 namespace dqt::train {
 
-/// The optimizer of the integer weights: DQT AdamW or Adafactor. (The two
-/// runtime classes share only ParameterStepper: Adafactor's states are not
-/// shaped like the weights.)
-class IntegerOptimizer {
-public:
-  IntegerOptimizer(std::vector<QuantizedWeight *> params,
-                   const TrainOptions &opts);
-  std::vector<StepStats> step();
-  void setLr(double lr);
-  void save(const std::string &path) const;
-  /// Validates `path` completely, then restores (the runtime's load).
-  void load(const std::string &path);
-  /// Every state tensor, parameter by parameter.
-  std::vector<at::Tensor> states() const;
-  /// The optimizer, as the one that steps a weight inside the backward pass.
-  optim::ParameterStepper *inBackward() {
-    return adamw_ ? static_cast<optim::ParameterStepper *>(adamw_.get())
-                  : adafactor_.get();
-  }
-
-private:
-  std::unique_ptr<optim::AdamW> adamw_;
-  std::unique_ptr<optim::Adafactor> adafactor_;
-};
+/// The optimizer of the integer weights: DQT AdamW or Adafactor
+/// (`opts.optimizer`).
+std::unique_ptr<optim::StepOptimizer>
+makeIntegerOptimizer(std::vector<QuantizedWeight *> params,
+                     const TrainOptions &opts);
 
 /// The model's weights split by storage, and their optimizers.
 struct RunState {
   RunState(Model &model, const TrainOptions &opts);
   Model &model;
   std::vector<Weight *> floatWeights, quantizedWeights;
-  std::unique_ptr<IntegerOptimizer> dqt;       ///< integer weights
+  std::unique_ptr<optim::StepOptimizer> dqt;   ///< integer weights
   std::unique_ptr<torch::optim::AdamW> floats; ///< float parameters
   void setLr(double lr);
 };

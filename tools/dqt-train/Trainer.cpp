@@ -284,7 +284,7 @@ int run(const TrainOptions &opts) {
   RunState state(model, opts);
   if (state.dqt && opts.stepInBackward)
     for (Weight *w : state.quantizedWeights)
-      w->setStepInBackward(state.dqt->inBackward());
+      w->setStepInBackward(state.dqt.get());
   MemoryAccount memory = accountMemory(model, opts);
   RunConfig config = runConfig(opts, shape);
 

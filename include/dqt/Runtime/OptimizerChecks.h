@@ -1,6 +1,6 @@
-//===- OptimizerChecks.h - input checks every DQT optimizer makes -*- C++ -*-===//
+//===- OptimizerChecks.h - input checks of the DQT optimizers --*- C++ -*-===//
 //
-// Shared by QuantizedOptimizer (AdamW, SGD) and Adafactor: each throws
+// Made by StepOptimizer and by the optimizers' option checks: each throws
 // c10::Error naming the optimizer `name` and the offending argument, before
 // anything changes.
 //
@@ -16,6 +16,12 @@
 #include <vector>
 
 namespace dqt::optim {
+
+/// The learning rate is finite and >= 0.
+void checkLr(const char *name, double lr);
+
+/// `beta` (a moment's decay, named `which`) is in [0, 1).
+void checkBeta(const char *name, const char *which, double beta);
 
 /// At least one parameter; each non-null, on the CPU, non-empty, contiguous.
 void checkParameters(const char *name,

@@ -12,7 +12,8 @@ namespace dqt::optim {
 /// An optimizer that can step one parameter inside the backward pass, as
 /// soon as its gradient is complete, and free the gradient there (the
 /// lowest-memory mode: QuantLinear::stepInBackward,
-/// QuantParameter::stepInBackward). AdamW, SGD and Adafactor are ones.
+/// QuantParameter::stepInBackward). StepOptimizer is one, so AdamW, SGD and
+/// Adafactor are.
 class ParameterStepper {
 public:
   virtual ~ParameterStepper() = default;

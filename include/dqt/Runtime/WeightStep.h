@@ -1,8 +1,9 @@
 //===- WeightStep.h - one quantized weight's step operands ------*- C++ -*-===//
 //
-// Shared by every optimizer that steps QuantizedWeights with the generated
-// kernels (AdamW, SGD, Adafactor's second kernel): the kernel operands of a
-// weight, per tensor or per row, and the weight's new scale afterwards.
+// Used by StepOptimizer, so by every optimizer that steps QuantizedWeights
+// with the generated kernels (AdamW, SGD, Adafactor's second kernel): the
+// kernel operands of a weight, per tensor or per row, and the weight's new
+// scale afterwards.
 //
 //===----------------------------------------------------------------------===//
 

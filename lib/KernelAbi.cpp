@@ -7,6 +7,8 @@
 
 #include "dqt/Compiler/KernelAbi.h"
 
+#include "dqt/Compiler/KernelArgs.h"
+
 namespace dqt {
 
 bool KernelArg::isBuffer() const {
@@ -83,6 +85,56 @@ std::vector<KernelArg> stepKernelArgs(const StepConfig &config) {
   if (rows) // after the weights, the states and max(q')
     args.push_back({K::RowMax, 0, (adam ? 3 : 2) + 1});
   return args;
+}
+
+void packStepKernelArgs(KernelArgs &args, const StepConfig &config,
+                        const StepKernelValues &v) {
+  for (const KernelArg &a : stepKernelArgs(config)) {
+    switch (a.kind) {
+    case KernelArgKind::Weights:
+      args.addBuffer(v.weights, v.weightsSize);
+      break;
+    case KernelArgKind::Grad:
+      args.addBuffer(v.grad, v.numel);
+      break;
+    case KernelArgKind::State0:
+      args.addBuffer(v.state0, v.numel);
+      break;
+    case KernelArgKind::State1:
+      args.addBuffer(v.state1, v.numel);
+      break;
+    case KernelArgKind::DeltaRows:
+      args.addBuffer(const_cast<float *>(v.deltaRows), v.numRows);
+      break;
+    case KernelArgKind::DeltaNextRows:
+      args.addBuffer(const_cast<float *>(v.deltaNextRows), v.numRows);
+      break;
+    case KernelArgKind::RowMax:
+      args.addBuffer(v.rowMax, v.numRows);
+      break;
+    case KernelArgKind::Seed:
+      args.addScalar<int64_t>(int64_t(v.seed));
+      break;
+    case KernelArgKind::Step:
+      args.addScalar<int64_t>(int64_t(v.step));
+      break;
+    case KernelArgKind::TensorId:
+      args.addScalar<int64_t>(v.tensorId);
+      break;
+    case KernelArgKind::RowLength:
+      args.addScalar<int64_t>(v.rowLength);
+      break;
+    case KernelArgKind::Delta:
+      args.addScalar<float>(v.delta);
+      break;
+    case KernelArgKind::DeltaNext:
+      args.addScalar<float>(v.deltaNext);
+      break;
+    case KernelArgKind::Hyper:
+      args.addScalar<float>(v.hyper[a.hyper]);
+      break;
+    }
+  }
 }
 
 } // namespace dqt

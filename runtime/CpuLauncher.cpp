@@ -60,54 +60,24 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
               "dqt: the ", config.key(), " kernel takes ",
               numHyperParameters(config), " hyper-parameters, got ",
               hyper.size());
-  int64_t numRows = rowScaled(config) ? op.numel / op.rowLength : 0;
-  // The kernel ABI: one description for the compiler and the launchers.
-  for (const KernelArg &a : stepKernelArgs(config)) {
-    switch (a.kind) {
-    case KernelArgKind::Weights:
-      args.addBuffer(op.q, op.numel);
-      break;
-    case KernelArgKind::Grad:
-      args.addBuffer(op.grad, op.numel);
-      break;
-    case KernelArgKind::State0:
-      args.addBuffer(op.state0, op.numel);
-      break;
-    case KernelArgKind::State1:
-      args.addBuffer(op.state1, op.numel);
-      break;
-    case KernelArgKind::DeltaRows:
-      args.addBuffer(const_cast<float *>(op.deltaRows), numRows);
-      break;
-    case KernelArgKind::DeltaNextRows:
-      args.addBuffer(const_cast<float *>(op.deltaNextRows), numRows);
-      break;
-    case KernelArgKind::RowMax:
-      args.addBuffer(op.rowMaxQ, numRows);
-      break;
-    case KernelArgKind::Seed:
-      args.addScalar<int64_t>(int64_t(seed));
-      break;
-    case KernelArgKind::Step:
-      args.addScalar<int64_t>(int64_t(step));
-      break;
-    case KernelArgKind::TensorId:
-      args.addScalar<int64_t>(op.tensorId);
-      break;
-    case KernelArgKind::RowLength:
-      args.addScalar<int64_t>(op.rowLength);
-      break;
-    case KernelArgKind::Delta:
-      args.addScalar<float>(op.delta);
-      break;
-    case KernelArgKind::DeltaNext:
-      args.addScalar<float>(op.deltaNext);
-      break;
-    case KernelArgKind::Hyper:
-      args.addScalar<float>(hyper[a.hyper]);
-      break;
-    }
-  }
+  StepKernelValues v;
+  v.weights = op.q;
+  v.grad = op.grad;
+  v.state0 = op.state0;
+  v.state1 = op.state1;
+  v.deltaRows = op.deltaRows;
+  v.deltaNextRows = op.deltaNextRows;
+  v.rowMax = op.rowMaxQ;
+  v.weightsSize = v.numel = op.numel;
+  v.numRows = rowScaled(config) ? op.numel / op.rowLength : 0;
+  v.seed = seed;
+  v.step = step;
+  v.tensorId = op.tensorId;
+  v.rowLength = op.rowLength;
+  v.delta = op.delta;
+  v.deltaNext = op.deltaNext;
+  v.hyper = hyper.data();
+  packStepKernelArgs(args, config, v);
 }
 
 std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,

@@ -111,54 +111,25 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
     int64_t numRows =
         config.scale == ScaleMode::Row ? (n + s.rowLength - 1) / s.rowLength
                                        : 0;
-    // The kernel ABI (its order is checked against the kernel when it is
-    // compiled, and by kernel-abi.cpp).
-    for (const KernelArg &a : stepKernelArgs(config)) {
-      switch (a.kind) {
-      case KernelArgKind::Weights:
-        args.addBuffer(b.q.data(), int64_t(b.q.size()));
-        break;
-      case KernelArgKind::Grad:
-        args.addBuffer(b.g.data(), n);
-        break;
-      case KernelArgKind::State0:
-        args.addBuffer(bf16 ? (void *)b.h0.data() : b.s0.data(), n);
-        break;
-      case KernelArgKind::State1:
-        args.addBuffer(bf16 ? (void *)b.h1.data() : b.s1.data(), n);
-        break;
-      case KernelArgKind::DeltaRows:
-        args.addBuffer(const_cast<float *>(s.deltaRows), numRows);
-        break;
-      case KernelArgKind::DeltaNextRows:
-        args.addBuffer(const_cast<float *>(s.deltaNextRows), numRows);
-        break;
-      case KernelArgKind::RowMax:
-        args.addBuffer(rowMax->data(), numRows);
-        break;
-      case KernelArgKind::Seed:
-        args.addScalar<int64_t>(s.seed);
-        break;
-      case KernelArgKind::Step:
-        args.addScalar<int64_t>(s.step);
-        break;
-      case KernelArgKind::TensorId:
-        args.addScalar<int64_t>(s.tid);
-        break;
-      case KernelArgKind::RowLength:
-        args.addScalar<int64_t>(s.rowLength);
-        break;
-      case KernelArgKind::Delta:
-        args.addScalar<float>(s.delta);
-        break;
-      case KernelArgKind::DeltaNext:
-        args.addScalar<float>(s.deltaNext);
-        break;
-      case KernelArgKind::Hyper:
-        args.addScalar<float>(s.h[a.hyper]);
-        break;
-      }
-    }
+    StepKernelValues v;
+    v.weights = b.q.data();
+    v.grad = b.g.data();
+    v.state0 = bf16 ? (void *)b.h0.data() : b.s0.data();
+    v.state1 = bf16 ? (void *)b.h1.data() : b.s1.data();
+    v.deltaRows = s.deltaRows;
+    v.deltaNextRows = s.deltaNextRows;
+    v.rowMax = rowMax->data();
+    v.weightsSize = int64_t(b.q.size());
+    v.numel = n;
+    v.numRows = numRows;
+    v.seed = s.seed;
+    v.step = s.step;
+    v.tensorId = s.tid;
+    v.rowLength = s.rowLength;
+    v.delta = s.delta;
+    v.deltaNext = s.deltaNext;
+    v.hyper = s.h;
+    packStepKernelArgs(args, config, v);
     args.addScalar<int64_t>(bounds[k]);
     args.addScalar<int64_t>(bounds[k + 1]);
     args.addBuffer(partial, kNumReductions);

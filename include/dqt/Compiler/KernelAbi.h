@@ -76,6 +76,29 @@ std::vector<KernelArg> stepKernelArgs(const StepConfig &config);
 /// The f32 hyper-parameters of `config`'s optimizer (AdamW 5, SGD 3).
 int numHyperParameters(const StepConfig &config);
 
+class KernelArgs;
+
+/// What one launch passes for each kind of argument.
+struct StepKernelValues {
+  void *weights = nullptr, *grad = nullptr, *state0 = nullptr,
+       *state1 = nullptr;
+  const float *deltaRows = nullptr, *deltaNextRows = nullptr;
+  int32_t *rowMax = nullptr;
+  /// Elements of the weights' buffer (packed: its bytes), of the other
+  /// element buffers, and the number of rows (per-row delta).
+  int64_t weightsSize = 0, numel = 0, numRows = 0;
+  uint64_t seed = 0, step = 0;
+  int64_t tensorId = 0, rowLength = 0;
+  float delta = 0, deltaNext = 0;
+  /// numHyperParameters(config) values, in the optimizer's order.
+  const float *hyper = nullptr;
+};
+
+/// Appends the kernel ABI's arguments of `config`, taken from `values`, to
+/// `args` (the launchers and the tests pack every launch with it).
+void packStepKernelArgs(KernelArgs &args, const StepConfig &config,
+                        const StepKernelValues &values);
+
 } // namespace dqt
 
 #endif // DQT_COMPILER_KERNELABI_H

@@ -1,14 +1,17 @@
 //===- ElementCodegen.cpp - a fused step's code for some elements ---------===//
 //
-// The body of a fused step for 1 or 4 elements, or a vector block of groups:
-// loads (packed codes decoded), one Philox block per group and stream, the
-// cloned body, stores (packed codes encoded) and the reductions' contributions.
+// The body of a fused step for 1 element or a group of 8, or a vector block of
+// groups: loads (packed codes decoded), one Philox block per group and stream,
+// the cloned body, stores (packed codes encoded) and the reductions'
+// contributions.
 //
 //===----------------------------------------------------------------------===//
 
 #include "ElementCodegen.h"
 
 #include "Combiners.h"
+
+#include <algorithm>
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -20,15 +23,15 @@ using namespace mlir::dqt;
 
 namespace {
 
-/// The random words a body draws for a group of elements: per
-/// dqt.philox_word, the words of its stream (4 scalars for a group of 4, or
-/// one interleaved vector for a vector block).
+/// The random blocks a body draws for a group of elements: per
+/// dqt.philox_bits, the 4 words of its stream's block (scalars for a group
+/// of 8, vectors of one lane per group for a vector block).
 struct GroupWords {
-  SmallVector<std::pair<PhiloxWordOp, SmallVector<Value, 4>>, 2> streams;
+  SmallVector<std::pair<PhiloxBitsOp, SmallVector<Value, 4>>, 3> streams;
 };
 
 /// Draws the Philox blocks of the group `group` (an i64, or a vector of i64
-/// group indices) for every dqt.philox_word of the body. Their seed, step
+/// group indices) for every dqt.philox_bits of the body. Their seed, step
 /// and tensor id are scalar arguments of the body (the op's verifier), so
 /// they are the same for every element.
 GroupWords drawWords(OpBuilder &b, Location loc, const SegmentBuffers &buf,
@@ -39,7 +42,7 @@ GroupWords drawWords(OpBuilder &b, Location loc, const SegmentBuffers &buf,
     unsigned first = op.getScalarArgs().front().getArgNumber();
     return buf.scalars[cast<BlockArgument>(arg).getArgNumber() - first];
   };
-  for (PhiloxWordOp w : op.getBodyBlock().getOps<PhiloxWordOp>())
+  for (PhiloxBitsOp w : op.getBodyBlock().getOps<PhiloxBitsOp>())
     words.streams.push_back(
         {w, buildStreamWords(b, loc, w.getStream(), scalar(w.getSeed()),
                              scalar(w.getStep()), scalar(w.getTensorId()),
@@ -66,9 +69,9 @@ void mapUniformArgs(OpBuilder &b, Location loc, const SegmentBuffers &buf,
     bind(arg, v);
 }
 
-/// Clones the body ops that are not the element index or a random word.
+/// Clones the body ops that are not the element index or random bits.
 bool isClonedPerElement(Operation &op) {
-  return !isa<ElementIndexOp, PhiloxWordOp>(op);
+  return !isa<ElementIndexOp, PhiloxBitsOp>(op);
 }
 
 } // namespace
@@ -77,64 +80,70 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
                                            const SegmentBuffers &buffers,
                                            Value first, unsigned width,
                                            GroupAccess access) {
-  assert((width == 1 || width == 4) && "1 or 4 elements at a time");
+  assert((width == 1 || width == kGroupElements) &&
+         "1 element or a whole group at a time");
   FusedStepOp op = buffers.op;
   Block &body = op.getBodyBlock();
   Type i64 = b.getI64Type();
   Value first64 = arith::IndexCastOp::create(b, loc, i64, first);
   Value group = arith::ShRUIOp::create(
       b, loc, first64,
-      arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(2)));
+      arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(3)));
   GroupWords words = drawWords(b, loc, buffers, group);
-  // A single element takes word i mod 4 of its group's block.
-  if (width == 1) {
-    Value k = arith::AndIOp::create(
-        b, loc, first64,
-        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(3)));
-    for (auto &[w, block] : words.streams) {
-      Value r = block[3];
-      for (int j = 2; j >= 0; --j) {
-        Value isJ = arith::CmpIOp::create(
-            b, loc, arith::CmpIPredicate::eq, k,
-            arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(j)));
-        r = arith::SelectOp::create(b, loc, isJ, block[j], r);
-      }
-      block = {r};
-    }
-  }
+  // Per element of the group, per stream: its 16 bits.
+  SmallVector<SmallVector<Value, 3>> laneBits(width);
+  Value k = arith::AndIOp::create(
+      b, loc, first64,
+      arith::ConstantOp::create(b, loc,
+                                b.getI64IntegerAttr(kGroupElements - 1)));
+  for (auto &[w, block] : words.streams)
+    for (unsigned e = 0; e < width; ++e)
+      laneBits[e].push_back(width == 1 ? buildElementBits(b, loc, block, k)
+                                       : buildElementBits(b, loc, block, e));
 
+  // A group's accesses are aligned to the group (8 elements), but no
+  // wider than the 128 bits a GPU thread loads at once.
   auto vecAlign = [&](Type elem) {
-    return llvm::MaybeAlign(elem.getIntOrFloatBitWidth() / 2); // 4 elements
+    return llvm::MaybeAlign(std::min<uint64_t>(
+        16, kGroupElements * elem.getIntOrFloatBitWidth() / 8));
   };
   bool scalarAccess = width == 1 || access == GroupAccess::Scalar;
   // Index of element k of the group.
-  SmallVector<Value, 4> indices = {first};
+  SmallVector<Value, 8> indices = {first};
   for (unsigned k = 1; k < width; ++k)
     indices.push_back(arith::AddIOp::create(
         b, loc, first, arith::ConstantIndexOp::create(b, loc, k)));
 
   // Per element: the body's element arguments (`ins`, then the current
   // elements of `outs` the body reads).
-  SmallVector<IRMapping, 4> lanes(width);
+  SmallVector<IRMapping, 8> lanes(width);
   auto load = [&](BlockArgument arg, Value mem, bool packed) {
     if (arg.use_empty())
       return;
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
     if (packed) {
-      // One byte: the whole group, or the element's code.
-      Value byte = memref::LoadOp::create(b, loc, mem,
-                                          buildTernaryByteIndex(b, loc, first));
+      // The element's code, or the group's two bytes.
+      Value at = buildTernaryByteIndex(b, loc, first);
       if (width == 1) {
+        Value byte = memref::LoadOp::create(b, loc, mem, at);
         Value up =
             arith::SubIOp::create(b, loc, buildI8Constant(b, loc, 6, elem),
                                   buildTernaryBitPosition(b, loc, first));
         lanes[0].map(arg, buildDecodeTernary(b, loc, byte, up));
         return;
       }
-      for (unsigned k = 0; k < 4; ++k)
-        lanes[k].map(
-            arg, buildDecodeTernary(b, loc, byte,
-                                    buildI8Constant(b, loc, 6 - 2 * k, elem)));
+      for (unsigned half = 0; half < kGroupElements / 4; ++half) {
+        Value byte = memref::LoadOp::create(
+            b, loc, mem,
+            half ? arith::AddIOp::create(
+                       b, loc, at, arith::ConstantIndexOp::create(b, loc, half))
+                       .getResult()
+                 : at);
+        for (unsigned c = 0; c < 4; ++c)
+          lanes[4 * half + c].map(
+              arg, buildDecodeTernary(
+                       b, loc, byte, buildI8Constant(b, loc, 6 - 2 * c, elem)));
+      }
       return;
     }
     if (scalarAccess) {
@@ -142,11 +151,11 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
         lanes[k].map(arg, memref::LoadOp::create(b, loc, mem, indices[k]));
       return;
     }
-    Value vec =
-        vector::LoadOp::create(b, loc, VectorType::get({4}, elem), mem, first,
-                               /*nontemporal=*/false, vecAlign(elem));
-    for (unsigned k = 0; k < 4; ++k)
-      lanes[k].map(arg, vector::ExtractOp::create(b, loc, vec, k));
+    Value vec = vector::LoadOp::create(
+        b, loc, VectorType::get({kGroupElements}, elem), mem, first,
+        /*nontemporal=*/false, vecAlign(elem));
+    for (unsigned e = 0; e < kGroupElements; ++e)
+      lanes[e].map(arg, vector::ExtractOp::create(b, loc, vec, e));
   };
   for (auto [arg, mem] : llvm::zip(op.getInArgs(), buffers.ins))
     load(arg, mem, false);
@@ -163,8 +172,8 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
     mapUniformArgs(b, loc, buffers, map);
     for (ElementIndexOp i : body.getOps<ElementIndexOp>())
       map.map(i.getResult(), indices[k]);
-    for (auto &[w, block] : words.streams)
-      map.map(w.getWord(), block[width == 1 ? 0 : k]);
+    for (auto [s, stream] : llvm::enumerate(words.streams))
+      map.map(stream.first.getBits(), laneBits[k][s]);
     for (Operation &inner : body.without_terminator())
       if (isClonedPerElement(inner))
         b.clone(inner, map);
@@ -199,15 +208,23 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
         byte = arith::OrIOp::create(
             b, loc, arith::AndIOp::create(b, loc, old, keep),
             buildEncodeTernary(b, loc, outs[idx][0], pos));
-      } else {
-        for (unsigned k = 0; k < 4; ++k) {
-          Value code = buildEncodeTernary(b, loc, outs[idx][k],
-                                          buildI8Constant(b, loc, 2 * k, i8));
-          byte =
-              k ? arith::OrIOp::create(b, loc, byte, code).getResult() : code;
-        }
+        memref::StoreOp::create(b, loc, byte, mem, at);
+        continue;
       }
-      memref::StoreOp::create(b, loc, byte, mem, at);
+      for (unsigned half = 0; half < kGroupElements / 4; ++half) {
+        for (unsigned c = 0; c < 4; ++c) {
+          Value code = buildEncodeTernary(b, loc, outs[idx][4 * half + c],
+                                          buildI8Constant(b, loc, 2 * c, i8));
+          byte =
+              c ? arith::OrIOp::create(b, loc, byte, code).getResult() : code;
+        }
+        memref::StoreOp::create(
+            b, loc, byte, mem,
+            half ? arith::AddIOp::create(
+                       b, loc, at, arith::ConstantIndexOp::create(b, loc, half))
+                       .getResult()
+                 : at);
+      }
       continue;
     }
     if (scalarAccess) {
@@ -217,7 +234,7 @@ SmallVector<Value> mlir::dqt::emitElements(OpBuilder &b, Location loc,
     }
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
     Value vec = vector::FromElementsOp::create(
-        b, loc, VectorType::get({4}, elem), outs[idx]);
+        b, loc, VectorType::get({kGroupElements}, elem), outs[idx]);
     vector::StoreOp::create(b, loc, vec, mem, first, /*nontemporal=*/false,
                             vecAlign(elem));
   }
@@ -229,9 +246,9 @@ bool mlir::dqt::isVectorizable(FusedStepOp op) {
                       [](Operation &inner) {
                         if (auto i = dyn_cast<ElementIndexOp>(inner))
                           return llvm::all_of(i->getUsers(), [](Operation *u) {
-                            return isa<PhiloxWordOp>(u);
+                            return isa<PhiloxBitsOp>(u);
                           });
-                        return isa<arith::ConstantOp, PhiloxWordOp>(inner) ||
+                        return isa<arith::ConstantOp, PhiloxBitsOp>(inner) ||
                                inner.hasTrait<OpTrait::Elementwise>();
                       });
 }
@@ -260,13 +277,13 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
                                               const SegmentBuffers &buffers,
                                               Value first, unsigned groups) {
   FusedStepOp op = buffers.op;
-  unsigned width = 4 * groups;
+  unsigned width = kGroupElements * groups;
   Block &body = op.getBodyBlock();
   IRMapping map;
   // Lane l of the words is group group0 + l.
   Value group0 = arith::ShRUIOp::create(
       b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), first),
-      arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(2)));
+      arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(3)));
   auto i64v = VectorType::get({groups}, b.getI64Type());
   SmallVector<int64_t> laneIds(groups);
   for (unsigned l = 0; l < groups; ++l)
@@ -275,9 +292,9 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
       b, loc, vector::BroadcastOp::create(b, loc, i64v, group0),
       arith::ConstantOp::create(b, loc, b.getI64VectorAttr(laneIds)));
   for (auto &[w, block] : drawWords(b, loc, buffers, group).streams)
-    map.map(w.getWord(), buildInterleavedWords(b, loc, block));
+    map.map(w.getBits(), buildInterleavedBits(b, loc, block));
 
-  // Packed codes: `groups` bytes; lane l is byte l/4's code at 2*(l%4).
+  // Packed codes: 2 bytes a group; lane l is byte l/4's code at 2*(l%4).
   SmallVector<int64_t> spread, up, pos;
   for (unsigned l = 0; l < width; ++l) {
     spread.push_back(l / 4);
@@ -296,8 +313,8 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
     Type elem = cast<MemRefType>(mem.getType()).getElementType();
     if (packed) {
       Value bytes =
-          vector::LoadOp::create(b, loc, VectorType::get({groups}, elem), mem,
-                                 buildTernaryByteIndex(b, loc, first));
+          vector::LoadOp::create(b, loc, VectorType::get({width / 4}, elem),
+                                 mem, buildTernaryByteIndex(b, loc, first));
       Value lanes = vector::ShuffleOp::create(b, loc, bytes, bytes, spread);
       map.map(arg, buildDecodeTernary(b, loc, lanes, i8Vector(up)));
       return;
@@ -325,7 +342,7 @@ SmallVector<Value> mlir::dqt::emitVectorBlock(OpBuilder &b, Location loc,
       Value bytes;
       for (unsigned k = 0; k < 4; ++k) {
         SmallVector<int64_t> gather;
-        for (unsigned j = 0; j < groups; ++j)
+        for (unsigned j = 0; j < width / 4; ++j)
           gather.push_back(4 * j + k);
         Value part = vector::ShuffleOp::create(b, loc, codes, codes, gather);
         bytes =

@@ -14,18 +14,23 @@
 
 namespace mlir::dqt {
 
-/// How a group of 4 elements is moved.
+/// Elements per group: the elements that share one Philox block
+/// (docs/numerics.md, contract v2).
+constexpr unsigned kGroupElements = kElementsPerBlock;
+
+/// How a group of elements is moved.
 enum class GroupAccess {
-  /// Four scalar loads/stores: what LLVM's loop vectorizer can widen across
+  /// Scalar loads/stores: what LLVM's loop vectorizer can widen across
   /// groups (it does not vectorize loops that already hold vector types).
   Scalar,
-  /// One 4-element vector load/store aligned to 4 elements (128 bits for
-  /// f32): the GPU's per-thread access.
+  /// One vector load/store per tensor, aligned to the group and at most 128
+  /// bits (two 128-bit accesses for 8 f32): the GPU's per-thread access.
   AlignedVector,
 };
 
-/// Emits the fused body for `width` (1 or 4) consecutive elements starting at
-/// element `first` (index). With width 4, `first` must be a multiple of 4.
+/// Emits the fused body for `width` (1 or kGroupElements) consecutive
+/// elements starting at element `first` (index). With a whole group,
+/// `first` must be a multiple of kGroupElements.
 /// Returns, per reduction (in combiner order), the combination of the
 /// elements' contributions. Per-row bodies need `buffers.rowValues` (atRow),
 /// and all `width` elements in one row.
@@ -37,10 +42,11 @@ SmallVector<Value> emitElements(OpBuilder &b, Location loc,
 /// ops, constants, and its element index only as the random words' index.
 bool isVectorizable(FusedStepOp op);
 
-/// Emits the fused body for `groups` consecutive groups of 4 elements from
-/// `first` (a multiple of 4) as vector code: one Philox call per stream on
-/// vector<groups x i32> (one lane per group), its words interleaved into
-/// element order, contiguous vector loads and stores of 4*groups elements,
+/// Emits the fused body for `groups` consecutive groups of kGroupElements
+/// from `first` (a multiple of kGroupElements) as vector code: one Philox
+/// call per stream on vector<groups x i32> (one lane per group), its words'
+/// 16-bit halves interleaved into element order, contiguous vector loads and
+/// stores of kGroupElements * groups elements,
 /// and the body's arith/math ops cloned on vectors. Returns, per reduction,
 /// the block's contribution: the vector of per-element values for a
 /// lane-wise combiner (isLaneWise), else their sum (vector.reduction).

@@ -259,11 +259,11 @@ void buildStep(IRRewriter &rewriter, StepPlan &plan) {
 
   rewriter.setInsertionPointToStart(body);
   Value index;
-  auto word = [&](RandomStream stream) -> Value {
+  auto bits = [&](RandomStream stream) -> Value {
     if (!index)
       index = ElementIndexOp::create(rewriter, loc, rewriter.getIndexType());
     ValueRange s = plan.rngScalars;
-    return PhiloxWordOp::create(rewriter, loc, rewriter.getI32Type(), stream,
+    return PhiloxBitsOp::create(rewriter, loc, rewriter.getI16Type(), stream,
                                 map.lookup(s[0]), map.lookup(s[1]),
                                 map.lookup(s[2]), index);
   };
@@ -275,10 +275,22 @@ void buildStep(IRRewriter &rewriter, StepPlan &plan) {
       // Storage only: the body sees one i8 per element either way.
       map.map(op->getResult(0), operands[0]);
     } else if (auto u = dyn_cast<UniformOp>(op)) {
-      map.map(u.getResult(), buildUniformFromWord(rewriter, u.getLoc(),
-                                                  word(RandomStream::weight)));
+      map.map(u.getResult(), buildUniformFromBits(rewriter, u.getLoc(),
+                                                  bits(RandomStream::weight)));
     } else if (auto r = dyn_cast<RandomBitsOp>(op)) {
-      map.map(r.getResult(), word(RandomStream::state));
+      // dqt.random_bits: state0's bits low, state1's high. A step with one
+      // state reads the low half only, and LLVM drops the unused stream.
+      Type i32 = rewriter.getI32Type();
+      Value lo = arith::ExtUIOp::create(rewriter, r.getLoc(), i32,
+                                        bits(RandomStream::state0));
+      Value hi = arith::ExtUIOp::create(rewriter, r.getLoc(), i32,
+                                        bits(RandomStream::state1));
+      hi = arith::ShLIOp::create(
+          rewriter, r.getLoc(), hi,
+          arith::ConstantOp::create(rewriter, r.getLoc(),
+                                    rewriter.getI32IntegerAttr(16)));
+      map.map(r.getResult(),
+              arith::OrIOp::create(rewriter, r.getLoc(), lo, hi));
     } else if (auto e = dyn_cast<ExpandRowsOp>(op)) {
       map.map(e.getResult(), operands[0]); // the element's row value
     } else if (auto red = dyn_cast<ReductionOpInterface>(op)) {

@@ -25,22 +25,22 @@ using namespace mlir::dqt;
 namespace {
 
 /// Emits `scf.for iv = lo to hi step` carrying the reductions; each
-/// iteration handles `width` elements (1 or 4: emitElements) or, with
-/// `vectorGroups`, that many groups of 4 as vector code (emitVectorBlock).
+/// iteration handles `width` elements (1 or a group: emitElements) or, with
+/// `vectorGroups`, that many groups as vector code (emitVectorBlock).
 SmallVector<Value> emitLoop(OpBuilder &b, Location loc,
                             const SegmentBuffers &buffers, Value lo, Value hi,
                             unsigned width, ValueRange init,
                             unsigned vectorGroups = 0) {
   FusedStepOp op = buffers.op;
   Value step = arith::ConstantIndexOp::create(
-      b, loc, vectorGroups ? 4 * vectorGroups : width);
+      b, loc, vectorGroups ? kGroupElements * vectorGroups : width);
   auto combinerOf = [&](unsigned k) { return op.getCombiner(k); };
   // Lane-wise reductions start from a splat of the identity.
   SmallVector<Value> start(init);
   for (auto [k, v] : llvm::enumerate(start))
     if (vectorGroups && isLaneWise(combinerOf(k)))
       v = vector::BroadcastOp::create(
-          b, loc, VectorType::get({4 * vectorGroups}, v.getType()),
+          b, loc, VectorType::get({kGroupElements * vectorGroups}, v.getType()),
           buildReductionIdentity(b, loc, combinerOf(k), v.getType()));
   auto loop = scf::ForOp::create(
       b, loc, lo, hi, step, start,
@@ -63,42 +63,44 @@ SmallVector<Value> emitLoop(OpBuilder &b, Location loc,
 }
 
 /// Emits the elements [lo, hi) of one segment (all in one row when the step
-/// is per row): single elements up to a group of 4, whole vector blocks,
+/// is per row): single elements up to a whole group, whole vector blocks,
 /// the remaining groups, then single elements. Returns the reductions
 /// combined into `acc`.
 SmallVector<Value> emitRange(OpBuilder &b, Location loc,
                              const SegmentBuffers &buf, Value lo, Value hi,
                              SmallVector<Value> acc, unsigned vectorGroups) {
-  Value four = arith::ConstantIndexOp::create(b, loc, 4);
-  // Whole groups of 4 in the middle share one Philox call each.
-  Value three = arith::ConstantIndexOp::create(b, loc, 3);
-  Value lo4 = arith::MulIOp::create(
+  Value groupSize = arith::ConstantIndexOp::create(b, loc, kGroupElements);
+  // Whole groups in the middle share one Philox call each.
+  Value groupMask = arith::ConstantIndexOp::create(b, loc, kGroupElements - 1);
+  Value loGroup = arith::MulIOp::create(
       b, loc,
-      arith::DivUIOp::create(b, loc, arith::AddIOp::create(b, loc, lo, three),
-                             four),
-      four);
-  lo4 = arith::MinSIOp::create(b, loc, lo4, hi);
-  Value hi4 = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, hi, four), four);
-  hi4 = arith::MaxSIOp::create(b, loc, hi4, lo4);
+      arith::DivUIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, lo, groupMask), groupSize),
+      groupSize);
+  loGroup = arith::MinSIOp::create(b, loc, loGroup, hi);
+  Value hiGroup = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, hi, groupSize), groupSize);
+  hiGroup = arith::MaxSIOp::create(b, loc, hiGroup, loGroup);
 
-  acc = emitLoop(b, loc, buf, lo, lo4, 1, acc);
+  acc = emitLoop(b, loc, buf, lo, loGroup, 1, acc);
   if (vectorGroups) {
     // Whole vector blocks, then the remaining groups one by one.
-    Value block = arith::ConstantIndexOp::create(b, loc, 4 * vectorGroups);
+    Value block =
+        arith::ConstantIndexOp::create(b, loc, kGroupElements * vectorGroups);
     Value hiV = arith::AddIOp::create(
-        b, loc, lo4,
+        b, loc, loGroup,
         arith::MulIOp::create(
             b, loc,
             arith::DivUIOp::create(
-                b, loc, arith::SubIOp::create(b, loc, hi4, lo4), block),
+                b, loc, arith::SubIOp::create(b, loc, hiGroup, loGroup), block),
             block));
-    acc = emitLoop(b, loc, buf, lo4, hiV, 4, acc, vectorGroups);
-    acc = emitLoop(b, loc, buf, hiV, hi4, 4, acc);
+    acc =
+        emitLoop(b, loc, buf, loGroup, hiV, kGroupElements, acc, vectorGroups);
+    acc = emitLoop(b, loc, buf, hiV, hiGroup, kGroupElements, acc);
   } else {
-    acc = emitLoop(b, loc, buf, lo4, hi4, 4, acc);
+    acc = emitLoop(b, loc, buf, loGroup, hiGroup, kGroupElements, acc);
   }
-  return emitLoop(b, loc, buf, hi4, hi, 1, acc);
+  return emitLoop(b, loc, buf, hiGroup, hi, 1, acc);
 }
 
 /// Per-row delta: the rows overlapping [lo, hi), each with its row values

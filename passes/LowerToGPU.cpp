@@ -1,8 +1,9 @@
 //===- LowerToGPU.cpp - dqt-lower-to-gpu ----------------------------------===//
 //
 // A fused step becomes one gpu.func kernel: per segment, a grid-stride loop
-// over groups of 4 elements (one Philox call and 128-bit loads of f32 data
-// per thread and iteration), the n % 4 tail handled by the first threads,
+// over groups of 8 elements (one Philox call per stream and two 128-bit
+// loads of f32 data per thread and iteration), the n % 8 tail handled by the
+// first threads,
 // then the by-product reductions: gpu.all_reduce per block and one global
 // atomic per block into an i64 buffer that the caller initializes.
 //
@@ -79,17 +80,20 @@ SmallVector<Value> emitInRow(OpBuilder &b, Location loc,
   return reds;
 }
 
-/// A thread's group of 4 elements from `first`: one Philox call and 128-bit
-/// accesses when it lies in one row (always without per-row delta, and with
-/// it whenever 4 divides the row length), else element by element.
+/// A thread's group of 8 elements from `first`: one Philox call per stream
+/// and 128-bit accesses when it lies in one row (always without per-row
+/// delta, and with it whenever 8 divides the row length), else element by
+/// element.
 SmallVector<Value> emitGroup(OpBuilder &b, Location loc,
                              const SegmentBuffers &buf, Value first) {
   if (!buf.rowLength)
-    return emitElements(b, loc, buf, first, 4, GroupAccess::AlignedVector);
+    return emitElements(b, loc, buf, first, kGroupElements,
+                        GroupAccess::AlignedVector);
   FusedStepOp step = buf.op;
   Value len = buf.rowLengthIndex(b, loc);
-  Value last = arith::AddIOp::create(b, loc, first,
-                                     arith::ConstantIndexOp::create(b, loc, 3));
+  Value last = arith::AddIOp::create(
+      b, loc, first,
+      arith::ConstantIndexOp::create(b, loc, kGroupElements - 1));
   Value sameRow =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
                             arith::DivUIOp::create(b, loc, first, len),
@@ -100,11 +104,12 @@ SmallVector<Value> emitGroup(OpBuilder &b, Location loc,
   auto split =
       scf::IfOp::create(b, loc, types, sameRow, /*withElseRegion=*/true);
   OpBuilder tb = split.getThenBodyBuilder();
-  scf::YieldOp::create(
-      tb, loc, emitInRow(tb, loc, buf, first, 4, GroupAccess::AlignedVector));
+  scf::YieldOp::create(tb, loc,
+                       emitInRow(tb, loc, buf, first, kGroupElements,
+                                 GroupAccess::AlignedVector));
   OpBuilder eb = split.getElseBodyBuilder();
   SmallVector<Value> reds;
-  for (unsigned e = 0; e < 4; ++e) {
+  for (unsigned e = 0; e < kGroupElements; ++e) {
     Value i = arith::AddIOp::create(eb, loc, first,
                                     arith::ConstantIndexOp::create(eb, loc, e));
     SmallVector<Value> r = emitInRow(eb, loc, buf, i, 1, GroupAccess::Scalar);
@@ -147,13 +152,13 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
       b, loc, arith::MulIOp::create(b, loc, bid, bdim), tid);
   Value stride = arith::MulIOp::create(b, loc, bdim, gdim);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value four = arith::ConstantIndexOp::create(b, loc, 4);
+  Value groupSize = arith::ConstantIndexOp::create(b, loc, kGroupElements);
 
   unsigned numReds = step.getNumReductions();
   auto combiner = [&](unsigned k) { return step.getCombiner(k); };
   for (auto [s, buf] : llvm::enumerate(segs)) {
     Value n = memref::DimOp::create(b, loc, buf.countBuffer(), 0);
-    Value groups = arith::DivUIOp::create(b, loc, n, four);
+    Value groups = arith::DivUIOp::create(b, loc, n, groupSize);
     SmallVector<Value> init;
     for (unsigned k = 0; k < numReds; ++k)
       init.push_back(buildReductionIdentity(b, loc, combiner(k),
@@ -162,16 +167,16 @@ void lowerFunc(func::FuncOp func, const KernelPlan &plan,
     auto loop = scf::ForOp::create(
         b, loc, gtid, groups, stride, init,
         [&](OpBuilder &nb, Location l, Value g, ValueRange acc) {
-          Value first = arith::MulIOp::create(nb, l, g, four);
+          Value first = arith::MulIOp::create(nb, l, g, groupSize);
           SmallVector<Value> reds = emitGroup(nb, l, buf, first);
           SmallVector<Value> next;
           for (unsigned k = 0; k < numReds; ++k)
             next.push_back(buildCombine(nb, l, combiner(k), acc[k], reds[k]));
           scf::YieldOp::create(nb, l, next);
         });
-    // The n % 4 tail elements go to the first threads of the grid; with
-    // packed weights they share one byte, so thread 0 does them all.
-    Value tailStart = arith::MulIOp::create(b, loc, groups, four);
+    // The n % 8 tail elements go to the first threads of the grid; with
+    // packed weights they share bytes, so thread 0 does them all.
+    Value tailStart = arith::MulIOp::create(b, loc, groups, groupSize);
     Value tailIdx = arith::AddIOp::create(b, loc, tailStart, gtid);
     bool packedTail = step.getPacked().has_value();
     Value inTail =

@@ -282,17 +282,17 @@ LogicalResult FusedStepOp::verifyRegions() {
       return yield.emitOpError("value #")
              << k << " has type " << v.getType() << ", expected " << yielded[k];
   // One random word per stream: the lowerings draw each once per group.
-  SmallVector<PhiloxWordOp, 2> words(body.getOps<PhiloxWordOp>());
+  SmallVector<PhiloxBitsOp, 2> words(body.getOps<PhiloxBitsOp>());
   for (auto [i, w] : llvm::enumerate(words))
-    for (PhiloxWordOp other : ArrayRef(words).drop_front(i + 1))
+    for (PhiloxBitsOp other : ArrayRef(words).drop_front(i + 1))
       if (other.getStream() == w.getStream())
-        return other.emitOpError("draws a second word from the '")
+        return other.emitOpError("draws twice from the '")
                << stringifyRandomStream(w.getStream())
                << "' stream of this body";
   return success();
 }
 
-LogicalResult PhiloxWordOp::verify() {
+LogicalResult PhiloxBitsOp::verify() {
   auto step = cast<FusedStepOp>((*this)->getParentOp());
   auto isScalarArg = [&](Value v) {
     auto arg = dyn_cast<BlockArgument>(v);

@@ -167,18 +167,21 @@ SmallVector<Value, 4> mlir::dqt::buildPhilox(OpBuilder &b, Location loc,
   return {x0, x1, x2, x3};
 }
 
-Value mlir::dqt::buildUniformFromWord(OpBuilder &b, Location loc, Value word) {
-  Type type = word.getType();
-  Type floatType = b.getF32Type();
-  if (auto vec = dyn_cast<VectorType>(type))
-    floatType = vec.clone(floatType);
-  Value shifted = arith::ShRUIOp::create(
-      b, loc, word, constLike(b, loc, type, b.getI32IntegerAttr(8)));
-  // The 24-bit value is exact in f32, and so is the scaling by 2^-24.
-  Value asFloat = arith::UIToFPOp::create(b, loc, floatType, shifted);
+Value mlir::dqt::buildUniformFromBits(OpBuilder &b, Location loc, Value bits) {
+  Type i32 = withElement(bits.getType(), b.getI32Type());
+  Type f32 = withElement(bits.getType(), b.getF32Type());
+  // (h + 0.5) * 2^-16 as (2h + 1) * 2^-17: 2h + 1 < 2^17 is exact in f32,
+  // and so is the scaling by a power of two.
+  Value wide = arith::ExtUIOp::create(b, loc, i32, bits);
+  Value odd = arith::OrIOp::create(
+      b, loc,
+      arith::ShLIOp::create(b, loc, wide,
+                            constLike(b, loc, i32, b.getI32IntegerAttr(1))),
+      constLike(b, loc, i32, b.getI32IntegerAttr(1)));
+  Value asFloat = arith::UIToFPOp::create(b, loc, f32, odd);
   return arith::MulFOp::create(
       b, loc, asFloat,
-      constLike(b, loc, floatType, b.getF32FloatAttr(1.0f / 16777216.0f)));
+      constLike(b, loc, f32, b.getF32FloatAttr(1.0f / 131072.0f)));
 }
 
 //===----------------------------------------------------------------------===//

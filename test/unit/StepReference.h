@@ -39,22 +39,26 @@ inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr,
 
 /// u_i of the contract for element i of tensor `tid` at step `step`.
 inline float uniform(uint64_t seed, uint64_t step, uint64_t tid, uint64_t i) {
-  uint64_t j = i / 4;
+  uint64_t j = i / 8;
   auto w = philox4x32(
       {uint32_t(j), uint32_t(j >> 32), uint32_t(step), uint32_t(tid)},
       {uint32_t(seed), uint32_t(seed >> 32)});
-  return float(w[i % 4] >> 8) * (1.0f / 16777216.0f);
+  uint32_t h = (w[(i % 8) / 2] >> (16 * (i % 2))) & 0xffffu;
+  return (float(h) + 0.5f) * (1.0f / 65536.0f);
 }
 
 /// The 32 state-stream bits of element i: word i mod 4 of the block with
 /// counter (j lo, j hi | 2^31, step, tid), j = i div 4 (docs/numerics.md).
 inline uint32_t stateBits(uint64_t seed, uint64_t step, uint64_t tid,
                           uint64_t i) {
-  uint64_t j = i / 4;
-  auto w = philox4x32({uint32_t(j), uint32_t(j >> 32) | 0x80000000u,
-                       uint32_t(step), uint32_t(tid)},
-                      {uint32_t(seed), uint32_t(seed >> 32)});
-  return w[i % 4];
+  uint64_t j = i / 8;
+  auto half = [&](uint32_t stream) {
+    auto w = philox4x32({uint32_t(j), uint32_t(j >> 32) | stream,
+                         uint32_t(step), uint32_t(tid)},
+                        {uint32_t(seed), uint32_t(seed >> 32)});
+    return (w[(i % 8) / 2] >> (16 * (i % 2))) & 0xffffu;
+  };
+  return half(0x80000000u) | half(0xC0000000u) << 16;
 }
 
 /// A bf16 (its 16 bits) as f32: the high half of the f32's bits.

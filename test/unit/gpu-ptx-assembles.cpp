@@ -113,8 +113,10 @@ void GpuPtx::checkPtx(const StepConfig &c, const std::string &chip) {
   // Per row: each row's max(q') by a 32-bit atomic max.
   EXPECT_EQ(count(*ptx, "atom.global.max.s32") > 0, c.scale == ScaleMode::Row);
   EXPECT_GT(count(*ptx, "ld.global.v4"), 0) << "no 128-bit loads";
-  if (c.stateType == StateType::BF16) // 4 bf16 states: one 64-bit access
-    EXPECT_GT(count(*ptx, "st.global.v4.b16"), 0) << "no 64-bit bf16 stores";
+  // A thread's group of 8 elements: 8 bf16 states are one 128-bit access
+  // (st.global.v4.b32), 8 f32 two.
+  if (c.stateType == StateType::BF16)
+    EXPECT_GT(count(*ptx, "st.global.v4.b32"), 0) << "no 128-bit bf16 stores";
 
   auto ptxas = llvm::sys::findProgramByName("ptxas", {"/usr/local/cuda/bin"});
   if (!ptxas)

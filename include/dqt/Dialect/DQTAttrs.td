@@ -60,12 +60,13 @@ def DQT_CombiningKindAttr : EnumAttr<DQT_Dialect, DQT_CombiningKind,
 def DQT_CombiningKindArrayAttr
     : TypedArrayAttrBase<DQT_CombiningKindAttr, "combining kinds">;
 
-/// `weight`: the uniforms that round the weights; `state`: the bits that
-/// round bf16 optimizer states (docs/numerics.md). Printed as the bare
-/// keyword in `dqt.philox_word`.
+/// `weight`: the uniforms that round the weights; `state0`, `state1`: the
+/// bits that round the first and second bf16 optimizer state
+/// (docs/numerics.md). Printed as the bare keyword in `dqt.philox_bits`.
 def DQT_RandomStreamAttr : I32EnumAttr<"RandomStream",
-    "The Philox stream a random word comes from",
-    [I32EnumAttrCase<"weight", 0>, I32EnumAttrCase<"state", 1>]> {
+    "The Philox stream random bits come from",
+    [I32EnumAttrCase<"weight", 0>, I32EnumAttrCase<"state0", 1>,
+     I32EnumAttrCase<"state1", 2>]> {
   let cppNamespace = "::mlir::dqt";
 }
 

@@ -179,12 +179,14 @@ def DQT_SgdMomentumOp : DQT_Op<"sgd_momentum",
 }
 
 def DQT_UniformOp : DQT_Op<"uniform", [Pure]> {
-  let summary = "Philox4x32-10 uniform stream u in [0, 1)";
+  let summary = "Philox4x32-10 uniform stream u in (0, 1)";
   let description = [{
-    Element `i` is `(word[i mod 4] >> 8) * 2^-24` of Philox4x32-10 with key
-    `(seed lo, seed hi)` and counter `(j lo, j hi, step, tensor_id)`,
-    `j = i div 4`. The stream depends only on (seed, step, tensor, element).
-    `like` gives the shape only.
+    Element `i` is `(h_i + 0.5) * 2^-16` (numerics contract v2,
+    docs/numerics.md): `h_i` is the low (even `i`) or high (odd `i`) half of
+    word `(i mod 8) div 2` of Philox4x32-10 with key `(seed lo, seed hi)` and
+    counter `(j lo, j hi, step, tensor_id)`, `j = i div 8`. The stream
+    depends only on (seed, step, tensor, element). `like` gives the shape
+    only.
 
     ```mlir
     %u = dqt.uniform %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xf32>
@@ -227,16 +229,16 @@ def DQT_StochasticRoundOp : DQT_Op<"stochastic_round",
 }
 
 def DQT_RandomBitsOp : DQT_Op<"random_bits", [Pure]> {
-  let summary = "Philox4x32-10 state stream: 32 random bits per element";
+  let summary = "The state streams: 2 x 16 random bits per element";
   let description = [{
-    Element `i` is `word[i mod 4]` of Philox4x32-10 with key
-    `(seed lo, seed hi)` and counter `(j lo, j hi | 2^31, step, tensor_id)`,
-    `j = i div 4`: the counters of `dqt.uniform` with bit 31 of the second
-    word set. Element indices are below 2^63, so `j hi` is below 2^29 and
-    the two streams never share a Philox block (for any tensor id and step):
-    they are independent. It feeds the stochastic rounding of the optimizer
-    states (`dqt.stochastic_round_bf16`), never the weights'.
-    `like` gives the shape only.
+    Element `i` is `h_i(state0) | h_i(state1) << 16`: the 16 bits of
+    element `i` (docs/numerics.md, contract v2) in the two state streams,
+    whose counters are those of `dqt.uniform` with `0x80000000` and
+    `0xC0000000` ORed into the second word. Element indices are below 2^63,
+    so `j hi` is below 2^28 and no two streams share a Philox block (for any
+    tensor id and step): they are independent. The low half rounds the first
+    optimizer state, the high half the second (`dqt.stochastic_round_bf16`
+    with shift 0 or 16), never the weights. `like` gives the shape only.
 
     ```mlir
     %r = dqt.random_bits %seed, %step, %tid like %g : tensor<?xf32> -> tensor<?xi32>
@@ -523,8 +525,8 @@ def DQT_FusedStepOp : DQT_Op<"fused_step", [RecursiveMemoryEffects,
 
     The body's arguments are the elements of `ins`, the row values of
     `rows`, the `scalars`, then the current elements of `outs`. The body asks
-    for its element's index with `dqt.element_index` and for random words
-    with `dqt.philox_word`. It yields the new element of each of `outs`,
+    for its element's index with `dqt.element_index` and for random bits
+    with `dqt.philox_bits`. It yields the new element of each of `outs`,
     then each reduction's contribution (per-row ones first).
 
     ```mlir
@@ -624,29 +626,32 @@ def DQT_ElementIndexOp : DQT_Op<"element_index",
   let assemblyFormat = "attr-dict `:` type($result)";
 }
 
-def DQT_PhiloxWordOp : DQT_Op<"philox_word",
+def DQT_PhiloxBitsOp : DQT_Op<"philox_bits",
     [Pure, HasParent<"FusedStepOp">]> {
-  let summary = "The Philox4x32-10 word of an element, in one stream";
+  let summary = "The 16 random bits of an element, in one stream";
   let description = [{
-    Inside a `dqt.fused_step`: the 32-bit random word of element `index`
-    (which must be the body's `dqt.element_index`) under the numerics
-    contract (docs/numerics.md): key (seed low, seed high), counter
-    (j low, j high, step, tensor id) with j = index div 4, word index mod 4.
-    The `state` stream sets bit 31 of the counter's second word, so it never
-    shares a Philox block with the `weight` stream. `seed`, `step` and
-    `tensor_id` must be the body's scalar arguments: the lowerings draw one
-    Philox block per group of 4 elements.
+    Inside a `dqt.fused_step`: the 16 random bits `h_i` of element
+    `index` (which must be the body's `dqt.element_index`) under the numerics
+    contract v2 (docs/numerics.md): Philox4x32-10 with key (seed low, seed
+    high) and counter (j low, j high | stream, step, tensor id), j = index
+    div 8; word (index mod 8) div 2 of the block, its low half for an even
+    index and its high half for an odd one. The `weight` stream rounds the
+    weights; `state0` and `state1` (counter word 1 with 0x80000000 and
+    0xC0000000 set) round the first and second bf16 optimizer states, so no
+    two streams share a block. `seed`, `step` and `tensor_id` must be the
+    body's scalar arguments: the lowerings draw one Philox block per group
+    of 8 elements and stream.
 
     ```mlir
-    %w = dqt.philox_word weight %seed, %step, %tid at %i : i32
+    %h = dqt.philox_bits weight %seed, %step, %tid at %i : i16
     ```
   }];
   let arguments = (ins DQT_RandomStreamAttr:$stream, I64:$seed, I64:$step,
                        I64:$tensor_id, Index:$index);
-  let results = (outs I32:$word);
+  let results = (outs I16:$bits);
   let assemblyFormat = [{
     $stream $seed `,` $step `,` $tensor_id `at` $index attr-dict `:`
-    type($word)
+    type($bits)
   }];
   let hasVerifier = 1;
 }

@@ -35,28 +35,44 @@ SmallVector<Value, 4> buildPhilox(OpBuilder &b, Location loc, Value key0,
                                   Value key1, ArrayRef<Value> counter,
                                   int64_t rounds);
 
-/// Emits the uniform of one Philox word: (word >> 8) * 2^-24 as f32.
-Value buildUniformFromWord(OpBuilder &b, Location loc, Value word);
+/// Emits the uniform of an element's 16 random bits (i16, or a vector of
+/// them): (h + 0.5) * 2^-16 as f32, exactly.
+Value buildUniformFromBits(OpBuilder &b, Location loc, Value bits);
 
 //===----------------------------------------------------------------------===//
-// The random streams (docs/numerics.md): element i takes word i mod 4 of
-// the Philox4x32-10 block of its group j = i div 4.
+// The random streams (docs/numerics.md, contract v2): element i takes the
+// low (even i) or high (odd i) half of word (i mod 8) div 2 of the
+// Philox4x32-10 block of its group j = i div 8.
 //===----------------------------------------------------------------------===//
+
+/// Elements per Philox block.
+constexpr int64_t kElementsPerBlock = 8;
 
 /// The 4 words of the Philox block (a dqt.philox) of element group `group`
-/// (an i64, or a vector of i64 lanes, one group per lane) in `stream`: key (seed lo, seed
-/// hi), counter (group lo, group hi, step lo, tensor id lo); the state
-/// stream sets bit 31 of the group's high word. `seed`, `step` and
-/// `tensorId` are i64 scalars.
+/// (an i64, or a vector of i64 lanes, one group per lane) in `stream`: key
+/// (seed lo, seed hi), counter (group lo, group hi | stream bits, step lo,
+/// tensor id lo); the state streams set 0x80000000 (state0) or 0xC0000000
+/// (state1) in the group's high word. `seed`, `step` and `tensorId` are i64
+/// scalars.
 SmallVector<Value, 4> buildStreamWords(OpBuilder &b, Location loc,
                                        RandomStream stream, Value seed,
                                        Value step, Value tensorId,
                                        Value group);
 
-/// The words of consecutive groups (vectors of G lanes, word k of group l in
-/// lane l of words[k]) in element order: a vector<4G x i32> whose lane
-/// 4l + k is word k of group l.
-Value buildInterleavedWords(OpBuilder &b, Location loc, ArrayRef<Value> words);
+/// The 16 bits of element `k` (0..7) of a group from its block's words
+/// (scalars): the low or high half of word k div 2, as i16.
+Value buildElementBits(OpBuilder &b, Location loc, ArrayRef<Value> words,
+                       unsigned k);
+
+/// The same for an element whose position `k` in its group (an i64 in
+/// [0, 8)) is only known at run time.
+Value buildElementBits(OpBuilder &b, Location loc, ArrayRef<Value> words,
+                       Value k);
+
+/// The bits of consecutive groups (vectors of G lanes, word k of group l in
+/// lane l of words[k]) in element order: a vector<8G x i16> whose lane
+/// 8l + k is element k of group l.
+Value buildInterleavedBits(OpBuilder &b, Location loc, ArrayRef<Value> words);
 
 //===----------------------------------------------------------------------===//
 // Packed ternary storage (docs/numerics.md): element i is the 2-bit two's

@@ -64,11 +64,12 @@ def DQTLowerToCPU : Pass<"dqt-lower-to-cpu", "ModuleOp"> {
     one buffer per `tensor.empty` destination; then `begin`, `end` (index)
     and a `memref<?xi64>` that receives the chunk's partial reductions
     (segment-major; per-row reductions go to their destinations). The kernel
-    carries `dqt.arg_origins`. Groups of 4 elements share
-    one Philox call. The main loop is explicit vector code over
-    `vector-width` groups (4 x vector-width contiguous elements): one Philox
-    call on vector<vector-width x i32> whose words are interleaved into
-    element order, contiguous vector loads and stores, and the body cloned on
+    carries `dqt.arg_origins`. Groups of 8 elements share
+    one Philox block per stream (numerics contract v2). The main loop is
+    explicit vector code over `vector-width` groups (8 x vector-width
+    contiguous elements): one Philox call per stream on vector<vector-width x
+    i32> whose words' 16-bit halves are interleaved into element order,
+    contiguous vector loads and stores, and the body cloned on
     vectors; remaining groups, and the elements before the first and after
     the last whole group, run as scalar code. Memref arguments are
     `llvm.noalias` (buffers of different arguments never overlap; an in-place
@@ -76,8 +77,8 @@ def DQTLowerToCPU : Pass<"dqt-lower-to-cpu", "ModuleOp"> {
     chunking and any vector width.
   }];
   let options = [
-    Option<"vectorWidth", "vector-width", "unsigned", /*default=*/"8",
-           "Groups of 4 elements per vector iteration (0: scalar groups)">
+    Option<"vectorWidth", "vector-width", "unsigned", /*default=*/"4",
+           "Groups of 8 elements per vector iteration (0: scalar groups)">
   ];
   let dependentDialects = ["arith::ArithDialect", "math::MathDialect",
                            "memref::MemRefDialect", "scf::SCFDialect",
@@ -91,8 +92,8 @@ def DQTLowerToGPU : Pass<"dqt-lower-to-gpu", "ModuleOp"> {
     Outlines every function of fused steps into a `gpu.func` kernel in a
     `gpu.module`, with the CPU kernel's arguments (the kernel ABI) minus
     `begin` and `end`: per step, a grid-stride loop where each thread handles
-    4 consecutive elements (one Philox call, 128-bit vector loads of f32
-    data), per-thread partial reductions combined with `gpu.all_reduce` and
+    a group of 8 consecutive elements (one Philox call per stream, two
+    128-bit vector loads of f32 data), per-thread partial reductions combined with `gpu.all_reduce` and
     one global atomic per block. `math.sqrt` becomes `llvm.nvvm.sqrt.rn.f`
     (the IEEE square root required by the numerics contract; the libdevice
     default is approximate), by `populateGpuNativeMathPatterns`.

@@ -1,9 +1,10 @@
 //===- ElementCodegen.h - a fused step's code for some elements -*- C++ -*-===//
 //
 // What the CPU and GPU lowerings share: for one segment of a kernel, the
-// loads, the random words, the cloned body, the stores and the reduction
-// contributions of 1 or 4 consecutive elements, or of a vector block of
-// groups of 4. The two lowerings differ only in the loop skeleton around it.
+// loads, the random bits, the cloned body, the stores and the reduction
+// contributions of 1 element or a group of 8 (one Philox block per stream),
+// or of a vector block of groups. The two lowerings differ only in the loop
+// skeleton around it.
 //
 //===----------------------------------------------------------------------===//
 

@@ -247,9 +247,9 @@ std::vector<StepStats> launchCuda(const std::string &ptx,
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials), kNumReductions);
-    // 256 threads, 4 elements each per grid-stride iteration; enough blocks
-    // to fill a large GPU, no more than the work needs.
-    int64_t groups = (op.numel + 3) / 4;
+    // 256 threads, a group of 8 elements each per grid-stride iteration;
+    // enough blocks to fill a large GPU, no more than the work needs.
+    int64_t groups = (op.numel + 7) / 8;
     unsigned blocks = unsigned(std::min<int64_t>((groups + 255) / 256, 4096));
     cu->check(cu->cuLaunchKernel(fn, std::max(blocks, 1u), 1, 1, 256, 1, 1, 0,
                                  stream, args.data(), nullptr),

@@ -2,7 +2,7 @@
 //
 // The JIT-compiled CPU step, for ternary, 2, 3, 4 and 8 bits, AdamW and SGD,
 // f32 and (ternary, 4, 8 bits) bf16 states, on 2^20 + 3 elements (a tail that
-// is not a whole group of 4), against the independent reference: weights,
+// is not a whole group of 8), against the independent reference: weights,
 // states and by-products bit-identical, and identical for any chunking.
 //
 //===----------------------------------------------------------------------===//

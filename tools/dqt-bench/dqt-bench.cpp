@@ -3,14 +3,16 @@
 // Times, in one process and on buffers of the same size, the fused DQT AdamW
 // step through the runtime's optimizer (int8 weights with f32 and with bf16
 // states; packed ternary weights; one delta per output row), a STREAM-style
-// triad and copy (the roofline), the same step written op by op with LibTorch
+// triad and copy and an in-place a = b + 3a (the roofline; in place has no
+// write-allocate traffic, like an optimizer step), the same step written op
+// by op with LibTorch
 // tensor ops (the eager reference), and PyTorch's AdamW on f32 weights (the
 // fused kernel at::_fused_adamw_ and the _foreach_ kernels of
 // AdamW(foreach=True)). Each is warmed up, then timed in interleaved rounds;
 // medians are reported. Effective GB/s counts the bytes each must move at least
 // once (DQT step: 22 per parameter with f32 states, 14 with bf16, 20.5 packed
-// ternary; with one delta per row of 1024 as with f32 states; triad 12; copy 8;
-// f32 AdamW 28).
+// ternary; with one delta per row of 1024 as with f32 states; triad 12;
+// in place 12; copy 8; f32 AdamW 28).
 //
 //===----------------------------------------------------------------------===//
 
@@ -142,6 +144,10 @@ std::vector<Result> runSize(int64_t n, int reps) {
              c = at::full({n}, 2.0f, f32);
   cases.push_back({"triad", 12, reps, [&] { at::add_out(a, b, c, 3.0); }});
   cases.push_back({"copy", 8, reps, [&] { a.copy_(b); }});
+  // In place, a = b + 3a: read a and b, write a back. Like every optimizer
+  // step it has no write-allocate traffic, which the triad's output has.
+  at::Tensor ip = at::zeros({n}, f32);
+  cases.push_back({"inplace", 12, reps, [&] { at::add_out(ip, b, ip, 3.0); }});
 
   // The fused DQT steps through the runtime (one launch, all threads): int8
   // weights with f32 and with bf16 states, packed ternary weights.
@@ -417,8 +423,13 @@ int main(int argc, char **argv) {
   double triadGBs = triad.bytesPerParam * nr / triad.seconds / 1e9;
   double overTriad = fusedGBs / triadGBs;
   double vsEager = find(all, "eager_reference", nr).seconds / fused.seconds;
-  double vsTorch =
-      find(all, "torch_fused_adamw_f32", nr).seconds / fused.seconds;
+  double torchFused = find(all, "torch_fused_adamw_f32", nr).seconds;
+  double vsTorch = torchFused / fused.seconds;
+  // bf16 states (14 bytes a parameter) against torch's f32 states (28).
+  double vsTorchBF16 = torchFused / find(all, "dqt_adamw_i8_bf16", nr).seconds;
+  const Result &inplace = find(all, "inplace", nr);
+  double overInplace =
+      fusedGBs / (inplace.bytesPerParam * nr / inplace.seconds / 1e9);
 
   if (json) {
     std::printf("{\"threads\": %d, \"reps\": %d, \"results\": [",
@@ -431,11 +442,13 @@ int main(int argc, char **argv) {
                   r.n / r.seconds, r.bytesPerParam * r.n / r.seconds / 1e9);
     }
     std::printf("], \"ratios\": {\"n\": %lld, \"fused_over_triad\": %.4g, "
+                "\"fused_over_inplace\": %.4g, "
                 "\"speedup_vs_eager_reference\": %.4g, "
-                "\"speedup_vs_torch_fused_adamw\": %.4g}, "
+                "\"speedup_vs_torch_fused_adamw\": %.4g, "
+                "\"speedup_vs_torch_fused_adamw_bf16_states\": %.4g}, "
                 "\"jit\": {\"cold_compile_s\": %.4g, \"warm_load_s\": %.4g}}\n",
-                (long long)nr, overTriad, vsEager, vsTorch, coldCompile,
-                warmLoad);
+                (long long)nr, overTriad, overInplace, vsEager, vsTorch,
+                vsTorchBF16, coldCompile, warmLoad);
     return 0;
   }
   std::printf("dqt-bench: %d threads, median of %d; JIT: cold compile %.0f "
@@ -447,8 +460,10 @@ int main(int argc, char **argv) {
     std::printf("%-24s %10lld %12.3f %14.4g %10.2f\n", r.impl.c_str(),
                 (long long)r.n, r.seconds * 1e3, r.n / r.seconds,
                 r.bytesPerParam * r.n / r.seconds / 1e9);
-  std::printf("at N = %lld: fused/triad %.2f, speedup vs eager %.1fx, vs "
-              "torch fused AdamW %.2fx\n",
-              (long long)nr, overTriad, vsEager, vsTorch);
+  std::printf("at N = %lld: fused/triad %.2f, fused/inplace %.2f, speedup "
+              "vs eager %.1fx, vs torch fused AdamW %.2fx (bf16 states "
+              "%.2fx)\n",
+              (long long)nr, overTriad, overInplace, vsEager, vsTorch,
+              vsTorchBF16);
   return 0;
 }

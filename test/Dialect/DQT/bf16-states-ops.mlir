@@ -47,13 +47,13 @@ func.func @random_bits_and_rounding(%seed: i64, %step: i64, %tid: i64, %x: tenso
 // CHECK-LABEL: func.func @fused_state_stream
 // CHECK: dqt.fused_step scalars({{.*}} : i64, i64, i64) outs(%{{.*}} : tensor<?xbf16>) combiners [] -> tensor<?xbf16>
 // CHECK-NEXT: ^bb0(%{{.*}}: i64, %{{.*}}: i64, %{{.*}}: i64, %{{.*}}: bf16):
-// CHECK: dqt.philox_word state
+// CHECK: dqt.philox_bits state0
 func.func @fused_state_stream(%m: tensor<?xbf16>, %seed: i64, %step: i64, %tid: i64) -> tensor<?xbf16> {
   %r = dqt.fused_step scalars(%seed, %step, %tid : i64, i64, i64)
       outs(%m : tensor<?xbf16>) combiners [] -> tensor<?xbf16> {
   ^bb0(%s: i64, %t: i64, %id: i64, %me: bf16):
     %i = dqt.element_index : index
-    %bits = dqt.philox_word state %s, %t, %id at %i : i32
+    %bits = dqt.philox_bits state0 %s, %t, %id at %i : i16
     dqt.yield %me : bf16
   }
   return %r : tensor<?xbf16>

@@ -308,9 +308,9 @@ func.func @two_words_of_one_stream(%q: tensor<?xi8>, %s: i64) -> tensor<?xi8> {
   %r = dqt.fused_step scalars(%s : i64) outs(%q : tensor<?xi8>) combiners [] -> tensor<?xi8> {
   ^bb0(%se: i64, %qe: i8):
     %i = dqt.element_index : index
-    %a = dqt.philox_word weight %se, %se, %se at %i : i32
-    // expected-error @+1 {{'dqt.philox_word' op draws a second word from the 'weight' stream of this body}}
-    %b = dqt.philox_word weight %se, %se, %se at %i : i32
+    %a = dqt.philox_bits weight %se, %se, %se at %i : i16
+    // expected-error @+1 {{'dqt.philox_bits' op draws twice from the 'weight' stream of this body}}
+    %b = dqt.philox_bits weight %se, %se, %se at %i : i16
     dqt.yield %qe : i8
   }
   return %r : tensor<?xi8>
@@ -322,9 +322,9 @@ func.func @word_seed_per_element(%g: tensor<?xi64>, %s: i64) -> i64 {
   %r = dqt.fused_step ins(%g : tensor<?xi64>) scalars(%s : i64) combiners [#dqt.combiner<addi>] -> i64 {
   ^bb0(%ge: i64, %se: i64):
     %i = dqt.element_index : index
-    // expected-error @+1 {{'dqt.philox_word' op takes its seed from a scalar argument of the fused step's body}}
-    %w = dqt.philox_word weight %ge, %se, %se at %i : i32
-    %w64 = arith.extui %w : i32 to i64
+    // expected-error @+1 {{'dqt.philox_bits' op takes its seed from a scalar argument of the fused step's body}}
+    %w = dqt.philox_bits weight %ge, %se, %se at %i : i16
+    %w64 = arith.extui %w : i16 to i64
     dqt.yield %w64 : i64
   }
   return %r : i64
@@ -336,8 +336,8 @@ func.func @word_of_another_element(%q: tensor<?xi8>, %s: i64) -> tensor<?xi8> {
   %r = dqt.fused_step scalars(%s : i64) outs(%q : tensor<?xi8>) combiners [] -> tensor<?xi8> {
   ^bb0(%se: i64, %qe: i8):
     %i = arith.constant 0 : index
-    // expected-error @+1 {{'dqt.philox_word' op draws for the body's own element: its index must be 'dqt.element_index'}}
-    %w = dqt.philox_word weight %se, %se, %se at %i : i32
+    // expected-error @+1 {{'dqt.philox_bits' op draws for the body's own element: its index must be 'dqt.element_index'}}
+    %w = dqt.philox_bits weight %se, %se, %se at %i : i16
     dqt.yield %qe : i8
   }
   return %r : tensor<?xi8>
@@ -349,8 +349,8 @@ func.func @unknown_stream(%q: tensor<?xi8>, %s: i64) -> tensor<?xi8> {
   %r = dqt.fused_step scalars(%s : i64) outs(%q : tensor<?xi8>) combiners [] -> tensor<?xi8> {
   ^bb0(%se: i64, %qe: i8):
     %i = dqt.element_index : index
-    // expected-error @+1 {{custom op 'dqt.philox_word' expected string or keyword containing one of the following enum values for attribute 'stream' [weight, state]}}
-    %w = dqt.philox_word bias %se, %se, %se at %i : i32
+    // expected-error @+1 {{custom op 'dqt.philox_bits' expected string or keyword containing one of the following enum values for attribute 'stream' [weight, state0, state1]}}
+    %w = dqt.philox_bits bias %se, %se, %se at %i : i16
     dqt.yield %qe : i8
   }
   return %r : tensor<?xi8>

@@ -210,7 +210,7 @@ func.func @fused_step_all_groups(
   // CHECK-SAME: combiners [#dqt.combiner<maxsi>, #dqt.combiner<addi>] -> tensor<12xi8>, tensor<3xi32>, i64 {
   // CHECK-NEXT: ^bb0(%[[WE:.*]]: f32, %[[DE:.*]]: f32, %[[S:.*]]: i64, %[[T:.*]]: i64, %[[ID:.*]]: i64, %{{.*}}: i8):
   // CHECK-NEXT: %[[I:.*]] = dqt.element_index : index
-  // CHECK-NEXT: %[[W:.*]] = dqt.philox_word weight %[[S]], %[[T]], %[[ID]] at %[[I]] : i32
+  // CHECK-NEXT: %[[H:.*]] = dqt.philox_bits weight %[[S]], %[[T]], %[[ID]] at %[[I]] : i16
   // CHECK: arith.divf %[[WE]], %[[DE]] : f32
   // CHECK: dqt.yield %{{.*}}, %{{.*}}, %{{.*}} : i8, i32, i64
   // CHECK-NEXT: }
@@ -223,11 +223,13 @@ func.func @fused_step_all_groups(
       -> tensor<12xi8>, tensor<3xi32>, i64 {
   ^bb0(%we: f32, %de: f32, %s: i64, %t: i64, %id: i64, %old: i8):
     %i = dqt.element_index : index
-    %word = dqt.philox_word weight %s, %t, %id at %i : i32
-    %c8 = arith.constant 8 : i32
-    %hi = arith.shrui %word, %c8 : i32
-    %u0 = arith.uitofp %hi : i32 to f32
-    %scale = arith.constant 5.96046448E-8 : f32
+    %h = dqt.philox_bits weight %s, %t, %id at %i : i16
+    %h32 = arith.extui %h : i16 to i32
+    %c1 = arith.constant 1 : i32
+    %h2 = arith.shli %h32, %c1 : i32
+    %odd = arith.ori %h2, %c1 : i32
+    %u0 = arith.uitofp %odd : i32 to f32
+    %scale = arith.constant 7.62939453E-6 : f32
     %u = arith.mulf %u0, %scale : f32
     %x = arith.divf %we, %de : f32
     %fl = math.floor %x : f32
@@ -245,18 +247,22 @@ func.func @fused_step_all_groups(
   return %r#0, %r#1, %r#2 : tensor<12xi8>, tensor<3xi32>, i64
 }
 
-// The state stream, as a bf16 state's rounding draws it.
-// CHECK-LABEL: func.func @philox_word_state_stream
-// CHECK: dqt.philox_word state
-func.func @philox_word_state_stream(%g: tensor<?xf32>, %seed: i64, %step: i64,
+// The state streams, as the rounding of two bf16 states draws them.
+// CHECK-LABEL: func.func @philox_bits_state_stream
+// CHECK: dqt.philox_bits state0 %{{.*}} : i16
+// CHECK: dqt.philox_bits state1 %{{.*}} : i16
+func.func @philox_bits_state_stream(%g: tensor<?xf32>, %seed: i64, %step: i64,
                                     %tid: i64) -> i64 {
   %r = dqt.fused_step ins(%g : tensor<?xf32>)
       scalars(%seed, %step, %tid : i64, i64, i64)
       combiners [#dqt.combiner<addi>] -> i64 {
   ^bb0(%ge: f32, %s: i64, %t: i64, %id: i64):
     %i = dqt.element_index : index
-    %word = dqt.philox_word state %s, %t, %id at %i : i32
-    %w64 = arith.extui %word : i32 to i64
+    %lo = dqt.philox_bits state0 %s, %t, %id at %i : i16
+    %hi = dqt.philox_bits state1 %s, %t, %id at %i : i16
+    %lo64 = arith.extui %lo : i16 to i64
+    %hi64 = arith.extui %hi : i16 to i64
+    %w64 = arith.addi %lo64, %hi64 : i64
     dqt.yield %w64 : i64
   }
   return %r : i64

@@ -68,7 +68,7 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
   const StepConfig &config = GetParam().config;
   auto ptx = compileGpuStep(config, "sm_80");
   ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
-  // Rows of an odd length: groups of 4 straddle rows.
+  // Rows of an odd length: groups of 8 straddle rows.
   const int64_t rowLength = 1021, rows = 1027, n = rows * rowLength;
   bool perRow = config.scale == ScaleMode::Row;
   at::Generator gen = at::detail::createCPUGenerator(3);

@@ -1,7 +1,7 @@
 // dqt-fuse-step turns the AdamW step of a group of three 8-bit parameters
 // (the function at the end of this file) into three dqt.fused_step ops, one
 // per parameter, in destination-passing style: the gradient is the one
-// `ins` operand; seed, step and tensor id (read by dqt.philox_word), the old
+// `ins` operand; seed, step and tensor id (read by dqt.philox_bits), the old
 // grid step, the hyper-parameters and the new grid step are `scalars`; the
 // weights and both Adam states are `outs` updated in place; no intermediate
 // tensor is left. dqt-lower-to-cpu / dqt-lower-to-gpu make one kernel of the
@@ -11,7 +11,7 @@
 //
 // No tensor-level op (hence no intermediate tensor) is left anywhere: the
 // only dqt ops are next_delta (scalar), the fused steps and their bodies'
-// element_index, philox_word and yield.
+// element_index, philox_bits and yield.
 // RUN: dqt-opt %s --dqt-fuse-step | FileCheck %s --check-prefix=GONE \
 // RUN:   --implicit-check-not=dqt.dequantize --implicit-check-not=dqt.adam_moments \
 // RUN:   --implicit-check-not=dqt.adam_apply --implicit-check-not=dqt.uniform \
@@ -42,9 +42,11 @@
 // PER: arith.mulf %{{.*}}, %[[VE]] : f32
 // PER: math.sqrt
 // PER: arith.divf
-// The weight's random word of this element, in the body.
+// The weight's 16 random bits of this element, in the body, and its uniform
+// (2h + 1) * 2^-17.
 // PER: %[[IDX:.*]] = dqt.element_index : index
-// PER-NEXT: dqt.philox_word weight %[[SEEDA]], %[[STEPA]], %[[TIDA]] at %[[IDX]] : i32
+// PER-NEXT: %[[H:.*]] = dqt.philox_bits weight %[[SEEDA]], %[[STEPA]], %[[TIDA]] at %[[IDX]] : i16
+// PER-NEXT: arith.extui %[[H]] : i16 to i32
 // PER: math.floor
 // PER: arith.fptosi {{.*}} : f32 to i8
 // PER: math.absf %[[GE]] : f32

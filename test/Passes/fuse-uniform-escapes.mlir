@@ -12,7 +12,11 @@
 // CHECK: %[[R:.*]]:2 = dqt.fused_step ins(%[[W]] : tensor<?xf32>)
 // CHECK-SAME: outs(%[[EU]], %[[EQ]] : tensor<?xf32>, tensor<?xi8>) combiners []
 // CHECK-SAME: -> tensor<?xf32>, tensor<?xi8>
-// CHECK: dqt.philox_word weight
+// The element's 16 bits of the weight stream, and its uniform
+// (2h + 1) * 2^-17 = (h + 0.5) * 2^-16.
+// CHECK: %[[H:.*]] = dqt.philox_bits weight %{{.*}}, %{{.*}}, %{{.*}} at %{{.*}} : i16
+// CHECK-NEXT: arith.extui %[[H]] : i16 to i32
+// CHECK: arith.constant 7.62939453E-6 : f32
 // CHECK: return %[[R]]#1, %[[R]]#0
 func.func @uniform_escapes(%w: tensor<?xf32>, %d: f32, %seed: i64, %step: i64,
                            %tid: i64) -> (tensor<?xi8>, tensor<?xf32>) {

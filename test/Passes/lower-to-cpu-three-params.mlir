@@ -43,8 +43,10 @@
 // The vector loop carries max (lane-wise, from a splat of -128), changed and
 // non-finite through the blocks.
 // ADAMW: %[[VR:.*]]:3 = scf.for %[[IV:.*]] = {{.*}} step %c32{{(_[0-9]+)?}} iter_args(%[[AMX:[^ ]*]] = %[[SPLAT]], %[[ACH:[^ ]*]] = %[[HEAD]]#1, %[[ANF:[^ ]*]] = %[[HEAD]]#2) -> (vector<32xi8>, i64, i64) {
-// ADAMW: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<8xi32>{{$}}
-// ADAMW: %[[WORDS:.*]] = vector.bitcast %{{.*}} : vector<16xi64> to vector<32xi32>
+// One Philox for the 4 groups of 8 (vector<4xi32>), its 16-bit halves in
+// element order.
+// ADAMW: dqt.philox key(%{{.*}}, %{{.*}}) counter(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : vector<4xi32>{{$}}
+// ADAMW: %[[BITS:.*]] = vector.bitcast %{{.*}} : vector<8xi64> to vector<32xi16>
 // ADAMW-NEXT: vector.load %[[G0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
 // ADAMW-NEXT: %[[VQ:.*]] = vector.load %[[Q0]][%[[IV]]] : memref<?xi8>, vector<32xi8>
 // ADAMW-NEXT: vector.load %[[M0]][%[[IV]]] : memref<?xf32>, vector<32xf32>
@@ -53,7 +55,10 @@
 // ADAMW: %[[VND:.*]] = vector.broadcast %[[ND0]] : f32 to vector<32xf32>
 // ADAMW: math.sqrt %{{.*}} : vector<32xf32>
 // ADAMW-NOT: math.sqrt
-// ADAMW: arith.shrui %[[WORDS]], %{{.*}} : vector<32xi32>
+// The uniforms (2h + 1) * 2^-17.
+// ADAMW: arith.extui %[[BITS]] : vector<32xi16> to vector<32xi32>
+// ADAMW-NEXT: arith.shli
+// ADAMW-NEXT: arith.ori
 // ADAMW-NEXT: arith.uitofp
 // ADAMW-NEXT: %[[VU:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<32xf32>
 // ADAMW-NEXT: %[[VRND:.*]] = arith.divf %{{.*}}, %[[VND]] : vector<32xf32>
@@ -76,40 +81,72 @@
 // ADAMW-NEXT: %[[RMX:.*]] = vector.reduction <maxsi>, %[[VR]]#0 : vector<32xi8> into i8
 // ADAMW-NEXT: %[[MX:.*]] = arith.maxsi %[[HEAD]]#0, %[[RMX]] : i8
 // The scalar group loop continues the vector loop's reductions.
-// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c4{{(_[0-9]+)?}} iter_args(%{{[^ ]*}} = %[[MX]], %{{[^ ]*}} = %[[VR]]#1, %{{[^ ]*}} = %[[VR]]#2) -> (i8, i64, i64) {
+// ADAMW: scf.for %[[J:.*]] = {{.*}} step %c8{{(_[0-9]+)?}} iter_args(%{{[^ ]*}} = %[[MX]], %{{[^ ]*}} = %[[VR]]#1, %{{[^ ]*}} = %[[VR]]#2) -> (i8, i64, i64) {
 // ADAMW: %[[J1:.*]] = arith.addi %[[J]], %c1{{(_[0-9]+)?}} : index
-// ADAMW: %[[J2:.*]] = arith.addi %[[J]], %c2{{(_[0-9]+)?}} : index
-// ADAMW: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J2:.*]] = arith.addi %[[J]], %c2{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J3:.*]] = arith.addi %[[J]], %c3{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J4:.*]] = arith.addi %[[J]], %c4{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J5:.*]] = arith.addi %[[J]], %c5{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J6:.*]] = arith.addi %[[J]], %c6{{(_[0-9]+)?}} : index
+// ADAMW-NEXT: %[[J7:.*]] = arith.addi %[[J]], %c7{{(_[0-9]+)?}} : index
 // ADAMW-NEXT: memref.load %[[G0]][%[[J]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[G0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[G0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[G0]][%[[J3]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[G0]][%[[J4]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[G0]][%[[J5]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[G0]][%[[J6]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[G0]][%[[J7]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[Q0]][%[[J]]] : memref<?xi8>
 // ADAMW-NEXT: memref.load %[[Q0]][%[[J1]]] : memref<?xi8>
 // ADAMW-NEXT: memref.load %[[Q0]][%[[J2]]] : memref<?xi8>
 // ADAMW-NEXT: memref.load %[[Q0]][%[[J3]]] : memref<?xi8>
+// ADAMW-NEXT: memref.load %[[Q0]][%[[J4]]] : memref<?xi8>
+// ADAMW-NEXT: memref.load %[[Q0]][%[[J5]]] : memref<?xi8>
+// ADAMW-NEXT: memref.load %[[Q0]][%[[J6]]] : memref<?xi8>
+// ADAMW-NEXT: memref.load %[[Q0]][%[[J7]]] : memref<?xi8>
 // ADAMW-NEXT: memref.load %[[M0]][%[[J]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[M0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[M0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[M0]][%[[J3]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[M0]][%[[J4]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[M0]][%[[J5]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[M0]][%[[J6]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[M0]][%[[J7]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.load %[[V0]][%[[J3]]] : memref<?xf32>
-// ADAMW-COUNT-4: math.sqrt %{{.*}} : f32
+// ADAMW-NEXT: memref.load %[[V0]][%[[J4]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[V0]][%[[J5]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[V0]][%[[J6]]] : memref<?xf32>
+// ADAMW-NEXT: memref.load %[[V0]][%[[J7]]] : memref<?xf32>
+// ADAMW-COUNT-8: math.sqrt %{{.*}} : f32
 // ADAMW-NOT: math.sqrt
 // ADAMW: memref.store %{{.*}}, %[[Q0]][%[[J]]] : memref<?xi8>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J1]]] : memref<?xi8>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J2]]] : memref<?xi8>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J3]]] : memref<?xi8>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J4]]] : memref<?xi8>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J5]]] : memref<?xi8>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J6]]] : memref<?xi8>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[Q0]][%[[J7]]] : memref<?xi8>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J3]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J4]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J5]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J6]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[M0]][%[[J7]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J1]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J2]]] : memref<?xf32>
 // ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J3]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J4]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J5]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J6]]] : memref<?xf32>
+// ADAMW-NEXT: memref.store %{{.*}}, %[[V0]][%[[J7]]] : memref<?xf32>
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
 // ADAMW: %[[HEAD:.*]]:3 = scf.for {{.*}} step %c1{{(_[0-9]+)?}} iter_args({{.*}}) -> (i8, i64, i64) {
@@ -128,11 +165,11 @@
 // ADAMW: vector.load %[[Q1]][%[[IVB]]] : memref<?xi8>, vector<32xi8>
 // ADAMW: vector.broadcast %[[ND1]] : f32 to vector<32xf32>
 // ADAMW: vector.store %{{.*}}, %[[V1]][%[[IVB]]] : memref<?xf32>, vector<32xf32>
-// ADAMW: scf.for %[[JB:.*]] = {{.*}} step %c4
-// ADAMW: %[[JB3:.*]] = arith.addi %[[JB]], %c3{{(_[0-9]+)?}} : index
+// ADAMW: scf.for %[[JB:.*]] = {{.*}} step %c8
+// ADAMW: %[[JB7:.*]] = arith.addi %[[JB]], %c7{{(_[0-9]+)?}} : index
 // ADAMW-NEXT: memref.load %[[G1]][%[[JB]]]
-// ADAMW: memref.load %[[Q1]][%[[JB3]]]
-// ADAMW: memref.store %{{.*}}, %[[V1]][%[[JB3]]]
+// ADAMW: memref.load %[[Q1]][%[[JB7]]]
+// ADAMW: memref.store %{{.*}}, %[[V1]][%[[JB7]]]
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c5{{(_[0-9]+)?}}] : memref<?xi64>
@@ -140,11 +177,11 @@
 // ADAMW: vector.load %[[Q2]][%[[IVC]]] : memref<?xi8>, vector<32xi8>
 // ADAMW: vector.broadcast %[[ND2]] : f32 to vector<32xf32>
 // ADAMW: vector.store %{{.*}}, %[[V2]][%[[IVC]]] : memref<?xf32>, vector<32xf32>
-// ADAMW: scf.for %[[JC:.*]] = {{.*}} step %c4
-// ADAMW: %[[JC3:.*]] = arith.addi %[[JC]], %c3{{(_[0-9]+)?}} : index
+// ADAMW: scf.for %[[JC:.*]] = {{.*}} step %c8
+// ADAMW: %[[JC7:.*]] = arith.addi %[[JC]], %c7{{(_[0-9]+)?}} : index
 // ADAMW-NEXT: memref.load %[[G2]][%[[JC]]]
 // ADAMW: memref.load %[[Q2]][%[[JC]]]
-// ADAMW: memref.store %{{.*}}, %[[V2]][%[[JC3]]]
+// ADAMW: memref.store %{{.*}}, %[[V2]][%[[JC7]]]
 // ADAMW: scf.yield
 // ADAMW-NEXT: }{{$}}
 // ADAMW: memref.store %{{.*}}, %[[PART]][%c8{{(_[0-9]+)?}}] : memref<?xi64>

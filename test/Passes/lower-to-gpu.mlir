@@ -3,8 +3,8 @@
 // parameter) into ONE gpu.func kernel whose arguments are the function's
 // arguments in order, then the partials buffer. The prologue computes each
 // parameter's next grid step; per segment (fused step) a grid-stride loop
-// over 4-element groups (128-bit loads of f32 data), the n % 4 tail on the
-// first threads, block reductions with gpu.all_reduce and one global atomic
+// over 8-element groups (one Philox block each; two 128-bit loads of f32
+// data), the n % 8 tail on the first threads, block reductions with gpu.all_reduce and one global atomic
 // per block and reduction. math.sqrt becomes the IEEE llvm.nvvm.sqrt.rn.f.
 //
 // RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-gpu \
@@ -13,11 +13,12 @@
 // RUN:   --implicit-check-not=dqt.fused_step --implicit-check-not=dqt.next_delta \
 // RUN:   --implicit-check-not="tensor<"
 //
-// Exactly one kernel, 15 IEEE square roots (3 segments x (4 lanes + 1 tail)).
+// Exactly one kernel, 27 IEEE square roots (3 segments x (8 lanes + 1 tail);
+// 15 = 3 x (4 + 1) with the former groups of 4).
 // RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-gpu \
 // RUN:   | grep "gpu.func @.* kernel" | count 1
 // RUN: dqt-opt %s --dqt-fuse-step --dqt-lower-to-gpu \
-// RUN:   | grep 'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"' | count 15
+// RUN:   | grep 'llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"' | count 27
 //
 // Without dqt-fuse-step there is nothing the GPU lowering can take.
 // RUN: not dqt-opt %s --dqt-lower-to-gpu 2>&1 | FileCheck %s --check-prefix=UNFUSED
@@ -40,7 +41,7 @@
 // CHECK-NEXT: %[[MD:.*]] = arith.mulf %[[MQF]], %[[D0]] : f32
 // CHECK-NEXT: %[[DD:.*]] = arith.divf %[[MD]], %{{.*}} : f32
 // CHECK-NEXT: %[[ND0:.*]] = arith.select %[[POS]], %[[DD]], %[[D0]] : f32
-// Grid-stride loop over groups of 4 elements.
+// Grid-stride loop over groups of 8 elements.
 // CHECK: %[[TID:.*]] = gpu.thread_id x
 // CHECK-NEXT: %[[BID:.*]] = gpu.block_id x
 // CHECK-NEXT: %[[BDIM:.*]] = gpu.block_dim x
@@ -50,29 +51,46 @@
 // CHECK-NEXT: %[[STRIDE:.*]] = arith.muli %[[BDIM]], %[[GDIM]] : index
 // The element count is the length of the gradient (the step's `ins`).
 // CHECK: %[[N0:.*]] = memref.dim %[[G0]], %{{.*}} : memref<?xf32>
-// CHECK-NEXT: %[[NG0:.*]] = arith.divui %[[N0]], %c4 : index
+// CHECK-NEXT: %[[NG0:.*]] = arith.divui %[[N0]], %c8 : index
 // CHECK: %[[L0:.*]]:3 = scf.for %[[G:.*]] = %[[GTID]] to %[[NG0]] step %[[STRIDE]] iter_args({{.*}}) -> (i8, i64, i64) {
-// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[G]], %c4 : index
-// One Philox call gives the 4 lanes' uniforms.
-// CHECK: dqt.philox
+// CHECK-NEXT: %[[FIRST:.*]] = arith.muli %[[G]], %c8 : index
+// One Philox call, on block j = first div 8 (its low word the first counter
+// word), gives the 8 lanes' 16-bit halves: lane k takes half k mod 2 (low
+// first) of word k div 2.
+// CHECK-NEXT: %[[FI:.*]] = arith.index_cast %[[FIRST]] : index to i64
+// CHECK-NEXT: %[[J:.*]] = arith.shrui %[[FI]], %c3_i64 : i64
+// CHECK: %[[JLO:.*]] = arith.trunci %[[J]] : i64 to i32
+// CHECK: %[[R0:.*]], %[[R1:.*]], %{{.*}}, %{{.*}} = dqt.philox key(%{{.*}}, %{{.*}}) counter(%[[JLO]], %{{.*}}, %{{.*}}, %{{.*}})
+// CHECK-NEXT: %[[H0:.*]] = arith.trunci %[[R0]] : i32 to i16
+// CHECK-NEXT: %[[S1:.*]] = arith.shrui %[[R0]], %c16_i32 : i32
+// CHECK-NEXT: %[[H1:.*]] = arith.trunci %[[S1]] : i32 to i16
+// CHECK-NEXT: %[[H2:.*]] = arith.trunci %[[R1]] : i32 to i16
 // CHECK-NOT: dqt.philox
-// 128-bit loads of the f32 streams, 32-bit loads of the int8 weights.
-// CHECK: vector.load %[[G0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK: vector.load %[[Q0]][%[[FIRST]]] {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
-// CHECK: vector.load %[[M0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK: vector.load %[[V0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// Each lane: the IEEE square root, and the reciprocal of the next grid step.
+// 128-bit accesses of the f32 streams (vector<8xf32>: two v4 loads in PTX),
+// 64-bit loads of the int8 weights.
+// CHECK: vector.load %[[G0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
+// CHECK: vector.load %[[Q0]][%[[FIRST]]] {alignment = 8 : i64} : memref<?xi8>, vector<8xi8>
+// CHECK: vector.load %[[M0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
+// CHECK: vector.load %[[V0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
+// Each lane: the IEEE square root, the uniform (2h + 1) * 2^-17 from its
+// 16 bits, and the reciprocal of the next grid step. Lanes 0, 1, 2 take the
+// low and high half of word 0 and the low half of word 1.
 // CHECK: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%{{.*}}) : (f32) -> f32
+// CHECK: arith.extui %[[H0]] : i16 to i32
 // CHECK: arith.divf %{{.*}}, %[[ND0]] : f32
-// CHECK-COUNT-3: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%{{.*}}) : (f32) -> f32
-// CHECK: vector.store %{{.*}}, %[[Q0]][%[[FIRST]]] {alignment = 4 : i64} : memref<?xi8>, vector<4xi8>
-// CHECK: vector.store %{{.*}}, %[[M0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
-// CHECK: vector.store %{{.*}}, %[[V0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%{{.*}}) : (f32) -> f32
+// CHECK: arith.extui %[[H1]] : i16 to i32
+// CHECK: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%{{.*}}) : (f32) -> f32
+// CHECK: arith.extui %[[H2]] : i16 to i32
+// CHECK-COUNT-5: llvm.call_intrinsic "llvm.nvvm.sqrt.rn.f"(%{{.*}}) : (f32) -> f32
+// CHECK: vector.store %{{.*}}, %[[Q0]][%[[FIRST]]] {alignment = 8 : i64} : memref<?xi8>, vector<8xi8>
+// CHECK: vector.store %{{.*}}, %[[M0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
+// CHECK: vector.store %{{.*}}, %[[V0]][%[[FIRST]]] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
 // CHECK-NOT: vector.store
 // CHECK: scf.yield
 // CHECK-NEXT: }
-// The tail: element 4*groups + global thread id, if below n.
-// CHECK-NEXT: %[[TS:.*]] = arith.muli %[[NG0]], %c4 : index
+// The tail: element 8*groups + global thread id, if below n.
+// CHECK-NEXT: %[[TS:.*]] = arith.muli %[[NG0]], %c8 : index
 // CHECK-NEXT: %[[TI:.*]] = arith.addi %[[TS]], %[[GTID]] : index
 // CHECK-NEXT: %[[IN:.*]] = arith.cmpi ult, %[[TI]], %[[N0]] : index
 // CHECK-NEXT: %[[T:.*]]:3 = scf.if %[[IN]] -> (i8, i64, i64) {
@@ -100,12 +118,12 @@
 // CHECK: memref.dim %[[G1]]
 // CHECK: scf.for
 // CHECK: vector.load %[[Q1]]
-// CHECK: vector.store %{{.*}}, %[[V1]][%{{.*}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK: vector.store %{{.*}}, %[[V1]][%{{.*}}] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
 // CHECK-COUNT-3: gpu.all_reduce
 // CHECK: memref.atomic_rmw maxs %{{.*}}, %[[PART]][%c3{{(_[0-9]+)?}}]
 // CHECK: memref.atomic_rmw addi %{{.*}}, %[[PART]][%c5{{(_[0-9]+)?}}]
 // CHECK: memref.dim %[[G2]]
-// CHECK: vector.store %{{.*}}, %[[V2]][%{{.*}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// CHECK: vector.store %{{.*}}, %[[V2]][%{{.*}}] {alignment = 16 : i64} : memref<?xf32>, vector<8xf32>
 // CHECK-COUNT-3: gpu.all_reduce
 // CHECK: memref.atomic_rmw maxs %{{.*}}, %[[PART]][%c6{{(_[0-9]+)?}}]
 // CHECK: memref.atomic_rmw addi %{{.*}}, %[[PART]][%c8{{(_[0-9]+)?}}]

@@ -42,22 +42,30 @@
 // RUN:   --implicit-check-not=sub.f32 --implicit-check-not=.local \
 // RUN:   --implicit-check-not=.extern --implicit-check-not=call.uni
 //
-// Exactly one kernel; 128-bit loads of the 3 f32 streams (g, m, v) of each of
-// the 3 segments and 128-bit stores of m and v; IEEE sqrt and division for
-// every element path (3 segments x (4 lanes + 1 tail): one division per
-// element plus the 3 next-delta ones), and one IEEE reciprocal 1/delta' per
-// segment, shared by its lanes. The same counts on both chips.
+// Exactly one kernel. A thread handles a group of 8 elements (one Philox
+// block): two 128-bit loads of each of the 3 f32 streams (g, m, v) of each of
+// the 3 segments (3 x 3 x 2 = 18) and two 128-bit stores of m and v
+// (3 x 2 x 2 = 12), one 64-bit load and store of the 8 int8 weights
+// (v2.b32, one per segment); IEEE sqrt and division for every element path
+// (3 segments x (8 lanes + 1 tail) = 27: one division per element plus the 3
+// next-delta ones = 30), and one IEEE reciprocal 1/delta' per segment, shared
+// by its lanes. With groups of 4 these were 9, 6, 15 and 18. The same counts
+// on both chips.
 // RUN: grep "\.entry" %t.sm80.ptx | count 1
-// RUN: grep "ld\.global\.v4" %t.sm80.ptx | count 9
-// RUN: grep "st\.global\.v4" %t.sm80.ptx | count 6
-// RUN: grep "sqrt\.rn\.f32" %t.sm80.ptx | count 15
-// RUN: grep "div\.rn\.f32" %t.sm80.ptx | count 18
+// RUN: grep "ld\.global\.v4" %t.sm80.ptx | count 18
+// RUN: grep "st\.global\.v4" %t.sm80.ptx | count 12
+// RUN: grep "ld\.global\.v2\.b32" %t.sm80.ptx | count 3
+// RUN: grep "st\.global\.v2\.b32" %t.sm80.ptx | count 3
+// RUN: grep "sqrt\.rn\.f32" %t.sm80.ptx | count 27
+// RUN: grep "div\.rn\.f32" %t.sm80.ptx | count 30
 // RUN: grep "rcp\.rn\.f32" %t.sm80.ptx | count 3
 // RUN: grep "\.entry" %t.sm90.ptx | count 1
-// RUN: grep "ld\.global\.v4" %t.sm90.ptx | count 9
-// RUN: grep "st\.global\.v4" %t.sm90.ptx | count 6
-// RUN: grep "sqrt\.rn\.f32" %t.sm90.ptx | count 15
-// RUN: grep "div\.rn\.f32" %t.sm90.ptx | count 18
+// RUN: grep "ld\.global\.v4" %t.sm90.ptx | count 18
+// RUN: grep "st\.global\.v4" %t.sm90.ptx | count 12
+// RUN: grep "ld\.global\.v2\.b32" %t.sm90.ptx | count 3
+// RUN: grep "st\.global\.v2\.b32" %t.sm90.ptx | count 3
+// RUN: grep "sqrt\.rn\.f32" %t.sm90.ptx | count 27
+// RUN: grep "div\.rn\.f32" %t.sm90.ptx | count 30
 // RUN: grep "rcp\.rn\.f32" %t.sm90.ptx | count 3
 
 // PTX: .version 8.0

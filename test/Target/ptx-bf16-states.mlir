@@ -1,8 +1,8 @@
 // The GPU kernel of an AdamW step with bf16 states (the function at the end
 // of this file), for sm_80 and sm_90: no GPU is needed.
-// The PTX has one kernel with the contract's IEEE math, 64-bit vector
-// accesses of the four bf16 states of a thread (ld.global.v2.b32,
-// st.global.v4.b16) next to the 128-bit gradient load, no conversion
+// The PTX has one kernel with the contract's IEEE math, 128-bit vector
+// accesses of the eight bf16 states of a thread (ld.global.v4.b32,
+// st.global.v4.b32) next to the two 128-bit gradient loads, no conversion
 // instruction (the bf16 <-> f32 steps are integer ops), and ptxas assembles
 // it without spills.
 //
@@ -18,23 +18,28 @@
 // RUN:   --implicit-check-not=.extern --implicit-check-not=call.uni \
 // RUN:   --implicit-check-not=cvt.f32.bf16 --implicit-check-not=cvt.rn.bf16
 //
-// Per thread: one 128-bit load of g, two 64-bit loads of the bf16 m and v,
-// two 64-bit stores of them; the tail handles single elements (b16).
-// RUN: grep "ld\.global\.v4" %t.sm90.ptx | count 1
-// RUN: grep "ld\.global\.v2\.b32" %t.sm90.ptx | count 2
-// RUN: grep "st\.global\.v4\.b16" %t.sm90.ptx | count 2
+// Per thread, a group of 8 elements (one Philox block per stream): two
+// 128-bit loads of g (8 f32), one 128-bit load each of the bf16 m and v
+// (8 bf16, as v4.b32), 4 in all (with groups of 4: one load of g and two
+// 64-bit loads of m and v); two 128-bit stores of m and v (were two 64-bit
+// v4.b16 stores); the 8 int8 weights as one 64-bit load and store
+// (v2.b32); the tail (n mod 8) handles single elements (b16).
+// RUN: grep "ld\.global\.v4" %t.sm90.ptx | count 4
+// RUN: grep "st\.global\.v4\.b32" %t.sm90.ptx | count 2
+// RUN: grep "ld\.global\.v2\.b32" %t.sm90.ptx | count 1
+// RUN: grep "st\.global\.v2\.b32" %t.sm90.ptx | count 1
 // RUN: grep "ld\.global\.b16" %t.sm90.ptx | count 2
 // RUN: grep "st\.global\.b16" %t.sm90.ptx | count 2
 //
 // PTX: .target sm_90
 // PTX-LABEL: .visible .entry adamw_bf16_step(
 // PTX: ld.global.v2.b32
-// PTX: ld.global.v2.b32
-// PTX: ld.global.v4.b32
+// PTX-COUNT-4: ld.global.v4.b32
 // PTX: sqrt.rn.f32
 // PTX: div.rn.f32
-// PTX: st.global.v4.b16
-// PTX: st.global.v4.b16
+// PTX: st.global.v2.b32
+// PTX-NEXT: st.global.v4.b32
+// PTX-NEXT: st.global.v4.b32
 // PTX: atom.global.max.s64
 // PTX: ret;
 //

@@ -20,6 +20,8 @@
 // update of 3 * 2^-18 of a step taken with probability exactly 2^-16 (only
 // h = 0 has u = 2^-17 < 3 * 2^-18; the next, 3 * 2^-17, is not): 4/3 of the
 // fraction, a bias of +2^-18, inside the bound, and never 0 (not lost).
+// Sampled from the reference stream: the three streams and the two halves of
+// one word are uncorrelated (|corr| <= 5 / sqrt(pairs)).
 //
 // Sampled, on the generated kernel: the SGD step with q = 0, delta = delta'
 // = 1, lr = 1, momentum = decay = 0 writes q' = SR(-g), so g = -x draws one
@@ -158,6 +160,44 @@ TEST(StochasticRoundingContract, SmallUpdateTakenThroughTheReferenceStream) {
   EXPECT_LE(std::fabs(double(up) - mean), 5 * sd) << up << " of " << draws;
   EXPECT_LE(std::fabs(double(downStays) - mean), 5 * sd)
       << downStays << " of " << draws;
+}
+
+TEST(StochasticRoundingContract, StreamsAndWordHalvesAreUncorrelated) {
+  // v2 gives two elements one Philox word and three streams one block
+  // index. Over N = 2^20 elements, the sample correlation of independent
+  // uniform h has standard deviation 1/sqrt(N) (and about 1/sqrt(N/2) for
+  // the N/2 pairs of halves of one word): we require 5 of those for the
+  // weight stream against each state stream, the two state streams, and the
+  // low against the high half of each word.
+  const int64_t n = int64_t(1) << 20;
+  std::vector<double> hw(n), h0(n), h1(n);
+  for (int64_t i = 0; i < n; ++i) {
+    hw[i] = ref::randomHalf(99, 3, 5, i, ref::kWeightStream);
+    h0[i] = ref::randomHalf(99, 3, 5, i, ref::kStateStream0);
+    h1[i] = ref::randomHalf(99, 3, 5, i, ref::kStateStream1);
+    uint32_t bits = ref::stateBits(99, 3, 5, i);
+    ASSERT_EQ(bits & 0xffffu, uint32_t(h0[i])) << i;
+    ASSERT_EQ(bits >> 16, uint32_t(h1[i])) << i;
+  }
+  auto corr = [](const double *a, const double *b, int64_t m, int64_t stride) {
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+    int64_t k = 0;
+    for (int64_t i = 0; i < m; i += stride, ++k) {
+      sa += a[i], sb += b[i], saa += a[i] * a[i], sbb += b[i] * b[i];
+      sab += a[i] * b[i];
+    }
+    double cov = sab / k - (sa / k) * (sb / k);
+    return cov / std::sqrt((saa / k - (sa / k) * (sa / k)) *
+                           (sbb / k - (sb / k) * (sb / k)));
+  };
+  double tol = 5 / std::sqrt(double(n));
+  EXPECT_LE(std::fabs(corr(hw.data(), h0.data(), n, 1)), tol);
+  EXPECT_LE(std::fabs(corr(hw.data(), h1.data(), n, 1)), tol);
+  EXPECT_LE(std::fabs(corr(h0.data(), h1.data(), n, 1)), tol);
+  // Even element 2k against odd element 2k + 1: the two halves of a word.
+  double tolPairs = 5 / std::sqrt(double(n / 2));
+  EXPECT_LE(std::fabs(corr(hw.data(), hw.data() + 1, n - 1, 2)), tolPairs);
+  EXPECT_LE(std::fabs(corr(h0.data(), h0.data() + 1, n - 1, 2)), tolPairs);
 }
 
 class StochasticRounding : public ::testing::TestWithParam<bool> {

@@ -28,6 +28,7 @@ void saveOptimizerFile(const std::string &path, const char *name,
                        const FloatEntries &floats) {
   checkpoint::Contents c;
   c.metadata["dqt.optimizer"] = name;
+  c.metadata["dqt.numerics"] = kNumericsVersion;
   c.metadata["dqt.step"] = std::to_string(header.step);
   c.metadata["dqt.seed"] = std::to_string(header.seed);
   char lr[32];
@@ -78,8 +79,24 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
                 " has no metadata '", key, "'");
     return it->second;
   };
-  TORCH_CHECK(meta("dqt.optimizer") == name, name, ".load: ", path,
-              " was written by ", meta("dqt.optimizer"));
+  // An optimizer file (any writer), then its numerics contract: a file of
+  // another contract is refused whatever else it holds (docs/numerics.md,
+  // "Numerics version").
+  const std::string &writer = meta("dqt.optimizer");
+  auto numerics = c.metadata.find("dqt.numerics");
+  TORCH_CHECK(numerics != c.metadata.end(), name, ".load: ", path,
+              " was written under numerics contract v1 (4 uniforms per "
+              "Philox block, 24-bit); this build follows numerics contract v",
+              kNumericsVersion,
+              " (8 uniforms per block, 16-bit), and a run cannot continue "
+              "bit-exactly across contracts: restart the run, or resume it "
+              "with the build that wrote the file");
+  TORCH_CHECK(numerics->second == kNumericsVersion, name, ".load: ", path,
+              " was written under numerics contract v", numerics->second,
+              "; this build follows numerics contract v", kNumericsVersion,
+              ", and a run cannot continue bit-exactly across contracts");
+  TORCH_CHECK(writer == name, name, ".load: ", path, " was written by ",
+              writer);
   size_t expectedTensors = 0;
   // Validate everything against the live parameters first.
   for (size_t p = 0; p < params.size(); ++p) {

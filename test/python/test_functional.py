@@ -27,23 +27,84 @@ def philox4x32(ctr, key, rounds=10):
     return c0, c1, c2, c3
 
 
+# The streams of numerics v2 (docs/numerics.md): bits ORed into counter
+# word 1 (j >> 32, below 2^28 since element indices are below 2^63).
+WEIGHT_STREAM, STATE_STREAM0, STATE_STREAM1 = 0, 0x80000000, 0xC0000000
+
+
+def random_half(seed, step, tid, i, stream=WEIGHT_STREAM):
+    """h_i: the 16 random bits of element i. Block j = i // 8, word
+    (i % 8) // 2, its low half for even i and its high half for odd i."""
+    j = i // 8
+    w = philox4x32((j & MASK, (j >> 32) | stream, step & MASK, tid & MASK),
+                   (seed & MASK, (seed >> 32) & MASK))[(i % 8) // 2]
+    return w >> 16 if i % 2 else w & 0xFFFF
+
+
 def uniform_ref(seed, step, tid, numel):
-    out = []
-    for i in range(numel):
-        j = i // 4
-        w = philox4x32((j & MASK, j >> 32, step & MASK, tid & MASK),
-                       (seed & MASK, (seed >> 32) & MASK))[i % 4]
-        out.append((w >> 8) * 2.0 ** -24)
-    return torch.tensor(out, dtype=torch.float32)
+    """u_i = (h_i + 0.5) * 2^-16 = (2 h_i + 1) * 2^-17 (exact in f32)."""
+    return torch.tensor([(2 * random_half(seed, step, tid, i) + 1) * 2.0 ** -17
+                         for i in range(numel)], dtype=torch.float32)
+
+
+def state_bits_ref(seed, step, tid, i):
+    """h_i of state stream 0 (low 16 bits: m, momentum) | h_i of state
+    stream 1 << 16 (v)."""
+    return random_half(seed, step, tid, i, STATE_STREAM0) | \
+        random_half(seed, step, tid, i, STATE_STREAM1) << 16
 
 
 def test_philox_uniform_known_answer():
     # Random123 kat_vectors: philox4x32 10, counter 0, key 0.
     words = [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
     assert philox4x32((0, 0, 0, 0), (0, 0)) == tuple(words)
-    u = dqt.random.philox_uniform(0, 0, 0, 4)
+    # v2: elements 0..7 are the halves of that block, low half first:
+    # h = 0xE8D5, 0x6627, 0xC58D, 0xE169, 0xAC4C, 0xBC57, 0xDBD8, 0x9B00,
+    # u = (2h + 1) * 2^-17 (the same constants as the C++ reference's test,
+    # test/unit/philox-known-answers.cpp).
+    halves = [0xE8D5, 0x6627, 0xC58D, 0xE169, 0xAC4C, 0xBC57, 0xDBD8, 0x9B00]
+    assert halves == [w >> s & 0xFFFF for w in words for s in (0, 16)]
+    two_h_plus_one = [119211, 52303, 101147, 115411, 88217, 96431, 112561, 79361]
+    assert two_h_plus_one == [2 * h + 1 for h in halves]
+    expected = torch.tensor([n * 2.0 ** -17 for n in two_h_plus_one])
+    assert torch.equal(uniform_ref(0, 0, 0, 8), expected)
+    assert uniform_ref(0, 0, 0, 1).item() == 0.9095077514648438
+    u = dqt.random.philox_uniform(0, 0, 0, 8)
     assert u.dtype == torch.float32
-    assert torch.equal(u, torch.tensor([(w >> 8) * 2.0 ** -24 for w in words]))
+    assert torch.equal(u, expected)
+
+
+# Known answers shared with test/unit/philox-known-answers.cpp: (seed, step,
+# tensor id, first element, 2 h_i + 1 and state bits of 8 elements).
+V2_KATS = [
+    (0, 0, 0, 0,
+     [119211, 52303, 101147, 115411, 88217, 96431, 112561, 79361],
+     [0x12130CCF, 0x79EDA2B2, 0xB3F18772, 0xDCB75140, 0x5DF7F7EF, 0xD8F994FC,
+      0x2948835A, 0xBF2EB688]),
+    (0x0123456789ABCDEF, 7, 3, 8,
+     [23107, 11939, 589, 116669, 3709, 25723, 64155, 114295],
+     [0x7FA524C5, 0x3E1D064F, 0x30D21529, 0xBD7233A0, 0x6626B9C7, 0x008084B2,
+      0x94FE9D69, 0x1599CE65]),
+]
+
+
+def test_v2_known_answers_of_the_python_reference():
+    # The state streams of block 0 under key 0 by hand: counter word 1 =
+    # 0x80000000 and 0xC0000000.
+    assert philox4x32((0, STATE_STREAM0, 0, 0), (0, 0)) == \
+        (0xA2B20CCF, 0x51408772, 0x94FCF7EF, 0xB688835A)
+    assert philox4x32((0, STATE_STREAM1, 0, 0), (0, 0)) == \
+        (0x79ED1213, 0xDCB7B3F1, 0xD8F95DF7, 0xBF2E2948)
+    for seed, step, tid, first, nums, bits in V2_KATS:
+        u = uniform_ref(seed, step, tid, first + 8)[first:]
+        assert torch.equal(u, torch.tensor([n * 2.0 ** -17 for n in nums]))
+        assert [state_bits_ref(seed, step, tid, first + e) for e in range(8)] == bits
+
+
+def test_v2_known_answers_of_philox_uniform():
+    for seed, step, tid, first, nums, _ in V2_KATS:
+        u = dqt.random.philox_uniform(seed, step, tid, first + 8)[first:]
+        assert torch.equal(u, torch.tensor([n * 2.0 ** -17 for n in nums]))
 
 
 @pytest.mark.parametrize("seed,step,tid,numel", [

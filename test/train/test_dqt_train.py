@@ -177,6 +177,39 @@ def test_corrupt_checkpoint_is_refused_and_untouched(tmp_path, data_dir,
     assert r.returncode != 0 and "error:" in r.stderr, r.stderr
 
 
+def drop_metadata(path, key):
+    """Rewrites the safetensors file `path` without the __metadata__ entry
+    `key` (the tensor bytes and their checksums unchanged)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    del header["__metadata__"][key]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n:])
+
+
+def test_resume_of_a_numerics_v1_run_is_refused(tmp_path, data_dir, tokenizer):
+    # What a build before numerics v2 wrote: the same files without
+    # "dqt.numerics" in the optimizer file. A run cannot continue
+    # bit-exactly across contracts, so --resume refuses it and changes
+    # nothing (docs/numerics.md).
+    out = tmp_path / "run"
+    args = ["--method", "dqt", "--bits", "8", "--steps", "6"]
+    train(out, data_dir, tokenizer, *args, "--stop-after", "4")
+    step = out / "checkpoints" / "step-0000004"
+    ckpt = step / "dqt-optimizer.safetensors"
+    drop_metadata(ckpt, "dqt.numerics")
+    before = {p.name: p.read_bytes() for p in step.iterdir()}
+    r = train(out, data_dir, tokenizer, *args, "--resume", check=False)
+    assert r.returncode != 0
+    assert "was written under numerics contract v1 (4 uniforms per Philox " \
+        "block, 24-bit)" in r.stderr, r.stderr
+    assert "cannot continue bit-exactly across contracts" in r.stderr, r.stderr
+    assert {p.name: p.read_bytes() for p in step.iterdir()} == before
+    assert [p.name for p in (out / "checkpoints").iterdir()] == [step.name]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--bits", "9"], "bits must be 1.58 (ternary) or an integer in [2, 8]"),

@@ -37,28 +37,45 @@ inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr,
   return ctr;
 }
 
-/// u_i of the contract for element i of tensor `tid` at step `step`.
-inline float uniform(uint64_t seed, uint64_t step, uint64_t tid, uint64_t i) {
+/// The three streams of the contract (docs/numerics.md, numerics v2): bits
+/// ORed into counter word 1 (j hi32). Element indices are below 2^63, so
+/// j = i div 8 < 2^60 and j hi32 < 2^28: bits 31 and 30 are otherwise clear,
+/// and no two streams ever share a Philox block.
+constexpr uint32_t kWeightStream = 0;
+constexpr uint32_t kStateStream0 = 0x80000000u; // exp_avg, momentum, m
+constexpr uint32_t kStateStream1 = 0xC0000000u; // exp_avg_sq
+
+/// h_i of the contract: the 16 random bits of element i of tensor `tid` at
+/// step `step` in stream `stream`. Block j = i div 8 (counter (j lo32,
+/// j hi32 | stream, step lo32, tid lo32), key (seed lo32, seed hi32)), word
+/// (i mod 8) div 2 of its output; the low half for even i, the high half
+/// for odd i.
+inline uint32_t randomHalf(uint64_t seed, uint64_t step, uint64_t tid,
+                           uint64_t i, uint32_t stream) {
   uint64_t j = i / 8;
-  auto w = philox4x32(
-      {uint32_t(j), uint32_t(j >> 32), uint32_t(step), uint32_t(tid)},
-      {uint32_t(seed), uint32_t(seed >> 32)});
-  uint32_t h = (w[(i % 8) / 2] >> (16 * (i % 2))) & 0xffffu;
-  return (float(h) + 0.5f) * (1.0f / 65536.0f);
+  auto w = philox4x32({uint32_t(j), uint32_t(j >> 32) | stream,
+                       uint32_t(step), uint32_t(tid)},
+                      {uint32_t(seed), uint32_t(seed >> 32)});
+  uint32_t word = w[(i % 8) / 2];
+  return i % 2 ? word >> 16 : word & 0xffffu;
 }
 
-/// The 32 state-stream bits of element i: word i mod 4 of the block with
-/// counter (j lo, j hi | 2^31, step, tid), j = i div 4 (docs/numerics.md).
+/// u_i of the contract: the midpoint (h_i + 0.5) * 2^-16 of the weight
+/// stream's h_i, computed as f32(2 h_i + 1) * 2^-17 (2 h_i + 1 < 2^17 is an
+/// exact f32 and the product by a power of two is exact: both forms are the
+/// same number, in (0, 1)).
+inline float uniform(uint64_t seed, uint64_t step, uint64_t tid, uint64_t i) {
+  uint32_t h = randomHalf(seed, step, tid, i, kWeightStream);
+  return float(2 * h + 1) * (1.0f / 131072.0f);
+}
+
+/// The state-stream bits of element i: h_i of state stream 0 in the low 16
+/// bits (rounds the first state: AdamW's m, SGD's buf, Adafactor's m) and
+/// h_i of state stream 1 in the high 16 bits (rounds AdamW's v).
 inline uint32_t stateBits(uint64_t seed, uint64_t step, uint64_t tid,
                           uint64_t i) {
-  uint64_t j = i / 8;
-  auto half = [&](uint32_t stream) {
-    auto w = philox4x32({uint32_t(j), uint32_t(j >> 32) | stream,
-                         uint32_t(step), uint32_t(tid)},
-                        {uint32_t(seed), uint32_t(seed >> 32)});
-    return (w[(i % 8) / 2] >> (16 * (i % 2))) & 0xffffu;
-  };
-  return half(0x80000000u) | half(0xC0000000u) << 16;
+  return randomHalf(seed, step, tid, i, kStateStream0) |
+         randomHalf(seed, step, tid, i, kStateStream1) << 16;
 }
 
 /// A bf16 (its 16 bits) as f32: the high half of the f32's bits.
@@ -197,7 +214,8 @@ inline uint32_t stateBitsFor(const Scalars &s, int64_t i) {
 }
 
 /// One AdamW step, in place; `m`/`v` are the states (f32, or bf16 bits:
-/// m rounded with the low, v with the high 16 state-stream bits).
+/// m rounded with state stream 0's h_i, v with state stream 1's: the low
+/// and high 16 bits of stateBits).
 template <typename State>
 inline Reductions adamw(int8_t *q, const float *g, State *m, State *v,
                         int64_t n, const Scalars &s, int64_t qn, int64_t qp) {
@@ -221,7 +239,8 @@ inline Reductions adamw(int8_t *q, const float *g, State *m, State *v,
   return r;
 }
 
-/// One SGD-with-momentum step, in place (bf16 `buf`: the low 16 bits).
+/// One SGD-with-momentum step, in place (bf16 `buf`: state stream 0's h_i,
+/// the low 16 bits of stateBits).
 template <typename State>
 inline Reductions sgd(int8_t *q, const float *g, State *buf, int64_t n,
                       const Scalars &s, int64_t qn, int64_t qp) {

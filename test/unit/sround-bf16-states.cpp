@@ -1,7 +1,8 @@
 //===- sround-bf16-states.cpp - statistics of bf16 state rounding ---------===//
 //
 // bf16 optimizer states are written with stochastic rounding from the state
-// stream (docs/numerics.md). Measured on the generated kernels:
+// streams (docs/numerics.md, v2: m from state stream 0's 16 bits h_i, v from
+// state stream 1's). Measured on the generated kernels:
 //
 // - Unbiased: the SGD step with momentum 0 stores buf' = SR_bf16(g) (0*buf
 //   + g is exact), one draw per element. With s_i the bf16 spacing at x_i

@@ -19,6 +19,12 @@
 
 namespace dqt::optim {
 
+/// The numerics contract a file's states and weights were written under
+/// (docs/numerics.md), as its metadata entry "dqt.numerics". Version 2:
+/// 16-bit midpoint uniforms, eight per Philox block. Files without the entry
+/// were written under version 1 (24-bit uniforms, four per block).
+inline constexpr const char *kNumericsVersion = "2";
+
 /// The scalars of an optimizer file.
 struct OptimizerFileHeader {
   int64_t step = 0;
@@ -37,7 +43,8 @@ struct FloatEntries {
 /// param.<p>.{q,delta,max_q,state.<k>} (packed weights: U8 bytes, their
 /// storage and shape in the metadata; delta F32 and max_q I8 of shape [1],
 /// or [rows] with a per-row scale, "param.<p>.scale" = "row" in the
-/// metadata), and `floats`, with `name` and `header`.
+/// metadata), and `floats`, with `name`, `header` and the numerics version
+/// ("dqt.numerics" = kNumericsVersion).
 void saveOptimizerFile(const std::string &path, const char *name,
                        const OptimizerFileHeader &header,
                        const std::vector<QuantizedWeight *> &params,
@@ -45,7 +52,9 @@ void saveOptimizerFile(const std::string &path, const char *name,
                        const FloatEntries &floats = {});
 
 /// Reads `path` and validates all of it against the live `params` and
-/// `states` (writer name, grids, storage, scale mode, shapes, dtypes: each
+/// `states` (numerics version: a file of another contract, e.g. v1, which has
+/// no "dqt.numerics", is refused, since the run could not continue
+/// bit-exactly; writer name, grids, storage, scale mode, shapes, dtypes: each
 /// state like its live tensor, deltas finite and > 0, per-row max q in the
 /// grid, tensor count, step, lr) before changing
 /// anything; then copies the weights and states in and returns the header.

@@ -123,7 +123,8 @@ inline at::Tensor nextDeltaRows(const at::Tensor &deltaRows,
   return next;
 }
 
-/// The 32 state-stream bits of each element (int64, from the reference).
+/// The state-stream bits of each element (int64, from the reference): h_i
+/// of state stream 0 in the low, h_i of state stream 1 in the high 16 bits.
 inline at::Tensor stateBits(uint64_t seed, uint64_t step, uint64_t tid,
                             int64_t n) {
   at::Tensor r = at::empty({n}, at::kLong);

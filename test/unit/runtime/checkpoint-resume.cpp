@@ -163,6 +163,47 @@ TEST_F(Checkpoints, WrongModelIsRefused) {
   EXPECT_EQ(m.opt->stepCount(), 1);
 }
 
+TEST_F(Checkpoints, OtherNumericsContractsAreRefusedAndChangeNothing) {
+  Model m(6);
+  m.step(1);
+  fs::path good = dir / "good.safetensors";
+  m.opt->save(good);
+  checkpoint::Contents c = checkpoint::load(good);
+  ASSERT_EQ(c.metadata.at("dqt.numerics"), "2");
+  m.step(2);
+  at::Tensor q0 = m.w[0].q().clone(), s0 = m.opt->state(0, 0).clone();
+  float delta0 = m.w[0].delta();
+
+  // A file of numerics v1 (what builds before v2 wrote: no entry) and one of
+  // an unknown contract: both refused, nothing changed.
+  checkpoint::Contents v1 = c;
+  v1.metadata.erase("dqt.numerics");
+  checkpoint::save(dir / "v1.safetensors", v1);
+  checkpoint::Contents v3 = c;
+  v3.metadata["dqt.numerics"] = "3";
+  checkpoint::save(dir / "v3.safetensors", v3);
+  struct Case {
+    const char *file, *expect;
+  };
+  for (Case k :
+       {Case{"v1.safetensors",
+             "was written under numerics contract v1 (4 uniforms per Philox "
+             "block, 24-bit)"},
+        Case{"v1.safetensors", "cannot continue bit-exactly across contracts"},
+        Case{"v3.safetensors", "was written under numerics contract v3"},
+        Case{"v3.safetensors", "cannot continue bit-exactly across contracts"}}) {
+    std::string msg = test::errorMessage([&] { m.opt->load(dir / k.file); });
+    EXPECT_NE(msg.find(k.expect), std::string::npos) << k.file << ": " << msg;
+    EXPECT_TRUE(sameBytes(m.w[0].q(), q0)) << k.file;
+    EXPECT_EQ(m.w[0].delta(), delta0) << k.file;
+    EXPECT_TRUE(sameBytes(m.opt->state(0, 0), s0)) << k.file;
+    EXPECT_EQ(m.opt->stepCount(), 2) << k.file;
+  }
+  // The file as written loads.
+  m.opt->load(good);
+  EXPECT_EQ(m.opt->stepCount(), 1);
+}
+
 TEST_F(Checkpoints, FailedSaveKeepsTheOldFile) {
   Model m(5);
   m.step(1);

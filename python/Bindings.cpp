@@ -9,6 +9,7 @@
 #include "dqt/Runtime/CudaDriver.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelCache.h"
+#include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
 
@@ -181,6 +182,9 @@ std::vector<QuantizedWeight *> rawPointers(const std::vector<WeightPtr> &ws) {
 } // namespace
 
 PYBIND11_MODULE(_C, m) {
+  // The numerics contract (docs/numerics.md) that dqt.optim state_dicts
+  // record and check, as the optimizer files do.
+  m.attr("NUMERICS_VERSION") = optim::kNumericsVersion;
   m.doc() = "dqt: Direct Quantized Training kernels (C++ extension)";
   py::class_<PyStepResult>(m, "StepResult")
       .def_readonly("delta", &PyStepResult::delta,

@@ -372,9 +372,11 @@ class _DQTOptimizer(torch.optim.Optimizer):
         "exp_avg_sq"} (AdamW), {"step", "momentum_buffer"} (SGD) or as
         Adafactor's docstring says: live tensors, as torch's, the same for
         per-tensor and per-row weights. The weights themselves (integers,
-        deltas, max q) belong to the model's state_dict()."""
+        deltas, max q) belong to the model's state_dict(). "dqt_numerics"
+        records the numerics contract the states were made under
+        (docs/numerics.md)."""
         self._sync()
-        return super().state_dict()
+        return {**super().state_dict(), "dqt_numerics": _C.NUMERICS_VERSION}
 
     def load_state_dict(self, state_dict):
         """Restores what state_dict() returned (groups, hyper-parameters,
@@ -389,6 +391,14 @@ class _DQTOptimizer(torch.optim.Optimizer):
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{who}: the state has {len(saved_groups)} param groups, "
                              f"the optimizer {len(self.param_groups)}")
+        numerics = state_dict.get("dqt_numerics")
+        if any(quant for quant, _ in layout) and numerics != _C.NUMERICS_VERSION:
+            contract = "v1 (no 'dqt_numerics')" if numerics is None else repr(numerics)
+            raise ValueError(
+                f"{who}: the state was made under numerics contract {contract}, "
+                f"this build runs v{_C.NUMERICS_VERSION} (docs/numerics.md): the "
+                f"quantized weights' random streams differ, so the run cannot "
+                f"continue bit-exactly; start the optimizer afresh instead")
         saved_state = state_dict["state"]
         for i, ((quant, floats), saved) in enumerate(zip(layout, saved_groups)):
             if len(saved["params"]) != len(self.param_groups[i]["params"]):
@@ -419,7 +429,8 @@ class _DQTOptimizer(torch.optim.Optimizer):
             if len(steps) > 1:
                 raise ValueError(f"{who}: the quantized weights of param_groups[{i}] "
                                  f"have different step counts in the state: {steps}")
-        super().load_state_dict(state_dict)
+        super().load_state_dict({k: v for k, v in state_dict.items()
+                                 if k != "dqt_numerics"})
         # Push the loaded states into the C++ optimizers (rebuilt from
         # self.state), then point self.state at their live tensors again.
         self._cpp.clear()

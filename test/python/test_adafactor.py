@@ -304,13 +304,12 @@ def test_load_state_dict_refuses_mismatches_and_changes_nothing():
     # Without a first moment the saved state has no exp_avg: refused.
     other = dqt.QuantizedWeight.from_float(torch.randn(8, 6), 8)
     opt2 = dqt.optim.Adafactor([other], beta1=0.5)
-    no_moment = {"state": {0: {k: v for k, v in sd["state"][0].items() if k != "exp_avg"}},
-                 "param_groups": sd["param_groups"]}
+    no_moment = {**sd, "state": {0: {k: v for k, v in sd["state"][0].items()
+                                     if k != "exp_avg"}}}
     with pytest.raises(ValueError, match=r"state 'exp_avg' of quantized parameter 0 must be "
                                          r"a tensor of shape \(8, 6\)"):
         opt2.load_state_dict(no_moment)
-    wrong = {"state": {0: dict(sd["state"][0], exp_avg_sq_col=torch.zeros(5))},
-             "param_groups": sd["param_groups"]}
+    wrong = {**sd, "state": {0: dict(sd["state"][0], exp_avg_sq_col=torch.zeros(5))}}
     with pytest.raises(ValueError, match=r"'exp_avg_sq_col' .* shape \(6,\)"):
         opt2.load_state_dict(wrong)
     assert opt2.state_dict()["state"][0]["step"] == 0

@@ -388,6 +388,27 @@ def test_load_state_dict_refuses_mismatches_and_changes_nothing():
         opt.load_state_dict({"state": {}, "param_groups": []})
 
 
+@pytest.mark.parametrize("numerics", [None, "1", "3"])
+def test_state_dict_of_another_numerics_contract_is_refused(numerics):
+    # A v1 state (no "dqt_numerics") or another version: the random streams
+    # differ, so the run could not continue bit-exactly (docs/numerics.md).
+    model = model3()
+    opt = dqt.optim.AdamW(model.parameters())
+    backward(model, 1)
+    opt.step()
+    sd = opt.state_dict()
+    assert sd["dqt_numerics"] == dqt._C.NUMERICS_VERSION == "2"
+    if numerics is None:
+        del sd["dqt_numerics"]
+    else:
+        sd["dqt_numerics"] = numerics
+    before = snapshot(model, opt)
+    with pytest.raises(ValueError, match="numerics contract"):
+        opt.load_state_dict(sd)
+    after = snapshot(model, opt)
+    assert all(same_bits(before[k], after[k]) for k in before)
+
+
 @pytest.mark.parametrize("cls,kw,message", [
     (dqt.optim.AdamW, dict(lr=-1e-3), "lr must be finite and >= 0, got -0.001"),
     (dqt.optim.AdamW, dict(lr=float("inf")), "lr must be finite"),

@@ -20,8 +20,8 @@ def DQTFuseStep : Pass<"dqt-fuse-step", "ModuleOp"> {
     written once. An output that is the new value of an operand the chain
     reads only itself (the weights, the states) takes that operand as its
     destination (`outs`), so the kernel updates it in place; other outputs
-    get a `tensor.empty` destination. The streams become `dqt.philox_word`
-    of the body's `dqt.element_index`.
+    get a `tensor.empty` destination. The streams become `dqt.philox_bits`
+    (weight, state0, state1) of the body's `dqt.element_index`.
 
     The lowerings make one kernel of the fused steps of a function; steps
     with the same configuration run in it as a multi-tensor step.

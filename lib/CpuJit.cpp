@@ -8,6 +8,7 @@
 
 #include "dqt/Compiler/Compiler.h"
 
+#include "CpuCodegen.h"
 #include "RunPipeline.h"
 #include "dqt/Compiler/InitAll.h"
 #include "dqt/Passes/Passes.h"
@@ -104,13 +105,47 @@ static llvm::Error optimizeO3(llvm::Module &m, llvm::TargetMachine *machine) {
   return llvm::Error::success();
 }
 
-/// The host target, initialized once per process.
-static void initNativeTarget() {
+void initNativeTarget() {
   static std::once_flag once;
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
   });
+}
+
+llvm::Expected<std::unique_ptr<ExecutionEngine>>
+createEngine(ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
+             std::string *object) {
+  ExecutionEngineOptions options;
+  options.transformer = [machine = tm.get()](llvm::Module *m) {
+    return optimizeO3(*m, machine);
+  };
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  options.enableObjectDump = object != nullptr;
+  auto engine = ExecutionEngine::create(module, options, std::move(tm));
+  if (!engine)
+    return engine.takeError();
+  if (!object)
+    return engine;
+  // The object cache is filled when code is materialized; ORC compiles the
+  // whole module at the first lookup of any symbol in it.
+  for (Operation &op : module.getBody()->getOperations())
+    if (auto fn = dyn_cast<LLVM::LLVMFuncOp>(op); fn && !fn.isExternal()) {
+      if (auto sym = (*engine)->lookup(fn.getName()); !sym)
+        return sym.takeError();
+      break;
+    }
+  // ExecutionEngine can only dump its object cache to a file.
+  llvm::SmallString<128> path;
+  if (auto ec = llvm::sys::fs::createTemporaryFile("dqt-kernel", "o", path))
+    return llvm::errorCodeToError(ec);
+  (*engine)->dumpToObjectFile(path);
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  llvm::sys::fs::remove(path);
+  if (!buffer)
+    return llvm::errorCodeToError(buffer.getError());
+  *object = (*buffer)->getBuffer().str();
+  return engine;
 }
 
 /// jitCpuModule, checking the step kernel against `abi`'s kernel ABI when
@@ -131,37 +166,12 @@ jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
   auto tm = tmBuilder->createTargetMachine();
   if (!tm)
     return tm.takeError();
-  ExecutionEngineOptions options;
-  options.transformer = [machine = tm->get()](llvm::Module *m) {
-    return optimizeO3(*m, machine);
-  };
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  options.enableObjectDump = keepObject;
-  auto engine = ExecutionEngine::create(module, options);
+  auto jit = std::unique_ptr<JitModule>(new JitModule());
+  auto engine = createEngine(module, std::move(*tm),
+                             keepObject ? &jit->objectCode : nullptr);
   if (!engine)
     return engine.takeError();
-  auto jit = std::unique_ptr<JitModule>(new JitModule());
   jit->engine = std::move(*engine);
-  if (keepObject) {
-    // The object cache is filled when code is materialized; ORC compiles the
-    // whole module at the first lookup of any symbol in it.
-    for (Operation &op : module.getBody()->getOperations())
-      if (auto fn = dyn_cast<LLVM::LLVMFuncOp>(op); fn && !fn.isExternal()) {
-        if (auto sym = jit->engine->lookup(fn.getName()); !sym)
-          return sym.takeError();
-        break;
-      }
-    // ExecutionEngine can only dump its object cache to a file.
-    llvm::SmallString<128> path;
-    if (auto ec = llvm::sys::fs::createTemporaryFile("dqt-kernel", "o", path))
-      return llvm::errorCodeToError(ec);
-    jit->engine->dumpToObjectFile(path);
-    auto buffer = llvm::MemoryBuffer::getFile(path);
-    llvm::sys::fs::remove(path);
-    if (!buffer)
-      return llvm::errorCodeToError(buffer.getError());
-    jit->objectCode = (*buffer)->getBuffer().str();
-  }
   return jit;
 }
 

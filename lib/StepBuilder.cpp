@@ -15,40 +15,9 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 
-#include <stdexcept>
-
 using namespace mlir;
 
 namespace dqt {
-
-std::string StepConfig::key() const {
-  validate();
-  std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";
-  if (floatWeights)
-    return k + "-wf32-gf32-sf32";
-  k += ternary ? "-ternary" : "-b" + std::to_string(bits);
-  if (packed)
-    k += "-p2";
-  if (scale == ScaleMode::Row)
-    k += "-rows";
-  return k + (stateType == StateType::BF16 ? "-gf32-sbf16" : "-gf32-sf32");
-}
-
-void StepConfig::validate() const {
-  if (floatWeights) {
-    if (packed || stateType != StateType::F32 || scale != ScaleMode::Tensor)
-      throw std::invalid_argument("dqt: float-mode weights take no packing, "
-                                  "no per-row scale and keep f32 states");
-    return;
-  }
-  if (!ternary && (bits < 2 || bits > 8))
-    throw std::invalid_argument("dqt: bit width " + std::to_string(bits) +
-                                " is out of range [2, 8] (or ternary)");
-  if (packed && !ternary)
-    throw std::invalid_argument("dqt: packed weight storage (4 per byte) is "
-                                "for ternary weights only, got " +
-                                std::to_string(bits) + " bits");
-}
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include "dqt/Runtime/Adafactor.h"
 #include "dqt/Runtime/CudaDriver.h"
 #include "dqt/Runtime/Functional.h"
+#include "dqt/Runtime/KernelBundle.h"
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -463,10 +464,19 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
         d["compiled"] = s.compiled;
         d["loaded"] = s.loaded;
         d["rejected"] = s.rejected;
+        d["bundled"] = s.bundled;
         return d;
       },
       "Counters of the process-wide kernel cache: compiled (cold), loaded "
-      "(from disk), rejected (corrupt or stale disk entries).");
+      "(from disk), rejected (corrupt or stale disk entries), bundled (taken "
+      "from kernel bundles).");
+  m.def(
+      "load_bundle", [](const std::string &path) { useBundle(path); },
+      py::arg("path"),
+      "Opens a kernel bundle (lib<name>.so from dqt-aot): its kernels are "
+      "used before any other. Raises RuntimeError naming the file when it is "
+      "no bundle or was made for another kernel ABI or numerics contract.");
+  m.attr("WITH_COMPILER") = runtimeHasCompiler();
 
   // What the CUDA launcher would use as its default stream (tests and
   // diagnostics; no Python API launches on a GPU yet).

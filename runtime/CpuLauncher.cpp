@@ -80,7 +80,7 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
   packStepKernelArgs(args, config, v);
 }
 
-std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
+std::vector<StepStats> launchCpu(const Executable &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,
                                  const std::vector<float> &hyper, uint64_t seed,

@@ -23,7 +23,7 @@ at::Tensor philoxUniform(uint64_t seed, uint64_t step, uint64_t tensorId,
     return u;
   // The generated weight stream (KernelCache::cpuUniform), in chunks: its
   // values depend only on (seed, step, tensor id, element).
-  const CpuStepKernel &kernel = KernelCache::global().cpuUniform();
+  const Executable &kernel = KernelCache::global().cpuUniform();
   float *out = u.data_ptr<float>();
   at::parallel_for(0, numel, int64_t(1) << 16, [&](int64_t lo, int64_t hi) {
     KernelArgs args;
@@ -99,7 +99,7 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
   config.ternary = grid.ternary;
   config.stateType =
       stateDtype == at::kBFloat16 ? StateType::BF16 : StateType::F32;
-  const CpuStepKernel &kernel = KernelCache::global().cpu(config);
+  const Executable &kernel = KernelCache::global().cpu(config);
   float d = float(delta);
   float next = grid.nextDelta(d, maxQ);
   double t = double(a.step);

@@ -1,6 +1,10 @@
-//===- KernelCache.cpp - compiled step kernels, memory and disk -----------===//
+//===- KernelCache.cpp - the kernels of every target, by key --------------===//
 
 #include "dqt/Runtime/KernelCache.h"
+
+#if DQT_WITH_COMPILER
+#include "JitKernels.h"
+#endif
 
 #include <c10/util/Exception.h>
 #include <xxhash.h>
@@ -10,12 +14,15 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 namespace dqt {
 
+#if DQT_WITH_COMPILER
 namespace {
 
+// The disk cache holds object code, which only the compiler (ORC) loads.
 constexpr char kMagic[] = "DQTKERNEL1\n";
 
 std::string hex64(uint64_t v) {
@@ -93,11 +100,14 @@ void writeEntry(const std::string &path, const std::string &key,
 }
 
 } // namespace
+#endif
+
+bool runtimeHasCompiler() { return DQT_WITH_COMPILER; }
 
 KernelCache::KernelCache(std::string directory) : dir(std::move(directory)) {}
 
 KernelCache &KernelCache::global() {
-  // Never destroyed: JIT-compiled code must outlive every static that might
+  // Never destroyed: generated code must outlive every static that might
   // still call it, and LLVM's own statics are torn down at exit in an order
   // a destructor here cannot rely on.
   static KernelCache *cache = [] {
@@ -106,78 +116,165 @@ KernelCache &KernelCache::global() {
       dir = std::strcmp(env, "off") == 0 ? "" : env;
     else if (const char *home = std::getenv("HOME"))
       dir = std::string(home) + "/.cache/dqt";
-    return new KernelCache(dir);
+    auto *c = new KernelCache(dir);
+    // Searched in this order, after any bundle added later.
+#ifdef DQT_DEFAULT_BUNDLE
+    c->addBundle(KernelBundle::open(DQT_DEFAULT_BUNDLE));
+#endif
+    if (const char *env = std::getenv("DQT_BUNDLE")) {
+      std::stringstream paths(env);
+      std::vector<std::string> files;
+      for (std::string path; std::getline(paths, path, ':');)
+        if (!path.empty())
+          files.push_back(path);
+      for (auto it = files.rbegin(); it != files.rend(); ++it)
+        c->addBundle(KernelBundle::open(*it));
+    }
+    return c;
   }();
   return *cache;
 }
 
-std::string KernelCache::key(const std::string &name) const {
-  return "cpu|" + name + "|" + compilerVersion().str() + "|" + hostCpuKey();
+void KernelCache::addBundle(std::shared_ptr<KernelBundle> bundle) {
+  std::lock_guard<std::mutex> lock(mutex);
+  bundles.insert(bundles.begin(), std::move(bundle));
 }
 
-std::string KernelCache::entryPath(const std::string &name) const {
-  std::string k = key(name);
-  return dir + "/" + name + "-" + hex64(XXH64(k.data(), k.size(), 0)) +
-         ".dqtk";
+std::string KernelCache::entryPath(const std::string &key) const {
+#if DQT_WITH_COMPILER
+  std::string k = "cpu|" + key + "|" + jit::hostKey();
+  return dir + "/" + key + "-" + hex64(XXH64(k.data(), k.size(), 0)) + ".dqtk";
+#else
+  (void)key;
+  return "";
+#endif
 }
 
 std::string KernelCache::entryPath(const StepConfig &config) const {
   return entryPath(config.key());
 }
 
-const CpuStepKernel &KernelCache::cpu(const StepConfig &config) {
-  return get(
-      config.key(),
-      [&](bool keepObject) { return compileCpuStep(config, keepObject); },
-      loadCpuStep);
+const Executable &KernelCache::cpu(const StepConfig &config) {
+  return getCpu(config.key(), &config);
 }
 
-const CpuStepKernel &KernelCache::cpuUniform() {
-  return get("uniform", compileCpuUniform, loadCpuUniform);
+const Executable &KernelCache::cpuUniform() {
+  return getCpu(kUniformKernelKey, nullptr);
 }
 
-const CpuStepKernel &KernelCache::get(
-    const std::string &name,
-    llvm::function_ref<llvm::Expected<CpuStepKernel>(bool)> compile,
-    llvm::function_ref<llvm::Expected<CpuStepKernel>(llvm::StringRef)> load) {
-  std::string k = key(name);
+/// The error for a kernel no bundle has, in a build without the compiler.
+[[noreturn]] static void
+missingKernel(const std::string &key, const std::string &where,
+              const std::vector<std::shared_ptr<KernelBundle>> &bundles) {
+  std::string names;
+  for (auto &b : bundles)
+    names += (names.empty() ? "" : ", ") + b->name() +
+             (b->path().empty() ? "" : " (" + b->path() + ")");
+  std::string option = key == kUniformKernelKey ? "--uniform" : "--config " + key;
+  TORCH_CHECK(false, "dqt: no kernel for configuration '", key, "' (", where,
+              "): this build has no compiler (DQT_WITH_COMPILER=OFF) and ",
+              bundles.empty() ? std::string("no kernel bundle is loaded")
+                              : "the loaded bundles (" + names + ") lack it",
+              ". Make one with `dqt-aot ", option,
+              " --output DIR --name NAME` (or `dqt-aot --standard ...` for "
+              "every configuration) and load DIR/libNAME.so with "
+              "DQT_BUNDLE or dqt::useBundle.");
+}
+
+const Executable &KernelCache::getCpu(const std::string &key,
+                                      const StepConfig *config) {
   // Compiling under the lock: a kernel is compiled exactly once even when
   // threads ask for it together, and compilations are rare.
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = kernels.find(k);
+  std::string memKey = "cpu|" + key;
+  auto it = kernels.find(memKey);
   if (it != kernels.end())
     return *it->second;
 
-  std::unique_ptr<CpuStepKernel> kernel;
-  std::string path = dir.empty() ? "" : entryPath(name);
-  if (!path.empty()) {
+  std::unique_ptr<Executable> exe;
+  for (auto &bundle : bundles) {
+    if (const dqt_bundle_cpu_kernel *k = bundle->cpu(key)) {
+      exe = std::make_unique<Executable>();
+      exe->key = key;
+      exe->fn = k->fn;
+      exe->origin = (bundle->path().empty() ? "linked bundle " : "bundle ") +
+                    bundle->name() + " (" + k->level + ")";
+      exe->owner = bundle;
+      ++counters.bundled;
+      break;
+    }
+  }
+#if DQT_WITH_COMPILER
+  std::string path = dir.empty() ? "" : entryPath(key);
+  std::string diskKey = "cpu|" + key + "|" + jit::hostKey();
+  if (!exe && !path.empty()) {
     bool present = false;
-    if (auto object = readEntry(path, k, present)) {
-      auto loaded = load(*object);
-      if (loaded) {
-        kernel = std::make_unique<CpuStepKernel>(std::move(*loaded));
+    if (auto object = readEntry(path, diskKey, present)) {
+      if (auto loaded = jit::loadCpu(key, config, *object)) {
+        exe = std::make_unique<Executable>(std::move(*loaded));
         ++counters.loaded;
-        counters.lastLoadSeconds = kernel->compileSeconds;
+        counters.lastLoadSeconds = exe->seconds;
       } else {
-        llvm::consumeError(loaded.takeError());
         ++counters.rejected;
       }
     } else if (present) {
       ++counters.rejected;
     }
   }
-  if (!kernel) {
-    auto compiled = compile(/*keepObject=*/!path.empty());
-    TORCH_CHECK(bool(compiled), "dqt: compiling the ", name,
-                " kernel failed: ", llvm::toString(compiled.takeError()));
-    kernel = std::make_unique<CpuStepKernel>(std::move(*compiled));
+  if (!exe) {
+    std::string object;
+    exe = std::make_unique<Executable>(
+        jit::compileCpu(key, config, path.empty() ? nullptr : &object));
     ++counters.compiled;
-    counters.lastCompileSeconds = kernel->compileSeconds;
+    counters.lastCompileSeconds = exe->seconds;
     if (!path.empty())
-      writeEntry(path, k, kernel->module->object());
+      writeEntry(path, diskKey, object);
   }
-  auto &slot = kernels[k];
-  slot = std::move(kernel);
+#else
+  (void)config;
+  if (!exe) {
+    std::vector<std::string> levels = supportedCpuLevels();
+    missingKernel(key, levels.empty() ? "no x86-64-v3 CPU" : levels.front(),
+                  bundles);
+  }
+#endif
+  auto &slot = kernels[memKey];
+  slot = std::move(exe);
+  return *slot;
+}
+
+const Executable &KernelCache::cuda(const StepConfig &config,
+                                    const std::string &chip) {
+  std::string key = config.key();
+  std::lock_guard<std::mutex> lock(mutex);
+  std::string memKey = "cuda|" + chip + "|" + key;
+  auto it = kernels.find(memKey);
+  if (it != kernels.end())
+    return *it->second;
+  std::unique_ptr<Executable> exe;
+  for (auto &bundle : bundles) {
+    if (const dqt_bundle_gpu_kernel *k = bundle->gpu(key, chip)) {
+      exe = std::make_unique<Executable>();
+      exe->target = Target::Cuda;
+      exe->key = key;
+      exe->chip = chip;
+      exe->cubin = std::strcmp(k->format, "cubin") == 0;
+      exe->image.assign(reinterpret_cast<const char *>(k->data), k->size);
+      exe->origin = "bundle " + bundle->name() + " (" + k->format + ")";
+      ++counters.bundled;
+      break;
+    }
+  }
+  if (!exe) {
+#if DQT_WITH_COMPILER
+    exe = std::make_unique<Executable>(jit::compileCuda(config, chip));
+    ++counters.compiled;
+#else
+    missingKernel(key, chip, bundles);
+#endif
+  }
+  auto &slot = kernels[memKey];
+  slot = std::move(exe);
   return *slot;
 }
 

@@ -123,7 +123,7 @@ void StepOptimizer::run(const std::vector<size_t> &which) {
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
-  std::map<std::string, const CpuStepKernel *> kernels;
+  std::map<std::string, const Executable *> kernels;
   for (auto &[key, config] : configs)
     kernels[key] = &KernelCache::global().cpu(config);
 
@@ -147,7 +147,7 @@ void StepOptimizer::run(const std::vector<size_t> &which) {
   }
 }
 
-std::vector<StepStats> StepOptimizer::runFloat(const CpuStepKernel &kernel) {
+std::vector<StepStats> StepOptimizer::runFloat(const Executable &kernel) {
   int64_t t = step_ + 1;
   std::vector<at::Tensor> keepAlive;
   std::vector<StepOperands> ops;
@@ -174,7 +174,7 @@ std::vector<StepStats> StepOptimizer::step() {
   checkFloatGradients(name_, floatParams_);
   for (size_t i = 0; i < floatParams_.size(); ++i)
     checkStateLayout(floatStates_[i], floatLayout_[i], i, /*isFloat=*/true);
-  const CpuStepKernel *floatKernel =
+  const Executable *floatKernel =
       floatParams_.empty() ? nullptr
                            : &KernelCache::global().cpu(floatConfig());
   run(remaining);

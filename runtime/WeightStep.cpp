@@ -38,7 +38,7 @@ void WeightStep::finish(const StepStats &stats) {
                             int8_t(stats.maxQ));
 }
 
-std::vector<StepStats> launchWeightSteps(const CpuStepKernel &kernel,
+std::vector<StepStats> launchWeightSteps(const Executable &kernel,
                                          const StepConfig &config,
                                          std::vector<WeightStep> &steps,
                                          const std::vector<float> &hyper,

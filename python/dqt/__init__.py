@@ -15,7 +15,7 @@ import torch  # noqa: F401  (loads LibTorch before the extension)
 
 from . import _C  # noqa: F401
 from . import functional, nn, optim, random  # noqa: F401
-from ._C import QuantizedWeight
+from ._C import QuantizedWeight, load_bundle, WITH_COMPILER
 from ._convert import convert
 
-__all__ = ["QuantizedWeight", "convert", "functional", "nn", "optim", "random"]
+__all__ = ["QuantizedWeight", "WITH_COMPILER", "convert", "load_bundle", "functional", "nn", "optim", "random"]

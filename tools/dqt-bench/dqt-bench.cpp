@@ -16,6 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dqt/Runtime/CpuLauncher.h"
+#include "dqt/Runtime/KernelBundle.h"
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
@@ -356,8 +358,54 @@ const Result &find(const std::vector<Result> &rs, const std::string &impl,
 
 } // namespace
 
+/// One AdamW step of a 1Mi-parameter int8 weight, as the first thing a
+/// process does: `time dqt-bench --first-step` is the time from process
+/// start to the first finished step (with a cold or warm disk cache, or a
+/// bundle from DQT_BUNDLE).
+static int runFirstStep() {
+  QuantizedWeight w = QuantizedWeight::fromFloat(
+      at::randn({1 << 20}) * 0.02, Grid{8, false});
+  optim::AdamW adam({&w});
+  w.grad().copy_(at::randn({1 << 20}) * 1e-3);
+  adam.step();
+  std::printf("first step done; kernel from: %s\n",
+              KernelCache::global().cpu(StepConfig{}).origin.c_str());
+  return 0;
+}
+
+/// The same step by a bundled kernel and by the JIT's host-tuned kernel,
+/// launched directly on the same buffers (interleaved rounds).
+static std::vector<Result> runBundleVsJit(const std::string &path, int64_t n,
+                                   int reps) {
+  std::shared_ptr<KernelBundle> bundle = KernelBundle::open(path);
+  StepConfig config;
+  const dqt_bundle_cpu_kernel *k = bundle->cpu(config.key());
+  if (!k) {
+    std::fprintf(stderr, "dqt-bench: %s has no %s kernel\n", path.c_str(),
+                 config.key().c_str());
+    std::exit(1);
+  }
+  Executable bundled;
+  bundled.fn = k->fn;
+  const Executable &jit = KernelCache::global().cpu(config);
+  at::Tensor q = at::randint(-100, 100, {n}, at::kChar);
+  at::Tensor g = at::randn({n}) * 1e-3, m = at::zeros({n}), v = at::zeros({n});
+  StepOperands op{q.data_ptr<int8_t>(), g.data_ptr<float>(), m.data_ptr<float>(),
+                  v.data_ptr<float>(), n, 0, 0.01f, 0.01f};
+  std::vector<float> hyper = {0.9f, 0.999f, 1e-3f, 1e-8f, 0.0f};
+  uint64_t t = 0;
+  std::string bundledName = std::string("bundle_") + k->level;
+  std::vector<Case> cases;
+  cases.push_back({"jit_host_adamw_i8_f32", 22, reps,
+                   [&] { launchCpu(jit, config, {op}, hyper, 1, ++t); }});
+  cases.push_back({bundledName + "_adamw_i8_f32", 22, reps,
+                   [&] { launchCpu(bundled, config, {op}, hyper, 1, ++t); }});
+  return timeInterleaved(n, cases);
+}
+
 int main(int argc, char **argv) {
-  bool quick = false, json = false, memory = false;
+  bool quick = false, json = false, memory = false, firstStep = false;
+  std::string bundlePath;
   int reps = 0;
   std::vector<int64_t> sizes;
   for (int i = 1; i < argc; ++i) {
@@ -368,6 +416,10 @@ int main(int argc, char **argv) {
       json = true;
     else if (arg == "--memory")
       memory = true;
+    else if (arg == "--first-step")
+      firstStep = true;
+    else if (arg.rfind("--bundle=", 0) == 0)
+      bundlePath = arg.substr(9);
     else if (arg.rfind("--reps=", 0) == 0)
       reps = std::stoi(arg.substr(7));
     else if (arg.rfind("--sizes=", 0) == 0) {
@@ -378,18 +430,33 @@ int main(int argc, char **argv) {
         p = q == std::string::npos ? list.size() + 1 : q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: dqt-bench [--quick] [--json] [--reps=R] "
-                           "[--sizes=1,4,16,64] (sizes in Mi parameters)\n");
+      std::fprintf(stderr,
+                   "usage: dqt-bench [--quick] [--json] [--reps=R] "
+                   "[--sizes=1,4,16,64] (sizes in Mi parameters)\n"
+                   "       dqt-bench --bundle=lib<name>.so [--sizes=...]: "
+                   "bundled against JIT kernels\n"
+                   "       dqt-bench --first-step | --memory\n");
       return 2;
     }
   }
   if (memory)
     return runMemory(1024, 20);
+  if (firstStep)
+    return runFirstStep();
   if (sizes.empty())
     sizes = quick ? std::vector<int64_t>{16 << 20}
                   : std::vector<int64_t>{1 << 20, 4 << 20, 16 << 20, 64 << 20};
   if (!reps)
     reps = quick ? 7 : 9;
+  if (!bundlePath.empty()) {
+    std::printf("%-32s %10s %12s %10s\n", "impl", "N", "time (ms)", "GB/s");
+    for (int64_t n : sizes)
+      for (const Result &r : runBundleVsJit(bundlePath, n, reps))
+        std::printf("%-32s %10lld %12.3f %10.2f\n", r.impl.c_str(),
+                    (long long)r.n, r.seconds * 1e3,
+                    r.bytesPerParam * r.n / r.seconds / 1e9);
+    return 0;
+  }
 
   // JIT: cold compile into an empty disk cache, then a warm load from it
   // (as a new process would), before anything else runs.

@@ -30,9 +30,6 @@ class MLIRContext;
 
 namespace dqt {
 
-/// Name of the step kernel in every generated module.
-constexpr const char *kStepKernelName = "dqt_step";
-
 /// Name of the kernel of the weight stream alone (buildUniformModule).
 constexpr const char *kUniformKernelName = "dqt_uniform";
 
@@ -107,6 +104,15 @@ llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
 
 /// The step kernel from object code kept by compileCpuStep.
 llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object);
+
+/// Object code (ELF, position-independent) of a CPU kernel compiled ahead of
+/// time for the x86-64 level `cpu` ("x86-64-v3", "x86-64-v4"): `config`'s
+/// step (checked against its kernel ABI), or the weight stream when `config`
+/// is null. The kernel is named `symbol` and its packed entry point
+/// `_mlir_<symbol>`, so that many kernels link into one library.
+llvm::Expected<std::string> compileCpuObject(const StepConfig *config,
+                                             llvm::StringRef cpu,
+                                             llvm::StringRef symbol);
 
 /// Runs dqt-compile-gpu on the step of `config` and returns the PTX text of
 /// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90).

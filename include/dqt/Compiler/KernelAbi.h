@@ -64,6 +64,11 @@ struct KernelArg {
   std::string name() const;
 };
 
+/// The version of the kernel ABI: bumped whenever stepKernelArgs, the
+/// targets' trailing arguments or the reductions buffer change. Kernel
+/// bundles record it; the runtime refuses a bundle of another version.
+inline constexpr int kKernelAbiVersion = 1;
+
 /// The leading arguments of the step kernel of `config`, in order: the
 /// arguments of its @dqt_step function, then its result buffers. @dqt_step
 /// returns the new weights, the new states, max(q') (i8), each row's

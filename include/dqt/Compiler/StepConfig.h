@@ -12,8 +12,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dqt {
+
+/// The numerics contract generated kernels follow (docs/numerics.md).
+/// Version 2: 16-bit midpoint uniforms, eight per Philox block.
+inline constexpr const char *kNumericsVersion = "2";
 
 enum class Optimizer { AdamW, SGD };
 
@@ -59,7 +64,23 @@ struct StepConfig {
   /// of range or packed without ternary.
   std::string key() const;
   void validate() const;
+  /// The configuration whose key() is `key`; throws std::invalid_argument
+  /// naming the key when there is none.
+  static StepConfig fromKey(const std::string &key);
 };
+
+/// Every configuration the runtime, dqt-train and the Python package can ask
+/// for: both optimizers, 2..8 bits, ternary and packed ternary, per-tensor
+/// and per-row delta, f32 and bf16 states, and float mode (dqt-aot
+/// --standard bundles them all).
+std::vector<StepConfig> standardStepConfigs();
+
+/// Name of the step kernel in every generated module (the GPU images' entry).
+constexpr const char *kStepKernelName = "dqt_step";
+
+/// The key of the kernel of the weight stream alone (buildUniformModule,
+/// dqt.random.philox_uniform), beside the step configurations' keys.
+constexpr const char *kUniformKernelKey = "uniform";
 
 /// A kernel's leading arguments are the kernel ABI (stepKernelArgs in
 /// dqt/Compiler/KernelAbi.h); then, CPU only, begin and end (i64, element

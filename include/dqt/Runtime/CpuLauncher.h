@@ -3,7 +3,8 @@
 #ifndef DQT_RUNTIME_CPULAUNCHER_H
 #define DQT_RUNTIME_CPULAUNCHER_H
 
-#include "dqt/Compiler/Compiler.h"
+#include "dqt/Compiler/StepConfig.h"
+#include "dqt/Runtime/Executable.h"
 
 #include <ATen/ATen.h>
 
@@ -79,7 +80,7 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
 /// rowMaxQ to INT32_MIN before the kernel max-combines into them. `hyper` holds
 /// the configuration's f32 hyper-parameters in kernel order (AdamW: beta1,
 /// beta2, alpha, eps, decay; SGD: lr, momentum, decay).
-std::vector<StepStats> launchCpu(const CpuStepKernel &kernel,
+std::vector<StepStats> launchCpu(const Executable &kernel,
                                  const StepConfig &config,
                                  const std::vector<StepOperands> &params,
                                  const std::vector<float> &hyper, uint64_t seed,

@@ -19,11 +19,11 @@
 
 namespace dqt::optim {
 
-/// The numerics contract a file's states and weights were written under
-/// (docs/numerics.md), as its metadata entry "dqt.numerics". Version 2:
-/// 16-bit midpoint uniforms, eight per Philox block. Files without the entry
-/// were written under version 1 (24-bit uniforms, four per block).
-inline constexpr const char *kNumericsVersion = "2";
+/// A file records the numerics contract its states and weights were written
+/// under (dqt::kNumericsVersion) as its metadata entry "dqt.numerics". Files
+/// without the entry were written under version 1 (24-bit uniforms, four per
+/// block).
+using ::dqt::kNumericsVersion;
 
 /// The scalars of an optimizer file.
 struct OptimizerFileHeader {

@@ -154,7 +154,7 @@ private:
   void run(const std::vector<size_t> &which);
   /// Steps the float parameters (float mode) for step `stepCount() + 1`
   /// with `kernel`, fetched before anything changed.
-  std::vector<StepStats> runFloat(const CpuStepKernel &kernel);
+  std::vector<StepStats> runFloat(const Executable &kernel);
   StepConfig floatConfig() const;
   /// Refuses `what` while a step is in progress (stepParameter).
   void checkNoStepInProgress(const char *what) const;

@@ -47,7 +47,7 @@ private:
 
 /// Runs launchCpu over the operands of `steps` (one configuration) and then
 /// finishes each; returns the statistics in order.
-std::vector<StepStats> launchWeightSteps(const CpuStepKernel &kernel,
+std::vector<StepStats> launchWeightSteps(const Executable &kernel,
                                          const StepConfig &config,
                                          std::vector<WeightStep> &steps,
                                          const std::vector<float> &hyper,

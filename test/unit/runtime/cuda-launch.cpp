@@ -66,8 +66,7 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
                  << "): the GPU kernel is generated and assembled by other "
                     "tests, not launched";
   const StepConfig &config = GetParam().config;
-  auto ptx = compileGpuStep(config, "sm_80");
-  ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
+  const std::string &ptx = KernelCache::global().cuda(config, "sm_80").image;
   // Rows of an odd length: groups of 8 straddle rows.
   const int64_t rowLength = 1021, rows = 1027, n = rows * rowLength;
   bool perRow = config.scale == ScaleMode::Row;
@@ -107,7 +106,7 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
     }
     return op;
   };
-  StepStats gpu = launchCuda(*ptx, config,
+  StepStats gpu = launchCuda(ptx, config,
                              {operands([&](int i) { return (void *)dev[i]; })},
                              hyper, 7, 1)[0];
   // The CPU kernel on the host copies.

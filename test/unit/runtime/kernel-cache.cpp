@@ -22,7 +22,7 @@ using test::readFile;
 using test::writeFile;
 
 /// Runs one AdamW step with `kernel` on fixed data; returns q, m, v bytes.
-std::string runStep(const CpuStepKernel &kernel, const StepConfig &config) {
+std::string runStep(const Executable &kernel, const StepConfig &config) {
   int64_t n = 10007;
   at::Generator gen = at::detail::createCPUGenerator(1);
   at::Tensor q = at::randint(-100, 100, {n}, gen, at::kChar);
@@ -118,7 +118,7 @@ TEST_F(KernelCacheTest, MemoryOnlyWithoutDirectory) {
 
 TEST_F(KernelCacheTest, ConcurrentRequestsCompileOnce) {
   KernelCache c(dir.string());
-  std::vector<const CpuStepKernel *> got(4);
+  std::vector<const Executable *> got(4);
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&, i] { got[i] = &c.cpu(config); });

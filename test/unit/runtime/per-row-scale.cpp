@@ -515,7 +515,7 @@ TEST(PerRowLauncher, ChunksCoverWholeRowsAndMatchTheReference) {
     config.ternary = packed;
     config.packed = packed;
     config.scale = ScaleMode::Row;
-    CpuStepKernel kernel;
+    Executable kernel;
     kernel.fn = packed ? &fakeRowSgdKernel<true> : &fakeRowSgdKernel<false>;
     std::vector<at::Tensor> results;
     for (int threads : {1, 3}) {

@@ -113,13 +113,12 @@ static void initNativeTarget() {
   });
 }
 
-/// jitCpuModule, checking the step kernel against `abi`'s kernel ABI when
-/// given.
 llvm::Expected<std::unique_ptr<JitModule>>
-jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
+jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
+               const StepConfig *abi, bool keepObject) {
   initNativeTarget();
-  if (llvm::Error err = runPipeline(module, "dqt-compile-cpu",
-                                    mlir::dqt::buildCompileCPUPipeline, abi))
+  if (llvm::Error err =
+          runPipeline(module, pipeline.name, pipeline.build, abi))
     return std::move(err);
 
   // -O3 for the host CPU (its vector width), through the same target
@@ -142,6 +141,14 @@ jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
     return engine.takeError();
   auto jit = std::unique_ptr<JitModule>(new JitModule());
   jit->engine = std::move(*engine);
+  if (!pipeline.symbols.empty())
+    jit->engine->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      for (auto [name, address] : pipeline.symbols)
+        map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                               llvm::JITSymbolFlags::Exported};
+      return map;
+    });
   if (keepObject) {
     // The object cache is filled when code is materialized; ORC compiles the
     // whole module at the first lookup of any symbol in it.
@@ -163,6 +170,15 @@ jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
     jit->objectCode = (*buffer)->getBuffer().str();
   }
   return jit;
+}
+
+/// dqt-compile-cpu and the JIT, checking the step kernel against `abi`'s
+/// kernel ABI when given.
+static llvm::Expected<std::unique_ptr<JitModule>>
+jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
+  return jitCpuPipeline(
+      module, {"dqt-compile-cpu", mlir::dqt::buildCompileCPUPipeline}, abi,
+      keepObject);
 }
 
 llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,

@@ -26,6 +26,7 @@ class LLJIT;
 namespace mlir {
 class ExecutionEngine;
 class MLIRContext;
+class OpPassManager;
 } // namespace mlir
 
 namespace dqt {
@@ -43,6 +44,15 @@ std::unique_ptr<mlir::MLIRContext> createContext();
 mlir::OwningOpRef<mlir::ModuleOp> buildStepModule(mlir::MLIRContext &ctx,
                                                   const StepConfig &config);
 
+/// How jitCpuPipeline lowers a module to the LLVM dialect: a named pipeline
+/// and the host functions the generated code may call (the GPU emulator's
+/// runtime), besides those of the process.
+struct CpuJitPipeline {
+  llvm::StringRef name;
+  llvm::function_ref<void(mlir::OpPassManager &)> build;
+  llvm::ArrayRef<std::pair<llvm::StringRef, void *>> symbols = {};
+};
+
 /// A JIT-compiled module; functions are called through MLIR's packed
 /// interface (one `void **` holding a pointer to each argument).
 class JitModule {
@@ -57,7 +67,8 @@ public:
 
 private:
   friend llvm::Expected<std::unique_ptr<JitModule>>
-  jitCpu(mlir::ModuleOp module, bool keepObject, const StepConfig *abi);
+  jitCpuPipeline(mlir::ModuleOp module, const CpuJitPipeline &pipeline,
+                 const StepConfig *abi, bool keepObject);
   friend llvm::Expected<std::unique_ptr<JitModule>>
   loadCpuObject(llvm::StringRef object);
   // Either the ExecutionEngine that compiled it or, for object code loaded
@@ -72,6 +83,13 @@ private:
 /// the object code is kept (JitModule::object) for a disk cache.
 llvm::Expected<std::unique_ptr<JitModule>>
 jitCpuModule(mlir::ModuleOp module, bool keepObject = false);
+
+/// Runs `pipeline` on `module` and JITs the result as jitCpuModule does.
+/// With `abi`, the step kernel must follow that configuration's kernel ABI
+/// after each lowering pass (checkKernelAbi).
+llvm::Expected<std::unique_ptr<JitModule>>
+jitCpuPipeline(mlir::ModuleOp module, const CpuJitPipeline &pipeline,
+               const StepConfig *abi = nullptr, bool keepObject = false);
 
 /// Loads object code kept by jitCpuModule (same compiler, same host CPU).
 llvm::Expected<std::unique_ptr<JitModule>>

@@ -275,7 +275,7 @@ struct EmulateGPUPass
     // would need the GPU runtime.
     WalkResult launches = module.walk([](gpu::LaunchFuncOp launch) {
       launch.emitOpError("is not emulated: the emulator runtime launches "
-                         "kernels (dqt::emulateGpuStep)");
+                         "kernels (dqt::emulateGpuKernel)");
       return WalkResult::interrupt();
     });
     if (launches.wasInterrupted())

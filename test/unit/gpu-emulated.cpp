@@ -9,13 +9,18 @@
 // width, ternary, packed ternary, bf16 states, per-row delta with odd row
 // lengths, float mode, AdamW and SGD; sizes that are not multiples of 4, 8,
 // the block or the row; grids of several blocks whose grid-stride loop
-// wraps many times, blocks of one warp and of several.
+// wraps many times, blocks of one warp and of several. And the emulator's
+// own semantics on hand-written kernels: shuffles as shfl.sync, a barrier
+// that not every thread reaches.
 //
 //===----------------------------------------------------------------------===//
 
 #include "StepHarness.h"
 
 #include "dqt/Compiler/GpuEmulator.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 
 #include <gtest/gtest.h>
 
@@ -68,6 +73,9 @@ StepConfig configOf(const Case &c) {
 struct Launch {
   unsigned blocks, threads;
   int64_t n;
+  /// Every weight at Qn, pushed further down: every maximum is negative, so
+  /// a maximum that starts from 0 instead of the identity shows.
+  bool negative = false;
 };
 
 /// Float mode's reference: the optimizer's update of f32 weights, written
@@ -182,20 +190,33 @@ TEST_P(GpuEmulated, BitIdenticalToReference) {
   std::vector<Launch> launches;
   if (cs.rowLength) {
     int64_t L = cs.rowLength;
-    launches = {{3, 64, 301 * L}, {2, 128, 37 * L}, {1, 32, 3 * L}};
+    launches = {{3, 64, 301 * L},
+                {2, 128, 37 * L},
+                {1, 32, 3 * L},
+                {3, 64, 301 * L, /*negative=*/true}};
   } else {
     launches = {{3, 64, 24 * 1536 + 11},
                 {2, 128, 1536 + 4},
                 {3, 64, 5},
-                {1, 32, 1000}};
+                {1, 32, 1000},
+                {3, 64, 24 * 1536 + 11, /*negative=*/true}};
   }
 
   for (const Launch &l : launches) {
-    SCOPED_TRACE(::testing::Message() << l.blocks << " x " << l.threads
-                                      << " threads, n = " << l.n);
+    if (l.negative && c.floatWeights)
+      continue;
+    SCOPED_TRACE(::testing::Message()
+                 << l.blocks << " x " << l.threads << " threads, n = " << l.n
+                 << (l.negative ? ", every weight negative" : ""));
     test::StepBuffers init =
         test::randomBuffers(l.n, c.floatWeights ? -1 : c.qn(),
                             c.floatWeights ? 1 : c.qp(), uint32_t(l.n));
+    if (l.negative)
+      for (int64_t i = 0; i < l.n; ++i) {
+        init.q[i] = int8_t(c.qn());
+        if (std::isfinite(init.g[i]))
+          init.g[i] = 1.0f + std::fabs(init.g[i]);
+      }
     std::vector<float> winit(l.n);
     std::mt19937 rng(uint32_t(l.n) + 1);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -233,7 +254,9 @@ TEST_P(GpuEmulated, BitIdenticalToReference) {
                                    : test::runReference(c, want, s);
     if (l.n > 1000) { // the step must do something to mean anything
       ASSERT_GT(expected.nonfinite, 0);
-      if (!c.floatWeights)
+      if (l.negative)
+        ASSERT_LT(expected.maxq, 0);
+      else if (!c.floatWeights)
         ASSERT_GT(expected.changed, l.n / 100);
     }
     ref::Reductions r =
@@ -297,5 +320,161 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case> &info) {
       return caseName(info.param);
     });
+
+/// Hand-written kernels for the emulator's own semantics.
+constexpr const char *kKernels = R"mlir(
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    // Each thread of lanes [0, width) shuffles the value 10 * g + 7 (g its
+    // global index) in the four modes; out[m * total + g] and
+    // valid[m * total + g] get mode m's value and valid bit (-1: not called).
+    gpu.func @shuffles(%out: memref<?xi32>, %valid: memref<?xi32>,
+                       %offset: i32, %width: i32) kernel {
+      %tid = gpu.thread_id x
+      %bid = gpu.block_id x
+      %bdim = gpu.block_dim x
+      %gdim = gpu.grid_dim x
+      %t0 = arith.muli %bid, %bdim : index
+      %g = arith.addi %t0, %tid : index
+      %total = arith.muli %bdim, %gdim : index
+      %gi = arith.index_cast %g : index to i32
+      %c10 = arith.constant 10 : i32
+      %c7 = arith.constant 7 : i32
+      %v0 = arith.muli %gi, %c10 : i32
+      %v = arith.addi %v0, %c7 : i32
+      %c32 = arith.constant 32 : index
+      %lane = arith.remui %tid, %c32 : index
+      %lanei = arith.index_cast %lane : index to i32
+      %in = arith.cmpi ult, %lanei, %width : i32
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %c3 = arith.constant 3 : index
+      %i1 = arith.addi %g, %total : index
+      %t2 = arith.muli %total, %c2 : index
+      %i2 = arith.addi %g, %t2 : index
+      %t3 = arith.muli %total, %c3 : index
+      %i3 = arith.addi %g, %t3 : index
+      scf.if %in {
+        %r0, %p0 = gpu.shuffle xor %v, %offset, %width : i32
+        %r1, %p1 = gpu.shuffle up %v, %offset, %width : i32
+        %r2, %p2 = gpu.shuffle down %v, %offset, %width : i32
+        %r3, %p3 = gpu.shuffle idx %v, %offset, %width : i32
+        memref.store %r0, %out[%g] : memref<?xi32>
+        memref.store %r1, %out[%i1] : memref<?xi32>
+        memref.store %r2, %out[%i2] : memref<?xi32>
+        memref.store %r3, %out[%i3] : memref<?xi32>
+        %q0 = arith.extui %p0 : i1 to i32
+        %q1 = arith.extui %p1 : i1 to i32
+        %q2 = arith.extui %p2 : i1 to i32
+        %q3 = arith.extui %p3 : i1 to i32
+        memref.store %q0, %valid[%g] : memref<?xi32>
+        memref.store %q1, %valid[%i1] : memref<?xi32>
+        memref.store %q2, %valid[%i2] : memref<?xi32>
+        memref.store %q3, %valid[%i3] : memref<?xi32>
+      }
+      gpu.return
+    }
+    // Only thread 0 reaches the barrier.
+    gpu.func @divergent_barrier() kernel {
+      %tid = gpu.thread_id x
+      %c0 = arith.constant 0 : index
+      %first = arith.cmpi eq, %tid, %c0 : index
+      scf.if %first {
+        gpu.barrier
+      }
+      gpu.return
+    }
+  }
+}
+)mlir";
+
+/// The hand-written kernel `name` of kKernels, for the emulator.
+EmulatedGpuKernel compileKernel(llvm::StringRef name) {
+  std::unique_ptr<mlir::MLIRContext> ctx = createContext();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(kKernels, ctx.get());
+  EXPECT_TRUE(bool(module));
+  auto kernel = compileGpuEmulatedModule(*module, name);
+  EXPECT_TRUE(bool(kernel)) << llvm::toString(kernel.takeError());
+  return kernel ? std::move(*kernel) : EmulatedGpuKernel();
+}
+
+/// gpu.shuffle as NVVM lowers it, written from the PTX ISA's shfl.sync
+/// (member mask: lanes [0, width); clamp c = width - 1, for up 32 - width):
+/// source lane j = lane ^ b, lane - b, lane + b or b; valid iff j <= c (up:
+/// j >= c); an invalid lane reads its own value.
+std::pair<int32_t, int32_t> shflSync(int mode, int lane, int offset,
+                                     int width, int warpBase) {
+  int b = offset & 31, j = 0, c = mode == 1 ? 32 - width : width - 1;
+  bool valid = false;
+  switch (mode) {
+  case 0:
+    j = lane ^ b;
+    valid = j <= c;
+    break;
+  case 1:
+    j = lane - b;
+    valid = j >= (c & 31);
+    break;
+  case 2:
+    j = lane + b;
+    valid = j <= c;
+    break;
+  case 3:
+    j = b;
+    valid = j <= c;
+    break;
+  }
+  int src = warpBase + (valid ? j : lane);
+  return {10 * src + 7, valid};
+}
+
+TEST(GpuEmulator, ShufflesFollowShflSync) {
+  EmulatedGpuKernel kernel = compileKernel("shuffles");
+  ASSERT_TRUE(kernel.fn);
+  const unsigned blocks = 2, threads = 64, total = blocks * threads;
+  // (offset, width): full warps, and lanes [0, 8) only.
+  for (auto [offset, width] : std::vector<std::pair<int, int>>{
+           {1, 32}, {5, 32}, {16, 32}, {31, 32}, {4, 8}, {3, 8}, {9, 8}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << "offset " << offset << ", width " << width);
+    std::vector<int32_t> out(4 * total, -1), valid(4 * total, -1);
+    KernelArgs args;
+    args.addBuffer(out.data(), out.size());
+    args.addBuffer(valid.data(), valid.size());
+    args.addScalar<int32_t>(offset);
+    args.addScalar<int32_t>(width);
+    llvm::Error err = emulateGpuKernel(kernel, args, blocks, threads);
+    ASSERT_FALSE(bool(err)) << llvm::toString(std::move(err));
+    for (unsigned g = 0; g < total; ++g) {
+      int lane = g % 32, warpBase = g - lane;
+      for (int mode = 0; mode < 4; ++mode) {
+        if (lane >= width) {
+          EXPECT_EQ(out[mode * total + g], -1) << "thread " << g;
+          continue;
+        }
+        if (mode == 1 && width != 32)
+          continue; // up's clamp 32 - width: not a range worth pinning
+        auto [value, ok] = shflSync(mode, lane, offset, width, warpBase);
+        EXPECT_EQ(out[mode * total + g], value)
+            << "thread " << g << ", mode " << mode;
+        EXPECT_EQ(valid[mode * total + g], ok)
+            << "thread " << g << ", mode " << mode;
+      }
+    }
+  }
+}
+
+TEST(GpuEmulator, ABarrierNotEveryThreadReachesIsAnError) {
+  EmulatedGpuKernel kernel = compileKernel("divergent_barrier");
+  ASSERT_TRUE(kernel.fn);
+  KernelArgs args;
+  llvm::Error err = emulateGpuKernel(kernel, args, 1, 64);
+  ASSERT_TRUE(bool(err));
+  std::string message = llvm::toString(std::move(err));
+  EXPECT_NE(message.find("gpu.barrier: 63 threads of the block returned "
+                         "without reaching it"),
+            std::string::npos)
+      << message;
+}
 
 } // namespace

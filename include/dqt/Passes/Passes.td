@@ -110,7 +110,7 @@ def DQTEmulateGPU : Pass<"dqt-emulate-gpu", "ModuleOp"> {
     Makes the kernels of `dqt-lower-to-gpu` executable on the CPU with GPU
     semantics, so tests run the very `gpu.func` a GPU would (as Triton's
     interpreter and Numba's CUDA simulator do). The emulator runtime
-    (`dqt::emulateGpuStep`, lib/GpuEmulator.cpp) calls the resulting host
+    (`dqt::emulateGpuKernel`, lib/GpuEmulator.cpp) calls the resulting host
     function once per GPU thread, every thread of a block concurrently.
 
     First the in-dialect rewrites `convert-gpu-to-nvvm` runs

@@ -117,8 +117,7 @@ llvm::Expected<std::unique_ptr<JitModule>>
 jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
                const StepConfig *abi, bool keepObject) {
   initNativeTarget();
-  if (llvm::Error err =
-          runPipeline(module, pipeline.name, pipeline.build, abi))
+  if (llvm::Error err = runPipeline(module, pipeline.name, pipeline.build, abi))
     return std::move(err);
 
   // -O3 for the host CPU (its vector width), through the same target
@@ -176,9 +175,9 @@ jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
 /// kernel ABI when given.
 static llvm::Expected<std::unique_ptr<JitModule>>
 jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
-  return jitCpuPipeline(
-      module, {"dqt-compile-cpu", mlir::dqt::buildCompileCPUPipeline}, abi,
-      keepObject);
+  return jitCpuPipeline(module,
+                        {"dqt-compile-cpu", mlir::dqt::buildCompileCPUPipeline},
+                        abi, keepObject);
 }
 
 llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,

@@ -124,8 +124,9 @@ void barrier() {
   if (b.barrierArrived + b.exited == b.size)
     return b.fail("gpu.barrier: " + std::to_string(b.exited) +
                   " threads of the block returned without reaching it");
-  b.wait(lock, b.barrierCv, [&] { return b.barrierRound != round; },
-         "gpu.barrier");
+  b.wait(
+      lock, b.barrierCv, [&] { return b.barrierRound != round; },
+      "gpu.barrier");
 }
 
 /// gpu.shuffle as NVVM lowers it: shfl.sync with member mask
@@ -150,7 +151,8 @@ int64_t shuffle(int32_t value, int32_t offset, int32_t width, int32_t mode) {
     return fallback;
   }
   // The previous round's values must have been read.
-  b.wait(lock, w.cv, [&] { return w.readers == 0; }, "gpu.shuffle");
+  b.wait(
+      lock, w.cv, [&] { return w.readers == 0; }, "gpu.shuffle");
   if (b.failed())
     return fallback;
   if (w.arrived == 0) {
@@ -169,7 +171,8 @@ int64_t shuffle(int32_t value, int32_t offset, int32_t width, int32_t mode) {
     ++w.round;
     w.cv.notify_all();
   } else {
-    b.wait(lock, w.cv, [&] { return w.round != round; }, "gpu.shuffle");
+    b.wait(
+        lock, w.cv, [&] { return w.round != round; }, "gpu.shuffle");
     if (b.failed())
       return fallback;
   }
@@ -296,8 +299,8 @@ llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, KernelArgs &args,
     block.id = id;
     block.size = threadsPerBlock;
     block.gridSize = blocks;
-    block.warps = std::vector<Warp>((threadsPerBlock + kWarpSize - 1) /
-                                    kWarpSize);
+    block.warps =
+        std::vector<Warp>((threadsPerBlock + kWarpSize - 1) / kWarpSize);
     std::vector<std::thread> threads;
     threads.reserve(threadsPerBlock);
     try {

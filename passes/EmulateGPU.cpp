@@ -59,7 +59,8 @@ LogicalResult checkEmulable(Operation *op) {
   if (isa<gpu::ThreadIdOp, gpu::BlockIdOp, gpu::BlockDimOp, gpu::GridDimOp,
           gpu::BarrierOp, gpu::ReturnOp, gpu::GPUFuncOp, gpu::GPUModuleOp>(op))
     return success();
-  if (auto reduce = dyn_cast<gpu::AllReduceOp>(op); reduce && !reduce.getUniform())
+  if (auto reduce = dyn_cast<gpu::AllReduceOp>(op);
+      reduce && !reduce.getUniform())
     return op->emitOpError("is not emulated: upstream lowers uniform "
                            "all-reductions only (convert-gpu-to-nvvm "
                            "refuses it too)");
@@ -113,9 +114,8 @@ public:
     auto decl = module.lookupSymbol<func::FuncOp>(name);
     if (!decl) {
       OpBuilder db = OpBuilder::atBlockBegin(module.getBody());
-      decl = func::FuncOp::create(
-          db, module.getLoc(), name,
-          db.getFunctionType(TypeRange(args), results));
+      decl = func::FuncOp::create(db, module.getLoc(), name,
+                                  db.getFunctionType(TypeRange(args), results));
       decl.setPrivate();
     }
     return func::CallOp::create(b, loc, decl, args);
@@ -140,8 +140,7 @@ void lowerGpuOps(func::FuncOp host, Runtime &runtime) {
   auto indexQuery = [&](Operation *op, StringRef fn, gpu::Dimension dim) {
     Value d = arith::ConstantIntOp::create(rewriter, op->getLoc(), i32,
                                            static_cast<int64_t>(dim));
-    rewriter.replaceOp(op,
-                       runtime.call(rewriter, op->getLoc(), fn, index, d));
+    rewriter.replaceOp(op, runtime.call(rewriter, op->getLoc(), fn, index, d));
   };
   for (Operation *op : ops) {
     rewriter.setInsertionPoint(op);
@@ -168,7 +167,7 @@ void lowerGpuOps(func::FuncOp host, Runtime &runtime) {
           Value v = o.getValue();
           if (!t.isInteger())
             v = arith::BitcastOp::create(rewriter, loc, i32, v);
-          emu::ShuffleMode mode;
+          emu::ShuffleMode mode = emu::ShuffleMode::Xor;
           switch (o.getMode()) {
           case gpu::ShuffleMode::XOR:
             mode = emu::ShuffleMode::Xor;
@@ -193,7 +192,8 @@ void lowerGpuOps(func::FuncOp host, Runtime &runtime) {
           if (!t.isInteger())
             value = arith::BitcastOp::create(rewriter, loc, t, value);
           Value hi = arith::ShRUIOp::create(
-              rewriter, loc, r, arith::ConstantIntOp::create(rewriter, loc, i64, 32));
+              rewriter, loc, r,
+              arith::ConstantIntOp::create(rewriter, loc, i64, 32));
           Value valid =
               arith::TruncIOp::create(rewriter, loc, rewriter.getI1Type(), hi);
           rewriter.replaceOp(o, {value, valid});
@@ -317,7 +317,8 @@ struct EmulateGPUPass
     for (gpu::GPUModuleOp gm : gpuModules) {
       for (auto func : llvm::make_early_inc_range(gm.getOps<gpu::GPUFuncOp>()))
         emulateFunc(func, layouts.lookup(func), module, runtime);
-      for (Operation &op : llvm::make_early_inc_range(gm.getBody()->without_terminator()))
+      for (Operation &op :
+           llvm::make_early_inc_range(gm.getBody()->without_terminator()))
         op.moveBefore(gm);
       gm.erase();
     }

@@ -228,9 +228,8 @@ TEST_P(GpuEmulated, BitIdenticalToReference) {
     s.step = 9;
     s.tid = 4;
     s.delta = 0.02f;
-    s.deltaNext = c.floatWeights ? 0.0f
-                                 : ref::nextDelta(s.delta, int8_t(c.qp()),
-                                                  c.qp());
+    s.deltaNext =
+        c.floatWeights ? 0.0f : ref::nextDelta(s.delta, int8_t(c.qp()), c.qp());
     test::setLargeSteps(s, c.optimizer);
     std::vector<float> delta, deltaNext;
     if (cs.rowLength) {
@@ -259,8 +258,7 @@ TEST_P(GpuEmulated, BitIdenticalToReference) {
       else if (!c.floatWeights)
         ASSERT_GT(expected.changed, l.n / 100);
     }
-    ref::Reductions r =
-        launch(*kernel, c, got, gotW, s, l.blocks, l.threads);
+    ref::Reductions r = launch(*kernel, c, got, gotW, s, l.blocks, l.threads);
 
     if (c.floatWeights)
       ASSERT_EQ(0, std::memcmp(gotW.data(), wantW.data(), l.n * 4))
@@ -315,11 +313,10 @@ std::vector<Case> allCases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Configs, GpuEmulated, ::testing::ValuesIn(allCases()),
-    [](const ::testing::TestParamInfo<Case> &info) {
-      return caseName(info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(Configs, GpuEmulated, ::testing::ValuesIn(allCases()),
+                         [](const ::testing::TestParamInfo<Case> &info) {
+                           return caseName(info.param);
+                         });
 
 /// Hand-written kernels for the emulator's own semantics.
 constexpr const char *kKernels = R"mlir(
@@ -402,8 +399,8 @@ EmulatedGpuKernel compileKernel(llvm::StringRef name) {
 /// (member mask: lanes [0, width); clamp c = width - 1, for up 32 - width):
 /// source lane j = lane ^ b, lane - b, lane + b or b; valid iff j <= c (up:
 /// j >= c); an invalid lane reads its own value.
-std::pair<int32_t, int32_t> shflSync(int mode, int lane, int offset,
-                                     int width, int warpBase) {
+std::pair<int32_t, int32_t> shflSync(int mode, int lane, int offset, int width,
+                                     int warpBase) {
   int b = offset & 31, j = 0, c = mode == 1 ? 32 - width : width - 1;
   bool valid = false;
   switch (mode) {

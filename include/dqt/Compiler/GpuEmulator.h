@@ -28,7 +28,8 @@ struct EmulatedGpuKernel {
 /// Builds the step of `config`, runs dqt-compile-gpu-emulated on it (the
 /// kernel ABI checked after dqt-lower-to-gpu and after dqt-emulate-gpu) and
 /// JIT-compiles the result: the emulated form of compileGpuStep's kernel.
-llvm::Expected<EmulatedGpuKernel> compileGpuEmulatedStep(const StepConfig &config);
+llvm::Expected<EmulatedGpuKernel>
+compileGpuEmulatedStep(const StepConfig &config);
 
 /// Runs dqt-compile-gpu-emulated on any module holding a gpu.module (or
 /// fused steps) and JIT-compiles its kernel `name`.

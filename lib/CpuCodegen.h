@@ -25,9 +25,11 @@ void initNativeTarget();
 /// dqt-compile-cpu), optimized with clang's -O3 pipeline for `tm`'s CPU and
 /// compiled by `tm`. With `object`, the module is compiled now and its object
 /// code (with MLIR's packed wrappers `_mlir_<name>`) is kept there.
+/// `symbols` are host functions the module may call (the GPU emulator's).
 llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
 createEngine(mlir::ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
-             std::string *object);
+             std::string *object,
+             llvm::ArrayRef<std::pair<llvm::StringRef, void *>> symbols = {});
 
 } // namespace dqt
 

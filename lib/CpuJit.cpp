@@ -115,7 +115,8 @@ void initNativeTarget() {
 
 llvm::Expected<std::unique_ptr<ExecutionEngine>>
 createEngine(ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
-             std::string *object) {
+             std::string *object,
+             llvm::ArrayRef<std::pair<llvm::StringRef, void *>> symbols) {
   ExecutionEngineOptions options;
   options.transformer = [machine = tm.get()](llvm::Module *m) {
     return optimizeO3(*m, machine);
@@ -125,6 +126,14 @@ createEngine(ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
   auto engine = ExecutionEngine::create(module, options, std::move(tm));
   if (!engine)
     return engine.takeError();
+  if (!symbols.empty())
+    (*engine)->registerSymbols([&](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      for (auto [name, address] : symbols)
+        map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                               llvm::JITSymbolFlags::Exported};
+      return map;
+    });
   if (!object)
     return engine;
   // The object cache is filled when code is materialized; ORC compiles the
@@ -148,13 +157,11 @@ createEngine(ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
   return engine;
 }
 
-/// jitCpuModule, checking the step kernel against `abi`'s kernel ABI when
-/// given.
 llvm::Expected<std::unique_ptr<JitModule>>
-jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
+jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
+               const StepConfig *abi, bool keepObject) {
   initNativeTarget();
-  if (llvm::Error err = runPipeline(module, "dqt-compile-cpu",
-                                    mlir::dqt::buildCompileCPUPipeline, abi))
+  if (llvm::Error err = runPipeline(module, pipeline.name, pipeline.build, abi))
     return std::move(err);
 
   // -O3 for the host CPU (its vector width), through the same target
@@ -168,11 +175,21 @@ jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
     return tm.takeError();
   auto jit = std::unique_ptr<JitModule>(new JitModule());
   auto engine = createEngine(module, std::move(*tm),
-                             keepObject ? &jit->objectCode : nullptr);
+                             keepObject ? &jit->objectCode : nullptr,
+                             pipeline.symbols);
   if (!engine)
     return engine.takeError();
   jit->engine = std::move(*engine);
   return jit;
+}
+
+/// dqt-compile-cpu and the JIT, checking the step kernel against `abi`'s
+/// kernel ABI when given.
+static llvm::Expected<std::unique_ptr<JitModule>>
+jitCpu(ModuleOp module, bool keepObject, const StepConfig *abi) {
+  return jitCpuPipeline(module,
+                        {"dqt-compile-cpu", mlir::dqt::buildCompileCPUPipeline},
+                        abi, keepObject);
 }
 
 llvm::Expected<std::unique_ptr<JitModule>> jitCpuModule(ModuleOp module,

@@ -71,7 +71,8 @@ llvm::Error checkKernelAbi(Operation *root, const StepConfig &config) {
 void KernelAbiCheck::runAfterPass(Pass *pass, Operation *op) {
   StringRef name = pass->getArgument();
   if (!firstError.empty() ||
-      (name != "dqt-lower-to-cpu" && name != "dqt-lower-to-gpu"))
+      (name != "dqt-lower-to-cpu" && name != "dqt-lower-to-gpu" &&
+       name != "dqt-emulate-gpu"))
     return;
   if (llvm::Error err = checkKernelAbi(op, config))
     firstError = name.str() + ": " + llvm::toString(std::move(err));

@@ -1,6 +1,7 @@
 //===- KernelAbiCheck.h - lowered kernels against the ABI -------*- C++ -*-===//
 //
-// Internal to lib/: after dqt-lower-to-cpu or dqt-lower-to-gpu, the step
+// Internal to lib/: after dqt-lower-to-cpu, dqt-lower-to-gpu or
+// dqt-emulate-gpu (the emulated GPU kernel keeps the ABI too), the step
 // kernel's `dqt.arg_origins` must be exactly stepKernelArgs(config). A
 // lowering that reorders arguments then fails at compile time, naming the
 // argument, instead of handing the runtime a kernel it packs wrongly.

@@ -1,4 +1,4 @@
-//===- Pipelines.cpp - dqt-compile-cpu and dqt-compile-gpu ----------------===//
+//===- Pipelines.cpp - the dqt-compile-* pipelines ------------------------===//
 //
 // The one definition of each pipeline: dqt-opt registers these builders and
 // the JIT (lib/) calls them, so the lit tests cover what the runtime runs.
@@ -24,12 +24,17 @@ void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
   pm.addPass(createDQTExpandRng());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // 4. Upstream conversions to the LLVM dialect. Nothing here sets fast-math
-  //    flags, so LLVM neither contracts nor reassociates f32 math. scf has
-  //    no direct LLVM lowering (it goes through cf first), and the vector
-  //    ops (interleave, reductions) are lowered by their own pass before
-  //    convert-to-llvm converts what is left (arith, math, memref, cf,
-  //    func, index) through the dialects' conversion interfaces.
+  // 4. To the LLVM dialect.
+  buildLowerToLLVMPipeline(pm);
+}
+
+void mlir::dqt::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  // Upstream conversions to the LLVM dialect. Nothing here sets fast-math
+  // flags, so LLVM neither contracts nor reassociates f32 math. scf has
+  // no direct LLVM lowering (it goes through cf first), and the vector
+  // ops (interleave, reductions) are lowered by their own pass before
+  // convert-to-llvm converts what is left (arith, math, memref, cf,
+  // func, index) through the dialects' conversion interfaces.
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertToLLVMPass());
@@ -37,14 +42,19 @@ void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
 }
 
-void mlir::dqt::buildCompileGPUPipeline(OpPassManager &pm,
-                                        const CompileGPUOptions &options) {
-  // 1-3. As on the CPU, with the GPU loop skeleton (one gpu.func).
+void mlir::dqt::buildGPUKernelPipeline(OpPassManager &pm) {
+  // As on the CPU, with the GPU loop skeleton (one gpu.func).
   pm.addPass(createDQTFuseStep());
   pm.addPass(createDQTLowerToGPU());
   pm.addPass(createDQTExpandRng());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+}
+
+void mlir::dqt::buildCompileGPUPipeline(OpPassManager &pm,
+                                        const CompileGPUOptions &options) {
+  // 1-3. The kernel stages (one gpu.func).
+  buildGPUKernelPipeline(pm);
   // 4. Upstream NVVM lowering and serialization to PTX text (format isa).
   //    NVPTX emits mul.rn/add.rn (never contracted by ptxas) when the IR has
   //    no contraction flags, and div.rn.f32 for IEEE division.
@@ -54,6 +64,16 @@ void mlir::dqt::buildCompileGPUPipeline(OpPassManager &pm,
   nvvm.cubinFormat = "isa";
   nvvm.optLevel = options.optLevel.getValue();
   gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
+void mlir::dqt::buildCompileGPUEmulatedPipeline(OpPassManager &pm) {
+  // 1-3. The same kernel stages as dqt-compile-gpu.
+  buildGPUKernelPipeline(pm);
+  // 4. The gpu.func as a host function run once per GPU thread by the
+  //    emulator runtime (all_reduce expanded by upstream's patterns first).
+  pm.addPass(createDQTEmulateGPU());
+  // 5. The host lowering of dqt-compile-cpu.
+  buildLowerToLLVMPipeline(pm);
 }
 
 void mlir::dqt::registerPipelines() {
@@ -66,6 +86,11 @@ void mlir::dqt::registerPipelines() {
         "dqt-compile-gpu",
         "Fuse DQT steps and compile them to one PTX kernel per group",
         buildCompileGPUPipeline);
+    PassPipelineRegistration<>(
+        "dqt-compile-gpu-emulated",
+        "Fuse DQT steps, make one GPU kernel and lower it to an LLVM-dialect "
+        "host function for the GPU emulator",
+        buildCompileGPUEmulatedPipeline);
     return true;
   }();
   (void)once;

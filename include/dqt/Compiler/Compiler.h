@@ -26,6 +26,7 @@ class LLJIT;
 namespace mlir {
 class ExecutionEngine;
 class MLIRContext;
+class OpPassManager;
 } // namespace mlir
 
 namespace dqt {
@@ -39,6 +40,15 @@ std::unique_ptr<mlir::MLIRContext> createContext();
 /// The tensor-level IR of one step (func @dqt_step), before any pass.
 mlir::OwningOpRef<mlir::ModuleOp> buildStepModule(mlir::MLIRContext &ctx,
                                                   const StepConfig &config);
+
+/// How jitCpuPipeline lowers a module to the LLVM dialect: a named pipeline
+/// and the host functions the generated code may call (the GPU emulator's
+/// runtime), besides those of the process.
+struct CpuJitPipeline {
+  llvm::StringRef name;
+  llvm::function_ref<void(mlir::OpPassManager &)> build;
+  llvm::ArrayRef<std::pair<llvm::StringRef, void *>> symbols = {};
+};
 
 /// A JIT-compiled module; functions are called through MLIR's packed
 /// interface (one `void **` holding a pointer to each argument).
@@ -54,7 +64,8 @@ public:
 
 private:
   friend llvm::Expected<std::unique_ptr<JitModule>>
-  jitCpu(mlir::ModuleOp module, bool keepObject, const StepConfig *abi);
+  jitCpuPipeline(mlir::ModuleOp module, const CpuJitPipeline &pipeline,
+                 const StepConfig *abi, bool keepObject);
   friend llvm::Expected<std::unique_ptr<JitModule>>
   loadCpuObject(llvm::StringRef object);
   // Either the ExecutionEngine that compiled it or, for object code loaded
@@ -69,6 +80,13 @@ private:
 /// the object code is kept (JitModule::object) for a disk cache.
 llvm::Expected<std::unique_ptr<JitModule>>
 jitCpuModule(mlir::ModuleOp module, bool keepObject = false);
+
+/// Runs `pipeline` on `module` and JITs the result as jitCpuModule does.
+/// With `abi`, the step kernel must follow that configuration's kernel ABI
+/// after each lowering pass (checkKernelAbi).
+llvm::Expected<std::unique_ptr<JitModule>>
+jitCpuPipeline(mlir::ModuleOp module, const CpuJitPipeline &pipeline,
+               const StepConfig *abi = nullptr, bool keepObject = false);
 
 /// Loads object code kept by jitCpuModule (same compiler, same host CPU).
 llvm::Expected<std::unique_ptr<JitModule>>

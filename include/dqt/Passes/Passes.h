@@ -1,6 +1,6 @@
 //===- Passes.h - dqt passes and pipelines ----------------------*- C++ -*-===//
 //
-// The dqt passes (generated declarations) and the two named pipelines, whose
+// The dqt passes (generated declarations) and the named pipelines, whose
 // builders dqt-opt and the JIT share.
 //
 //===----------------------------------------------------------------------===//
@@ -11,6 +11,7 @@
 #include "dqt/Dialect/DQT.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -44,12 +45,26 @@ struct CompileGPUOptions : public PassPipelineOptions<CompileGPUOptions> {
 /// LLVM dialect. The JIT runs exactly this pipeline.
 void buildCompileCPUPipeline(OpPassManager &pm);
 
-/// `dqt-compile-gpu`: fuse, lower to one gpu.func, expand Philox, lower to
-/// NVVM and serialize the gpu.module to PTX (`gpu.binary`, format isa).
+/// The GPU kernel stages: fuse, lower to one gpu.func, expand Philox, tidy
+/// up. dqt-compile-gpu serializes their result, dqt-compile-gpu-emulated
+/// runs it on the CPU: one builder, so the two cannot drift.
+void buildGPUKernelPipeline(OpPassManager &pm);
+
+/// The host lowering of dqt-compile-cpu after its kernel stages: upstream
+/// conversions of scf, vector, arith, math, memref, cf, func and index to the
+/// LLVM dialect (shared with dqt-compile-gpu-emulated).
+void buildLowerToLLVMPipeline(OpPassManager &pm);
+
+/// `dqt-compile-gpu`: the GPU kernel stages, then lower to NVVM and
+/// serialize the gpu.module to PTX (`gpu.binary`, format isa).
 void buildCompileGPUPipeline(OpPassManager &pm,
                              const CompileGPUOptions &options);
 
-/// Registers the two named pipelines (once per process).
+/// `dqt-compile-gpu-emulated`: the GPU kernel stages, dqt-emulate-gpu, and the
+/// host lowering to the LLVM dialect; the GPU emulator JITs exactly this.
+void buildCompileGPUEmulatedPipeline(OpPassManager &pm);
+
+/// Registers the named pipelines (once per process).
 void registerPipelines();
 
 } // namespace mlir::dqt

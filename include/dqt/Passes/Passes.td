@@ -104,4 +104,58 @@ def DQTLowerToGPU : Pass<"dqt-lower-to-gpu", "ModuleOp"> {
                            "LLVM::LLVMDialect", "func::FuncDialect"];
 }
 
+def DQTEmulateGPU : Pass<"dqt-emulate-gpu", "ModuleOp"> {
+  let summary = "Turn GPU kernels into host functions for the GPU emulator";
+  let description = [{
+    Makes the kernels of `dqt-lower-to-gpu` executable on the CPU with GPU
+    semantics, so tests run the very `gpu.func` a GPU would (as Triton's
+    interpreter and Numba's CUDA simulator do). The emulator runtime
+    (`dqt::emulateGpuKernel`, lib/GpuEmulator.cpp) calls the resulting host
+    function once per GPU thread, every thread of a block concurrently.
+
+    First the in-dialect rewrites `convert-gpu-to-nvvm` runs
+    (`populateGpuRewritePatterns`): `gpu.all_reduce` becomes upstream's warp
+    shuffles, a workgroup buffer and barriers, so those are what executes.
+    Then each `gpu.func` of each `gpu.module` becomes a `func.func` of the
+    same name in the host module, with the same arguments (its `dqt.*`
+    attributes, such as the kernel ABI's `dqt.arg_origins`, carry over) and
+    one more: the block's workgroup memory, a `memref<?xi8>` of 48 KiB (CUDA's
+    static shared memory limit). Workgroup attributions become `memref.view`s
+    of it, private attributions `memref.alloca`s. `gpu.thread_id`,
+    `gpu.block_id`, `gpu.block_dim`, `gpu.grid_dim`, `gpu.barrier` and
+    `gpu.shuffle` (32-bit values; result and `valid` packed in an i64)
+    become calls of the runtime's functions (dqt/Passes/GpuEmulationAbi.h);
+    `llvm.nvvm.sqrt.rn.f` becomes `math.sqrt` (both IEEE, rounded to
+    nearest). Atomics stay atomics.
+
+    Refused with a diagnostic, before anything changes: other GPU and NVVM
+    ops (non-uniform `gpu.all_reduce`, `gpu.subgroup_reduce`, ...), NVVM
+    intrinsics without an exact CPU equivalent, shuffles of other widths,
+    more workgroup memory than 48 KiB, and `gpu.launch_func` (the runtime
+    launches kernels).
+
+    ```mlir
+    gpu.module @dqt_kernels {
+      gpu.func @k(%out: memref<?xi32>) kernel {
+        %t = gpu.thread_id x
+        gpu.barrier
+        gpu.return
+      }
+    }
+    // becomes
+    func.func private @__dqt_emu_barrier()
+    func.func private @__dqt_emu_thread_id(i32) -> index
+    func.func @k(%out: memref<?xi32>, %workgroup: memref<?xi8>) {
+      %c0_i32 = arith.constant 0 : i32
+      %t = call @__dqt_emu_thread_id(%c0_i32) : (i32) -> index
+      call @__dqt_emu_barrier() : () -> ()
+      return
+    }
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "cf::ControlFlowDialect",
+                           "func::FuncDialect", "math::MathDialect",
+                           "memref::MemRefDialect"];
+}
+
 #endif // DQT_PASSES

@@ -286,14 +286,4 @@ TEST(BF16StatesFunctional, MatchesTheOptimizerAndRefusesMixedStates) {
   EXPECT_TRUE(sameBytes(q, before));
 }
 
-TEST(BF16StatesKernelCache, EntryNamesTheStateType) {
-  StepConfig c;
-  c.stateType = StateType::BF16;
-  EXPECT_NE(KernelCache::global().entryPath(c).find("adamw-b8-gf32-sbf16"),
-            std::string::npos);
-  c.stateType = StateType::F32;
-  EXPECT_NE(KernelCache::global().entryPath(c).find("adamw-b8-gf32-sf32"),
-            std::string::npos);
-}
-
 } // namespace

@@ -109,6 +109,16 @@ TEST_F(KernelCacheTest, CorruptOrStaleEntriesAreRecompiledNotTrusted) {
   }
 }
 
+TEST(KernelCacheEntries, NameTheStateType) {
+  StepConfig c;
+  c.stateType = StateType::BF16;
+  EXPECT_NE(KernelCache::global().entryPath(c).find("adamw-b8-gf32-sbf16"),
+            std::string::npos);
+  c.stateType = StateType::F32;
+  EXPECT_NE(KernelCache::global().entryPath(c).find("adamw-b8-gf32-sf32"),
+            std::string::npos);
+}
+
 TEST_F(KernelCacheTest, MemoryOnlyWithoutDirectory) {
   KernelCache c("");
   c.cpu(config);

@@ -275,6 +275,13 @@ compileGpuEmulatedModule(ModuleOp module, llvm::StringRef name) {
 
 llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, KernelArgs &args,
                              unsigned blocks, unsigned threadsPerBlock) {
+  return emulateGpuKernel(kernel, args.data(), args.size(), blocks,
+                          threadsPerBlock);
+}
+
+llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, void **args,
+                             size_t numArgs, unsigned blocks,
+                             unsigned threadsPerBlock) {
   if (!kernel.fn)
     return error("no emulated kernel to launch");
   if (blocks < 1 || threadsPerBlock < 1 || threadsPerBlock > 1024)
@@ -289,7 +296,7 @@ llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, KernelArgs &args,
   size_t space = storage.size();
   std::align(emu::kWorkgroupAlign, emu::kWorkgroupBytes, workgroup, space);
   MemRef1D buffer{workgroup, workgroup, 0, emu::kWorkgroupBytes, 1};
-  std::vector<void *> packed(args.data(), args.data() + args.size());
+  std::vector<void *> packed(args, args + numArgs);
   packed.insert(packed.end(), {&buffer.allocated, &buffer.aligned,
                                &buffer.offset, &buffer.size, &buffer.stride});
 

@@ -57,6 +57,13 @@ compileGpuEmulatedModule(mlir::ModuleOp module, llvm::StringRef name);
 llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, KernelArgs &args,
                              unsigned blocks, unsigned threadsPerBlock);
 
+/// The same with the arguments as cuLaunchKernel takes them: `numArgs`
+/// pointers, one per packed argument (a memref's five descriptor fields
+/// each, a scalar itself), as KernelArgs::data() holds them.
+llvm::Error emulateGpuKernel(const EmulatedGpuKernel &kernel, void **args,
+                             size_t numArgs, unsigned blocks,
+                             unsigned threadsPerBlock);
+
 } // namespace dqt
 
 #endif // DQT_COMPILER_GPUEMULATOR_H

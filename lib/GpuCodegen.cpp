@@ -50,7 +50,10 @@ llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
   if (ptx.empty())
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    "dqt-compile-gpu produced no PTX");
-  return ptx;
+  // A PTX comment naming the configuration: for people reading a bundle or
+  // a dump, and for the emulated driver of the tests, which runs the
+  // configuration's kernel in its place.
+  return "// dqt-kernel: " + config.key() + "\n" + ptx;
 }
 
 } // namespace dqt

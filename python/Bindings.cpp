@@ -6,7 +6,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Runtime/Adafactor.h"
-#include "dqt/Runtime/CudaDriver.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelBundle.h"
 #include "dqt/Runtime/KernelCache.h"
@@ -478,26 +477,6 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "no bundle or was made for another kernel ABI or numerics contract.");
   m.attr("WITH_COMPILER") = runtimeHasCompiler();
 
-  // What the CUDA launcher would use as its default stream (tests and
-  // diagnostics; no Python API launches on a GPU yet).
-  m.def(
-      "_cuda_torch_streams",
-      [] {
-        std::string why;
-        bool ok = cuda::torchStreamsAvailable(&why);
-        return py::make_tuple(ok, why);
-      },
-      "(available, why not): whether LibTorch's current-stream entry points "
-      "were found in the already loaded libc10_cuda.so.");
-  m.def(
-      "_cuda_current_stream",
-      [](int device) {
-        return reinterpret_cast<uintptr_t>(cuda::currentTorchStream(device));
-      },
-      py::arg("device"),
-      "The raw CUstream the CUDA launcher uses by default on `device`: "
-      "torch.cuda.current_stream(device).cuda_stream where a device exists, "
-      "else 0 (the default stream).");
   m.def("activation_quant8", &nn::activationQuant8, py::arg("x"));
   m.def("ternarize", &nn::ternarize, py::arg("w"));
 

@@ -2,105 +2,20 @@
 
 #include "dqt/Runtime/KernelCache.h"
 
+#include "CacheEntry.h"
+
 #if DQT_WITH_COMPILER
 #include "JitKernels.h"
 #endif
 
 #include <c10/util/Exception.h>
-#include <xxhash.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace dqt {
 
-#if DQT_WITH_COMPILER
-namespace {
-
-// The disk cache holds object code, which only the compiler (ORC) loads.
-constexpr char kMagic[] = "DQTKERNEL1\n";
-
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)v);
-  return buf;
-}
-
-void putU64(std::string &out, uint64_t v) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(char((v >> (8 * i)) & 0xff));
-}
-
-bool getU64(const std::string &in, size_t &pos, uint64_t &v) {
-  if (pos + 8 > in.size())
-    return false;
-  v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | uint8_t(in[pos + i]);
-  pos += 8;
-  return true;
-}
-
-/// The object code of a disk entry, or nothing when the entry is missing,
-/// corrupt (size, checksum) or stale (another key).
-std::optional<std::string> readEntry(const std::string &path,
-                                     const std::string &key, bool &present) {
-  std::ifstream in(path, std::ios::binary);
-  present = in.good();
-  if (!present)
-    return std::nullopt;
-  std::string file((std::istreambuf_iterator<char>(in)), {});
-  size_t pos = sizeof(kMagic) - 1;
-  if (file.compare(0, pos, kMagic) != 0)
-    return std::nullopt;
-  uint64_t keyLen, objLen, sum;
-  if (!getU64(file, pos, keyLen) || keyLen > file.size() - pos ||
-      file.compare(pos, keyLen, key) != 0)
-    return std::nullopt;
-  pos += keyLen;
-  if (!getU64(file, pos, objLen) || !getU64(file, pos, sum) ||
-      objLen != file.size() - pos)
-    return std::nullopt;
-  if (XXH64(file.data() + pos, objLen, 0) != sum)
-    return std::nullopt;
-  return file.substr(pos);
-}
-
-/// Writes an entry atomically; a cache that cannot be written only warns.
-void writeEntry(const std::string &path, const std::string &key,
-                const std::string &object) {
-  std::string data(kMagic);
-  putU64(data, key.size());
-  data += key;
-  putU64(data, object.size());
-  putU64(data, XXH64(object.data(), object.size(), 0));
-  data += object;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
-                                      ec);
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(data.data(), data.size());
-    if (!out.good()) {
-      std::remove(tmp.c_str());
-      TORCH_WARN("dqt: cannot write the kernel cache entry ", path);
-      return;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    TORCH_WARN("dqt: cannot write the kernel cache entry ", path);
-  }
-}
-
-} // namespace
-#endif
 
 bool runtimeHasCompiler() { return DQT_WITH_COMPILER; }
 
@@ -142,8 +57,7 @@ void KernelCache::addBundle(std::shared_ptr<KernelBundle> bundle) {
 
 std::string KernelCache::entryPath(const std::string &key) const {
 #if DQT_WITH_COMPILER
-  std::string k = "cpu|" + key + "|" + jit::hostKey();
-  return dir + "/" + key + "-" + hex64(XXH64(k.data(), k.size(), 0)) + ".dqtk";
+  return cache::entryPath(dir, key, "cpu|" + key + "|" + jit::hostKey());
 #else
   (void)key;
   return "";
@@ -162,6 +76,7 @@ const Executable &KernelCache::cpuUniform() {
   return getCpu(kUniformKernelKey, nullptr);
 }
 
+#if !DQT_WITH_COMPILER
 /// The error for a kernel no bundle has, in a build without the compiler.
 [[noreturn]] static void
 missingKernel(const std::string &key, const std::string &where,
@@ -180,6 +95,7 @@ missingKernel(const std::string &key, const std::string &where,
               "every configuration) and load DIR/libNAME.so with "
               "DQT_BUNDLE or dqt::useBundle.");
 }
+#endif
 
 const Executable &KernelCache::getCpu(const std::string &key,
                                       const StepConfig *config) {
@@ -209,7 +125,7 @@ const Executable &KernelCache::getCpu(const std::string &key,
   std::string diskKey = "cpu|" + key + "|" + jit::hostKey();
   if (!exe && !path.empty()) {
     bool present = false;
-    if (auto object = readEntry(path, diskKey, present)) {
+    if (auto object = cache::readEntry(path, diskKey, present)) {
       if (auto loaded = jit::loadCpu(key, config, *object)) {
         exe = std::make_unique<Executable>(std::move(*loaded));
         ++counters.loaded;
@@ -228,7 +144,7 @@ const Executable &KernelCache::getCpu(const std::string &key,
     ++counters.compiled;
     counters.lastCompileSeconds = exe->seconds;
     if (!path.empty())
-      writeEntry(path, diskKey, object);
+      cache::writeEntry(path, diskKey, object);
   }
 #else
   (void)config;

@@ -133,7 +133,8 @@ llvm::Expected<std::string> compileCpuObject(const StepConfig *config,
                                              llvm::StringRef symbol);
 
 /// Runs dqt-compile-gpu on the step of `config` and returns the PTX text of
-/// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90).
+/// its single kernel entry `dqt_step` for `chip` (sm_80, sm_90), its first
+/// line the comment `// dqt-kernel: <config key>`.
 llvm::Expected<std::string> compileGpuStep(const StepConfig &config,
                                            llvm::StringRef chip);
 

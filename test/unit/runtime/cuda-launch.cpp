@@ -2,21 +2,18 @@
 //
 // Needs a CUDA device: where there is none, the launch test is skipped and
 // says why (the driver's own reason); the loader's refusal is checked. The
-// launcher's default stream (LibTorch's current stream, found with dlsym in
-// an already loaded libc10_cuda.so) is checked with and without that library.
+// same path runs without a GPU through the emulated driver
+// (cuda-emulated.cpp, label gpu-emulated).
 //
 //===----------------------------------------------------------------------===//
 
 #include "TestUtil.h"
 
-#include "dqt/Runtime/CudaDriver.h"
+#include "dqt/Runtime/CudaLauncher.h"
 #include "dqt/Runtime/KernelCache.h"
 
 #include <gtest/gtest.h>
 
-#include <dlfcn.h>
-#include <filesystem>
-#include <link.h>
 
 using namespace dqt;
 
@@ -31,12 +28,10 @@ TEST(CudaDriverTest, LoadsOrSaysWhyNot) {
   }
   EXPECT_FALSE(why.empty());
   std::cout << "[cuda] driver unavailable: " << why << "\n";
-  // Launching without a driver is a clear error, not a crash.
-  StepConfig c;
-  EXPECT_NE(test::errorMessage([&] {
-              launchCuda("", c, {}, {}, 0, 1);
-            }).find("the CUDA launcher is unavailable: " + why),
-            std::string::npos);
+  // Opening a device without a driver is a clear error, not a crash.
+  std::string msg = test::errorMessage([] { CudaDevice::get(0); });
+  EXPECT_NE(msg.find("no CUDA driver can be used: " + why), std::string::npos)
+      << msg;
 }
 
 /// A configuration the GPU launch is checked with.
@@ -66,7 +61,9 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
                  << "): the GPU kernel is generated and assembled by other "
                     "tests, not launched";
   const StepConfig &config = GetParam().config;
-  const std::string &ptx = KernelCache::global().cuda(config, "sm_80").image;
+  CudaDevice &device = CudaDevice::get(0);
+  device.bind(); // for the allocations and copies below
+  const Executable &kernel = KernelCache::global().cuda(config, device.chip());
   // Rows of an odd length: groups of 8 straddle rows.
   const int64_t rowLength = 1021, rows = 1027, n = rows * rowLength;
   bool perRow = config.scale == ScaleMode::Row;
@@ -106,9 +103,9 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
     }
     return op;
   };
-  StepStats gpu = launchCuda(ptx, config,
-                             {operands([&](int i) { return (void *)dev[i]; })},
-                             hyper, 7, 1)[0];
+  StepStats gpu = launchCudaAndWait(
+      device, kernel, config, {operands([&](int i) { return (void *)dev[i]; })},
+      hyper, 7, 1, /*stream=*/nullptr)[0];
   // The CPU kernel on the host copies.
   StepStats cpu = launchCpu(
       KernelCache::global().cpu(config), config,
@@ -132,57 +129,5 @@ INSTANTIATE_TEST_SUITE_P(
                       launchCase("Bits8PerRow", 8, ScaleMode::Row, false),
                       launchCase("FloatMode", 8, ScaleMode::Tensor, true)),
     [](const auto &info) { return info.param.name; });
-
-bool c10CudaLoaded() {
-  void *h = ::dlopen("libc10_cuda.so", RTLD_NOW | RTLD_NOLOAD);
-  if (h)
-    ::dlclose(h);
-  return h != nullptr;
-}
-
-// This binary links torch_cpu and c10 only: nothing loads libc10_cuda.so
-// unless a test does (the next one).
-TEST(TorchStreams, DefaultStreamWithoutC10Cuda) {
-  if (c10CudaLoaded())
-    GTEST_SKIP() << "libc10_cuda.so was loaded by an earlier test";
-  std::string why;
-  EXPECT_FALSE(cuda::torchStreamsAvailable(&why));
-  EXPECT_EQ(why, "libc10_cuda.so is not loaded in this process");
-  EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
-  // The lookup never loads the library itself.
-  EXPECT_FALSE(c10CudaLoaded());
-}
-
-TEST(TorchStreams, ResolvedOnceLibTorchsCudaLibraryIsLoaded) {
-  // The wheel's libc10_cuda.so sits next to the libc10.so we link.
-  void *c10 = ::dlopen("libc10.so", RTLD_NOW | RTLD_NOLOAD);
-  ASSERT_NE(c10, nullptr);
-  link_map *map = nullptr;
-  ASSERT_EQ(::dlinfo(c10, RTLD_DI_LINKMAP, &map), 0);
-  std::filesystem::path path =
-      std::filesystem::path(map->l_name).parent_path() / "libc10_cuda.so";
-  ::dlclose(c10);
-  if (!std::filesystem::exists(path))
-    GTEST_SKIP() << "a CPU-only LibTorch: no " << path;
-  if (!::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) {
-    const char *err = ::dlerror();
-    GTEST_SKIP() << "cannot load " << path << ": " << (err ? err : "?");
-  }
-  std::string why;
-  EXPECT_TRUE(cuda::torchStreamsAvailable(&why)) << why;
-  EXPECT_TRUE(why.empty()) << why;
-
-  if (!CudaDriver::get(&why)) {
-    // Here getCurrentCUDAStream (and even CUDAStream::stream()) would throw
-    // ("CUDA driver version is insufficient"): neither is called.
-    std::cout << "[cuda] no device (" << why
-              << "): the default stream, torch not asked\n";
-    EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
-    return;
-  }
-  // No stream was set in this process: torch's current stream of device 0
-  // is its default stream, the null stream.
-  EXPECT_EQ(cuda::currentTorchStream(0), nullptr);
-}
 
 } // namespace

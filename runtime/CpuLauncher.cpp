@@ -68,7 +68,9 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
   v.deltaRows = op.deltaRows;
   v.deltaNextRows = op.deltaNextRows;
   v.rowMax = op.rowMaxQ;
-  v.weightsSize = v.numel = op.numel;
+  // The weights buffer's elements: packed ternary holds 4 per byte.
+  v.numel = op.numel;
+  v.weightsSize = config.packed ? (op.numel + 3) / 4 : op.numel;
   v.numRows = rowScaled(config) ? op.numel / op.rowLength : 0;
   v.seed = seed;
   v.step = step;

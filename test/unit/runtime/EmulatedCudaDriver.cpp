@@ -124,8 +124,9 @@ constexpr const char *kCubinMagic = "DQTEMUCUBIN\n";
 constexpr size_t kAlignment = 256;
 
 /// The one context (the device's primary context).
-struct CUctx_st {
-} primaryContext;
+char primaryContextStorage;
+const CUcontext primaryContext =
+    reinterpret_cast<CUcontext>(&primaryContextStorage);
 
 /// A loaded module: the configuration and its emulated kernel.
 struct Module {
@@ -182,7 +183,7 @@ CUresult fail(CUresult r, const std::string &why) {
 CUresult ready(State &s, const char *fn, bool context = true) {
   if (!s.initialized)
     return fail(kNotInitialized, std::string(fn) + " before cuInit");
-  if (context && currentContext != &primaryContext) {
+  if (context && currentContext != primaryContext) {
     ++s.counters.withoutContext;
     return fail(kInvalidContext,
                 std::string(fn) + ": no current context on this thread");
@@ -358,7 +359,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice device) {
   if (device != 0)
     return fail(kInvalidDevice, "cuDevicePrimaryCtxRetain: no device " +
                                     std::to_string(device));
-  *context = &primaryContext;
+  *context = primaryContext;
   return kSuccess;
 }
 
@@ -367,7 +368,7 @@ CUresult cuCtxSetCurrent(CUcontext context) {
   std::lock_guard<std::mutex> lock(s.mutex);
   if (CUresult r = ready(s, "cuCtxSetCurrent", /*context=*/false))
     return r;
-  if (context && context != &primaryContext)
+  if (context && context != primaryContext)
     return fail(kInvalidContext, "cuCtxSetCurrent: unknown context");
   currentContext = context;
   return kSuccess;
@@ -568,7 +569,8 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
     // offset and size inside one live allocation.
     std::vector<KernelArg> abi = stepKernelArgs(m->config);
     size_t at = 0;
-    auto checkBuffer = [&](const std::string &name, size_t bytes) {
+    auto checkBuffer = [&](const std::string &name,
+                           size_t bytes) -> CUresult {
       auto aligned = *static_cast<uintptr_t *>(params[at + 1]);
       auto offset = *static_cast<int64_t *>(params[at + 2]);
       auto size = *static_cast<int64_t *>(params[at + 3]);

@@ -15,7 +15,8 @@
 // wrong:
 //
 // - cuInit first (CUDA_ERROR_NOT_INITIALIZED before);
-// - one device whose compute capability is $DQT_EMULATED_CUDA_CC ("9.0");
+// - one device whose compute capability is $DQT_EMULATED_CUDA_CC ("9.0")
+//   and SM count $DQT_EMULATED_CUDA_SMS (4); other attributes are refused;
 // - the current context is per calling thread, and every entry point that
 //   needs one fails with CUDA_ERROR_INVALID_CONTEXT on a thread that has
 //   none (this proves that the runtime binds it on every thread);
@@ -115,6 +116,9 @@ const char *errorString(CUresult r) {
   }
   return nullptr;
 }
+
+// CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT.
+constexpr int kMultiprocessorCount = 16;
 
 // cuda.h's CUjit_option values the linker reads.
 enum : int { kJitErrorLogBuffer = 5, kJitErrorLogBufferSize = 6 };
@@ -334,6 +338,15 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice device) {
   if (device != 0)
     return fail(kInvalidDevice, "cuDeviceGetAttribute: no device " +
                                     std::to_string(device));
+  if (attribute == kMultiprocessorCount) {
+    // Few: a launcher that sizes its grid by the SM count then wraps its
+    // grid-stride loop at sizes the emulation runs quickly.
+    const char *sms = std::getenv("DQT_EMULATED_CUDA_SMS");
+    *value = sms ? std::atoi(sms) : 4;
+    if (*value < 1)
+      return fail(kInvalidValue, "DQT_EMULATED_CUDA_SMS must be positive");
+    return kSuccess;
+  }
   if (attribute != kCuDeviceAttributeComputeCapabilityMajor &&
       attribute != kCuDeviceAttributeComputeCapabilityMinor)
     return fail(kInvalidValue, "cuDeviceGetAttribute: attribute " +
@@ -400,6 +413,11 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     return fail(kInvalidValue, "cuModuleLoadData: null");
   const char *text = static_cast<const char *>(image);
   bool cubin = std::strncmp(text, kCubinMagic, std::strlen(kCubinMagic)) == 0;
+  if (std::strncmp(text, "\x7f" "ELF", 4) == 0)
+    return fail(kInvalidImage,
+                "cuModuleLoadData: a cubin from ptxas; the emulation runs "
+                "dqt's PTX or its own cubins only (a bundle made with "
+                "dqt-aot --no-cubin)");
   std::string key = imageKey(text), why;
   StepConfig config;
   if (key.empty() || !parseKey(key, config, why))
@@ -704,6 +722,23 @@ CUresult cuMemcpyDtoHAsync(void *dst, CUdeviceptr src, size_t bytes,
     return r;
   std::memcpy(dst, reinterpret_cast<const void *>(src), bytes);
   ++s.counters.asyncCopiesDtoH;
+  streamOp(s, stream);
+  return kSuccess;
+}
+
+CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                           CUstream stream) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (CUresult r = ready(s, "cuMemcpyDtoDAsync_v2"))
+    return r;
+  if (CUresult r = checkRange(s, "cuMemcpyDtoDAsync_v2", src, bytes))
+    return r;
+  if (CUresult r = checkRange(s, "cuMemcpyDtoDAsync_v2", dst, bytes))
+    return r;
+  std::memmove(reinterpret_cast<void *>(dst),
+               reinterpret_cast<const void *>(src), bytes);
+  ++s.counters.asyncCopiesDtoD;
   streamOp(s, stream);
   return kSuccess;
 }

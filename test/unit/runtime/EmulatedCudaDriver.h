@@ -22,7 +22,7 @@ struct DqtEmulatedCudaCounters {
   /// Synchronous copies (each one waits for the device, like a sync).
   int64_t copiesHtoD, copiesDtoH;
   /// Stream-ordered copies and memsets.
-  int64_t asyncCopiesHtoD, asyncCopiesDtoH, memsets;
+  int64_t asyncCopiesHtoD, asyncCopiesDtoH, asyncCopiesDtoD, memsets;
   /// Stream-ordered operations (launches, asynchronous copies, memsets,
   /// synchronizations) and how many of them named `lastStream`.
   int64_t streamOps, streamOpsOnLastStream;

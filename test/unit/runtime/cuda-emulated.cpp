@@ -32,6 +32,7 @@
 
 #include <dlfcn.h>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 using namespace dqt;
@@ -527,26 +528,34 @@ TEST_F(CudaEmulated, LaunchFromAFreshThreadBindsTheContext) {
   }).join();
   EXPECT_EQ(withoutContext, 201); // CUDA_ERROR_INVALID_CONTEXT
 
+  // Each entry point of the launcher on a thread of its own, none of which
+  // has touched the driver: launchCuda, readStepStats, launchCudaAndWait.
   StepConfig config = configOf(kAdamW, 0, true);
   HostParam p = makeParam(config, 5003, 0, 0), want = p.clone();
   DeviceBuffers mem(cu());
   std::vector<CUdeviceptr> dev;
   for (const at::Tensor &t : p.buffers)
     dev.push_back(t.defined() ? mem.upload(t) : 0);
+  StepOperands op =
+      p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); });
+  const Executable &kernel = KernelCache::global().cuda(config, device->chip());
+  CUdeviceptr partials = mem.alloc(kNumReductions * 8);
   int64_t before = emulation().now().withoutContext;
+  auto onFreshThread = [](const std::function<void()> &fn) {
+    std::string error;
+    std::thread([&] { error = test::errorMessage(fn); }).join();
+    return error;
+  };
   std::vector<StepStats> gpu;
-  std::string error;
-  std::thread([&] {
-    try {
-      gpu = launchCudaAndWait(
-          *device, KernelCache::global().cuda(config, device->chip()), config,
-          {p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
-          hyperOf(config), kSeed, kStep, nullptr);
-    } catch (const c10::Error &e) {
-      error = e.what_without_backtrace();
-    }
-  }).join();
-  ASSERT_EQ(error, "");
+  EXPECT_EQ(onFreshThread([&] {
+              launchCuda(*device, kernel, config, {op}, hyperOf(config), kSeed,
+                         kStep, nullptr, partials);
+            }),
+            "no error");
+  EXPECT_EQ(onFreshThread([&] {
+              gpu = readStepStats(*device, config, partials, 1, nullptr);
+            }),
+            "no error");
   EXPECT_EQ(emulation().now().withoutContext, before);
   StepStats cpu = launchCpu(
       KernelCache::global().cpu(config), config,
@@ -555,10 +564,28 @@ TEST_F(CudaEmulated, LaunchFromAFreshThreadBindsTheContext) {
   ASSERT_EQ(gpu.size(), 1u);
   EXPECT_EQ(gpu[0].maxQ, cpu.maxQ);
   EXPECT_EQ(gpu[0].changed, cpu.changed);
+  EXPECT_EQ(gpu[0].nonFinite, cpu.nonFinite);
   for (int i : {HostParam::Q, HostParam::S0, HostParam::S1})
     EXPECT_TRUE(test::sameBytes(mem.download(dev[i], want.buffers[i]),
                                 want.buffers[i]))
         << bufferName(i);
+
+  // A second step, with launchCudaAndWait.
+  ASSERT_EQ(onFreshThread([&] {
+              gpu = launchCudaAndWait(*device, kernel, config, {op},
+                                      hyperOf(config), kSeed, kStep + 1,
+                                      nullptr);
+            }),
+            "no error");
+  cpu = launchCpu(
+      KernelCache::global().cpu(config), config,
+      {want.operands([&](int i) { return want.buffers[i].data_ptr(); })},
+      hyperOf(config), kSeed, kStep + 1)[0];
+  EXPECT_EQ(gpu[0].changed, cpu.changed);
+  EXPECT_TRUE(test::sameBytes(mem.download(dev[HostParam::Q],
+                                           want.buffers[HostParam::Q]),
+                              want.buffers[HostParam::Q]));
+  EXPECT_EQ(emulation().now().withoutContext, before);
 }
 
 TEST_F(CudaEmulated, HostPointersAreRefusedAsOnAGpu) {

@@ -413,7 +413,7 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     return fail(kInvalidValue, "cuModuleLoadData: null");
   const char *text = static_cast<const char *>(image);
   bool cubin = std::strncmp(text, kCubinMagic, std::strlen(kCubinMagic)) == 0;
-  if (std::strncmp(text, "\x7f" "ELF", 4) == 0)
+  if (text[0] == '\x7f' && std::strncmp(text + 1, "ELF", 3) == 0)
     return fail(kInvalidImage,
                 "cuModuleLoadData: a cubin from ptxas; the emulation runs "
                 "dqt's PTX or its own cubins only (a bundle made with "

@@ -455,7 +455,8 @@ template <bool Packed> void fakeRowSgdKernel(void **args) {
   auto *delta = static_cast<float *>(buffer(15));
   auto *deltaNext = static_cast<float *>(buffer(20));
   auto *rowMax = static_cast<int32_t *>(buffer(rowMaxAt));
-  int64_t n = size(0), rows = size(15);
+  // The element count from the gradient: packed weights hold 4 per byte.
+  int64_t n = size(5), rows = size(15);
   const int s = scalars;
   uint64_t seed = i64(s), step = i64(s + 1), tid = i64(s + 2);
   int64_t length = i64(s + 3);

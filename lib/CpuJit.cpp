@@ -174,9 +174,9 @@ jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
   if (!tm)
     return tm.takeError();
   auto jit = std::unique_ptr<JitModule>(new JitModule());
-  auto engine = createEngine(module, std::move(*tm),
-                             keepObject ? &jit->objectCode : nullptr,
-                             pipeline.symbols);
+  auto engine =
+      createEngine(module, std::move(*tm),
+                   keepObject ? &jit->objectCode : nullptr, pipeline.symbols);
   if (!engine)
     return engine.takeError();
   jit->engine = std::move(*engine);

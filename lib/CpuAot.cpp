@@ -51,7 +51,8 @@ llvm::Expected<std::string> compileCpuObject(const StepConfig *config,
   // library.
   llvm::Triple triple(llvm::sys::getProcessTriple());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return llvm::createStringError(llvm::inconvertibleErrorCode(), error);
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(

@@ -8,11 +8,14 @@
 #ifndef DQT_LIB_CPUCODEGEN_H
 #define DQT_LIB_CPUCODEGEN_H
 
+#include "dqt/Compiler/Compiler.h"
+
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Target/TargetMachine.h"
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -30,6 +33,12 @@ llvm::Expected<std::unique_ptr<mlir::ExecutionEngine>>
 createEngine(mlir::ModuleOp module, std::unique_ptr<llvm::TargetMachine> tm,
              std::string *object,
              llvm::ArrayRef<std::pair<llvm::StringRef, void *>> symbols = {});
+
+/// The kernel `name` of a JIT module (or the error that made it fail),
+/// with the seconds since `start`.
+llvm::Expected<CpuStepKernel>
+timedKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
+            std::chrono::steady_clock::time_point start, llvm::StringRef name);
 
 } // namespace dqt
 

@@ -174,9 +174,9 @@ jitCpuPipeline(ModuleOp module, const CpuJitPipeline &pipeline,
   if (!tm)
     return tm.takeError();
   auto jit = std::unique_ptr<JitModule>(new JitModule());
-  auto engine = createEngine(module, std::move(*tm),
-                             keepObject ? &jit->objectCode : nullptr,
-                             pipeline.symbols);
+  auto engine =
+      createEngine(module, std::move(*tm),
+                   keepObject ? &jit->objectCode : nullptr, pipeline.symbols);
   if (!engine)
     return engine.takeError();
   jit->engine = std::move(*engine);
@@ -219,11 +219,9 @@ loadCpuObject(llvm::StringRef object) {
   return jit;
 }
 
-/// The kernel `name` of `jit`, timed from `start`.
-static llvm::Expected<CpuStepKernel>
-stepKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
-           std::chrono::steady_clock::time_point start,
-           llvm::StringRef name = kStepKernelName) {
+llvm::Expected<CpuStepKernel>
+timedKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
+            std::chrono::steady_clock::time_point start, llvm::StringRef name) {
   if (!jit)
     return jit.takeError();
   auto fn = (*jit)->lookup(name);
@@ -240,20 +238,20 @@ stepKernel(llvm::Expected<std::unique_ptr<JitModule>> jit,
 
 llvm::Expected<CpuStepKernel> loadCpuStep(llvm::StringRef object) {
   auto start = std::chrono::steady_clock::now();
-  return stepKernel(loadCpuObject(object), start);
+  return timedKernel(loadCpuObject(object), start, kStepKernelName);
 }
 
 llvm::Expected<CpuStepKernel> compileCpuUniform(bool keepObject) {
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildUniformModule(*ctx);
-  return stepKernel(jitCpu(*module, keepObject, /*abi=*/nullptr), start,
+  return timedKernel(jitCpu(*module, keepObject, /*abi=*/nullptr), start,
                     kUniformKernelName);
 }
 
 llvm::Expected<CpuStepKernel> loadCpuUniform(llvm::StringRef object) {
   auto start = std::chrono::steady_clock::now();
-  return stepKernel(loadCpuObject(object), start, kUniformKernelName);
+  return timedKernel(loadCpuObject(object), start, kUniformKernelName);
 }
 
 llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
@@ -261,7 +259,8 @@ llvm::Expected<CpuStepKernel> compileCpuStep(const StepConfig &config,
   auto start = std::chrono::steady_clock::now();
   std::unique_ptr<MLIRContext> ctx = createContext();
   OwningOpRef<ModuleOp> module = buildStepModule(*ctx, config);
-  return stepKernel(jitCpu(*module, keepObject, &config), start);
+  return timedKernel(jitCpu(*module, keepObject, &config), start,
+                     kStepKernelName);
 }
 
 } // namespace dqt

@@ -16,6 +16,8 @@
 
 #include "dqt/Compiler/GpuEmulator.h"
 
+#include "CpuCodegen.h"
+
 #include "dqt/Compiler/KernelArgs.h"
 #include "dqt/Passes/GpuEmulationAbi.h"
 #include "dqt/Passes/Passes.h"
@@ -238,23 +240,12 @@ llvm::Error error(const llvm::Twine &what) {
 llvm::Expected<EmulatedGpuKernel>
 jitEmulated(ModuleOp module, llvm::StringRef name, const StepConfig *abi,
             std::chrono::steady_clock::time_point start) {
-  auto jit = jitCpuPipeline(module,
-                            {"dqt-compile-gpu-emulated",
-                             mlir::dqt::buildCompileGPUEmulatedPipeline,
-                             runtimeSymbols()},
-                            abi);
-  if (!jit)
-    return jit.takeError();
-  auto fn = (*jit)->lookup(name);
-  if (!fn)
-    return fn.takeError();
-  EmulatedGpuKernel kernel;
-  kernel.module = std::move(*jit);
-  kernel.fn = *fn;
-  kernel.compileSeconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
-  return kernel;
+  return timedKernel(jitCpuPipeline(module,
+                                    {"dqt-compile-gpu-emulated",
+                                     mlir::dqt::buildCompileGPUEmulatedPipeline,
+                                     runtimeSymbols()},
+                                    abi),
+                     start, name);
 }
 
 } // namespace

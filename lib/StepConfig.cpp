@@ -65,8 +65,8 @@ StepConfig StepConfig::fromKey(const std::string &key) {
     c.floatWeights = true;
   } else if (parts[i] == "ternary") {
     c.ternary = true;
-  } else if (parts[i].size() == 2 && parts[i][0] == 'b' &&
-             parts[i][1] >= '2' && parts[i][1] <= '8') {
+  } else if (parts[i].size() == 2 && parts[i][0] == 'b' && parts[i][1] >= '2' &&
+             parts[i][1] <= '8') {
     c.bits = parts[i][1] - '0';
   } else {
     throw bad("unknown weights '" + parts[i] + "'");

@@ -78,16 +78,16 @@ CUfunction CudaDevice::function(const Executable &kernel,
   } else {
     // PTX becomes a cubin once per configuration and device: the driver's
     // JIT at every start would cost a compilation per kernel.
-    std::string diskKey = "cuda|" + kernel.key + "|" + chipName + "|cc" +
-                          std::to_string(ccMajor) + std::to_string(ccMinor) +
-                          "|driver " + std::to_string(driverVersion) +
-                          "|ptx " +
-                          std::to_string(std::hash<std::string>()(kernel.image));
-    std::string path = cacheDir.empty()
-                           ? ""
-                           : cache::entryPath(cacheDir, kernel.key + "-" +
-                                                            chipName,
-                                              diskKey, ".cubin");
+    std::string diskKey =
+        "cuda|" + kernel.key + "|" + chipName + "|cc" +
+        std::to_string(ccMajor) + std::to_string(ccMinor) + "|driver " +
+        std::to_string(driverVersion) + "|ptx " +
+        std::to_string(std::hash<std::string>()(kernel.image));
+    std::string path =
+        cacheDir.empty()
+            ? ""
+            : cache::entryPath(cacheDir, kernel.key + "-" + chipName, diskKey,
+                               ".cubin");
     bool present = false;
     if (!path.empty())
       if (auto cached = cache::readEntry(path, diskKey, present))

@@ -33,9 +33,9 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
   // not synchronize with the legacy default stream.
   std::vector<int64_t> init;
   for (size_t p = 0; p < params.size(); ++p)
-    init.insert(init.end(),
-                {config.floatWeights ? 0 : std::numeric_limits<int64_t>::min(),
-                 0, 0});
+    init.insert(
+        init.end(),
+        {config.floatWeights ? 0 : std::numeric_limits<int64_t>::min(), 0, 0});
   if (!params.empty())
     cu.check(cu.cuMemcpyHtoDAsync(partials, init.data(),
                                   init.size() * sizeof(int64_t), stream),
@@ -50,9 +50,8 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
           "cuMemsetD32Async");
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
-    args.addBuffer(reinterpret_cast<void *>(partials +
-                                            p * kNumReductions *
-                                                sizeof(int64_t)),
+    args.addBuffer(reinterpret_cast<void *>(partials + p * kNumReductions *
+                                                           sizeof(int64_t)),
                    kNumReductions);
     cu.check(cu.cuLaunchKernel(fn, cudaGridBlocks(op.numel), 1, 1,
                                kCudaBlockThreads, 1, 1, 0, stream, args.data(),
@@ -82,17 +81,15 @@ std::vector<StepStats> readStepStats(CudaDevice &device,
   return stats;
 }
 
-std::vector<StepStats>
-launchCudaAndWait(CudaDevice &device, const Executable &kernel,
-                  const StepConfig &config,
-                  const std::vector<StepOperands> &params,
-                  const std::vector<float> &hyper, uint64_t seed,
-                  uint64_t step, CUstream stream) {
+std::vector<StepStats> launchCudaAndWait(
+    CudaDevice &device, const Executable &kernel, const StepConfig &config,
+    const std::vector<StepOperands> &params, const std::vector<float> &hyper,
+    uint64_t seed, uint64_t step, CUstream stream) {
   const CudaDriver &cu = device.driver();
   device.bind();
   CUdeviceptr partials = 0;
-  size_t bytes = std::max<size_t>(params.size(), 1) * kNumReductions *
-                 sizeof(int64_t);
+  size_t bytes =
+      std::max<size_t>(params.size(), 1) * kNumReductions * sizeof(int64_t);
   cu.check(cu.cuMemAlloc(&partials, bytes), "cuMemAlloc");
   std::vector<StepStats> stats;
   try {

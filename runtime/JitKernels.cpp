@@ -26,7 +26,8 @@ static Executable executable(const std::string &key, CpuStepKernel kernel,
 Executable compileCpu(const std::string &key, const StepConfig *config,
                       std::string *object) {
   bool keep = object != nullptr;
-  auto compiled = config ? compileCpuStep(*config, keep) : compileCpuUniform(keep);
+  auto compiled =
+      config ? compileCpuStep(*config, keep) : compileCpuUniform(keep);
   TORCH_CHECK(bool(compiled), "dqt: compiling the ", key,
               " kernel failed: ", llvm::toString(compiled.takeError()));
   if (object)

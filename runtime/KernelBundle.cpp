@@ -56,8 +56,8 @@ static void checkBundle(const dqt_bundle *b, const std::string &where) {
               ". Rebuild it with this build's dqt-aot.");
   TORCH_CHECK(b->numerics && std::strcmp(b->numerics, kNumericsVersion) == 0,
               "dqt: ", where, " holds kernels of numerics contract v",
-              b->numerics ? b->numerics : "?",
-              "; this runtime follows v", kNumericsVersion,
+              b->numerics ? b->numerics : "?", "; this runtime follows v",
+              kNumericsVersion,
               " (docs/numerics.md). Rebuild it with this build's dqt-aot.");
 }
 
@@ -88,8 +88,8 @@ std::shared_ptr<KernelBundle> KernelBundle::linked(const dqt_bundle *bundle) {
   return std::shared_ptr<KernelBundle>(new KernelBundle(bundle, nullptr, ""));
 }
 
-const dqt_bundle_cpu_kernel *
-KernelBundle::cpu(const std::string &key, const std::string &level) const {
+const dqt_bundle_cpu_kernel *KernelBundle::cpu(const std::string &key,
+                                               const std::string &level) const {
   std::vector<std::string> levels =
       level.empty() ? supportedCpuLevels() : std::vector<std::string>{level};
   for (const std::string &l : levels)

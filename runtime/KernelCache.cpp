@@ -16,7 +16,6 @@
 
 namespace dqt {
 
-
 bool runtimeHasCompiler() { return DQT_WITH_COMPILER; }
 
 KernelCache::KernelCache(std::string directory) : dir(std::move(directory)) {}
@@ -85,7 +84,8 @@ missingKernel(const std::string &key, const std::string &where,
   for (auto &b : bundles)
     names += (names.empty() ? "" : ", ") + b->name() +
              (b->path().empty() ? "" : " (" + b->path() + ")");
-  std::string option = key == kUniformKernelKey ? "--uniform" : "--config " + key;
+  std::string option =
+      key == kUniformKernelKey ? "--uniform" : "--config " + key;
   TORCH_CHECK(false, "dqt: no kernel for configuration '", key, "' (", where,
               "): this build has no compiler (DQT_WITH_COMPILER=OFF) and ",
               bundles.empty() ? std::string("no kernel bundle is loaded")

@@ -92,6 +92,37 @@ inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,
 /// combines the partial reductions as the runtime does. Per-row delta
 /// (config.scale) takes the rows from `s` and returns each row's max(q');
 /// run in order, chunks need not cover whole rows.
+/// The kernel ABI's values of one step of `c` over `b` with the scalars of
+/// `s`: the weights at `weights` (`weightsSize` elements, or bytes when
+/// packed), the states in the configuration's type, each row's max(q')
+/// into `rowMax` (per-row delta).
+inline StepKernelValues stepValues(const StepConfig &c, StepBuffers &b,
+                                   const ref::Scalars &s, void *weights,
+                                   int64_t weightsSize, int32_t *rowMax) {
+  bool bf16 = c.stateType == StateType::BF16;
+  int64_t n = b.g.size();
+  StepKernelValues v;
+  v.weights = weights;
+  v.weightsSize = weightsSize;
+  v.grad = b.g.data();
+  v.state0 = bf16 ? (void *)b.h0.data() : b.s0.data();
+  v.state1 = bf16 ? (void *)b.h1.data() : b.s1.data();
+  v.deltaRows = s.deltaRows;
+  v.deltaNextRows = s.deltaNextRows;
+  v.rowMax = rowMax;
+  v.numel = n;
+  v.numRows =
+      c.scale == ScaleMode::Row ? (n + s.rowLength - 1) / s.rowLength : 0;
+  v.seed = s.seed;
+  v.step = s.step;
+  v.tensorId = s.tid;
+  v.rowLength = s.rowLength;
+  v.delta = s.delta;
+  v.deltaNext = s.deltaNext;
+  v.hyper = s.h;
+  return v;
+}
+
 inline ref::Reductions runChunks(const CpuStepKernel &kernel,
                                  const StepConfig &config, StepBuffers &b,
                                  const ref::Scalars &s,
@@ -107,29 +138,9 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
     int64_t partial[kNumReductions] = {0, 0, 0};
     KernelArgs args;
-    bool bf16 = config.stateType == StateType::BF16;
-    int64_t numRows =
-        config.scale == ScaleMode::Row ? (n + s.rowLength - 1) / s.rowLength
-                                       : 0;
-    StepKernelValues v;
-    v.weights = b.q.data();
-    v.grad = b.g.data();
-    v.state0 = bf16 ? (void *)b.h0.data() : b.s0.data();
-    v.state1 = bf16 ? (void *)b.h1.data() : b.s1.data();
-    v.deltaRows = s.deltaRows;
-    v.deltaNextRows = s.deltaNextRows;
-    v.rowMax = rowMax->data();
-    v.weightsSize = int64_t(b.q.size());
-    v.numel = n;
-    v.numRows = numRows;
-    v.seed = s.seed;
-    v.step = s.step;
-    v.tensorId = s.tid;
-    v.rowLength = s.rowLength;
-    v.delta = s.delta;
-    v.deltaNext = s.deltaNext;
-    v.hyper = s.h;
-    packStepKernelArgs(args, config, v);
+    packStepKernelArgs(args, config,
+                       stepValues(config, b, s, b.q.data(),
+                                  int64_t(b.q.size()), rowMax->data()));
     args.addScalar<int64_t>(bounds[k]);
     args.addScalar<int64_t>(bounds[k + 1]);
     args.addBuffer(partial, kNumReductions);

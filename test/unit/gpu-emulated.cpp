@@ -125,29 +125,14 @@ ref::Reductions launch(const EmulatedGpuKernel &kernel, const StepConfig &c,
     packed.resize((n + 3) / 4);
     ref::packTernary(b.q.data(), n, packed.data());
   }
-  bool bf16 = c.stateType == StateType::BF16;
-  StepKernelValues v;
-  v.weights = c.floatWeights ? (void *)w.data()
-              : c.packed     ? (void *)packed.data()
-                             : (void *)b.q.data();
-  v.weightsSize = c.packed ? int64_t(packed.size()) : n;
-  v.grad = b.g.data();
-  v.state0 = bf16 ? (void *)b.h0.data() : b.s0.data();
-  v.state1 = bf16 ? (void *)b.h1.data() : b.s1.data();
-  v.deltaRows = s.deltaRows;
-  v.deltaNextRows = s.deltaNextRows;
-  v.rowMax = rowMax.data();
-  v.numel = n;
-  v.numRows = numRows;
-  v.seed = s.seed;
-  v.step = s.step;
-  v.tensorId = s.tid;
-  v.rowLength = s.rowLength;
-  v.delta = s.delta;
-  v.deltaNext = s.deltaNext;
-  v.hyper = s.h;
+  void *weights = c.floatWeights ? (void *)w.data()
+                  : c.packed     ? (void *)packed.data()
+                                 : (void *)b.q.data();
   KernelArgs args;
-  packStepKernelArgs(args, c, v);
+  packStepKernelArgs(args, c,
+                     stepValues(c, b, s, weights,
+                                c.packed ? int64_t(packed.size()) : n,
+                                rowMax.data()));
   // The GPU kernel combines into the caller's reductions with atomics.
   int64_t partials[kNumReductions] = {std::numeric_limits<int64_t>::min(), 0,
                                       0};

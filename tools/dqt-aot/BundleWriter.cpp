@@ -57,17 +57,16 @@ std::unique_ptr<Module> manifestModule(LLVMContext &ctx, const Bundle &b,
   auto table = [&](StructType *type, ArrayRef<Constant *> rows,
                    StringRef name) -> Constant * {
     auto *arrayType = ArrayType::get(type, rows.size());
-    return new GlobalVariable(*m, arrayType, true,
-                              GlobalValue::PrivateLinkage,
+    return new GlobalVariable(*m, arrayType, true, GlobalValue::PrivateLinkage,
                               ConstantArray::get(arrayType, rows), name);
   };
 
   auto *cpuType = StructType::create(ctx, {ptr, ptr, ptr}, "cpu_kernel");
   std::vector<Constant *> cpuRows;
   for (const CpuKernel &k : b.cpu) {
-    Function *fn = Function::Create(
-        FunctionType::get(Type::getVoidTy(ctx), {ptr}, false),
-        GlobalValue::ExternalLinkage, "_mlir_" + k.symbol, *m);
+    Function *fn =
+        Function::Create(FunctionType::get(Type::getVoidTy(ctx), {ptr}, false),
+                         GlobalValue::ExternalLinkage, "_mlir_" + k.symbol, *m);
     cpuRows.push_back(
         ConstantStruct::get(cpuType, {str(k.key), str(k.level), fn}));
   }
@@ -78,9 +77,8 @@ std::unique_ptr<Module> manifestModule(LLVMContext &ctx, const Bundle &b,
     // PTX keeps its NUL so the driver can read it as a string.
     Constant *data = ConstantDataArray::getString(
         ctx, k.data, /*AddNull=*/k.format == "ptx");
-    auto *image = new GlobalVariable(*m, data->getType(), true,
-                                     GlobalValue::PrivateLinkage, data,
-                                     ".image");
+    auto *image = new GlobalVariable(
+        *m, data->getType(), true, GlobalValue::PrivateLinkage, data, ".image");
     image->setAlignment(Align(16));
     gpuRows.push_back(ConstantStruct::get(
         gpuType, {str(k.key), str(k.chip), str(k.format), image,
@@ -88,16 +86,15 @@ std::unique_ptr<Module> manifestModule(LLVMContext &ctx, const Bundle &b,
   }
   auto *bundleType = StructType::create(
       ctx, {i64, i64, ptr, ptr, ptr, i64, ptr, i64, ptr}, "dqt_bundle");
-  Constant *fields[] = {
-      ConstantInt::get(i64, DQT_BUNDLE_FORMAT),
-      ConstantInt::get(i64, kKernelAbiVersion),
-      str(kNumericsVersion),
-      str(b.compiler),
-      str(b.name),
-      ConstantInt::get(i64, cpuRows.size()),
-      table(cpuType, cpuRows, "dqt_bundle_cpu"),
-      ConstantInt::get(i64, gpuRows.size()),
-      table(gpuType, gpuRows, "dqt_bundle_gpu")};
+  Constant *fields[] = {ConstantInt::get(i64, DQT_BUNDLE_FORMAT),
+                        ConstantInt::get(i64, kKernelAbiVersion),
+                        str(kNumericsVersion),
+                        str(b.compiler),
+                        str(b.name),
+                        ConstantInt::get(i64, cpuRows.size()),
+                        table(cpuType, cpuRows, "dqt_bundle_cpu"),
+                        ConstantInt::get(i64, gpuRows.size()),
+                        table(gpuType, gpuRows, "dqt_bundle_gpu")};
   new GlobalVariable(*m, bundleType, true, GlobalValue::ExternalLinkage,
                      ConstantStruct::get(bundleType, fields), symbol);
   return m;
@@ -135,9 +132,8 @@ Error writeFile(const std::string &path, StringRef data) {
 json::Value manifestJson(const Bundle &b) {
   json::Array cpu, gpu;
   for (const CpuKernel &k : b.cpu)
-    cpu.push_back(json::Object{{"key", k.key},
-                               {"level", k.level},
-                               {"symbol", "_mlir_" + k.symbol}});
+    cpu.push_back(json::Object{
+        {"key", k.key}, {"level", k.level}, {"symbol", "_mlir_" + k.symbol}});
   for (const GpuKernel &k : b.gpu)
     gpu.push_back(json::Object{{"key", k.key},
                                {"chip", k.chip},
@@ -191,9 +187,10 @@ Error writeBundle(const Bundle &b, const std::string &dir) {
     members.push_back(std::move(*member));
   }
   std::string archive = dir + "/lib" + b.name + ".a";
-  if (Error err = writeArchive(archive, members, SymtabWritingMode::NormalSymtab,
-                               object::Archive::K_GNU, /*Deterministic=*/true,
-                               /*Thin=*/false))
+  if (Error err =
+          writeArchive(archive, members, SymtabWritingMode::NormalSymtab,
+                       object::Archive::K_GNU, /*Deterministic=*/true,
+                       /*Thin=*/false))
     return err;
 
   // The file form: linked by the system's compiler driver, exporting the
@@ -201,7 +198,8 @@ Error writeBundle(const Bundle &b, const std::string &dir) {
   auto cc = sys::findProgramByName("cc");
   if (!cc)
     return fail("dqt-aot needs the system C compiler driver `cc` to link "
-                "lib" + b.name + ".so: " + cc.getError().message());
+                "lib" +
+                b.name + ".so: " + cc.getError().message());
   std::string library = dir + "/lib" + b.name + ".so";
   std::string log = (scratch + "/link.log").str();
   std::vector<std::string> argv = {*cc,
@@ -217,8 +215,8 @@ Error writeBundle(const Bundle &b, const std::string &dir) {
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
                                           StringRef(log)};
   std::string execError;
-  int rc = sys::ExecuteAndWait(*cc, args, std::nullopt, redirects, 0, 0,
-                               &execError);
+  int rc =
+      sys::ExecuteAndWait(*cc, args, std::nullopt, redirects, 0, 0, &execError);
   if (rc != 0) {
     auto text = MemoryBuffer::getFile(log);
     return fail("linking " + library + " failed (" + execError + "):\n" +
@@ -226,13 +224,17 @@ Error writeBundle(const Bundle &b, const std::string &dir) {
   }
   sys::fs::remove_directories(scratch);
 
-  std::string header =
-      "// The kernel bundle " + b.name + " (dqt-aot), static form: link\n"
-      "// lib" + b.name + ".a and pass &" + symbol + " to dqt::useBundle.\n"
-      "#pragma once\n#include \"dqt/Runtime/BundleAbi.h\"\n"
-      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
-      "extern const dqt_bundle " + symbol + ";\n"
-      "#ifdef __cplusplus\n}\n#endif\n";
+  std::string header = "// The kernel bundle " + b.name +
+                       " (dqt-aot), static form: link\n"
+                       "// lib" +
+                       b.name + ".a and pass &" + symbol +
+                       " to dqt::useBundle.\n"
+                       "#pragma once\n#include \"dqt/Runtime/BundleAbi.h\"\n"
+                       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+                       "extern const dqt_bundle " +
+                       symbol +
+                       ";\n"
+                       "#ifdef __cplusplus\n}\n#endif\n";
   if (Error err = writeFile(dir + "/" + b.name + ".h", header))
     return err;
   std::string json;

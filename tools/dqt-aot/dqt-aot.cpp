@@ -89,9 +89,9 @@ Expected<std::string> assemble(StringRef ptxas, StringRef ptx, StringRef chip) {
   std::string result = cubin ? (*cubin)->getBuffer().str() : "";
   sys::fs::remove_directories(dir);
   if (rc != 0 || result.empty())
-    return createStringError(
-        inconvertibleErrorCode(), "ptxas " + arch + " failed:\n" +
-                                      (text ? (*text)->getBuffer().str() : ""));
+    return createStringError(inconvertibleErrorCode(),
+                             "ptxas " + arch + " failed:\n" +
+                                 (text ? (*text)->getBuffer().str() : ""));
   return result;
 }
 
@@ -117,7 +117,8 @@ int main(int argc, char **argv) {
     WithColor::error(errs(), "dqt-aot") << msg << "\n";
     return 1;
   };
-  if (name.empty() || !all_of(name, [](char c) { return isAlnum(c) || c == '_'; }))
+  if (name.empty() ||
+      !all_of(name, [](char c) { return isAlnum(c) || c == '_'; }))
     return error("--name must match [A-Za-z0-9_]+, got '" + name + "'");
 
   std::vector<dqt::StepConfig> steps;

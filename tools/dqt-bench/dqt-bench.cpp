@@ -363,8 +363,8 @@ const Result &find(const std::vector<Result> &rs, const std::string &impl,
 /// start to the first finished step (with a cold or warm disk cache, or a
 /// bundle from DQT_BUNDLE).
 static int runFirstStep() {
-  QuantizedWeight w = QuantizedWeight::fromFloat(
-      at::randn({1 << 20}) * 0.02, Grid{8, false});
+  QuantizedWeight w =
+      QuantizedWeight::fromFloat(at::randn({1 << 20}) * 0.02, Grid{8, false});
   optim::AdamW adam({&w});
   w.grad().copy_(at::randn({1 << 20}) * 1e-3);
   adam.step();
@@ -376,7 +376,7 @@ static int runFirstStep() {
 /// The same step by a bundled kernel and by the JIT's host-tuned kernel,
 /// launched directly on the same buffers (interleaved rounds).
 static std::vector<Result> runBundleVsJit(const std::string &path, int64_t n,
-                                   int reps) {
+                                          int reps) {
   std::shared_ptr<KernelBundle> bundle = KernelBundle::open(path);
   StepConfig config;
   const dqt_bundle_cpu_kernel *k = bundle->cpu(config.key());
@@ -390,8 +390,14 @@ static std::vector<Result> runBundleVsJit(const std::string &path, int64_t n,
   const Executable &jit = KernelCache::global().cpu(config);
   at::Tensor q = at::randint(-100, 100, {n}, at::kChar);
   at::Tensor g = at::randn({n}) * 1e-3, m = at::zeros({n}), v = at::zeros({n});
-  StepOperands op{q.data_ptr<int8_t>(), g.data_ptr<float>(), m.data_ptr<float>(),
-                  v.data_ptr<float>(), n, 0, 0.01f, 0.01f};
+  StepOperands op{q.data_ptr<int8_t>(),
+                  g.data_ptr<float>(),
+                  m.data_ptr<float>(),
+                  v.data_ptr<float>(),
+                  n,
+                  0,
+                  0.01f,
+                  0.01f};
   std::vector<float> hyper = {0.9f, 0.999f, 1e-3f, 1e-8f, 0.0f};
   uint64_t t = 0;
   std::string bundledName = std::string("bundle_") + k->level;

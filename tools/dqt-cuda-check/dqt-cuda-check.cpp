@@ -125,8 +125,8 @@ struct HostStep {
       if (i < buffers.size())
         XXH64_update(h, buffers[i].data_ptr(), buffers[i].nbytes());
     std::ostringstream out;
-    out << config.key() << " " << std::hex << XXH64_digest(h) << std::dec
-        << " " << s.maxQ << " " << s.changed << " " << s.nonFinite;
+    out << config.key() << " " << std::hex << XXH64_digest(h) << std::dec << " "
+        << s.maxQ << " " << s.changed << " " << s.nonFinite;
     XXH64_freeState(h);
     return out.str();
   }
@@ -193,8 +193,9 @@ int verify(const std::string &dir) {
     std::string got = s.digest(stats);
     bool same = want[c.key()] == got;
     bad += !same;
-    std::printf("%-28s %s (%s)%s%s\n", c.key().c_str(), same ? "same" : "DIFFERENT",
-                kernel.origin.c_str(), same ? "" : "\n  cpu: ",
+    std::printf("%-28s %s (%s)%s%s\n", c.key().c_str(),
+                same ? "same" : "DIFFERENT", kernel.origin.c_str(),
+                same ? "" : "\n  cpu: ",
                 same ? "" : (want[c.key()] + "\n  gpu: " + got).c_str());
   }
   std::printf("dqt-cuda-check: %d of %zu configurations differ from the CPU\n",
@@ -247,8 +248,8 @@ int bench(int64_t n) {
     const Executable &k = KernelCache::global().cuda(c, device.chip());
     uint64_t t = 0;
     double s = time([&] {
-      launchCuda(device, k, c, {op}, {0.9f, 0.999f, 1e-3f, 1e-8f, 0.0f}, 1,
-                 ++t, nullptr, partials);
+      launchCuda(device, k, c, {op}, {0.9f, 0.999f, 1e-3f, 1e-8f, 0.0f}, 1, ++t,
+                 nullptr, partials);
     });
     // Bytes: read g, q, m, v; write q, m, v.
     double bytes = double(n) * (4 + 2 + 4 * sb);

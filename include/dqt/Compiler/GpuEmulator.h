@@ -17,13 +17,9 @@ namespace dqt {
 
 class KernelArgs;
 
-/// A GPU kernel compiled for the emulator (dqt-compile-gpu-emulated).
-struct EmulatedGpuKernel {
-  std::unique_ptr<JitModule> module;
-  JitModule::PackedFn fn = nullptr;
-  /// Seconds spent building, lowering and JIT-compiling.
-  double compileSeconds = 0;
-};
+/// A GPU kernel compiled for the emulator (dqt-compile-gpu-emulated): host
+/// code with a packed entry point, like a CPU kernel.
+using EmulatedGpuKernel = CpuStepKernel;
 
 /// Builds the step of `config`, runs dqt-compile-gpu-emulated on it (the
 /// kernel ABI checked after dqt-lower-to-gpu and after dqt-emulate-gpu) and

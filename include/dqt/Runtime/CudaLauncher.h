@@ -47,13 +47,10 @@ std::vector<StepStats> readStepStats(CudaDevice &device,
 
 /// launchCuda with a temporary by-products buffer, then readStepStats: for
 /// tests and tools that want the statistics at once.
-std::vector<StepStats> launchCudaAndWait(CudaDevice &device,
-                                         const Executable &kernel,
-                                         const StepConfig &config,
-                                         const std::vector<StepOperands> &params,
-                                         const std::vector<float> &hyper,
-                                         uint64_t seed, uint64_t step,
-                                         CUstream stream);
+std::vector<StepStats> launchCudaAndWait(
+    CudaDevice &device, const Executable &kernel, const StepConfig &config,
+    const std::vector<StepOperands> &params, const std::vector<float> &hyper,
+    uint64_t seed, uint64_t step, CUstream stream);
 
 } // namespace dqt
 

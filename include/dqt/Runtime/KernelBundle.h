@@ -49,9 +49,8 @@ public:
                                    const std::string &level = "") const;
   /// The GPU image of `key` for `chip`: its cubin when there is one and
   /// `cubin` is asked for, else its PTX; nullptr when absent.
-  const dqt_bundle_gpu_kernel *gpu(const std::string &key,
-                                   const std::string &chip,
-                                   bool cubin = true) const;
+  const dqt_bundle_gpu_kernel *
+  gpu(const std::string &key, const std::string &chip, bool cubin = true) const;
   /// The keys of its CPU kernels (each once).
   std::vector<std::string> cpuKeys() const;
   const dqt_bundle &raw() const { return *b; }

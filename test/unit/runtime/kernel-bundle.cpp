@@ -135,10 +135,10 @@ TEST(KernelBundle, EveryStandardKernelMatchesTheJitBitForBit) {
       const dqt_bundle_gpu_kernel *ptx = bundle->gpu(c.key(), chip, false);
       ASSERT_TRUE(ptx) << c.key() << " " << chip;
       EXPECT_STREQ(ptx->format, "ptx");
-      EXPECT_NE(std::string(reinterpret_cast<const char *>(ptx->data),
-                            ptx->size)
-                    .find(".entry dqt_step"),
-                std::string::npos);
+      EXPECT_NE(
+          std::string(reinterpret_cast<const char *>(ptx->data), ptx->size)
+              .find(".entry dqt_step"),
+          std::string::npos);
     }
   }
 }
@@ -159,7 +159,12 @@ TEST(KernelBundle, PtxIsTheCompilersAndCubinsAreElf) {
     if (const dqt_bundle_gpu_kernel *cubin = bundle->gpu(c.key(), chip)) {
       if (std::strcmp(cubin->format, "cubin") == 0) {
         ASSERT_GE(cubin->size, 4u);
-        EXPECT_EQ(std::memcmp(cubin->data, "\x7f" "ELF", 4), 0) << chip;
+        EXPECT_EQ(std::memcmp(cubin->data,
+                              "\x7f"
+                              "ELF",
+                              4),
+                  0)
+            << chip;
       }
     }
   }

@@ -336,8 +336,8 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice device) {
   if (!value)
     return fail(kInvalidValue, "cuDeviceGetAttribute: null");
   if (device != 0)
-    return fail(kInvalidDevice, "cuDeviceGetAttribute: no device " +
-                                    std::to_string(device));
+    return fail(kInvalidDevice,
+                "cuDeviceGetAttribute: no device " + std::to_string(device));
   if (attribute == kMultiprocessorCount) {
     // Few: a launcher that sizes its grid by the SM count then wraps its
     // grid-stride loop at sizes the emulation runs quickly.
@@ -357,8 +357,8 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice device) {
   if (cc && std::sscanf(cc, "%d.%d", &major, &minor) != 2)
     return fail(kInvalidValue,
                 std::string("DQT_EMULATED_CUDA_CC is not major.minor: ") + cc);
-  *value = attribute == kCuDeviceAttributeComputeCapabilityMajor ? major
-                                                                  : minor;
+  *value =
+      attribute == kCuDeviceAttributeComputeCapabilityMajor ? major : minor;
   return kSuccess;
 }
 
@@ -423,8 +423,7 @@ CUresult cuModuleLoadData(CUmodule *module, const void *image) {
   if (key.empty() || !parseKey(key, config, why))
     return fail(kInvalidImage,
                 "cuModuleLoadData: neither dqt PTX (first line \"" +
-                    std::string(kPtxHeader) +
-                    "<key>\") nor an emulated cubin" +
+                    std::string(kPtxHeader) + "<key>\") nor an emulated cubin" +
                     (why.empty() ? "" : ": " + why));
   auto kernel = emulatedKernel(key, config, why);
   if (!kernel)
@@ -506,8 +505,7 @@ CUresult cuLinkAddData(CUlinkState state_, int type, void *data, size_t size,
       key.empty() || !parseKey(key, config, why) ||
       text.find(".entry dqt_step") == std::string::npos) {
     std::string msg = "cuLinkAddData_v2: not a dqt PTX kernel (first line \"" +
-                      std::string(kPtxHeader) +
-                      "<key>\", an entry dqt_step)" +
+                      std::string(kPtxHeader) + "<key>\", an entry dqt_step)" +
                       (why.empty() ? "" : ": " + why);
     if (link->errorLog && link->errorLogSize)
       std::snprintf(link->errorLog, link->errorLogSize, "%s", msg.c_str());
@@ -587,8 +585,7 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
     // offset and size inside one live allocation.
     std::vector<KernelArg> abi = stepKernelArgs(m->config);
     size_t at = 0;
-    auto checkBuffer = [&](const std::string &name,
-                           size_t bytes) -> CUresult {
+    auto checkBuffer = [&](const std::string &name, size_t bytes) -> CUresult {
       auto aligned = *static_cast<uintptr_t *>(params[at + 1]);
       auto offset = *static_cast<int64_t *>(params[at + 2]);
       auto size = *static_cast<int64_t *>(params[at + 3]);
@@ -628,7 +625,8 @@ CUresult cuLaunchKernel(CUfunction function, unsigned gridX, unsigned gridY,
   numArgs += 5; // the reductions buffer
   if (llvm::Error e =
           emulateGpuKernel(*m->kernel, params, numArgs, gridX, blockX))
-    return fail(kLaunchFailed, "cuLaunchKernel: " + llvm::toString(std::move(e)));
+    return fail(kLaunchFailed,
+                "cuLaunchKernel: " + llvm::toString(std::move(e)));
   return kSuccess;
 }
 

@@ -1,4 +1,5 @@
-//===- EmulatedCudaDriver.h - what the emulated driver tells tests -*- C++ -*-===//
+//===- EmulatedCudaDriver.h - what the emulated driver tells tests -*- C++
+//-*-===//
 //
 // The extra entry points of libdqt-emulated-cuda.so (EmulatedCudaDriver.cpp)
 // beside the CUDA driver API: counters of what the runtime asked the driver

@@ -75,8 +75,8 @@ const Emulation &emulation() {
       return e;
     e.counters = reinterpret_cast<decltype(e.counters)>(
         ::dlsym(lib, "dqt_emulated_cuda_counters"));
-    e.reset =
-        reinterpret_cast<decltype(e.reset)>(::dlsym(lib, "dqt_emulated_cuda_reset"));
+    e.reset = reinterpret_cast<decltype(e.reset)>(
+        ::dlsym(lib, "dqt_emulated_cuda_reset"));
     return e;
   }();
   return e;
@@ -155,9 +155,9 @@ struct HostParam {
 };
 
 const char *bufferName(int i) {
-  static const char *names[] = {"weights",         "grad",     "state0",
-                                "state1",          "delta_rows",
-                                "delta_next_rows", "row_max"};
+  static const char *names[] = {"weights", "grad",       "state0",
+                                "state1",  "delta_rows", "delta_next_rows",
+                                "row_max"};
   return names[i];
 }
 
@@ -258,7 +258,8 @@ protected:
           [&](int i) { return cpuParams[p].buffers[i].data_ptr(); }));
     }
     std::vector<float> hyper = hyperOf(config);
-    const Executable &kernel = KernelCache::global().cuda(config, device->chip());
+    const Executable &kernel =
+        KernelCache::global().cuda(config, device->chip());
     CUdeviceptr partials = mem.alloc(numels.size() * kNumReductions * 8);
     Outcome out;
     launchCuda(*device, kernel, config, gpuOps, hyper, kSeed, kStep, stream,
@@ -407,7 +408,8 @@ TEST_F(CudaEmulated, DriverExportsEveryEntryPoint) {
 }
 
 TEST_F(CudaEmulated, LaunchCudaNeverSynchronizesAndReadStepStatsOnce) {
-  StepConfig config = configOf(kAdamW, 8, false, StateType::F32, ScaleMode::Row);
+  StepConfig config =
+      configOf(kAdamW, 8, false, StateType::F32, ScaleMode::Row);
   const Emulation &emu = emulation();
   const int64_t rowLength = 99, n = 99 * 41;
   std::vector<HostParam> params = {makeParam(config, n, rowLength, 0),
@@ -475,10 +477,10 @@ TEST_F(CudaEmulated, DISABLED_LaunchCudaCopiesNothingFromPageableMemory) {
     dev.push_back(t.defined() ? mem.upload(t) : 0);
   CUdeviceptr partials = mem.alloc(kNumReductions * 8);
   emulation().reset();
-  launchCuda(*device, KernelCache::global().cuda(config, device->chip()),
-             config,
-             {p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
-             hyperOf(config), kSeed, kStep, nullptr, partials);
+  launchCuda(
+      *device, KernelCache::global().cuda(config, device->chip()), config,
+      {p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
+      hyperOf(config), kSeed, kStep, nullptr, partials);
   DqtEmulatedCudaCounters c = emulation().now();
   EXPECT_EQ(c.asyncCopiesHtoD + c.copiesHtoD, 0);
 }
@@ -502,11 +504,10 @@ TEST_F(CudaEmulated, LaunchCudaAndWaitFreesWhatItAllocates) {
   for (const at::Tensor &t : p.buffers)
     dev.push_back(t.defined() ? mem.upload(t) : 0);
   int64_t live = emulation().now().liveAllocations;
-  StepStats gpu =
-      launchCudaAndWait(
-          *device, KernelCache::global().cuda(config, device->chip()), config,
-          {p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
-          hyperOf(config), kSeed, kStep, nullptr)[0];
+  StepStats gpu = launchCudaAndWait(
+      *device, KernelCache::global().cuda(config, device->chip()), config,
+      {p.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
+      hyperOf(config), kSeed, kStep, nullptr)[0];
   EXPECT_EQ(emulation().now().liveAllocations, live);
   StepStats cpu = launchCpu(
       KernelCache::global().cpu(config), config,
@@ -515,8 +516,8 @@ TEST_F(CudaEmulated, LaunchCudaAndWaitFreesWhatItAllocates) {
   EXPECT_EQ(gpu.maxQ, cpu.maxQ);
   EXPECT_EQ(gpu.changed, cpu.changed);
   EXPECT_EQ(gpu.nonFinite, cpu.nonFinite);
-  EXPECT_TRUE(test::sameBytes(mem.download(dev[0], want.buffers[0]),
-                              want.buffers[0]));
+  EXPECT_TRUE(
+      test::sameBytes(mem.download(dev[0], want.buffers[0]), want.buffers[0]));
 }
 
 TEST_F(CudaEmulated, LaunchFromAFreshThreadBindsTheContext) {
@@ -566,15 +567,15 @@ TEST_F(CudaEmulated, LaunchFromAFreshThreadBindsTheContext) {
   EXPECT_EQ(gpu[0].changed, cpu.changed);
   EXPECT_EQ(gpu[0].nonFinite, cpu.nonFinite);
   for (int i : {HostParam::Q, HostParam::S0, HostParam::S1})
-    EXPECT_TRUE(test::sameBytes(mem.download(dev[i], want.buffers[i]),
-                                want.buffers[i]))
+    EXPECT_TRUE(
+        test::sameBytes(mem.download(dev[i], want.buffers[i]), want.buffers[i]))
         << bufferName(i);
 
   // A second step, with launchCudaAndWait.
   ASSERT_EQ(onFreshThread([&] {
-              gpu = launchCudaAndWait(*device, kernel, config, {op},
-                                      hyperOf(config), kSeed, kStep + 1,
-                                      nullptr);
+              gpu =
+                  launchCudaAndWait(*device, kernel, config, {op},
+                                    hyperOf(config), kSeed, kStep + 1, nullptr);
             }),
             "no error");
   cpu = launchCpu(
@@ -582,9 +583,9 @@ TEST_F(CudaEmulated, LaunchFromAFreshThreadBindsTheContext) {
       {want.operands([&](int i) { return want.buffers[i].data_ptr(); })},
       hyperOf(config), kSeed, kStep + 1)[0];
   EXPECT_EQ(gpu[0].changed, cpu.changed);
-  EXPECT_TRUE(test::sameBytes(mem.download(dev[HostParam::Q],
-                                           want.buffers[HostParam::Q]),
-                              want.buffers[HostParam::Q]));
+  EXPECT_TRUE(test::sameBytes(
+      mem.download(dev[HostParam::Q], want.buffers[HostParam::Q]),
+      want.buffers[HostParam::Q]));
   EXPECT_EQ(emulation().now().withoutContext, before);
 }
 
@@ -598,9 +599,8 @@ TEST_F(CudaEmulated, HostPointersAreRefusedAsOnAGpu) {
   emulation().reset();
   std::string msg = test::errorMessage([&] {
     launchCuda(*device, KernelCache::global().cuda(config, device->chip()),
-               config, {p.operands([&](int i) {
-                 return p.buffers[i].data_ptr();
-               })},
+               config,
+               {p.operands([&](int i) { return p.buffers[i].data_ptr(); })},
                hyperOf(config), kSeed, kStep, nullptr, partials);
   });
   EXPECT_NE(msg.find("cuLaunchKernel"), std::string::npos) << msg;
@@ -639,7 +639,8 @@ TEST_F(CudaEmulated, FirstUseWritesACubinCacheEntry) {
     SCOPED_TRACE(config.key());
     int64_t linked = device->linked(), loaded = device->loadedFromDisk();
     int64_t links = emulation().now().links;
-    const Executable &kernel = KernelCache::global().cuda(config, device->chip());
+    const Executable &kernel =
+        KernelCache::global().cuda(config, device->chip());
     CUfunction fn = device->function(kernel, KernelCache::global().directory());
     EXPECT_NE(fn, nullptr);
     // Linked (the directory was empty: ctest's fixture) or, when this
@@ -703,8 +704,9 @@ TEST(CudaEmulatedRefusal, ComputeCapabilityBelow80) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::string msg = test::errorMessage([] { CudaDevice::get(0); });
     EXPECT_NE(msg.find("CUDA device 0 has compute capability " +
-                       std::string(cc) + "; dqt's GPU kernels need 8.0 or "
-                                         "newer"),
+                       std::string(cc) +
+                       "; dqt's GPU kernels need 8.0 or "
+                       "newer"),
               std::string::npos)
         << msg;
   }

@@ -25,6 +25,9 @@ CudaDevice::CudaDevice(const CudaDriver &cu, int ordinal)
               " has compute capability ", ccMajor, ".", ccMinor,
               "; dqt's GPU kernels need 8.0 or newer (sm_80: A100, sm_90: "
               "H100/H200)");
+  cu.check(cu.cuDeviceGetAttribute(
+               &numSMs, kCuDeviceAttributeMultiprocessorCount, device),
+           "cuDeviceGetAttribute");
   cu.check(cu.cuDriverGetVersion(&driverVersion), "cuDriverGetVersion");
   cu.check(cu.cuDevicePrimaryCtxRetain(&context, device),
            "cuDevicePrimaryCtxRetain");

@@ -12,10 +12,11 @@
 
 namespace dqt {
 
-unsigned cudaGridBlocks(int64_t numel) {
+unsigned cudaGridBlocks(int64_t numel, int multiprocessors) {
   int64_t groups = (numel + 7) / 8;
   int64_t blocks = (groups + kCudaBlockThreads - 1) / kCudaBlockThreads;
-  return unsigned(std::clamp<int64_t>(blocks, 1, 4096));
+  int64_t full = int64_t(std::max(multiprocessors, 1)) * kCudaBlocksPerSM;
+  return unsigned(std::clamp<int64_t>(blocks, 1, full));
 }
 
 void launchCuda(CudaDevice &device, const Executable &kernel,
@@ -29,17 +30,21 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
   CUfunction fn = device.function(kernel, KernelCache::global().directory());
   device.bind();
   // [max q', changed, non-finite] per parameter; float mode's one reduction,
-  // the non-finite count, is slot 0. Stream-ordered: torch's streams need
-  // not synchronize with the legacy default stream.
-  std::vector<int64_t> init;
-  for (size_t p = 0; p < params.size(); ++p)
-    init.insert(
-        init.end(),
-        {config.floatWeights ? 0 : std::numeric_limits<int64_t>::min(), 0, 0});
+  // the non-finite count, is slot 0. Memsets on the stream: a copy from
+  // pageable host memory may wait for the device, and torch's streams need
+  // not synchronize with the legacy default stream. All zero, then the
+  // high word of each max slot 0x80000000 (INT64_MIN, little-endian).
   if (!params.empty())
-    cu.check(cu.cuMemcpyHtoDAsync(partials, init.data(),
-                                  init.size() * sizeof(int64_t), stream),
-             "cuMemcpyHtoDAsync");
+    cu.check(cu.cuMemsetD32Async(partials, 0,
+                                 params.size() * kNumReductions * 2, stream),
+             "cuMemsetD32Async");
+  if (!config.floatWeights)
+    for (size_t p = 0; p < params.size(); ++p)
+      cu.check(cu.cuMemsetD32Async(partials +
+                                       p * kNumReductions * sizeof(int64_t) +
+                                       4,
+                                   0x80000000u, 1, stream),
+               "cuMemsetD32Async");
   for (size_t p = 0; p < params.size(); ++p) {
     const StepOperands &op = params[p];
     if (config.scale == ScaleMode::Row) // max-combined into atomically
@@ -53,7 +58,8 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
     args.addBuffer(reinterpret_cast<void *>(partials + p * kNumReductions *
                                                            sizeof(int64_t)),
                    kNumReductions);
-    cu.check(cu.cuLaunchKernel(fn, cudaGridBlocks(op.numel), 1, 1,
+    cu.check(cu.cuLaunchKernel(fn,
+                               cudaGridBlocks(op.numel, device.multiprocessors()), 1, 1,
                                kCudaBlockThreads, 1, 1, 0, stream, args.data(),
                                nullptr),
              "cuLaunchKernel");

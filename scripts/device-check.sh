@@ -14,7 +14,7 @@
 #        one report, $OUT/device-report.md (else build/device-check/).
 #   bash scripts/device-check.sh run --emulated   the same dry run on a
 #        machine without a GPU: the tests' emulated CUDA driver stands in
-#        (DQT_CUDA_DRIVER), at a small N.
+#        (DQT_CUDA_DRIVER), with a PTX-only bundle, at a small N.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mode=${1:-}
@@ -25,6 +25,10 @@ if [ "$mode" = prepare ]; then
   bash scripts/setup.sh >/dev/null
   mkdir -p "$CHECK/include"
   build/bin/dqt-cuda-check expected "$CHECK"
+  # For `run --emulated` only: the emulated driver runs PTX (whose first line
+  # names the configuration), not ptxas' cubins.
+  build/bin/dqt-aot --standard --no-cubin --output "$CHECK/ptx-bundle" \
+    --name dqt_standard >/dev/null
   cp /usr/include/xxhash.h "$CHECK/include/"
   cp -r /usr/include/nlohmann "$CHECK/include/"
   echo "device-check: prepared; carry build/bundle and $CHECK"
@@ -42,19 +46,23 @@ out=${OUT:-$CHECK}
 mkdir -p "$out"
 report="$out/device-report.md"
 n=$((64 << 20))
+bundle=$(pwd)/build/bundle/libdqt_standard.so
 if [ "$emulated" = --emulated ]; then
+  bundle=$(pwd)/$CHECK/ptx-bundle/libdqt_standard.so
   export DQT_CUDA_DRIVER
   DQT_CUDA_DRIVER=$(pwd)/$(ls build/lib/libdqt-emulated-cuda.so 2>/dev/null || true)
   [ -f "$DQT_CUDA_DRIVER" ] || { echo "device-check: no emulated driver in build/lib" >&2; exit 1; }
-  n=$((1 << 16))
+  n=$((1 << 12))
 fi
+# A reconfigure when the bundle changed.
+rm -f build/device/CMakeCache.txt
 export DQT_CACHE_DIR=$(pwd)/build/device/kernel-cache
 
 start=$(date +%s)
 cmake -G Ninja -B build/device -S . -DCMAKE_BUILD_TYPE=Release \
   -DDQT_DEVICE_CHECK_ONLY=ON \
   -DDQT_EXTRA_INCLUDE="$(pwd)/$CHECK/include" \
-  -DDQT_KERNEL_BUNDLE="$(pwd)/build/bundle/libdqt_standard.so" \
+  -DDQT_KERNEL_BUNDLE="$bundle" \
   -DDQT_PYTHON="$(command -v "$PY")" >"$out/configure.log" 2>&1
 ninja -C build/device dqt-cuda-check >"$out/build.log" 2>&1
 built=$(date +%s)

@@ -33,6 +33,8 @@ public:
   /// The chip its kernels are generated for: "sm_90" from compute
   /// capability 9.0 on (PTX for sm_90 runs on newer GPUs), else "sm_80".
   const std::string &chip() const { return chipName; }
+  /// Streaming multiprocessors (the launcher sizes grids by them).
+  int multiprocessors() const { return numSMs; }
 
   /// Makes the device's primary context current on the calling thread. The
   /// driver's current context is per thread, so every entry point of the
@@ -57,7 +59,7 @@ private:
   int ordinal;
   CUdevice device = 0;
   CUcontext context = nullptr;
-  int ccMajor = 0, ccMinor = 0, driverVersion = 0;
+  int ccMajor = 0, ccMinor = 0, driverVersion = 0, numSMs = 0;
   std::string chipName;
   std::mutex mutex;
   std::unordered_map<std::string, CUfunction> functions;

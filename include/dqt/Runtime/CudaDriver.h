@@ -27,6 +27,7 @@ using CUlinkState = struct CUlinkState_st *;
 
 /// cuda.h's values of the enumerators the runtime passes.
 enum : int {
+  kCuDeviceAttributeMultiprocessorCount = 16,
   kCuDeviceAttributeComputeCapabilityMajor = 75,
   kCuDeviceAttributeComputeCapabilityMinor = 76,
   kCuJitInputPtx = 1,

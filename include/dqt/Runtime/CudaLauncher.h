@@ -15,10 +15,15 @@ namespace dqt {
 /// warps (docs/design.md, "GPU kernels emulated on the CPU").
 constexpr unsigned kCudaBlockThreads = 256;
 
-/// The grid of a step over `numel` elements: one group of 8 elements per
-/// thread and grid-stride iteration, enough blocks to fill a large GPU and
-/// no more than the work needs (at least 1).
-unsigned cudaGridBlocks(int64_t numel);
+/// Resident blocks per multiprocessor the grid is sized for: 8 blocks of
+/// 256 threads are 2048 threads, an sm_80/sm_90 SM's maximum.
+constexpr int kCudaBlocksPerSM = 8;
+
+/// The grid of a step over `numel` elements on a GPU of `multiprocessors`
+/// SMs: one group of 8 elements per thread and grid-stride iteration, no
+/// more blocks than the work needs nor than fill the GPU once
+/// (multiprocessors * kCudaBlocksPerSM); at least 1.
+unsigned cudaGridBlocks(int64_t numel, int multiprocessors);
 
 /// Launches `kernel` (a Target::Cuda executable of `config`) over `params`
 /// on `stream` of `device`: one launch per parameter, in order, and nothing

@@ -322,7 +322,8 @@ StepConfig configOf(Optimizer opt, int bits, bool packed = false,
 }
 
 // Sizes: one partial group of 8, not multiples of 4 or 8 or of a block's
-// 256 x 8 elements, up to grids of ~20 blocks (cudaGridBlocks).
+// 256 x 8 elements, up to grids of ~20 blocks (cudaGridBlocks; the
+// emulated GPU's 4 SMs allow 32).
 const std::vector<int64_t> kSizes = {5, 2053, 40003};
 constexpr Optimizer kAdamW = Optimizer::AdamW, kSGD = Optimizer::SGD;
 
@@ -371,10 +372,10 @@ INSTANTIATE_TEST_SUITE_P(Configs, CudaEmulatedStep,
 TEST_F(CudaEmulated, GridStrideLoopWraps) {
   // cudaGridBlocks caps the grid: past its maximum, each thread's grid-stride
   // loop runs more than once. The smallest size that wraps, plus a tail.
-  int64_t blocks = cudaGridBlocks(int64_t(1) << 40);
+  int64_t blocks = cudaGridBlocks(int64_t(1) << 40, device->multiprocessors());
   int64_t grid = blocks * kCudaBlockThreads * 8;
   int64_t n = grid + 8 * 37 + 5;
-  ASSERT_EQ(cudaGridBlocks(n), blocks);
+  ASSERT_EQ(cudaGridBlocks(n, device->multiprocessors()), blocks);
   compareWithCpu(configOf(kAdamW, 8), {n});
   EXPECT_EQ(emulation().now().lastGrid, unsigned(blocks));
 }
@@ -437,13 +438,14 @@ TEST_F(CudaEmulated, LaunchCudaNeverSynchronizesAndReadStepStatsOnce) {
   EXPECT_EQ(c.copiesDtoH, 0);
   EXPECT_EQ(c.copiesHtoD, 0);
   EXPECT_EQ(c.asyncCopiesDtoH, 0);
-  // Each parameter's row maxima, set on the stream.
-  EXPECT_EQ(c.memsets, 2);
+  // On the stream: the by-products zeroed, each parameter's max slot set to
+  // INT64_MIN (its high word), each parameter's row maxima.
+  EXPECT_EQ(c.memsets, 1 + 2 + 2);
   EXPECT_EQ(c.lastStream, stream);
   EXPECT_EQ(c.streamOpsOnLastStream, c.streamOps)
       << "a stream-ordered operation ran on another stream";
   EXPECT_EQ(c.lastBlock, kCudaBlockThreads);
-  EXPECT_EQ(c.lastGrid, cudaGridBlocks(3 * n));
+  EXPECT_EQ(c.lastGrid, cudaGridBlocks(3 * n, device->multiprocessors()));
   EXPECT_EQ(c.withoutContext, 0);
 
   std::vector<StepStats> stats =
@@ -468,7 +470,7 @@ TEST_F(CudaEmulated, LaunchCudaNeverSynchronizesAndReadStepStatsOnce) {
 // synchronization rules): the driver may wait for the stream to stage the
 // copy, i.e. for the torch work before the step. Stream-ordered memsets
 // (cuMemsetD32Async: zero, then the high word of each max slot) need none.
-TEST_F(CudaEmulated, DISABLED_LaunchCudaCopiesNothingFromPageableMemory) {
+TEST_F(CudaEmulated, LaunchCudaCopiesNothingFromPageableMemory) {
   StepConfig config = configOf(kAdamW, 8);
   HostParam p = makeParam(config, 1000, 0, 0);
   DeviceBuffers mem(cu());

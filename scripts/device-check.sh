@@ -10,7 +10,8 @@
 #        CUDA, CMake, ninja and g++, no MLIR/LLVM, no network. Carry
 #        build/bundle and build/device-check (the device tool's `carry`).
 #        Builds the runtime without the compiler (build/device), checks
-#        every standard configuration on device 0, times N = 64Mi and writes
+#        every standard configuration on device 0, runs the launch tests
+#        (where GoogleTest is installed), times N = 64Mi and 256Mi and writes
 #        one report, $OUT/device-report.md (else build/device-check/).
 #   bash scripts/device-check.sh run --emulated   the same dry run on a
 #        machine without a GPU: the tests' emulated CUDA driver stands in
@@ -45,14 +46,14 @@ done
 out=${OUT:-$CHECK}
 mkdir -p "$out"
 report="$out/device-report.md"
-n=$((64 << 20))
+sizes=($((64 << 20)) $((256 << 20)))
 bundle=$(pwd)/build/bundle/libdqt_standard.so
 if [ "$emulated" = --emulated ]; then
   bundle=$(pwd)/$CHECK/ptx-bundle/libdqt_standard.so
   export DQT_CUDA_DRIVER
   DQT_CUDA_DRIVER=$(pwd)/$(ls build/lib/libdqt-emulated-cuda.so 2>/dev/null || true)
   [ -f "$DQT_CUDA_DRIVER" ] || { echo "device-check: no emulated driver in build/lib" >&2; exit 1; }
-  n=$((1 << 12))
+  sizes=($((1 << 12)))
 fi
 # A reconfigure when the bundle changed.
 rm -f build/device/CMakeCache.txt
@@ -65,6 +66,11 @@ cmake -G Ninja -B build/device -S . -DCMAKE_BUILD_TYPE=Release \
   -DDQT_KERNEL_BUNDLE="$bundle" \
   -DDQT_PYTHON="$(command -v "$PY")" >"$out/configure.log" 2>&1
 ninja -C build/device dqt-cuda-check >"$out/build.log" 2>&1
+# The runtime's CUDA launch tests, where GoogleTest is installed.
+tests=no
+if ninja -C build/device -t targets all 2>/dev/null | grep -q '^dqt-runtime-tests:'; then
+  ninja -C build/device dqt-runtime-tests >>"$out/build.log" 2>&1 && tests=yes
+fi
 built=$(date +%s)
 
 {
@@ -85,22 +91,34 @@ built=$(date +%s)
   build/device/bin/dqt-cuda-check verify "$CHECK" || rc=$?
   echo '```'
   echo
-  echo "## Bandwidth, N = $n (median of 20)"
+  echo "## The runtime's CUDA launch tests"
   echo
   echo '```'
-  build/device/bin/dqt-cuda-check bench "$n" || rc=$?
+  if [ "$tests" = yes ]; then
+    build/device/bin/dqt-runtime-tests \
+      --gtest_filter='CudaDriverTest.*:Configs/CudaLaunch.*' 2>&1 | tail -15 || rc=$?
+  else
+    echo "not built: no GoogleTest on this machine (dqt-cuda-check verify above runs the launches)"
+  fi
   echo '```'
   echo
+  for size in "${sizes[@]}"; do
+  echo "## Bandwidth, N = $size (median of 20)"
+  echo
+  echo '```'
+  build/device/bin/dqt-cuda-check bench "$size" || rc=$?
+  echo '```'
+  echo
+  done
   echo "## torch fused AdamW on the same device"
   echo
   echo '```'
-  "$PY" - "$n" <<'PYEOF' || true
+  "$PY" - "${sizes[@]}" <<'PYEOF' || true
 import sys, time, torch
-n = int(sys.argv[1])
 if not torch.cuda.is_available():
     print("no CUDA device for torch: skipped")
     sys.exit(0)
-for dtype in (torch.float32, torch.bfloat16):
+for n, dtype in ((int(a), d) for a in sys.argv[1:] for d in (torch.float32, torch.bfloat16)):
     p = [torch.zeros(n, device="cuda")]
     g = [torch.randn(n, device="cuda") * 1e-3]
     m = [torch.zeros(n, device="cuda", dtype=dtype)]

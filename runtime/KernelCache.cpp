@@ -3,6 +3,7 @@
 #include "dqt/Runtime/KernelCache.h"
 
 #include "CacheEntry.h"
+#include "dqt/Runtime/CudaDevice.h"
 
 #if DQT_WITH_COMPILER
 #include "JitKernels.h"
@@ -160,16 +161,22 @@ const Executable &KernelCache::getCpu(const std::string &key,
 }
 
 const Executable &KernelCache::cuda(const StepConfig &config,
-                                    const std::string &chip) {
+                                    const CudaDevice &device) {
+  return cuda(config, device.chip(), device.runsCubinsOf(device.chip()));
+}
+
+const Executable &KernelCache::cuda(const StepConfig &config,
+                                    const std::string &chip, bool cubin) {
   std::string key = config.key();
   std::lock_guard<std::mutex> lock(mutex);
-  std::string memKey = "cuda|" + chip + "|" + key;
+  std::string memKey =
+      std::string(cubin ? "cuda|" : "cuda-ptx|") + chip + "|" + key;
   auto it = kernels.find(memKey);
   if (it != kernels.end())
     return *it->second;
   std::unique_ptr<Executable> exe;
   for (auto &bundle : bundles) {
-    if (const dqt_bundle_gpu_kernel *k = bundle->gpu(key, chip)) {
+    if (const dqt_bundle_gpu_kernel *k = bundle->gpu(key, chip, cubin)) {
       exe = std::make_unique<Executable>();
       exe->target = Target::Cuda;
       exe->key = key;

@@ -178,7 +178,7 @@ int verify(const std::string &dir) {
                                s.buffers[i].nbytes()),
                "cuMemcpyHtoD");
     }
-    const Executable &kernel = KernelCache::global().cuda(c, device.chip());
+    const Executable &kernel = KernelCache::global().cuda(c, device);
     StepStats stats = launchCudaAndWait(
         device, kernel, c,
         {s.operands([&](int i) { return reinterpret_cast<void *>(dev[i]); })},
@@ -245,7 +245,7 @@ int bench(int64_t n) {
     op.state1 = reinterpret_cast<void *>(v);
     op.numel = n;
     op.delta = op.deltaNext = 0.01f;
-    const Executable &k = KernelCache::global().cuda(c, device.chip());
+    const Executable &k = KernelCache::global().cuda(c, device);
     uint64_t t = 0;
     double s = time([&] {
       launchCuda(device, k, c, {op}, {0.9f, 0.999f, 1e-3f, 1e-8f, 0.0f}, 1, ++t,

@@ -33,6 +33,11 @@ public:
   /// The chip its kernels are generated for: "sm_90" from compute
   /// capability 9.0 on (PTX for sm_90 runs on newer GPUs), else "sm_80".
   const std::string &chip() const { return chipName; }
+  /// Whether it runs cubins made for `chip`: those of its own major compute
+  /// capability (an sm_90 cubin runs on 9.x, not on 10.x).
+  bool runsCubinsOf(const std::string &chip) const {
+    return chip == "sm_" + std::to_string(ccMajor) + "0";
+  }
   /// Streaming multiprocessors (the launcher sizes grids by them).
   int multiprocessors() const { return numSMs; }
 

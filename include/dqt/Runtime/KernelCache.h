@@ -15,6 +15,8 @@
 
 namespace dqt {
 
+class CudaDevice;
+
 /// Whether this build has the compiler (DQT_WITH_COMPILER): without it,
 /// kernels come from bundles only.
 bool runtimeHasCompiler();
@@ -50,8 +52,13 @@ public:
   /// The CPU kernel of the weight stream alone (kUniformKernelKey).
   const Executable &cpuUniform();
   /// The GPU image of `config`'s step for `chip` ("sm_80", "sm_90"): a
-  /// bundle's cubin or PTX, else PTX from the compiler.
-  const Executable &cuda(const StepConfig &config, const std::string &chip);
+  /// bundle's cubin (when `cubin`) or PTX, else PTX from the compiler.
+  const Executable &cuda(const StepConfig &config, const std::string &chip,
+                         bool cubin = true);
+  /// The GPU image of `config`'s step for `device`: its chip, a cubin only
+  /// when the device runs that chip's cubins (same major compute
+  /// capability), else PTX, which the driver compiles for newer GPUs.
+  const Executable &cuda(const StepConfig &config, const CudaDevice &device);
 
   struct Stats {
     int64_t compiled = 0; ///< cold compilations

@@ -62,7 +62,7 @@ TEST_P(CudaLaunch, MatchesTheCpuKernelBitForBit) {
   const StepConfig &config = GetParam().config;
   CudaDevice &device = CudaDevice::get(0);
   device.bind(); // for the allocations and copies below
-  const Executable &kernel = KernelCache::global().cuda(config, device.chip());
+  const Executable &kernel = KernelCache::global().cuda(config, device);
   // Rows of an odd length: groups of 8 straddle rows.
   const int64_t rowLength = 1021, rows = 1027, n = rows * rowLength;
   bool perRow = config.scale == ScaleMode::Row;

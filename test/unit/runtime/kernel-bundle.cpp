@@ -170,6 +170,25 @@ TEST(KernelBundle, PtxIsTheCompilersAndCubinsAreElf) {
   }
 }
 
+TEST(KernelBundle, CubinsOnlyWhereTheDeviceRunsThem) {
+  std::shared_ptr<KernelBundle> bundle = standardBundle();
+  ASSERT_TRUE(bundle);
+  StepConfig c;
+  const dqt_bundle_gpu_kernel *k = bundle->gpu(c.key(), "sm_90");
+  ASSERT_TRUE(k);
+  if (std::strcmp(k->format, "cubin") != 0)
+    GTEST_SKIP() << "the bundle holds no cubins (no ptxas where it was made)";
+  KernelCache cache("");
+  cache.addBundle(bundle);
+  // A 9.x device takes the cubin; a newer one (PTX compiled by its driver)
+  // must not get it: an sm_90 cubin does not load on 10.x.
+  EXPECT_TRUE(cache.cuda(c, "sm_90").cubin);
+  const Executable &ptx = cache.cuda(c, "sm_90", /*cubin=*/false);
+  EXPECT_FALSE(ptx.cubin);
+  EXPECT_EQ(ptx.image.rfind("// dqt-kernel: adamw-b8-gf32-sf32\n", 0), 0u);
+  EXPECT_EQ(cache.stats().compiled, 0);
+}
+
 TEST(KernelBundle, WeightStreamMatchesTheJit) {
   std::shared_ptr<KernelBundle> bundle = standardBundle();
   ASSERT_TRUE(bundle);

@@ -67,12 +67,13 @@ CUfunction CudaDevice::function(const Executable &kernel,
   TORCH_CHECK(kernel.chip == chipName, "dqt: the ", kernel.key,
               " kernel was generated for ", kernel.chip, "; CUDA device ",
               ordinal, " runs ", chipName);
-  std::string memKey = kernel.key + (kernel.cubin ? "|cubin|" : "|ptx|") +
-                       std::to_string(std::hash<std::string>()(kernel.image));
+  // Looked up at every launch, so by address, not by hashing the image: the
+  // image's own address and size tell a reused address apart.
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = functions.find(memKey);
-  if (it != functions.end())
-    return it->second;
+  auto it = functions.find(&kernel);
+  if (it != functions.end() && it->second.image == kernel.image.data() &&
+      it->second.size == kernel.image.size())
+    return it->second.fn;
   bind();
 
   std::string cubin;
@@ -119,7 +120,7 @@ CUfunction CudaDevice::function(const Executable &kernel,
   CUfunction fn;
   cu->check(cu->cuModuleGetFunction(&fn, module, kStepKernelName),
             "cuModuleGetFunction");
-  functions.emplace(memKey, fn);
+  functions[&kernel] = {kernel.image.data(), kernel.image.size(), fn};
   return fn;
 }
 

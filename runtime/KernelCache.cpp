@@ -55,9 +55,17 @@ void KernelCache::addBundle(std::shared_ptr<KernelBundle> bundle) {
   bundles.insert(bundles.begin(), std::move(bundle));
 }
 
+#if DQT_WITH_COMPILER
+/// The key a disk entry of CPU kernel `key` holds: its object code is valid
+/// for one compiler version and host CPU only.
+static std::string diskKey(const std::string &key) {
+  return "cpu|" + key + "|" + jit::hostKey();
+}
+#endif
+
 std::string KernelCache::entryPath(const std::string &key) const {
 #if DQT_WITH_COMPILER
-  return cache::entryPath(dir, key, "cpu|" + key + "|" + jit::hostKey());
+  return cache::entryPath(dir, key, diskKey(key));
 #else
   (void)key;
   return "";
@@ -122,11 +130,11 @@ const Executable &KernelCache::getCpu(const std::string &key,
     }
   }
 #if DQT_WITH_COMPILER
-  std::string path = dir.empty() ? "" : entryPath(key);
-  std::string diskKey = "cpu|" + key + "|" + jit::hostKey();
+  std::string entryKey = dir.empty() ? "" : diskKey(key);
+  std::string path = dir.empty() ? "" : cache::entryPath(dir, key, entryKey);
   if (!exe && !path.empty()) {
     bool present = false;
-    if (auto object = cache::readEntry(path, diskKey, present)) {
+    if (auto object = cache::readEntry(path, entryKey, present)) {
       if (auto loaded = jit::loadCpu(key, config, *object)) {
         exe = std::make_unique<Executable>(std::move(*loaded));
         ++counters.loaded;
@@ -145,7 +153,7 @@ const Executable &KernelCache::getCpu(const std::string &key,
     ++counters.compiled;
     counters.lastCompileSeconds = exe->seconds;
     if (!path.empty())
-      cache::writeEntry(path, diskKey, object);
+      cache::writeEntry(path, entryKey, object);
   }
 #else
   (void)config;

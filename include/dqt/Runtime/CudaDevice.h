@@ -51,7 +51,9 @@ public:
   /// once per configuration and device and kept in the disk cache
   /// `cacheDir` (empty: memory only) under a key naming the configuration,
   /// the chip, the compute capability and the driver version, with the
-  /// kernel cache's checksum and atomic-write rules. Thread-safe.
+  /// kernel cache's checksum and atomic-write rules. Kept by the
+  /// executable's address: `kernel` must stay alive while it is used (the
+  /// KernelCache's executables live as long as the process). Thread-safe.
   CUfunction function(const Executable &kernel, const std::string &cacheDir);
 
   /// Cubins linked from PTX and cubins loaded from the disk cache so far.
@@ -67,7 +69,12 @@ private:
   int ccMajor = 0, ccMinor = 0, driverVersion = 0, numSMs = 0;
   std::string chipName;
   std::mutex mutex;
-  std::unordered_map<std::string, CUfunction> functions;
+  struct Loaded {
+    const char *image;
+    size_t size;
+    CUfunction fn;
+  };
+  std::unordered_map<const Executable *, Loaded> functions;
   int64_t numLinked = 0, numLoaded = 0;
 };
 

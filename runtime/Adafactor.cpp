@@ -133,6 +133,11 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
     : ConfiguredOptimizer(
           std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
           options.beta1 > 0 ? options.stateType : StateType::F32, options) {
+  // Its factored statistics are computed on the host, from raw pointers.
+  TORCH_CHECK(parameter(0).device().is_cpu(), name(), ": parameters on ",
+              parameter(0).device(),
+              " are not supported yet: Adafactor's factored statistics run "
+              "on the CPU (AdamW and SGD step CUDA parameters)");
   init();
 }
 

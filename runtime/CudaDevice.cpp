@@ -28,6 +28,12 @@ CudaDevice::CudaDevice(const CudaDriver &cu, int ordinal)
   cu.check(cu.cuDeviceGetAttribute(
                &numSMs, kCuDeviceAttributeMultiprocessorCount, device),
            "cuDeviceGetAttribute");
+  int pageableAccess = 0;
+  cu.check(cu.cuDeviceGetAttribute(&pageableAccess,
+                                   kCuDeviceAttributePageableMemoryAccess,
+                                   device),
+           "cuDeviceGetAttribute");
+  pageable = pageableAccess != 0;
   cu.check(cu.cuDriverGetVersion(&driverVersion), "cuDriverGetVersion");
   cu.check(cu.cuDevicePrimaryCtxRetain(&context, device),
            "cuDevicePrimaryCtxRetain");

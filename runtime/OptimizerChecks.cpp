@@ -26,8 +26,13 @@ void checkParameters(const char *name,
   for (size_t p = 0; p < params.size(); ++p) {
     TORCH_CHECK(params[p] != nullptr, name, ": parameter ", p, " is null");
     const at::Tensor &q = params[p]->q();
-    TORCH_CHECK(q.device().is_cpu(), name, ": parameter ", p, " is on ",
-                q.device(), "; only CPU is supported so far");
+    TORCH_CHECK(q.device().is_cpu() || q.device().is_cuda(), name,
+                ": parameter ", p, " is on ", q.device(),
+                "; CPU and CUDA are supported");
+    TORCH_CHECK(q.device() == params[0]->q().device(), name, ": parameter ",
+                p, " is on ", q.device(), ", parameter 0 on ",
+                params[0]->q().device(),
+                "; one optimizer's parameters share a device");
     TORCH_CHECK(q.is_contiguous() && q.numel() > 0, name, ": parameter ", p,
                 " must be a non-empty contiguous tensor");
   }
@@ -113,16 +118,18 @@ void checkStatesLike(const char *name,
 void checkFloatParameters(const char *name, int64_t step,
                           const std::vector<bool> &stepped,
                           const std::vector<at::Tensor> &existing,
-                          const std::vector<at::Tensor> &params) {
+                          const std::vector<at::Tensor> &params,
+                          at::Device device) {
   TORCH_CHECK(step == 0 && std::find(stepped.begin(), stepped.end(), true) ==
                                stepped.end(),
               name, ": addFloatParameters: only before the first step");
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor &p = params[i];
     TORCH_CHECK(p.defined() && p.scalar_type() == at::kFloat &&
-                    p.device().is_cpu() && p.is_contiguous() && p.numel() > 0,
+                    p.device() == device && p.is_contiguous() && p.numel() > 0,
                 name, ": float parameter ", i,
-                " must be a non-empty, contiguous float32 CPU tensor, got ",
+                " must be a non-empty, contiguous float32 tensor on ", device,
+                " (the quantized weights' device), got ",
                 p.defined()
                     ? c10::str(p.scalar_type(), p.sizes(), " on ", p.device())
                     : std::string("an undefined tensor"));

@@ -21,18 +21,30 @@ std::string Grid::str() const {
   return ternary ? std::string("ternary") : std::to_string(bits) + "-bit";
 }
 
+// Packing and unpacking are device operations (ATen), so that a GPU
+// weight's forward pass never copies its bytes to the host.
+
+/// The shifts of the four 2-bit codes of a byte, as a [1, 4] tensor.
+static at::Tensor codeShifts(const at::Tensor &like) {
+  return at::arange(0, 8, 2, like.options().dtype(at::kByte)).view({1, 4});
+}
+
 at::Tensor packTernary(const at::Tensor &q) {
-  at::Tensor src = q.to(at::kCPU, at::kChar).contiguous();
-  int64_t n = src.numel();
-  at::Tensor bytes = at::zeros({(n + 3) / 4}, src.options().dtype(at::kByte));
-  const int8_t *v = src.data_ptr<int8_t>();
-  uint8_t *out = bytes.data_ptr<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    TORCH_CHECK(v[i] >= -1 && v[i] <= 1, "dqt: packTernary: element ", i,
-                " is ", int(v[i]), ", not ternary");
-    out[i / 4] |= uint8_t((uint8_t(v[i]) & 3u) << (2 * (i % 4)));
+  at::Tensor v = q.to(at::kChar).contiguous().view({-1});
+  int64_t n = v.numel();
+  at::Tensor bad = (v < -1) | (v > 1);
+  if (bad.any().item<bool>()) {
+    int64_t i = bad.nonzero()[0][0].item<int64_t>();
+    TORCH_CHECK(false, "dqt: packTernary: element ", i, " is ",
+                int(v[i].item<int8_t>()), ", not ternary");
   }
-  return bytes.to(q.device());
+  // Two's complement low bits: 0 -> 0b00, 1 -> 0b01, -1 -> 0b11.
+  at::Tensor codes = at::zeros({(n + 3) / 4 * 4}, v.options().dtype(at::kByte));
+  codes.narrow(0, 0, n).copy_(v.bitwise_and(3));
+  // The four codes of a byte have disjoint bits: their sum is their OR.
+  return codes.view({-1, 4})
+      .bitwise_left_shift(codeShifts(codes))
+      .sum({1}, /*keepdim=*/false, at::kByte);
 }
 
 void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
@@ -55,18 +67,23 @@ void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
                 "last byte");
 }
 
-at::Tensor unpackTernary(const at::Tensor &bytes, at::IntArrayRef shape) {
+at::Tensor decodeTernary(const at::Tensor &bytes, at::IntArrayRef shape) {
   int64_t n = c10::multiply_integers(shape);
-  checkPackedTernary(bytes, n, "dqt: unpackTernary");
-  at::Tensor b = bytes.to(at::kCPU).contiguous();
-  at::Tensor q = at::empty(shape, b.options().dtype(at::kChar));
-  const uint8_t *p = b.data_ptr<uint8_t>();
-  int8_t *out = q.data_ptr<int8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    int code = (p[i / 4] >> (2 * (i % 4))) & 3;
-    out[i] = int8_t(code >= 2 ? code - 4 : code);
-  }
-  return q.to(bytes.device());
+  at::Tensor codes = bytes.contiguous()
+                         .view({-1, 1})
+                         .bitwise_right_shift(codeShifts(bytes))
+                         .bitwise_and(3)
+                         .view({-1})
+                         .narrow(0, 0, n)
+                         .to(at::kChar);
+  // 0b11 is -1: subtract 4 from the codes >= 2.
+  return (codes - codes.ge(2).to(at::kChar) * 4).view(shape);
+}
+
+at::Tensor unpackTernary(const at::Tensor &bytes, at::IntArrayRef shape) {
+  checkPackedTernary(bytes, c10::multiply_integers(shape),
+                     "dqt: unpackTernary");
+  return decodeTernary(bytes, shape);
 }
 
 namespace {
@@ -97,13 +114,8 @@ QuantizedWeight::QuantizedWeight(at::Tensor q, Grid grid, Storage storage,
     : q_(std::move(q)), storage_(storage), scale_(scale),
       shape_(std::move(shape)), grid_(grid) {
   numel_ = c10::multiply_integers(shape_);
-  at::Tensor values = unpack();
-  if (isRowScaled()) {
-    update(deltas, values.reshape({rows(), rowLength()}).amax(1));
-  } else {
-    delta_ = deltas.item<float>();
-    maxq_ = numel_ ? values.max().item<int8_t>() : 0;
-  }
+  deltas_ = deltas.to(q_.device()).contiguous();
+  maxqs_ = unpack().reshape({rows(), rowLength()}).amax(1).contiguous();
 }
 
 const at::Tensor &QuantizedWeight::packed() const {
@@ -113,7 +125,7 @@ const at::Tensor &QuantizedWeight::packed() const {
 }
 
 at::Tensor QuantizedWeight::unpack() const {
-  return isPacked() ? unpackTernary(q_, shape_) : q_;
+  return isPacked() ? decodeTernary(q_, shape_) : q_;
 }
 
 QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
@@ -150,52 +162,57 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
                      .view(shape);
   if (storage == Storage::PackedTernary)
     q = packTernary(q);
-  return QuantizedWeight(q, grid, storage, scale, std::move(shape),
-                         deltas.to(q.device()));
+  return QuantizedWeight(q, grid, storage, scale, std::move(shape), deltas);
 }
 
 float QuantizedWeight::delta() const {
   TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.delta: the weight has one "
                               "delta per row (use deltaRows())");
-  return delta_;
+  return deltas_.item<float>();
+}
+
+int8_t QuantizedWeight::maxQ() const {
+  return isRowScaled() ? maxqs_.max().item<int8_t>() : maxqs_.item<int8_t>();
 }
 
 float QuantizedWeight::nextDelta() const {
   TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.nextDelta: the weight "
                               "has one delta per row (use nextDeltaRows())");
-  return grid_.nextDelta(delta_, maxq_);
+  return grid_.nextDelta(delta(), maxQ());
 }
 
 const at::Tensor &QuantizedWeight::deltaRows() const {
   TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.deltaRows: the weight has "
                              "one delta per tensor (use delta())");
-  return deltaRows_;
+  return deltas_;
 }
 
 const at::Tensor &QuantizedWeight::maxQRows() const {
   TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.maxQRows: the weight has "
                              "one delta per tensor (use maxQ())");
-  return maxqRows_;
+  return maxqs_;
+}
+
+at::Tensor QuantizedWeight::nextDeltas() const {
+  // Grid::nextDelta element-wise, as separate correctly rounded f32
+  // operations (no contraction): f32(maxq) * delta, then a division by a
+  // tensor of Qp (ATen turns a division by a host scalar into a
+  // multiplication by its reciprocal on a GPU, which rounds differently).
+  at::Tensor qp = at::full_like(deltas_, float(grid_.qp()));
+  at::Tensor scaled = maxqs_.to(at::kFloat).mul(deltas_).div(qp);
+  return at::where(maxqs_.gt(0), scaled, deltas_);
 }
 
 at::Tensor QuantizedWeight::nextDeltaRows() const {
-  at::Tensor delta = deltaRows().cpu().contiguous();
-  at::Tensor maxq = maxqRows_.cpu().contiguous();
-  at::Tensor next = at::empty_like(delta);
-  const float *d = delta.data_ptr<float>();
-  const int8_t *m = maxq.data_ptr<int8_t>();
-  float *out = next.data_ptr<float>();
-  // The per-tensor formula row by row: the f32 mul, then the f32 div.
-  for (int64_t r = 0, n = delta.numel(); r < n; ++r)
-    out[r] = grid_.nextDelta(d[r], m[r]);
-  return next.to(deltaRows_.device());
+  deltaRows(); // the per-row check
+  return nextDeltas();
 }
 
 void QuantizedWeight::update(float delta, int8_t maxq) {
   TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.update: the weight has "
                               "one delta per row: pass deltaRows and maxqRows");
-  delta_ = delta;
-  maxq_ = maxq;
+  deltas_.fill_(delta);
+  maxqs_.fill_(maxq);
 }
 
 void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
@@ -228,26 +245,26 @@ void QuantizedWeight::checkRowScales(const at::Tensor &deltaRows,
 void QuantizedWeight::update(const at::Tensor &deltaRows,
                              const at::Tensor &maxqRows) {
   checkRowScales(deltaRows, maxqRows, "dqt: QuantizedWeight.update");
-  at::Tensor maxq = maxqRows.to(q_.device()).contiguous().clone();
-  int8_t max = maxq.max().item<int8_t>();
-  setStepRowScales(deltaRows.to(q_.device()).contiguous().clone(),
-                   std::move(maxq), max);
+  setStepScales(deltaRows.to(device()).contiguous().clone(),
+                maxqRows.to(device()).contiguous().clone());
 }
 
-void QuantizedWeight::setStepRowScales(at::Tensor deltaRows,
-                                       at::Tensor maxqRows, int8_t maxq) {
-  TORCH_CHECK(isRowScaled(), "dqt: QuantizedWeight.setStepRowScales: the "
-                             "weight has one delta per tensor");
-  deltaRows_ = std::move(deltaRows);
-  maxqRows_ = std::move(maxqRows);
-  maxq_ = maxq;
+void QuantizedWeight::setStepScales(at::Tensor deltas, at::Tensor maxqs) {
+  deltas_ = std::move(deltas);
+  maxqs_ = std::move(maxqs);
+}
+
+void QuantizedWeight::moveTo(at::Device device) {
+  q_ = q_.to(device);
+  deltas_ = deltas_.to(device);
+  maxqs_ = maxqs_.to(device);
+  if (grad_.defined())
+    grad_ = grad_.to(device);
 }
 
 at::Tensor QuantizedWeight::dequantize() const {
-  if (!isRowScaled())
-    return unpack().to(at::kFloat) * delta_;
   return (unpack().to(at::kFloat).reshape({rows(), rowLength()}) *
-          deltaRows_.view({rows(), 1}))
+          deltas_.view({rows(), 1}))
       .view(shape_);
 }
 

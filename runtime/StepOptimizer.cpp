@@ -34,7 +34,7 @@ StepOptimizer::StepOptimizer(std::vector<QuantizedWeight *> params,
   for (size_t p = 0; p < params_.size(); ++p)
     tensorIds_.push_back(int64_t(p));
   stepped_.assign(params_.size(), false);
-  pendingStats_.assign(params_.size(), StepStats{});
+  pendingStats_.assign(params_.size(), StepStatsList::Slot{});
 }
 
 void StepOptimizer::initStates() {
@@ -84,7 +84,8 @@ int64_t StepOptimizer::stateBytes() const {
 }
 
 void StepOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
-  checkFloatParameters(name_, step_, stepped_, floatParams_, params);
+  checkFloatParameters(name_, step_, stepped_, floatParams_, params,
+                       params_.front()->device());
   for (at::Tensor &p : params) {
     // Float mode keeps f32 states.
     floatStates_.push_back(makeStates(p.sizes(), p.options(), at::kFloat));
@@ -96,13 +97,29 @@ void StepOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
 void StepOptimizer::checkStateLayout(const std::vector<at::Tensor> &states,
                                      const std::vector<at::Tensor> &layout,
                                      size_t p, bool isFloat) const {
-  for (size_t k = 0; k < states.size(); ++k)
+  at::Device device = isFloat ? floatParams_[p].device() : params_[p]->device();
+  for (size_t k = 0; k < states.size(); ++k) {
     TORCH_CHECK(
         states[k].scalar_type() == layout[k].scalar_type() &&
             states[k].is_contiguous() && states[k].sizes() == layout[k].sizes(),
         name_, ": state ", k, " of ", isFloat ? "float " : "", "parameter ", p,
         " is ", states[k].scalar_type(), states[k].sizes(), ", expected ",
         layout[k].scalar_type(), layout[k].sizes());
+    TORCH_CHECK(states[k].device() == device, name_, ": state ", k, " of ",
+                isFloat ? "float " : "", "parameter ", p, " is on ",
+                states[k].device(), ", the parameter on ", device,
+                " (build the optimizer after moving its parameters)");
+  }
+}
+
+StepTarget StepOptimizer::target() const {
+  return StepTarget::of(params_.front()->device(), name_);
+}
+
+const Executable &StepOptimizer::kernelFor(const StepTarget &target,
+                                           const StepConfig &config) const {
+  return target.isCuda() ? KernelCache::global().cuda(config, *target.cuda)
+                         : KernelCache::global().cpu(config);
 }
 
 StepConfig StepOptimizer::floatConfig() const {
@@ -115,17 +132,19 @@ StepConfig StepOptimizer::floatConfig() const {
 void StepOptimizer::run(const std::vector<size_t> &which) {
   for (size_t p : which)
     checkStateLayout(states_[p], layout_[p], p, /*isFloat=*/false);
-  // One launch per configuration (grid, storage, scale mode).
+  StepTarget where = target();
+  // One launch per configuration (grid, storage, scale mode) on `where`.
   std::map<std::string, std::vector<size_t>> groups;
   std::map<std::string, StepConfig> configs;
   for (size_t p : which) {
-    StepConfig c = params_[p]->stepConfig(kernel_, stateType_);
+    StepConfig c =
+        stepConfigOn(where, params_[p]->stepConfig(kernel_, stateType_));
     groups[c.key()].push_back(p);
     configs[c.key()] = c;
   }
   std::map<std::string, const Executable *> kernels;
   for (auto &[key, config] : configs)
-    kernels[key] = &KernelCache::global().cpu(config);
+    kernels[key] = &kernelFor(where, config);
 
   int64_t t = step_ + 1;
   std::vector<float> hyper = hyperParameters(t);
@@ -135,19 +154,21 @@ void StepOptimizer::run(const std::vector<size_t> &which) {
     for (size_t p : members) {
       QuantizedWeight &w = *params_[p];
       KernelInputs in = kernelInputs(w.grad(), states_[p], t);
-      steps.emplace_back(w, in.grad, in.state0, in.state1, tensorIds_[p]);
+      steps.emplace_back(w, in.grad, in.state0, in.state1, tensorIds_[p],
+                         where);
       keepAlive.push_back(std::move(in.keepAlive));
     }
-    std::vector<StepStats> groupStats = launchWeightSteps(
-        *kernels[key], configs[key], steps, hyper, seed_, uint64_t(t));
+    StepStatsList groupStats = launchWeightSteps(
+        where, *kernels[key], configs[key], steps, hyper, seed_, uint64_t(t));
     for (size_t i = 0; i < members.size(); ++i) {
-      pendingStats_[members[i]] = groupStats[i];
+      pendingStats_[members[i]] = groupStats.slot(i);
       stepped_[members[i]] = true;
     }
   }
 }
 
-std::vector<StepStats> StepOptimizer::runFloat(const Executable &kernel) {
+StepStatsList StepOptimizer::runFloat(const StepTarget &where,
+                                      const Executable &kernel) {
   int64_t t = step_ + 1;
   std::vector<at::Tensor> keepAlive;
   std::vector<StepOperands> ops;
@@ -159,8 +180,8 @@ std::vector<StepStats> StepOptimizer::runFloat(const Executable &kernel) {
     ops.push_back(StepOperands::floatMode(p, in.grad, in.state0, in.state1));
     keepAlive.push_back(std::move(in.keepAlive));
   }
-  return launchCpu(kernel, floatConfig(), ops, hyperParameters(t), seed_,
-                   uint64_t(t));
+  return launchStep(where, kernel, floatConfig(), ops, hyperParameters(t),
+                    seed_, uint64_t(t), floatParams_.front().device());
 }
 
 void StepOptimizer::stepParameter(QuantizedWeight &weight) {
@@ -168,21 +189,19 @@ void StepOptimizer::stepParameter(QuantizedWeight &weight) {
   weight.clearGrad(); // the lowest-memory mode: the gradient dies here
 }
 
-std::vector<StepStats> StepOptimizer::step() {
+StepStatsList StepOptimizer::step() {
   // Check everything (and compile) first: a bad input changes nothing.
   std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
   checkFloatGradients(name_, floatParams_);
   for (size_t i = 0; i < floatParams_.size(); ++i)
     checkStateLayout(floatStates_[i], floatLayout_[i], i, /*isFloat=*/true);
+  StepTarget where = target();
   const Executable *floatKernel =
-      floatParams_.empty() ? nullptr
-                           : &KernelCache::global().cpu(floatConfig());
+      floatParams_.empty() ? nullptr : &kernelFor(where, floatConfig());
   run(remaining);
-  std::vector<StepStats> stats = pendingStats_;
-  if (floatKernel) {
-    std::vector<StepStats> f = runFloat(*floatKernel);
-    stats.insert(stats.end(), f.begin(), f.end());
-  }
+  StepStatsList stats(pendingStats_);
+  if (floatKernel)
+    stats.append(runFloat(where, *floatKernel));
   ++step_;
   std::fill(stepped_.begin(), stepped_.end(), false);
   return stats;

@@ -59,7 +59,7 @@ def test_from_float_is_the_dqt_initialization(bits):
 
 def test_byte_accounting_and_gradient_buffer():
     qw = dqt.QuantizedWeight.from_float(torch.randn(8, 16), 4)
-    assert qw.persistent_bytes == 8 * 16 + 4
+    assert qw.persistent_bytes == 8 * 16 + 5
     assert qw.grad is None and qw.grad_bytes == 0
     g = torch.randn(8, 16)
     qw.grad = g

@@ -33,8 +33,8 @@ def test_from_float_packed_holds_the_same_integers_in_a_quarter(shape):
     assert torch.equal(p.dequantize(), a.dequantize())
     assert p.packed_bytes.dtype == torch.uint8 and p.packed_bytes.shape == ((n + 3) // 4,)
     assert torch.equal(p.packed_bytes, pack_ref(a.q))
-    assert p.persistent_bytes == (n + 3) // 4 + 4
-    assert a.persistent_bytes == n + 4
+    assert p.persistent_bytes == (n + 3) // 4 + 5
+    assert a.persistent_bytes == n + 5
     assert "packed=True" in repr(p) and "packed" not in repr(a)
     # The gradient buffer has the weight's shape, not the bytes'.
     p.grad = torch.zeros(shape)

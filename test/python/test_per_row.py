@@ -64,7 +64,7 @@ def test_per_row_accessors_and_copies():
     row = dqt.QuantizedWeight.from_float(w, 4, scale="row")
     tensor = dqt.QuantizedWeight.from_float(w, 4)
     assert tensor.scale == "tensor" and tensor.rows == 1
-    assert tensor.persistent_bytes == 35 + 4
+    assert tensor.persistent_bytes == 35 + 5
     with pytest.raises(ValueError, match=r"delta: the weight has one delta per row "
                                          r"\(scale='row'\); use delta_rows"):
         row.delta

@@ -40,6 +40,10 @@ public:
   }
   /// Streaming multiprocessors (the launcher sizes grids by them).
   int multiprocessors() const { return numSMs; }
+  /// Whether its kernels can read and write pageable host memory directly
+  /// (CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS: HMM or ATS systems such as
+  /// Grace Hopper, and the emulated driver of the tests).
+  bool pageableMemoryAccess() const { return pageable; }
 
   /// Makes the device's primary context current on the calling thread. The
   /// driver's current context is per thread, so every entry point of the
@@ -67,6 +71,7 @@ private:
   CUdevice device = 0;
   CUcontext context = nullptr;
   int ccMajor = 0, ccMinor = 0, driverVersion = 0, numSMs = 0;
+  bool pageable = false;
   std::string chipName;
   std::mutex mutex;
   struct Loaded {

@@ -30,6 +30,7 @@ enum : int {
   kCuDeviceAttributeMultiprocessorCount = 16,
   kCuDeviceAttributeComputeCapabilityMajor = 75,
   kCuDeviceAttributeComputeCapabilityMinor = 76,
+  kCuDeviceAttributePageableMemoryAccess = 88,
   kCuJitInputPtx = 1,
 };
 

@@ -23,7 +23,8 @@ void checkLr(const char *name, double lr);
 /// `beta` (a moment's decay, named `which`) is in [0, 1).
 void checkBeta(const char *name, const char *which, double beta);
 
-/// At least one parameter; each non-null, on the CPU, non-empty, contiguous.
+/// At least one parameter; each non-null, non-empty, contiguous, on the CPU
+/// or a CUDA device, all on the same one.
 void checkParameters(const char *name,
                      const std::vector<QuantizedWeight *> &params);
 
@@ -52,12 +53,13 @@ std::vector<size_t> checkUnstepped(const char *name,
 
 /// Non-quantized parameters to add to `existing`: only before the first
 /// step (step count `step` 0, no parameter `stepped` in the backward pass);
-/// each a defined, non-empty, contiguous f32 CPU tensor, none given twice
-/// (here or before).
+/// each a defined, non-empty, contiguous f32 tensor on `device` (the
+/// quantized weights'), none given twice (here or before).
 void checkFloatParameters(const char *name, int64_t step,
                           const std::vector<bool> &stepped,
                           const std::vector<at::Tensor> &existing,
-                          const std::vector<at::Tensor> &params);
+                          const std::vector<at::Tensor> &params,
+                          at::Device device);
 
 /// Each float parameter has an f32 gradient of its shape, contiguous, on
 /// its device (the float-mode kernels read it raw).

@@ -36,13 +36,20 @@ enum class Storage {
   PackedTernary,
 };
 
-/// Packs ternary int8 values (any shape, CPU) into ceil(n/4) bytes (uint8).
+/// Packs ternary int8 values (any shape, on any device) into ceil(n/4)
+/// bytes (uint8) on the same device; throws (c10::Error) naming the first
+/// element that is not in {-1, 0, 1}.
 at::Tensor packTernary(const at::Tensor &q);
-/// Unpacks `numel` values from packed bytes into an int8 tensor of `shape`.
-/// Throws (c10::Error) on an invalid code 0b10 or non-zero unused bits.
+/// Unpacks `numel` values from packed bytes into an int8 tensor of `shape`
+/// on the bytes' device. Throws (c10::Error) on an invalid code 0b10 or
+/// non-zero unused bits.
 at::Tensor unpackTernary(const at::Tensor &bytes, at::IntArrayRef shape);
+/// unpackTernary without the checks, for storage the kernels wrote (valid
+/// by construction): device ops only, no copy to the host.
+at::Tensor decodeTernary(const at::Tensor &bytes, at::IntArrayRef shape);
 /// Checks that `bytes` is valid packed storage of `numel` values (uint8,
 /// ceil(numel/4) bytes, no code 0b10, unused bits 0); the message names `who`.
+/// Reads the bytes on the host (a copy, and a synchronization, from a GPU).
 void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
                         const std::string &who);
 
@@ -57,13 +64,21 @@ void checkPackedTernary(const at::Tensor &bytes, int64_t numel,
 /// flattened weight, L = numel / out; each row has its own delta_r and
 /// max q_r, initialized and stepped by the per-tensor formulas applied row
 /// by row.
+///
+/// Everything lives on one device, CPU or CUDA: the integers, the scales
+/// (delta and max q as tensors, one element per tensor or per row) and the
+/// gradient. A step on a GPU leaves the next scales on the GPU; only the
+/// accessors that return host numbers synchronize (docs/design.md, "Where
+/// the CUDA path synchronizes").
 class QuantizedWeight {
 public:
   /// The DQT initialization (docs/numerics.md): s = Qp / max(mean|W|, 1e-5),
   /// q = clamp(round_half_even(W*s), Qn, Qp), delta = 1/s; with
   /// ScaleMode::Row the same per output row (W of at least 2 dimensions).
   /// With Storage::PackedTernary (ternary grids only) the integers are
-  /// kept packed, 4 per byte.
+  /// kept packed, 4 per byte. The weight lives on `weight`'s device; the
+  /// means are summed on the host in element order, so a weight made on a
+  /// GPU has the bits of one made on the CPU.
   static QuantizedWeight fromFloat(const at::Tensor &weight, Grid grid,
                                    Storage storage = Storage::Int8,
                                    ScaleMode scale = ScaleMode::Tensor);
@@ -94,22 +109,35 @@ public:
   int64_t rows() const { return isRowScaled() ? shape_[0] : 1; }
   /// Elements per row (numel / rows()).
   int64_t rowLength() const { return numel_ / rows(); }
+  /// Where the integers, the scales and the gradient live.
+  at::Device device() const { return q_.device(); }
 
-  /// The per-tensor delta (ScaleMode::Tensor only; throws otherwise).
+  /// The scales, in either mode, on device(): delta f32 [rows()] and the
+  /// maximum of each row's q, int8 [rows()] (per tensor: one row). The live
+  /// tensors: never write them, use update(). A step replaces them.
+  const at::Tensor &deltas() const { return deltas_; }
+  const at::Tensor &maxQs() const { return maxqs_; }
+  /// Each row's next step, Grid::nextDelta(delta_r, max q_r), computed on
+  /// device() by device operations (an f32 multiply, then an f32 divide by
+  /// a tensor of Qp: the bits of the host formula, docs/numerics.md); a new
+  /// f32 [rows()] tensor. No host synchronization.
+  at::Tensor nextDeltas() const;
+
+  /// The per-tensor delta (ScaleMode::Tensor only; throws otherwise). Read
+  /// from device(): a synchronization on a GPU.
   float delta() const;
-  /// The maximum of q over the whole tensor (either scale mode).
-  int8_t maxQ() const { return maxq_; }
+  /// The maximum of q over the whole tensor (either scale mode); read from
+  /// device(): a synchronization on a GPU.
+  int8_t maxQ() const;
   /// The scale of the next step (Grid::nextDelta of delta and max q;
-  /// ScaleMode::Tensor only).
+  /// ScaleMode::Tensor only; on the host, so a synchronization on a GPU).
   float nextDelta() const;
 
-  /// Per-row scale only (throw otherwise): delta_r, f32 [rows()], and the
-  /// maximum of each row's q, int8 [rows()] (the live tensors; never write
-  /// them, use update()).
+  /// Per-row scale only (throw otherwise): deltas() and maxQs() under the
+  /// names of the per-row API.
   const at::Tensor &deltaRows() const;
   const at::Tensor &maxQRows() const;
-  /// Each row's next step, Grid::nextDelta(delta_r, max q_r) (a new f32
-  /// [rows()] tensor).
+  /// nextDeltas() (per-row scale only).
   at::Tensor nextDeltaRows() const;
 
   /// The kernel configuration that steps this weight (grid, storage and
@@ -125,25 +153,31 @@ public:
     return c;
   }
 
-  /// Sets delta and max q after a step (the optimizer's business;
-  /// ScaleMode::Tensor only).
+  /// Sets delta and max q after a step or a load (ScaleMode::Tensor only;
+  /// written on device(), stream-ordered).
   void update(float delta, int8_t maxq);
   /// Sets each row's delta (f32 [rows()], finite, > 0) and max q (int8
-  /// [rows()], in the grid) after a step or a checkpoint load (ScaleMode::Row
-  /// only); the tensors are copied. Throws c10::Error, changing nothing, on
-  /// a mismatch.
+  /// [rows()], in the grid) after a checkpoint load (ScaleMode::Row only);
+  /// the tensors are copied to device(). Throws c10::Error, changing
+  /// nothing, on a mismatch (the check reads them on the host).
   void update(const at::Tensor &deltaRows, const at::Tensor &maxqRows);
-  /// After a step (ScaleMode::Row only; the optimizer's business): takes the
-  /// step's delta'_r (f32 [rows()]) and row maxima (int8 [rows()]), both
-  /// contiguous on q's device, and `maxq`, their maximum, as they are.
-  /// Unlike update(), nothing is validated or copied: the kernel produced
-  /// them, in the grid by construction, as update(float, int8) trusts the
-  /// per-tensor step.
-  void setStepRowScales(at::Tensor deltaRows, at::Tensor maxqRows, int8_t maxq);
+  /// After a step (the optimizer's business), in either mode: takes the
+  /// step's delta' (f32 [rows()]) and max q' (int8 [rows()]), both
+  /// contiguous on device(), as they are. Unlike update(), nothing is
+  /// validated, copied or synchronized: the kernel produced them, in the
+  /// grid by construction.
+  void setStepScales(at::Tensor deltas, at::Tensor maxqs);
   /// Throws c10::Error naming `who` unless update(deltaRows, maxqRows) would
   /// accept the tensors.
   void checkRowScales(const at::Tensor &deltaRows, const at::Tensor &maxqRows,
                       const std::string &who) const;
+
+  /// Moves the integers, the scales and the gradient to `device` (CPU or
+  /// CUDA), in place: whoever points at the weight keeps pointing at it.
+  /// The values are unchanged. An optimizer's states do not move with it:
+  /// build the optimizer after moving its weights (it refuses states on
+  /// another device).
+  void moveTo(at::Device device);
 
   /// The gradient buffer (f32, q's shape), created on first use.
   at::Tensor &grad();
@@ -152,12 +186,10 @@ public:
   void clearGrad() { grad_ = at::Tensor(); }
 
   /// Bytes of persistent state: the integers (ceil(n/4) when packed) and
-  /// delta (4 bytes; per row 4 + 1 bytes a row for delta_r and max q_r), not
+  /// the scales (delta and max q: 4 + 1 bytes per tensor, or per row), not
   /// the gradient.
   int64_t persistentBytes() const {
-    return q_.numel() + (isRowScaled()
-                             ? rows() * int64_t(sizeof(float) + sizeof(int8_t))
-                             : int64_t(sizeof(float)));
+    return q_.numel() + rows() * int64_t(sizeof(float) + sizeof(int8_t));
   }
 
 private:
@@ -168,10 +200,8 @@ private:
   ScaleMode scale_ = ScaleMode::Tensor;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
-  float delta_ = 1.0f;
-  int8_t maxq_ = 0;
-  /// Per-row scale: delta_r (f32) and max q_r (int8), [rows].
-  at::Tensor deltaRows_, maxqRows_;
+  /// delta_r (f32) and max q_r (int8), [rows()], on q's device.
+  at::Tensor deltas_, maxqs_;
   Grid grid_;
   at::Tensor grad_;
 };

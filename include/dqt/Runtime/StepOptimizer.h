@@ -15,6 +15,8 @@
 #include "dqt/Runtime/CpuLauncher.h"
 #include "dqt/Runtime/ParameterStepper.h"
 #include "dqt/Runtime/QuantizedWeight.h"
+#include "dqt/Runtime/StepStatsList.h"
+#include "dqt/Runtime/StepTarget.h"
 
 #include <ATen/ATen.h>
 
@@ -34,7 +36,12 @@ public:
   /// One step over every parameter (each must have a gradient). A non-finite
   /// gradient element leaves its weight and states untouched and is counted.
   /// Throws c10::Error, changing nothing, on mismatched inputs.
-  std::vector<StepStats> step();
+  ///
+  /// Parameters on a GPU are stepped there, one launch per configuration on
+  /// LibTorch's current stream, and step() does not wait for the GPU: the
+  /// next scales are computed on the device, and the returned statistics
+  /// stay in device memory until read (StepStatsList::get synchronizes).
+  StepStatsList step();
 
   /// Steps one parameter now, inside the backward pass, with the step count
   /// of the step in progress, and frees its gradient (ParameterStepper).
@@ -44,7 +51,8 @@ public:
   /// float mode (StepConfig::floatWeights: the f32 weights updated in place
   /// by the same math and non-finite masking, no grid), all in one launch
   /// per step, after the integer weights. Each must be a defined, non-empty,
-  /// contiguous f32 CPU tensor, given once, before the first step; its
+  /// contiguous f32 tensor on the integer weights' device, given once,
+  /// before the first step; its
   /// gradient is autograd's `grad()`, needed at every step(). Their states
   /// (the layout of an integer weight's) are f32, saved and loaded with the
   /// rest (float.<i>.*); their StepStats come after the integer weights'
@@ -154,7 +162,7 @@ private:
   void run(const std::vector<size_t> &which);
   /// Steps the float parameters (float mode) for step `stepCount() + 1`
   /// with `kernel`, fetched before anything changed.
-  std::vector<StepStats> runFloat(const Executable &kernel);
+  StepStatsList runFloat(const StepTarget &target, const Executable &kernel);
   StepConfig floatConfig() const;
   /// Refuses `what` while a step is in progress (stepParameter).
   void checkNoStepInProgress(const char *what) const;
@@ -178,10 +186,16 @@ private:
   std::vector<std::vector<at::Tensor>> layout_, floatLayout_;
   int64_t step_ = 0;
   uint64_t seed_;
+  /// Where the parameters are stepped now (LibTorch's current stream).
+  StepTarget target() const;
+  /// The kernel of `config` for `target`.
+  const Executable &kernelFor(const StepTarget &target,
+                              const StepConfig &config) const;
+
   /// Stepped already in the step in progress (stepParameter), and the
   /// statistics of the step in progress.
   std::vector<bool> stepped_;
-  std::vector<StepStats> pendingStats_;
+  std::vector<StepStatsList::Slot> pendingStats_;
 };
 
 } // namespace dqt::optim

@@ -204,8 +204,23 @@ void streamOp(State &s, CUstream stream) {
   s.counters.lastStream = stream;
 }
 
-/// Whether [p, p + bytes) lies inside one live allocation.
+/// Whether $DQT_EMULATED_CUDA_PAGEABLE=1: the device then reads and writes
+/// pageable host memory directly, as on HMM and ATS systems
+/// (CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS), so the runtime may step CPU
+/// tensors through its CUDA path. Read once.
+bool pageableAccess() {
+  static const bool on = [] {
+    const char *v = std::getenv("DQT_EMULATED_CUDA_PAGEABLE");
+    return v && std::string(v) == "1";
+  }();
+  return on;
+}
+
+/// Whether [p, p + bytes) lies inside one live allocation (any host memory
+/// with pageable access).
 bool inAllocation(const State &s, uintptr_t p, size_t bytes) {
+  if (pageableAccess())
+    return true;
   auto it = s.allocations.upper_bound(p);
   if (it == s.allocations.begin())
     return false;
@@ -345,6 +360,10 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice device) {
     *value = sms ? std::atoi(sms) : 4;
     if (*value < 1)
       return fail(kInvalidValue, "DQT_EMULATED_CUDA_SMS must be positive");
+    return kSuccess;
+  }
+  if (attribute == kCuDeviceAttributePageableMemoryAccess) {
+    *value = pageableAccess() ? 1 : 0;
     return kSuccess;
   }
   if (attribute != kCuDeviceAttributeComputeCapabilityMajor &&

@@ -291,7 +291,7 @@ TEST(QuantizedWeightInit, MatchesTheContractAndRefusesBadInput) {
     EXPECT_TRUE(sameBytes(q.q(), want)) << bits;
     EXPECT_EQ(q.delta(), 1.0f / s);
     EXPECT_EQ(q.maxQ(), want.max().item<int8_t>());
-    EXPECT_EQ(q.persistentBytes(), w.numel() + 4);
+    EXPECT_EQ(q.persistentBytes(), w.numel() + 5);
     EXPECT_TRUE(at::allclose(q.dequantize(), want.to(at::kFloat) / s));
   }
   EXPECT_THROW(Grid::fromBits(9), c10::Error);

@@ -93,7 +93,7 @@ TEST(PackedTernaryWeight, StorageAndAccessors) {
   EXPECT_TRUE(packed.isPacked());
   EXPECT_EQ(packed.packed().scalar_type(), at::kByte);
   EXPECT_EQ(packed.packed().numel(), 9); // ceil(35 / 4)
-  EXPECT_EQ(packed.persistentBytes(), 9 + 4);
+  EXPECT_EQ(packed.persistentBytes(), 9 + 5);
   EXPECT_EQ(packed.sizes(), w.sizes());
   EXPECT_EQ(packed.numel(), 35);
   EXPECT_TRUE(sameBytes(packed.unpack(), plain.q()));

@@ -330,7 +330,7 @@ TEST(PerRowInit, MatchesTheFormulaRowByRow) {
       QuantizedWeight t = QuantizedWeight::fromFloat(w, g, kind.storage());
       EXPECT_FALSE(t.isRowScaled());
       EXPECT_EQ(t.rows(), 1);
-      EXPECT_EQ(t.persistentBytes(), intBytes + 4);
+      EXPECT_EQ(t.persistentBytes(), intBytes + 5);
       EXPECT_EQ(t.stepConfig(Optimizer::AdamW, StateType::F32).scale,
                 ScaleMode::Tensor);
     }
@@ -535,14 +535,15 @@ TEST(PerRowLauncher, ChunksCoverWholeRowsAndMatchTheReference) {
         grads.push_back(randomGrad(ws[p].sizes(), 40 + p, 101));
         bufs.push_back(at::zeros(ws[p].sizes()));
         steps.emplace_back(ws[p], grads[p].data_ptr<float>(),
-                           bufs[p].data_ptr(), nullptr, int64_t(p));
+                           bufs[p].data_ptr(), nullptr, int64_t(p),
+                           StepTarget{});
       }
       std::vector<float> h = {0.05f, 0.9f, 0.001f};
       int before = at::get_num_threads();
       at::set_num_threads(threads);
       chunks.clear();
       std::vector<StepStats> got =
-          launchWeightSteps(kernel, config, steps, h, 42, 1);
+          launchWeightSteps(StepTarget{}, kernel, config, steps, h, 42, 1);
       at::set_num_threads(before);
       for (size_t p = 0; p < ws.size(); ++p) {
         SCOPED_TRACE(p);

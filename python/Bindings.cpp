@@ -201,6 +201,24 @@ PYBIND11_MODULE(_C, m) {
         return os.str();
       });
 
+  py::class_<StepStatsList>(
+      m, "StepStatsList",
+      "A step's per-parameter statistics; those of GPU parameters stay in "
+      "device memory until get() (one synchronization per launch).")
+      .def_property_readonly("pending", &StepStatsList::pending)
+      .def("__len__", &StepStatsList::size)
+      .def(
+          "get",
+          [](const StepStatsList &s) {
+            std::vector<StepStats> stats;
+            {
+              py::gil_scoped_release release;
+              stats = s.get();
+            }
+            return statsList(stats);
+          },
+          "[(max_q, changed, nonfinite)] per parameter, read once.");
+
   m.def("philox_uniform", &functional::philoxUniform, py::arg("seed"),
         py::arg("step"), py::arg("tensor_id"), py::arg("numel"));
 
@@ -292,6 +310,20 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
             return w.delta();
           },
           "the f32 grid step (scale='tensor' only; ValueError otherwise)")
+      .def_property_readonly(
+          "device", [](const QuantizedWeight &w) { return w.device(); },
+          "where the integers, the scales and the gradient live")
+      .def(
+          "_move_to",
+          [](QuantizedWeight &w, at::Device device) {
+            TORCH_CHECK(device.is_cpu() || device.is_cuda(),
+                        "dqt.QuantizedWeight: cannot move to ", device,
+                        " (CPU and CUDA are supported)");
+            w.moveTo(device);
+          },
+          py::arg("device"),
+          "Moves the integers, scales and gradient to `device`, in place "
+          "(the layer's .to() / .cuda() call it).")
       .def_property_readonly(
           "max_q", [](const QuantizedWeight &w) { return int(w.maxQ()); },
           "max of q over the whole weight (with scale='tensor' the next "
@@ -489,14 +521,10 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def(
           "step",
           [](StepOptimizer &o) {
-            std::vector<StepStats> stats;
-            {
-              py::gil_scoped_release release;
-              stats = o.step();
-            }
-            return statsList(stats);
+            py::gil_scoped_release release;
+            return o.step();
           },
-          "One step; returns [(max_q, changed, nonfinite)] per parameter.")
+          "One step; returns its StepStatsList (read with get()).")
       .def_property_readonly("step_count", &StepOptimizer::stepCount)
       .def_property_readonly("seed", &StepOptimizer::seed)
       .def_property_readonly("lr", &StepOptimizer::lr)

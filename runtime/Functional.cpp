@@ -6,6 +6,7 @@
 
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/QuantizedWeight.h"
+#include "dqt/Runtime/WeightStep.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -70,8 +71,6 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
   checkF32(grad, "grad");
   checkF32(expAvg, "exp_avg", stateDtype);
   checkF32(expAvgSq, "exp_avg_sq", stateDtype);
-  TORCH_CHECK(q.device().is_cpu(), fn,
-              ": only CPU tensors are supported so far");
   TORCH_CHECK(q.is_contiguous(), fn, ": q must be contiguous");
   TORCH_CHECK(expAvg.data_ptr() != expAvgSq.data_ptr() &&
                   expAvg.data_ptr() != grad.data_ptr() &&
@@ -99,7 +98,12 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
   config.ternary = grid.ternary;
   config.stateType =
       stateDtype == at::kBFloat16 ? StateType::BF16 : StateType::F32;
-  const Executable &kernel = KernelCache::global().cpu(config);
+  StepTarget target = StepTarget::of(q.device(), fn);
+  config = stepConfigOn(target, config);
+  const Executable &kernel = target.isCuda()
+                                 ? KernelCache::global().cuda(config,
+                                                              *target.cuda)
+                                 : KernelCache::global().cpu(config);
   float d = float(delta);
   float next = grid.nextDelta(d, maxQ);
   double t = double(a.step);
@@ -115,6 +119,19 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
                   a.tensorId,
                   d,
                   next};
+  // On a GPU: delta and delta' as one row in device memory.
+  at::Tensor rows;
+  if (config.scale == ScaleMode::Row) {
+    rows = at::tensor({d, next}, at::kFloat).to(q.device());
+    at::Tensor rowMax = at::empty({1}, q.options().dtype(at::kInt));
+    op.rowLength = n;
+    op.deltaRows = rows.data_ptr<float>();
+    op.deltaNextRows = rows.data_ptr<float>() + 1;
+    op.rowMaxQ = rowMax.data_ptr<int32_t>();
+    StepStatsList stats = launchStep(target, kernel, config, {op}, hyper,
+                                     a.seed, uint64_t(a.step), q.device());
+    return {next, stats[0]};
+  }
   std::vector<StepStats> stats =
       launchCpu(kernel, config, {op}, hyper, a.seed, uint64_t(a.step));
   return {next, stats[0]};

@@ -16,7 +16,9 @@ def adamw_step_(q: torch.Tensor, delta: float, max_q: int, grad: torch.Tensor,
     gradient elements leave their weight and states untouched. Returns an
     object with `delta` (the new delta), `max_q` (max of the new q),
     `changed` and `nonfinite`. Bad arguments raise RuntimeError naming the
-    argument, and nothing is modified.
+    argument, and nothing is modified. CUDA tensors are stepped on their GPU
+    (torch's current stream), bit for bit as on the CPU; returning the
+    statistics waits for the GPU.
     """
     return _C.adamw_step_(q, delta, max_q, grad, exp_avg, exp_avg_sq,
                           step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,

@@ -87,9 +87,9 @@ def _float_weight(weight, in_features, out_features, who):
                          f"(out_features, in_features) = ({out_features}, {in_features})")
     if not weight.is_floating_point():
         raise TypeError(f"{who}: weight must be floating point, got {weight.dtype}")
-    if weight.device.type != "cpu":
-        raise ValueError(f"{who}: weight is on {weight.device}; only CPU is "
-                         "supported so far")
+    if weight.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{who}: weight is on {weight.device}; CPU and CUDA "
+                         "are supported")
     return weight.detach().to(torch.float32)
 
 
@@ -115,7 +115,9 @@ class QuantLinear(torch.nn.Module):
     `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
     filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
     `zero_grad()` (torch's `Module.zero_grad()` does not see it). Inputs
-    must be float32 CPU tensors of shape [..., in_features].
+    must be float32 tensors of shape [..., in_features] on the layer's
+    device (CPU or CUDA: `.to(device)` / `.cuda()` move the integers and
+    scales with the bias).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
@@ -145,7 +147,8 @@ class QuantLinear(torch.nn.Module):
         self.weight_handle = weight_handle(self.weight)
         if bias:
             bound = 1 / math.sqrt(in_features)
-            self.bias = torch.nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+            self.bias = torch.nn.Parameter(
+                torch.empty(out_features).uniform_(-bound, bound).to(weight.device))
         else:
             self.register_parameter("bias", None)
 
@@ -203,6 +206,15 @@ class QuantLinear(torch.nn.Module):
         if self.bias is not None:
             y = y + self.bias
         return y
+
+    def _apply(self, fn, recurse=True):
+        # .to(device) / .cuda() / .cpu(): the integer weight follows the
+        # float tensors' device (probed with an empty tensor); dtype
+        # conversions leave the integers as they are.
+        device = fn(torch.empty(0, device=self.weight.device)).device
+        if device != self.weight.device:
+            self.weight._move_to(device)
+        return super()._apply(fn, recurse)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

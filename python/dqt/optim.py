@@ -37,6 +37,7 @@ LR scheduler sets `group["lr"]`): they are kernel arguments, so nothing is
 recompiled. `group["seed"]` is the Philox seed of the group's quantized
 weights.
 """
+import collections.abc
 import math
 import numbers
 from typing import NamedTuple
@@ -46,7 +47,7 @@ import torch
 from . import _C
 from .nn import QuantizedWeight, quantized_weight_of, weight_handle
 
-__all__ = ["AdamW", "SGD", "Adafactor", "StepStats"]
+__all__ = ["AdamW", "SGD", "Adafactor", "StepStats", "StepStatsList"]
 
 
 class StepStats(NamedTuple):
@@ -55,6 +56,50 @@ class StepStats(NamedTuple):
     max_q: int       #: max of the new integers
     changed: int     #: number of integers that changed
     nonfinite: int   #: non-finite gradient elements (left untouched)
+
+
+class StepStatsList(collections.abc.Sequence):
+    """The StepStats of one step, by tensor_id: a read-only sequence.
+
+    Weights on a GPU leave their statistics in device memory, and the step
+    does not wait for them; the first access reads them (one
+    synchronization per kernel launch), later ones use that copy.
+    Weights on the CPU have them at once.
+    """
+
+    def __init__(self, entries=()):
+        # (tensor_id, the C++ StepStatsList, index in it)
+        self._entries = sorted(entries, key=lambda e: e[0])
+        self._stats = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether reading the statistics will wait for a GPU."""
+        return self._stats is None and any(r.pending for _, r, _ in self._entries)
+
+    def _read(self):
+        if self._stats is None:
+            lists = {}
+            self._stats = []
+            for idx, result, j in self._entries:
+                if id(result) not in lists:
+                    lists[id(result)] = result.get()
+                self._stats.append(StepStats(idx, *lists[id(result)][j]))
+        return self._stats
+
+    def __len__(self):
+        return len(self._entries)
+
+    def __getitem__(self, i):
+        return self._read()[i]
+
+    def __eq__(self, other):
+        if isinstance(other, (StepStatsList, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self):
+        return f"StepStatsList({self._read()!r})"
 
 
 def _number(who, name, value):
@@ -131,7 +176,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
         self._cpp = {}       # group index -> (handle ids, C++ optimizer)
         self._inner = None   # torch optimizer over the float parameters
         self._inner_key = None
-        self.last_stats = []
+        self.last_stats = StepStatsList()
         super().__init__(params, defaults)
 
     # -- subclass hooks ---------------------------------------------------
@@ -293,9 +338,10 @@ class _DQTOptimizer(torch.optim.Optimizer):
     def step(self, closure=None):
         """One step over every parameter with a gradient.
 
-        Returns a list of StepStats (one per quantized weight that was
-        stepped, by tensor_id); with a `closure`, returns the closure's loss
-        as torch optimizers do (the statistics are in `last_stats`).
+        Returns a StepStatsList (one StepStats per quantized weight that was
+        stepped, by tensor_id; on a GPU read from the device only when
+        accessed); with a `closure`, returns the closure's loss as torch
+        optimizers do (the statistics are in `last_stats`).
         Bad hyper-parameters in param_groups raise ValueError/TypeError
         before anything changes.
         """
@@ -336,8 +382,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
                             [[cpp.state(j, k)
                               for k in range(len(self._state_spec(w, hypers[i])))]
                              for j, (_, _, w) in enumerate(quant)])
-            for (idx, h, _), (max_q, changed, nonfinite) in zip(quant, cpp.step()):
-                stats.append(StepStats(idx, max_q, changed, nonfinite))
+            result = cpp.step()  # does not wait for a GPU
+            for j, (idx, h, _) in enumerate(quant):
+                stats.append((idx, result, j))
                 self.state[h]["step"].fill_(cpp.step_count)
 
         if self._inner is not None:
@@ -348,9 +395,8 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 self._after_inner_step(
                     [p for p in inner_group["params"] if p.grad is not None], hyper)
 
-        stats.sort(key=lambda s: s.tensor_id)
-        self.last_stats = stats
-        return loss if closure is not None else stats
+        self.last_stats = StepStatsList(stats)
+        return loss if closure is not None else self.last_stats
 
     def zero_grad(self, set_to_none: bool = True):
         """As torch's, for float parameters and quantized weights alike

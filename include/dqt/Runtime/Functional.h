@@ -32,7 +32,10 @@ struct StepResult {
 /// `maxQ` = max of q before the step, f32 `grad`, f32 (or both bf16, then
 /// written with stochastic rounding) `expAvg`, `expAvgSq`, running the JIT
 /// kernel. Every argument is checked first (TORCH_CHECK
-/// naming it); on error nothing is modified.
+/// naming it); on error nothing is modified. CUDA tensors are stepped on
+/// their GPU (LibTorch's current stream) by the per-row kernel with one
+/// row, bit for bit as on the CPU; returning the statistics then waits for
+/// the GPU (one synchronization).
 StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
                      const at::Tensor &grad, at::Tensor &expAvg,
                      at::Tensor &expAvgSq, const AdamWStepArgs &args);

@@ -222,6 +222,7 @@ def test_resume_of_a_numerics_v1_run_is_refused(tmp_path, data_dir, tokenizer):
     (["--optimizer", "lion"], "--optimizer must be adamw or adafactor"),
     (["--scale", "column"], "--scale must be tensor or row"),
     (["--method", "fp32", "--scale", "row"], "--scale row needs --method dqt"),
+    (["--device", "tpu"], "unknown device 'tpu' (cpu, cuda or cuda:N)"),
 ])
 def test_bad_command_lines(tmp_path, data_dir, args, message):
     base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",
@@ -234,6 +235,53 @@ def test_bad_command_lines(tmp_path, data_dir, args, message):
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_gpu_step_path_matches_the_cpu(tmp_path, data_dir, tokenizer):
+    """The optimizer steps of a run through the CUDA path (the emulated
+    driver with pageable host access steps the CPU tensors): the same
+    losses and final state, bit for bit, as the CPU path."""
+    driver = os.environ.get("DQT_EMULATED_CUDA_DRIVER")
+    if not driver:
+        pytest.skip("the emulated CUDA driver is built with the compiler; "
+                    "the main build's ctest sets DQT_EMULATED_CUDA_DRIVER")
+    args = ["--method", "dqt", "--bits", "4", "--scale", "row", "--steps", "3",
+            "--lr", "3e-3", "--log-every", "1"]
+    train(tmp_path / "cpu", data_dir, tokenizer, *args)
+    env = dict(os.environ, DQT_CUDA_DRIVER=driver,
+               DQT_EMULATED_CUDA_PAGEABLE="1", DQT_HOST_TENSORS_ON_GPU="0")
+    cmd = [TRAIN, "--preset", "tiny", "--data-dir", str(data_dir),
+           "--out", str(tmp_path / "gpu"), "--tokenizer", str(tokenizer),
+           "--eval-tokens", "2048", "--threads", "2", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert summary(tmp_path / "cpu")["state_sha256"] == \
+        summary(tmp_path / "gpu")["state_sha256"]
+    assert [(x["loss"], x["changed_fraction"]) for x in log_rows(tmp_path / "cpu")] == \
+        [(x["loss"], x["changed_fraction"]) for x in log_rows(tmp_path / "gpu")]
+    # The steps did go to the GPU: one that cannot read host memory refuses.
+    del env["DQT_EMULATED_CUDA_PAGEABLE"]
+    cmd[cmd.index("--out") + 1] = str(tmp_path / "refused")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode != 0 and "cannot access pageable host memory" in r.stderr, \
+        r.stdout + r.stderr
+
+
+def test_device_cuda(tmp_path, data_dir, tokenizer):
+    """--device cuda trains on a GPU; where there is none it says so and
+    writes nothing."""
+    import torch
+    r = train(tmp_path / "o", data_dir, tokenizer, "--method", "dqt", "--bits",
+              "8", "--steps", "20", "--lr", "3e-3", "--device", "cuda",
+              check=False)
+    if torch.cuda.is_available():
+        assert r.returncode == 0, r.stdout + r.stderr
+        rows = log_rows(tmp_path / "o")
+        assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    else:
+        assert r.returncode != 0
+        assert "--device cuda: no CUDA device is available" in r.stderr, r.stderr
+        assert not (tmp_path / "o" / "summary.json").exists()
 
 
 def test_missing_data_file(tmp_path):

@@ -91,6 +91,13 @@ at::Tensor Weight::linear(const at::Tensor &x) {
 
 at::Tensor Weight::value() { return qparam_ ? qparam_->value() : param_; }
 
+void Weight::to(at::Device device) {
+  if (quantized())
+    quantizedWeight().moveTo(device);
+  else
+    param_ = param_.detach().to(device).requires_grad_(true);
+}
+
 void Weight::setStepInBackward(optim::ParameterStepper *opt) {
   if (qlinear_)
     qlinear_->stepInBackward = opt;
@@ -159,6 +166,13 @@ int64_t Model::numParams() {
   for (auto &w : weights_)
     n += w->numel();
   return n;
+}
+
+void Model::to(at::Device device) {
+  for (auto &w : weights_)
+    w->to(device);
+  cos_ = cos_.to(device);
+  sin_ = sin_.to(device);
 }
 
 at::Tensor Model::rmsNorm(const at::Tensor &x, Weight &gain) {

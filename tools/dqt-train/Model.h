@@ -80,6 +80,8 @@ public:
   }
   /// Sets the optimizer that steps this weight inside the backward pass.
   void setStepInBackward(optim::ParameterStepper *opt);
+  /// Moves the weight (integers and scales, or the float leaf) to `device`.
+  void to(at::Device device);
 
 private:
   std::string name_;
@@ -106,6 +108,10 @@ public:
   std::vector<Weight *> weights();
   const ModelShape &shape() const { return shape_; }
   int64_t numParams();
+  /// Moves every weight and the RoPE tables to `device` (before the
+  /// optimizers are made: they keep their states where the weights are).
+  void to(at::Device device);
+  at::Device device() const { return cos_.device(); }
 
 private:
   at::Tensor rmsNorm(const at::Tensor &x, Weight &gain);

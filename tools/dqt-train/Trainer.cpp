@@ -2,6 +2,8 @@
 
 #include "Trainer.h"
 
+#include "dqt/Runtime/TorchCuda.h"
+
 #include "Data.h"
 #include "RunState.h"
 
@@ -164,7 +166,8 @@ double evaluate(Model &model, const at::Tensor &windows, int64_t batch) {
   int64_t count = 0;
   int64_t T = windows.size(1) - 1;
   for (int64_t i = 0; i < windows.size(0); i += batch) {
-    at::Tensor w = windows.narrow(0, i, std::min(batch, windows.size(0) - i));
+    at::Tensor w = windows.narrow(0, i, std::min(batch, windows.size(0) - i))
+                       .to(model.device());
     at::Tensor logits = model.forward(w.narrow(1, 0, T));
     at::Tensor loss = at::cross_entropy_loss(
         logits.reshape({-1, logits.size(-1)}), w.narrow(1, 1, T).reshape(-1),
@@ -255,6 +258,10 @@ int run(const TrainOptions &opts) {
     return 0;
   }
 
+  at::Device device = openDevice(opts.device, "dqt-train");
+  TORCH_CHECK(device.is_cpu() || opts.optimizer != "adafactor",
+              "dqt-train: --optimizer adafactor runs on the CPU only (its "
+              "factored statistics are computed on the host)");
   fs::create_directories(opts.out);
   auto t0 = Clock::now();
   // Data: tokenizer (shared when --tokenizer names an existing file), then
@@ -281,6 +288,7 @@ int run(const TrainOptions &opts) {
               seconds(t0, Clock::now()));
 
   Model model(shape, method, opts.seed);
+  model.to(device); // initialized on the CPU: the same weights on any device
   RunState state(model, opts);
   if (state.dqt && opts.stepInBackward)
     for (Weight *w : state.quantizedWeights)
@@ -324,7 +332,7 @@ int run(const TrainOptions &opts) {
     auto s0 = Clock::now();
     double lr = scheduledLr(opts, warmup, step);
     state.setLr(lr);
-    at::Tensor batch = batches.get(step);
+    at::Tensor batch = batches.get(step).to(device);
     at::Tensor logits = model.forward(batch.narrow(1, 0, T));
     at::Tensor loss = at::cross_entropy_loss(
         logits.reshape({-1, logits.size(-1)}),

@@ -37,6 +37,7 @@ struct TrainOptions {
   int64_t logEvery = 10;
   int64_t evalTokens = 65536;
   int threads = 0; ///< 0: ATen's default
+  std::string device = "cpu"; ///< cpu | cuda | cuda:N
   bool stepInBackward = true;
   int64_t stopAfter = 0; ///< stop after this step (simulated interruption)
   bool memoryOnly = false;

@@ -98,6 +98,9 @@ int main(int argc, char **argv) {
   app.add_option("--eval-tokens", o.evalTokens,
                  "WikiText-2 test tokens evaluated at the end")
       ->capture_default_str();
+  app.add_option("--device", o.device,
+                 "cpu (default), cuda or cuda:N: where the model, the "
+                 "batches and the optimizer steps run");
   app.add_option("--threads", o.threads, "CPU threads (0: ATen's default)")
       ->capture_default_str();
   app.add_option("--step-in-backward", o.stepInBackward,

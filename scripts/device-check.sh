@@ -65,7 +65,7 @@ cmake -G Ninja -B build/device -S . -DCMAKE_BUILD_TYPE=Release \
   -DDQT_EXTRA_INCLUDE="$(pwd)/$CHECK/include" \
   -DDQT_KERNEL_BUNDLE="$bundle" \
   -DDQT_PYTHON="$(command -v "$PY")" >"$out/configure.log" 2>&1
-ninja -C build/device dqt-cuda-check >"$out/build.log" 2>&1
+ninja -C build/device dqt-cuda-check dqt-bench >"$out/build.log" 2>&1
 # The runtime's CUDA launch tests, where GoogleTest is installed.
 tests=no
 if ninja -C build/device -t targets all 2>/dev/null | grep -q '^dqt-runtime-tests:'; then
@@ -110,6 +110,19 @@ built=$(date +%s)
   echo '```'
   echo
   done
+  echo "## The optimizers on CUDA tensors: dqt-bench --device=cuda"
+  echo
+  echo '```'
+  if [ -n "${DQT_CUDA_DRIVER:-}" ]; then
+    echo "skipped on the emulated driver (torch has no CUDA tensors there)"
+  else
+    mi=()
+    for size in "${sizes[@]}"; do mi+=($((size >> 20))); done
+    list=$(IFS=,; echo "1,${mi[*]}")
+    build/device/bin/dqt-bench --device=cuda --reps=7 --sizes="$list" || rc=$?
+  fi
+  echo '```'
+  echo
   echo "## torch fused AdamW on the same device"
   echo
   echo '```'

@@ -21,9 +21,11 @@
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
+#include "dqt/Runtime/TorchCuda.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
@@ -215,6 +217,122 @@ std::vector<Result> runSize(int64_t n, int reps) {
   cases.push_back({"torch_foreach_adamw_f32", 28, reps,
                    [&] { foreachAdamW(fp, fg, fm, fv, ++foreachStep); }});
   return timeInterleaved(n, cases);
+}
+
+const Result &find(const std::vector<Result> &rs, const std::string &impl,
+                   int64_t n);
+
+/// The GPU cases (--device cuda): the fused DQT steps through the runtime's
+/// optimizer on CUDA tensors (int8 with f32 and bf16 states, packed ternary,
+/// per row; every weight [n/1024, 1024], as a layer's), torch's fused AdamW
+/// on f32 weights (at::_fused_adamw_) and a device-to-device copy (the
+/// roofline: 8 bytes a parameter). Each timed run launches `k` steps and
+/// then waits for the device (so launch latency is not the measure at small
+/// N); the reported time is per step.
+std::vector<Result> runCudaSize(int64_t n, int reps, at::Device device) {
+  TORCH_CHECK(n % kRowLength == 0, "dqt-bench: --device cuda sizes must be "
+                                   "multiples of 1024 parameters");
+  auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
+  const c10::impl::DeviceGuardImplInterface *gpu =
+      c10::impl::getDeviceGuardImpl(at::kCUDA);
+  int k = int(std::max<int64_t>(1, (int64_t(16) << 20) / n));
+  auto timed = [&](std::function<void()> step) {
+    return [step, k, gpu, device] {
+      for (int i = 0; i < k; ++i)
+        step();
+      gpu->synchronizeDevice(device.index());
+    };
+  };
+  std::vector<Case> cases;
+  at::Tensor a = at::zeros({n}, f32), b = at::ones({n}, f32);
+  cases.push_back({"cuda_copy", 8, reps, timed([&] { a.copy_(b); })});
+
+  struct Dqt {
+    QuantizedWeight w;
+    std::unique_ptr<optim::AdamW> adam;
+  };
+  std::vector<int64_t> shape = {n / kRowLength, kRowLength};
+  auto makeDqt = [&](Grid grid, Storage storage, StateType states,
+                     ScaleMode scale) {
+    auto d = std::make_shared<Dqt>(
+        Dqt{QuantizedWeight::fromFloat(at::randn(shape, f32) * 0.02, grid,
+                                       storage, scale),
+            nullptr});
+    optim::AdamWOptions o;
+    o.stateType = states;
+    d->adam = std::make_unique<optim::AdamW>(
+        std::vector<QuantizedWeight *>{&d->w}, o);
+    d->w.grad().copy_(at::randn(shape, f32) * 1e-3);
+    return d;
+  };
+  auto i8 = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32,
+                    ScaleMode::Tensor);
+  auto bf16 = makeDqt(Grid{8, false}, Storage::Int8, StateType::BF16,
+                      ScaleMode::Tensor);
+  auto packed = makeDqt(Grid::fromBits(1.58), Storage::PackedTernary,
+                        StateType::F32, ScaleMode::Tensor);
+  auto rows =
+      makeDqt(Grid{8, false}, Storage::Int8, StateType::F32, ScaleMode::Row);
+  // step() does not wait: the statistics stay on the device unread.
+  cases.push_back({"cuda_dqt_adamw_i8_f32", 22, reps,
+                   timed([&] { i8->adam->step(); })});
+  cases.push_back({"cuda_dqt_adamw_i8_bf16", 14, reps,
+                   timed([&] { bf16->adam->step(); })});
+  cases.push_back({"cuda_dqt_adamw_ternary_packed_f32", 20.5, reps,
+                   timed([&] { packed->adam->step(); })});
+  cases.push_back({"cuda_dqt_adamw_i8_rows_f32", 22, reps,
+                   timed([&] { rows->adam->step(); })});
+
+  at::Tensor p = at::randn({n}, f32), g = at::randn({n}, f32) * 1e-3,
+             m = at::zeros({n}, f32), v = at::zeros({n}, f32),
+             step = at::zeros({}, f32);
+  cases.push_back({"cuda_torch_fused_adamw_f32", 28, reps, timed([&] {
+                     at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {step}, 1e-3,
+                                       0.9, 0.999, 0.01, 1e-6, false, false);
+                   })});
+  std::vector<Result> results = timeInterleaved(n, cases);
+  for (Result &r : results)
+    r.seconds /= k;
+  return results;
+}
+
+/// --device cuda: the GPU table and the targets' ratios at N = 64Mi (or the
+/// largest size run).
+int runCuda(const std::string &spec, std::vector<int64_t> sizes, int reps,
+            bool quick) {
+  at::Device device = openDevice(spec, "dqt-bench");
+  TORCH_CHECK(device.is_cuda(), "dqt-bench: --device takes cuda or cuda:N");
+  if (sizes.empty())
+    sizes = quick ? std::vector<int64_t>{64 << 20}
+                  : std::vector<int64_t>{1 << 20, 16 << 20, 64 << 20,
+                                         256 << 20};
+  std::vector<Result> all;
+  for (int64_t n : sizes) {
+    auto rs = runCudaSize(n, reps, device);
+    all.insert(all.end(), rs.begin(), rs.end());
+  }
+  std::printf("dqt-bench --device %s: median of %d\n", spec.c_str(), reps);
+  std::printf("%-36s %10s %12s %10s\n", "impl", "N", "time (ms)", "GB/s");
+  for (const Result &r : all)
+    std::printf("%-36s %10lld %12.4f %10.1f\n", r.impl.c_str(), (long long)r.n,
+                r.seconds * 1e3, r.bytesPerParam * r.n / r.seconds / 1e9);
+  int64_t nr = std::find(sizes.begin(), sizes.end(), int64_t(64) << 20) !=
+                       sizes.end()
+                   ? int64_t(64) << 20
+                   : sizes.back();
+  auto gbs = [&](const char *impl) {
+    const Result &r = find(all, impl, nr);
+    return r.bytesPerParam * r.n / r.seconds / 1e9;
+  };
+  double torchFused = find(all, "cuda_torch_fused_adamw_f32", nr).seconds;
+  std::printf(
+      "at N = %lld: fused/copy bandwidth %.2f (target >= 0.85), vs torch "
+      "fused AdamW %.2fx (target >= 1.2), bf16 states %.2fx (target >= "
+      "1.8)\n",
+      (long long)nr, gbs("cuda_dqt_adamw_i8_f32") / gbs("cuda_copy"),
+      torchFused / find(all, "cuda_dqt_adamw_i8_f32", nr).seconds,
+      torchFused / find(all, "cuda_dqt_adamw_i8_bf16", nr).seconds);
+  return 0;
 }
 
 /// Resident set size of this process, from /proc/self/statm.
@@ -412,6 +530,7 @@ static std::vector<Result> runBundleVsJit(const std::string &path, int64_t n,
 int main(int argc, char **argv) {
   bool quick = false, json = false, memory = false, firstStep = false;
   std::string bundlePath;
+  std::string deviceSpec = "cpu";
   int reps = 0;
   std::vector<int64_t> sizes;
   for (int i = 1; i < argc; ++i) {
@@ -424,6 +543,8 @@ int main(int argc, char **argv) {
       memory = true;
     else if (arg == "--first-step")
       firstStep = true;
+    else if (arg.rfind("--device=", 0) == 0)
+      deviceSpec = arg.substr(9);
     else if (arg.rfind("--bundle=", 0) == 0)
       bundlePath = arg.substr(9);
     else if (arg.rfind("--reps=", 0) == 0)
@@ -441,8 +562,19 @@ int main(int argc, char **argv) {
                    "[--sizes=1,4,16,64] (sizes in Mi parameters)\n"
                    "       dqt-bench --bundle=lib<name>.so [--sizes=...]: "
                    "bundled against JIT kernels\n"
-                   "       dqt-bench --first-step | --memory\n");
+                   "       dqt-bench --first-step | --memory\n"
+                   "       dqt-bench --device=cuda[:N] [--quick] "
+                   "[--sizes=...]: the GPU step against torch's fused "
+                   "AdamW and a copy\n");
       return 2;
+    }
+  }
+  if (deviceSpec != "cpu") {
+    try {
+      return runCuda(deviceSpec, sizes, reps ? reps : (quick ? 7 : 9), quick);
+    } catch (const c10::Error &e) {
+      std::fprintf(stderr, "error: %s\n", e.what_without_backtrace());
+      return 1;
     }
   }
   if (memory)

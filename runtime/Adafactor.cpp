@@ -133,11 +133,6 @@ Adafactor::Adafactor(std::vector<QuantizedWeight *> params,
     : ConfiguredOptimizer(
           std::move(params), "dqt.optim.Adafactor", Optimizer::SGD,
           options.beta1 > 0 ? options.stateType : StateType::F32, options) {
-  // Its factored statistics are computed on the host, from raw pointers.
-  TORCH_CHECK(parameter(0).device().is_cpu(), name(), ": parameters on ",
-              parameter(0).device(),
-              " are not supported yet: Adafactor's factored statistics run "
-              "on the CPU (AdamW and SGD step CUDA parameters)");
   init();
 }
 
@@ -181,11 +176,56 @@ std::vector<float> Adafactor::hyperParameters(int64_t) const {
           float(lr() * config().weightDecay)};
 }
 
+at::Tensor adafactorUpdateOps(const at::Tensor &grad,
+                              std::vector<at::Tensor> &st, double beta2t,
+                              double eps1, double clipThreshold,
+                              float oneMinusBeta1) {
+  double w = 1.0 - beta2t;
+  at::Tensor finite = grad.isfinite();
+  at::Tensor g64 = grad.to(at::kDouble);
+  at::Tensor sq = at::where(finite, g64 * g64 + eps1, at::zeros_like(g64));
+  at::Tensor u;
+  if (grad.dim() == 2) {
+    int64_t R = grad.size(0), C = grad.size(1);
+    at::Tensor &r = st[0], &c = st[1];
+    r.copy_((r.to(at::kDouble) * beta2t + sq.sum(1) / double(C) * w)
+                .to(at::kFloat));
+    c.copy_((c.to(at::kDouble) * beta2t + sq.sum(0) / double(R) * w)
+                .to(at::kFloat));
+    at::Tensor rmean = (r.to(at::kDouble).sum() / double(R)).to(at::kFloat);
+    at::Tensor rn = r / rmean;
+    u = grad / at::sqrt(rn.view({R, 1}) * c.view({1, C}));
+  } else {
+    at::Tensor &v = st[0];
+    at::Tensor next =
+        (v.to(at::kDouble) * beta2t + sq * w).to(at::kFloat);
+    v.copy_(at::where(finite, next, v));
+    u = grad / at::sqrt(v);
+  }
+  u = at::where(finite, u, at::full_like(u, NAN));
+  at::Tensor u64 = u.to(at::kDouble);
+  at::Tensor ss =
+      at::where(u.isfinite(), u64 * u64, at::zeros_like(u64)).sum();
+  at::Tensor rms = at::sqrt(ss / double(grad.numel()));
+  at::Tensor clip = at::clamp_min(rms / clipThreshold, 1.0).to(at::kFloat);
+  return ((u / clip) * oneMinusBeta1).reshape({-1}).contiguous();
+}
+
 StepOptimizer::KernelInputs Adafactor::kernelInputs(const at::Tensor &grad,
                                                     std::vector<at::Tensor> &st,
                                                     int64_t t) const {
   const AdafactorOptions &o = config();
   double beta2t = 1.0 - std::pow(double(t), o.decayRate);
+  if (!grad.device().is_cpu()) {
+    // On a GPU: the same math by device operations, no host round trip.
+    at::Tensor u = adafactorUpdateOps(grad, st, beta2t, o.eps1,
+                                      o.clipThreshold, 1.0f - float(o.beta1));
+    KernelInputs in;
+    in.grad = u.data_ptr<float>();
+    in.state0 = o.beta1 > 0 ? st.back().data_ptr() : in.grad;
+    in.keepAlive = std::move(u);
+    return in;
+  }
   at::IntArrayRef shape = grad.sizes(); // the weight's, checked
   const float *g = grad.data_ptr<float>();
   int64_t n = c10::multiply_integers(shape);

@@ -259,9 +259,6 @@ int run(const TrainOptions &opts) {
   }
 
   at::Device device = openDevice(opts.device, "dqt-train");
-  TORCH_CHECK(device.is_cpu() || opts.optimizer != "adafactor",
-              "dqt-train: --optimizer adafactor runs on the CPU only (its "
-              "factored statistics are computed on the host)");
   fs::create_directories(opts.out);
   auto t0 = Clock::now();
   // Data: tokenizer (shared when --tokenizer names an existing file), then

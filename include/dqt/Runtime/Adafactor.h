@@ -10,6 +10,19 @@
 
 namespace dqt::optim {
 
+/// Adafactor's kernel 1 by ATen operations, for gradients on a GPU: the
+/// math of the host loops (docs/numerics.md; sums in double, the update and
+/// the states in f32) with the GPU's reduction order, so it agrees with the
+/// CPU up to the rounding of those sums, not bit for bit, and never waits
+/// for the device (the clip factor stays a device scalar). Updates `states`
+/// (factored r [R], c [C] for a 2-D `grad`, else v) and returns the update
+/// divided by the clip factor and scaled by `oneMinusBeta1` (NaN where
+/// `grad` is not finite), flattened f32. Any device; public for the tests.
+at::Tensor adafactorUpdateOps(const at::Tensor &grad,
+                              std::vector<at::Tensor> &states, double beta2t,
+                              double eps1, double clipThreshold,
+                              float oneMinusBeta1);
+
 /// HuggingFace Adafactor with a fixed external lr (scale_parameter=False,
 /// relative_step=False, warmup_init=False); docs/numerics.md pins the math.
 struct AdafactorOptions {
@@ -35,7 +48,8 @@ struct AdafactorOptions {
 
 /// DQT Adafactor. Two kernels per step: the statistics (row/column means of
 /// g*g, the factored second moment, the RMS of the update) as hand-written
-/// loops whose results do not depend on the thread count, then the
+/// loops whose results do not depend on the thread count (on a GPU:
+/// adafactorUpdateOps, on the device), then the
 /// generated SGD step kernel (momentum = beta1, "gradient" = the clipped
 /// update) for the weight update and stochastic rounding, one launch per
 /// grid. 2-D parameters keep a row state r [R] and a column state c [C];

@@ -871,3 +871,47 @@ TEST(AdafactorFloatParamsInput, BadParametersAndGradientsAreRefused) {
 }
 
 } // namespace
+
+namespace {
+
+/// adafactorUpdateOps (kernel 1 by ATen ops, what a GPU gradient runs) on
+/// CPU tensors against the host loops the optimizer runs: the statistics
+/// and, through the first moment after one step (m = (1 - beta1) * clipped
+/// update, m starting at 0), the update agree up to the summation order of
+/// the double sums; non-finite gradient elements leave v untouched and give
+/// NaN updates. A clip factor > 1 is exercised (large gradients).
+TEST(AdafactorDeviceOps, MatchTheHostLoops) {
+  for (std::vector<int64_t> shape :
+       {std::vector<int64_t>{37, 45}, std::vector<int64_t>{101}}) {
+    SCOPED_TRACE(shape.size() == 2 ? "factored" : "unfactored");
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);
+    QuantizedWeight w = QuantizedWeight::fromFloat(
+        at::randn(shape, gen) * 0.05, Grid{8, false});
+    optim::AdafactorOptions o;
+    o.beta1 = 0.9;
+    o.lr = 0;
+    optim::Adafactor opt({&w}, o);
+    at::Tensor g = at::randn(shape, gen) * 3.0;
+    g.view({-1})[5] = NAN;
+    w.grad().copy_(g);
+    opt.step();
+
+    std::vector<at::Tensor> states;
+    for (size_t k = 0; k + 1 < opt.numStates(0); ++k)
+      states.push_back(at::zeros_like(opt.state(0, k)));
+    double beta2t = 1.0 - std::pow(1.0, o.decayRate);
+    at::Tensor u = optim::adafactorUpdateOps(g, states, beta2t, o.eps1,
+                                      o.clipThreshold, 1.0f - float(o.beta1));
+    for (size_t k = 0; k < states.size(); ++k)
+      EXPECT_TRUE(at::allclose(states[k], opt.state(0, k), 1e-6, 0))
+          << "state " << k;
+    EXPECT_TRUE(std::isnan(u[5].item<float>()));
+    at::Tensor m = opt.state(0, states.size()).reshape({-1});
+    at::Tensor finite = g.reshape({-1}).isfinite();
+    EXPECT_TRUE(at::allclose(u.masked_select(finite), m.masked_select(finite),
+                             1e-5, 1e-12));
+    EXPECT_GT(u.masked_select(finite).abs().max().item<float>(), 0.0f);
+  }
+}
+
+} // namespace

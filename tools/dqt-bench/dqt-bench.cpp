@@ -139,6 +139,28 @@ void foreachAdamW(std::vector<at::Tensor> &p, std::vector<at::Tensor> &g,
 /// Row length of the per-row delta case.
 constexpr int64_t kRowLength = 1024;
 
+/// A weight of `shape` (randn * 0.02 in `f32`'s dtype and device) and its
+/// AdamW with states of `states`, with a gradient set: one benchmark case.
+struct DqtStep {
+  QuantizedWeight w;
+  std::unique_ptr<optim::AdamW> adam;
+};
+std::shared_ptr<DqtStep> makeDqtStep(std::vector<int64_t> shape,
+                                     at::TensorOptions f32, Grid grid,
+                                     Storage storage, StateType states,
+                                     ScaleMode scale) {
+  auto d = std::make_shared<DqtStep>(
+      DqtStep{QuantizedWeight::fromFloat(at::randn(shape, f32) * 0.02, grid,
+                                         storage, scale),
+              nullptr});
+  optim::AdamWOptions o;
+  o.stateType = states;
+  d->adam = std::make_unique<optim::AdamW>(
+      std::vector<QuantizedWeight *>{&d->w}, o);
+  d->w.grad().copy_(at::randn(shape, f32) * 1e-3);
+  return d;
+}
+
 std::vector<Result> runSize(int64_t n, int reps) {
   auto f32 = at::TensorOptions().dtype(at::kFloat);
   std::vector<Case> cases;
@@ -155,26 +177,13 @@ std::vector<Result> runSize(int64_t n, int reps) {
 
   // The fused DQT steps through the runtime (one launch, all threads): int8
   // weights with f32 and with bf16 states, packed ternary weights.
-  struct Dqt {
-    QuantizedWeight w;
-    std::unique_ptr<optim::AdamW> adam;
-  };
   auto makeDqt = [&](Grid grid, Storage storage, StateType states,
                      ScaleMode scale = ScaleMode::Tensor) {
     // Per-row: rows of 1024 (a linear layer's input width) where n allows.
     std::vector<int64_t> shape = {n};
     if (scale == ScaleMode::Row)
       shape = {n / kRowLength, kRowLength};
-    auto d = std::make_shared<Dqt>(
-        Dqt{QuantizedWeight::fromFloat(at::randn(shape, f32) * 0.02, grid,
-                                       storage, scale),
-            nullptr});
-    optim::AdamWOptions o;
-    o.stateType = states;
-    d->adam = std::make_unique<optim::AdamW>(
-        std::vector<QuantizedWeight *>{&d->w}, o);
-    d->w.grad().copy_(at::randn(shape, f32) * 1e-3);
-    return d;
+    return makeDqtStep(shape, f32, grid, storage, states, scale);
   };
   auto i8 = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32);
   auto bf16 = makeDqt(Grid{8, false}, Storage::Int8, StateType::BF16);
@@ -188,7 +197,7 @@ std::vector<Result> runSize(int64_t n, int reps) {
                    [&] { packed->adam->step(); }});
   // One delta per output row (ScaleMode::Row): the same bytes per parameter
   // plus 9 per row of 1024.
-  std::shared_ptr<Dqt> rows;
+  std::shared_ptr<DqtStep> rows;
   if (n % kRowLength == 0) {
     rows =
         makeDqt(Grid{8, false}, Storage::Int8, StateType::F32, ScaleMode::Row);
@@ -247,23 +256,10 @@ std::vector<Result> runCudaSize(int64_t n, int reps, at::Device device) {
   at::Tensor a = at::zeros({n}, f32), b = at::ones({n}, f32);
   cases.push_back({"cuda_copy", 8, reps, timed([&] { a.copy_(b); })});
 
-  struct Dqt {
-    QuantizedWeight w;
-    std::unique_ptr<optim::AdamW> adam;
-  };
   std::vector<int64_t> shape = {n / kRowLength, kRowLength};
   auto makeDqt = [&](Grid grid, Storage storage, StateType states,
                      ScaleMode scale) {
-    auto d = std::make_shared<Dqt>(
-        Dqt{QuantizedWeight::fromFloat(at::randn(shape, f32) * 0.02, grid,
-                                       storage, scale),
-            nullptr});
-    optim::AdamWOptions o;
-    o.stateType = states;
-    d->adam = std::make_unique<optim::AdamW>(
-        std::vector<QuantizedWeight *>{&d->w}, o);
-    d->w.grad().copy_(at::randn(shape, f32) * 1e-3);
-    return d;
+    return makeDqtStep(shape, f32, grid, storage, states, scale);
   };
   auto i8 = makeDqt(Grid{8, false}, Storage::Int8, StateType::F32,
                     ScaleMode::Tensor);

@@ -22,7 +22,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "EmulatedCudaDriver.h"
+#include "EmulatedCudaTest.h"
 #include "TestUtil.h"
 
 #include "dqt/Runtime/CudaLauncher.h"
@@ -40,47 +40,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The emulated driver's counters, from the library the runtime loaded.
-struct Emulation {
-  int (*counters)(DqtEmulatedCudaCounters *, unsigned) = nullptr;
-  void (*reset)() = nullptr;
-
-  DqtEmulatedCudaCounters now() const {
-    DqtEmulatedCudaCounters c{};
-    EXPECT_EQ(counters(&c, sizeof(c)), 0) << "the driver's counters differ";
-    return c;
-  }
-};
-
-/// Whether this process runs against the emulated driver (ctest sets
-/// DQT_CUDA_DRIVER).
-bool emulated() {
-  const char *env = std::getenv("DQT_CUDA_DRIVER");
-  return env && std::string(env).find("dqt-emulated-cuda") != std::string::npos;
-}
-
-constexpr const char *kNotEmulated =
-    "run through ctest (ctest -L gpu-emulated): needs "
-    "DQT_CUDA_DRIVER=<build>/lib/libdqt-emulated-cuda.so";
-
-const Emulation &emulation() {
-  static Emulation e = [] {
-    Emulation e;
-    const CudaDriver *cu = CudaDriver::get();
-    if (!cu)
-      return e;
-    // The runtime's handle: RTLD_NOLOAD opens nothing new.
-    void *lib = ::dlopen(cu->library.c_str(), RTLD_NOW | RTLD_NOLOAD);
-    if (!lib)
-      return e;
-    e.counters = reinterpret_cast<decltype(e.counters)>(
-        ::dlsym(lib, "dqt_emulated_cuda_counters"));
-    e.reset = reinterpret_cast<decltype(e.reset)>(
-        ::dlsym(lib, "dqt_emulated_cuda_reset"));
-    return e;
-  }();
-  return e;
-}
+using test::emulated;
+using test::emulation;
+using test::Emulation;
+using test::kNotEmulated;
 
 /// Device memory freed at the end of a test.
 class DeviceBuffers {

@@ -16,16 +16,14 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "EmulatedCudaDriver.h"
+#include "EmulatedCudaTest.h"
 #include "TestUtil.h"
 
-#include "dqt/Runtime/CudaDriver.h"
 #include "dqt/Runtime/Optimizers.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <dlfcn.h>
 #include <functional>
 #include <memory>
 
@@ -34,24 +32,10 @@ using dqt::test::sameBytes;
 
 namespace {
 
-bool emulated() {
-  const char *env = std::getenv("DQT_CUDA_DRIVER");
-  return env && std::string(env).find("dqt-emulated-cuda") != std::string::npos;
-}
+using test::emulated;
+using test::kNotEmulated;
 
-constexpr const char *kNotEmulated =
-    "run through ctest (ctest -L gpu-emulated): needs "
-    "DQT_CUDA_DRIVER=<build>/lib/libdqt-emulated-cuda.so";
-
-DqtEmulatedCudaCounters counters() {
-  void *lib = ::dlopen(CudaDriver::get()->library.c_str(),
-                       RTLD_NOW | RTLD_NOLOAD);
-  auto get = reinterpret_cast<int (*)(DqtEmulatedCudaCounters *, unsigned)>(
-      ::dlsym(lib, "dqt_emulated_cuda_counters"));
-  DqtEmulatedCudaCounters c{};
-  EXPECT_EQ(get(&c, sizeof(c)), 0);
-  return c;
-}
+DqtEmulatedCudaCounters counters() { return test::emulation().now(); }
 
 /// Runs `fn` with CPU tensors stepped on GPU 0 (the emulated one).
 template <typename Fn> auto onGpu(Fn fn) {

@@ -303,7 +303,20 @@ def _tokenizer_vocab(run: Run):
     return sp
 
 
+def _publish(path: str):
+    """Ordinary permissions (the umask's) for what was written privately."""
+    mask = os.umask(0)
+    os.umask(mask)
+    if os.path.isdir(path):
+        os.chmod(path, 0o777 & ~mask)
+        for f in os.listdir(path):
+            os.chmod(os.path.join(path, f), 0o666 & ~mask)
+    else:
+        os.chmod(path, 0o666 & ~mask)
+
+
 def _replace(tmp: str, out: str, force: bool):
+    _publish(tmp)
     if os.path.lexists(out):
         if not force:
             raise ExportError(f"{out} exists (pass --force to replace it)")

@@ -74,6 +74,12 @@ def runs(tmp_path_factory, data_dir):
             "rows": ["--method", "dqt", "--bits", "1.58", "--scale", "row",
                      "--packed-ternary", "--tie-embeddings", *SHAPE],
             "eight": ["--method", "dqt", "--bits", "8"],  # tiny preset, untied
+            # Exported as BitNet's absmean ternarization of their weights:
+            # by design (forward pass ternary) or with --ternarize.
+            "ti8": ["--method", "dqt", "--bits", "8", "--ternary-inference",
+                    "--tie-embeddings", *SHAPE],
+            "bitnet": ["--method", "bitnet", "--tie-embeddings", *SHAPE],
+            "four": ["--method", "dqt", "--bits", "4", "--tie-embeddings", *SHAPE],
         }[name]
         out = root / name
         cmd = [TRAIN, "--preset", "tiny", "--data-dir", str(data_dir), "--out", str(out),
@@ -144,8 +150,9 @@ def hf_logits(folder, tokens):
         return model, model(tokens).logits
 
 
-def test_hf_ternary_matches_dqt_train(runs, tmp_path):
-    run = runs("ternary")
+@pytest.mark.parametrize("run_name", ["ternary", "ti8", "bitnet"])
+def test_hf_ternary_matches_dqt_train(runs, tmp_path, run_name):
+    run = runs(run_name)
     out = tmp_path / "hf"
     export_ok(run, "--format", "hf", "--out", out)
     cfg = json.loads((out / "config.json").read_text())
@@ -159,11 +166,15 @@ def test_hf_ternary_matches_dqt_train(runs, tmp_path):
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     ref = ref[:8]
     diff = (logits - ref).abs()
-    # docs/design.md, "Export": f32 rounding differences (~1e-6 relative)
-    # and, rarely, an 8-bit activation code that flips at a rounding tie;
-    # one flip moves a logit by well under 0.05 at this size.
+    print(f"{run_name}: |logit difference| max {float(diff.max()):.3g} "
+          f"mean {float(diff.mean()):.3g}; windows without any: "
+          f"{int((diff.amax((1, 2)) < 1e-4).sum())} of {diff.shape[0]}")
+    # docs/design.md, "Export", the tolerance: f32 rounding-order
+    # differences (~2e-6 per logit) and, in about half the windows, 8-bit
+    # activation codes that flip by one at a rounding tie (observed: max
+    # 0.008, mean 4e-5 over runs and thread counts); bounds 6x and 10x that.
     assert float(diff.max()) < 0.05, float(diff.max())
-    assert float(diff.mean()) < 1e-4, float(diff.mean())
+    assert float(diff.mean()) < 5e-4, float(diff.mean())
     # Same predictions and the same loss to 1e-4 nats.
     assert float((logits.argmax(-1) == ref.argmax(-1)).float().mean()) > 0.999
     ce = lambda lg: float(torch.nn.functional.cross_entropy(  # noqa: E731
@@ -224,14 +235,20 @@ def llama_ppl(path, tokens):
 
 
 @pytest.mark.parametrize("run_name,qtype", [("ternary", "tq2_0"), ("ternary", "tq1_0"),
-                                            ("rows", "tq2_0")])
+                                            ("rows", "tq2_0"), ("ti8", "tq2_0"),
+                                            ("four", "tq2_0")])
 def test_llama_cpp_perplexity(runs, tmp_path, run_name, qtype):
     run = runs(run_name)
     out = tmp_path / f"model-{qtype}.gguf"
-    export_ok(run, "--format", "gguf", "--type", qtype, "--out", out)
+    # A 4-bit run is exported ternarized, and compared with dqt-train's
+    # evaluation of the same ternarization (eval_loss_ternary).
+    extra = ["--ternarize"] if run_name == "four" else []
+    export_ok(run, "--format", "gguf", "--type", qtype, "--out", out, *extra)
     tokens, _, eval_loss = dumped(run)
     summary = json.loads((run / "summary.json").read_text())
     assert abs(summary["eval_loss"] - eval_loss) < 1e-9
+    if run_name == "four":
+        eval_loss = summary["eval_loss_ternary"]
     ppl = llama_ppl(out, tokens)
     ref = math.exp(eval_loss)
     print(f"{run_name} {qtype}: llama.cpp ppl {ppl:.4f}, dqt-train {ref:.4f}")

@@ -255,6 +255,28 @@ def test_llama_cpp_perplexity(runs, tmp_path, run_name, qtype):
     assert abs(ppl / ref - 1) < 0.02, (ppl, ref)
 
 
+def test_float_exports_of_4bit_run_agree(runs, tmp_path):
+    """Float projections (f32 q*delta) in both engines: they compute the
+    same float graph without activation quantization, so they agree with
+    each other closely, and with dqt-train (which quantizes activations to
+    8 bits) within that quantization's effect (measured 0.01%)."""
+    run = runs("four")
+    hf, gg = tmp_path / "hf", tmp_path / "m.gguf"
+    assert "without BitNet's 8-bit activation" in export_ok(
+        run, "--format", "hf", "--out", hf).stderr
+    assert "without 8-bit activation quantization" in export_ok(
+        run, "--format", "gguf", "--type", "f32", "--out", gg).stderr
+    tokens, _, eval_loss = dumped(run)
+    _, logits = hf_logits(hf, tokens[:, :-1])
+    hf_ppl = math.exp(float(torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).double(), tokens[:, 1:].reshape(-1))))
+    ll_ppl = llama_ppl(gg, tokens)
+    print(f"four f32: transformers {hf_ppl:.4f}, llama.cpp {ll_ppl:.4f}, "
+          f"dqt-train {math.exp(eval_loss):.4f}")
+    assert abs(ll_ppl / hf_ppl - 1) < 1e-4, (ll_ppl, hf_ppl)
+    assert abs(hf_ppl / math.exp(eval_loss) - 1) < 0.01
+
+
 @pytest.mark.parametrize("run_name,qtype", [("ternary", "tq2_0"), ("ternary", "tq1_0"),
                                             ("rows", "tq2_0")])
 def test_gguf_ternary_values_are_the_trained_integers(runs, tmp_path, run_name, qtype):

@@ -4,8 +4,9 @@
 // attention, untied embeddings unless ModelShape::tiedEmbeddings) with BitNet
 // b1.58's sub-layer norms before o_proj and down_proj: the graph of Hugging
 // Face's BitNetForCausalLM with hidden_act silu, and, with tied embeddings,
-// of llama.cpp's `bitnet` architecture (docs/design.md, "Export"). Every weight is a `Weight`: a float parameter
-// (fp32, bitnet) or integers only (dqt).
+// of llama.cpp's `bitnet` architecture (docs/design.md, "Export"). Every
+// weight is a `Weight`: a float parameter (fp32, bitnet) or integers only
+// (dqt).
 //
 //===----------------------------------------------------------------------===//
 

@@ -201,20 +201,20 @@ RunConfig runConfig(const TrainOptions &o, const ModelShape &s) {
     return std::string(buf);
   };
   RunConfig c = {{"run.preset", o.preset},
-          {"run.method", o.methodConfig().label()},
-          {"run.optimizer", o.optimizer},
-          {"run.state_dtype", o.stateDtype},
-          {"run.shape",
-           std::to_string(s.dim) + "/" + std::to_string(s.ffn) + "/" +
-               std::to_string(s.layers) + "/" + std::to_string(s.heads) + "/" +
-               std::to_string(s.vocab)},
-          {"run.seq_len", std::to_string(s.seqLen)},
-          {"run.batch", std::to_string(s.batch)},
-          {"run.seed", std::to_string(o.seed)},
-          {"run.lr", num(o.lr)},
-          {"run.weight_decay", num(o.weightDecay)},
-          {"run.betas", num(o.beta1) + "," + num(o.beta2)},
-          {"run.eps", num(o.eps)}};
+                 {"run.method", o.methodConfig().label()},
+                 {"run.optimizer", o.optimizer},
+                 {"run.state_dtype", o.stateDtype},
+                 {"run.shape",
+                  std::to_string(s.dim) + "/" + std::to_string(s.ffn) + "/" +
+                      std::to_string(s.layers) + "/" + std::to_string(s.heads) +
+                      "/" + std::to_string(s.vocab)},
+                 {"run.seq_len", std::to_string(s.seqLen)},
+                 {"run.batch", std::to_string(s.batch)},
+                 {"run.seed", std::to_string(o.seed)},
+                 {"run.lr", num(o.lr)},
+                 {"run.weight_decay", num(o.weightDecay)},
+                 {"run.betas", num(o.beta1) + "," + num(o.beta2)},
+                 {"run.eps", num(o.eps)}};
   // Only when set: checkpoints of untied runs stay as they were.
   if (s.tiedEmbeddings)
     c["run.tie_embeddings"] = "1";

@@ -32,7 +32,7 @@ struct TrainOptions {
   uint64_t seed = 42;
   int64_t seqLen = 0, batch = 0; ///< 0: the preset's
   int64_t dim = 0, ffn = 0, layers = 0, heads = 0; ///< 0: the preset's
-  bool tieEmbeddings = false; ///< LM head = token embedding (llama.cpp)
+  bool tieEmbeddings = false;    ///< LM head = token embedding (llama.cpp)
   int vocab = 0;                 ///< 0: the preset's
   std::string tokenizer;         ///< default OUT/tokenizer.model
   int64_t saveEvery = 0;         ///< 0: only at the end

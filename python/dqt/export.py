@@ -303,6 +303,10 @@ def _tokenizer_vocab(run: Run):
     return sp
 
 
+def has_byte_pieces(sp) -> bool:
+    return sum(sp.IsByte(i) for i in range(sp.vocab_size())) == 256
+
+
 def _publish(path: str):
     """Ordinary permissions (the umask's) for what was written privately."""
     mask = os.umask(0)
@@ -528,6 +532,11 @@ def write_gguf(run: Run, out: str, qtype_name: str = "tq2_0", ternarize_all: boo
     import gguf
     tensors = build_gguf_tensors(run, qtype_name, ternarize_all)
     sp = _tokenizer_vocab(run)
+    if not has_byte_pieces(sp):
+        print("dqt.export: note: the tokenizer has no byte pieces (dqt-train "
+              "--byte-fallback): llama.cpp's tokenizer aborts on text with characters "
+              "outside the vocabulary, where SentencePiece gives <unk>; token ids work",
+              file=sys.stderr)
     if os.path.lexists(out) and not force:
         raise ExportError(f"{out} exists (pass --force to replace it)")
     s = run.shape

@@ -85,7 +85,7 @@ def runs(tmp_path_factory, data_dir):
         cmd = [TRAIN, "--preset", "tiny", "--data-dir", str(data_dir), "--out", str(out),
                "--tokenizer", str(tok), "--eval-tokens", "2048", "--threads", "2",
                "--steps", STEPS, "--lr", "3e-3", "--dump-eval", str(out / "eval.safetensors"),
-               *extra]
+               "--byte-fallback", *extra]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         assert r.returncode == 0, r.stdout + r.stderr
         shutil.copyfile(tok, out / "tokenizer.model")
@@ -192,6 +192,28 @@ def test_hf_tokenizer_files(runs, tmp_path):
     sp = spm.SentencePieceProcessor(model_file=str(run / "tokenizer.model"))
     text = "The quick brown fox jumps over the lazy dog ."
     assert tok(text)["input_ids"] == sp.encode(text)
+
+
+def test_llama_cpp_tokenizes_as_sentencepiece(runs, tmp_path):
+    """The GGUF vocabulary is the run's SentencePiece model: llama.cpp
+    splits normalized text (NFKC, single spaces: SentencePiece's normalizer,
+    which llama.cpp does not apply) into the same ids, characters outside
+    the vocabulary included (byte pieces, dqt-train --byte-fallback), and
+    takes any text without aborting."""
+    import sentencepiece as spm
+    from llama_cpp import Llama
+    run = runs("ternary")
+    out = tmp_path / "m.gguf"
+    r = export_ok(run, "--format", "gguf", "--out", out)
+    assert "no byte pieces" not in r.stderr
+    sp = spm.SentencePieceProcessor(model_file=str(run / "tokenizer.model"))
+    llm = Llama(model_path=str(out), vocab_only=True, verbose=False)
+    for text in ["The quick brown fox jumps over the lazy dog .",
+                 "= Robert Boulter = He was born in 1970 .",
+                 "Zürich, 東京 and ☃ : 42 % !"]:
+        assert llm.tokenize(text.encode(), add_bos=False) == sp.encode(text), text
+    assert len(llm.tokenize(" a  b\n\tc ﬁ \x01".encode(), add_bos=False)) > 3
+    assert llm.token_bos() == sp.bos_id() and llm.token_eos() == sp.eos_id()
 
 
 def test_hf_float_export_of_8bit_run(runs, tmp_path):

@@ -171,6 +171,21 @@ def test_tied_embeddings(tmp_path, data_dir, tokenizer):
     assert summary(tied)["steps"] == 4
 
 
+def test_byte_fallback_tokenizer(tmp_path, data_dir, tokenizer):
+    # A new tokenizer gets the 256 byte pieces; an existing one without them
+    # is refused by --byte-fallback.
+    tok = tmp_path / "bytes.model"
+    train(tmp_path / "a", data_dir, tok, "--method", "fp32", "--steps", "1",
+          "--byte-fallback")
+    vocab = (tmp_path / "bytes.vocab").read_text().splitlines()
+    assert sum(line.startswith("<0x") for line in vocab) == 256
+    train(tmp_path / "b", data_dir, tokenizer, "--method", "fp32", "--steps", "1")
+    r = train(tmp_path / "c", data_dir, tokenizer, "--method", "fp32",
+              "--steps", "1", "--byte-fallback", check=False)
+    assert r.returncode != 0 and "was trained without byte pieces" in r.stderr, \
+        r.stderr
+
+
 def test_resume_is_bit_exact_with_float_adamw(tmp_path, data_dir, tokenizer):
     full, split = tmp_path / "full", tmp_path / "split"
     args = ["--method", "fp32", "--steps", "12"]
@@ -292,5 +307,5 @@ def test_help_documents_the_options():
                 "--out", "--resume", "--ternary-inference", "--optimizer",
                 "--quantize", "--state-dtype", "--scale", "--save-every",
                 "--tie-embeddings", "--dim", "--ffn", "--layers", "--heads",
-                "--dump-eval"]:
+                "--dump-eval", "--byte-fallback"]:
         assert opt in r.stdout

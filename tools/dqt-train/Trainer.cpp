@@ -305,7 +305,7 @@ int run(const TrainOptions &opts) {
   std::string tokPath = opts.tokenizer.empty()
                             ? (fs::path(opts.out) / "tokenizer.model").string()
                             : opts.tokenizer;
-  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab));
+  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab), opts.byteFallback);
   shape.vocab = tok.size();
   std::vector<int32_t> trainTokens;
   for (const std::string &f : trainFiles()) {

@@ -35,6 +35,7 @@ struct TrainOptions {
   bool tieEmbeddings = false;    ///< LM head = token embedding (llama.cpp)
   int vocab = 0;                 ///< 0: the preset's
   std::string tokenizer;         ///< default OUT/tokenizer.model
+  bool byteFallback = false;     ///< tokenizer with byte pieces (llama.cpp)
   int64_t saveEvery = 0;         ///< 0: only at the end
   int64_t logEvery = 10;
   int64_t evalTokens = 65536;

@@ -106,6 +106,10 @@ int main(int argc, char **argv) {
   app.add_option("--log-every", o.logEvery,
                  "Progress line every N steps when not on a terminal")
       ->capture_default_str();
+  app.add_flag("--byte-fallback", o.byteFallback,
+               "Train the tokenizer with SentencePiece's 256 byte pieces for "
+               "characters outside its vocabulary (llama.cpp's tokenizer "
+               "needs them to take any text)");
   app.add_option("--eval-tokens", o.evalTokens,
                  "WikiText-2 test tokens evaluated at the end")
       ->capture_default_str();

@@ -2,6 +2,7 @@
 
     python -m dqt.export RUN --format hf   --out DIR         [--weights packed|float]
     python -m dqt.export RUN --format gguf --out MODEL.gguf  [--type tq2_0|tq1_0|f32]
+                                                             [--embedding-type f32|f16]
 
 RUN is a dqt-train run directory (checkpoints/step-N/ and tokenizer.model).
 
@@ -14,8 +15,8 @@ RUN is a dqt-train run directory (checkpoints/step-N/ and tokenizer.model).
 - ``gguf``: a llama.cpp file of architecture ``bitnet``: ternary projections
   in TQ2_0 (TQ1_0 with ``--type tq1_0``) with their delta in a per-tensor
   F32 ``.scale`` tensor (exact) and, for a per-row delta, the rows' ratio to
-  it in the blocks' fp16 scales; the other tensors F32; the SentencePiece
-  vocabulary.
+  it in the blocks' fp16 scales; the other tensors F32 (the token embedding
+  F16 with ``--embedding-type f16``); the SentencePiece vocabulary.
 
 The weights the engines get are the ones dqt-train's forward pass uses:
 the integers of a ternary run; for n-bit runs with --ternary-inference and
@@ -488,9 +489,12 @@ def ternary_blocks(p: Ternary, qtype):
     return gguf.quants.quantize(x.numpy(), qtype), ref.numpy()
 
 
-def build_gguf_tensors(run: Run, qtype_name: str = "tq2_0", ternarize_all: bool = False):
+def build_gguf_tensors(run: Run, qtype_name: str = "tq2_0", ternarize_all: bool = False,
+                       embedding_type: str = "f32"):
     """[(gguf name, numpy array, raw dtype or None)]; raises ExportError."""
     import gguf
+    if embedding_type not in ("f32", "f16"):
+        raise ExportError(f"--embedding-type must be f32 or f16, got '{embedding_type}'")
     s = run.shape
     projs = projections(run, ternarize_all)
     qtype = {"tq2_0": gguf.GGMLQuantizationType.TQ2_0,
@@ -513,7 +517,12 @@ def build_gguf_tensors(run: Run, qtype_name: str = "tq2_0", ternarize_all: bool 
     for name in run.weights:
         g = _gguf_name(name)
         if not is_projection(name):
-            out.append((g + ".weight", float_value(run, name).numpy(), None))
+            v = float_value(run, name).numpy()
+            if name == "embed_tokens" and embedding_type == "f16":
+                if not np.isfinite(v.astype(np.float16)).all():
+                    raise ExportError("the token embedding overflows f16")
+                v = v.astype(np.float16)
+            out.append((g + ".weight", v, None))
             continue
         p = projs[name]
         if qtype is None:
@@ -528,9 +537,9 @@ def build_gguf_tensors(run: Run, qtype_name: str = "tq2_0", ternarize_all: bool 
 
 
 def write_gguf(run: Run, out: str, qtype_name: str = "tq2_0", ternarize_all: bool = False,
-               force: bool = False):
+               force: bool = False, embedding_type: str = "f32"):
     import gguf
-    tensors = build_gguf_tensors(run, qtype_name, ternarize_all)
+    tensors = build_gguf_tensors(run, qtype_name, ternarize_all, embedding_type)
     sp = _tokenizer_vocab(run)
     if not has_byte_pieces(sp):
         print("dqt.export: note: the tokenizer has no byte pieces (dqt-train "
@@ -607,6 +616,9 @@ def main(argv=None) -> int:
                          "(packed when the projections are ternary)")
     ap.add_argument("--type", default="tq2_0",
                     help="gguf: tq2_0 (default), tq1_0 (ternary projections) or f32")
+    ap.add_argument("--embedding-type", default="f32",
+                    help="gguf: the token embedding (also the LM head) in f32 (default, "
+                         "exact) or f16 (half the bytes, rounded)")
     ap.add_argument("--ternarize", action="store_true",
                     help="export BitNet's absmean ternarization of an n-bit or float run "
                          "(what dqt-train's eval_ppl_ternary evaluates)")
@@ -622,7 +634,10 @@ def main(argv=None) -> int:
                       "dqt-train's forward pass applies", file=sys.stderr)
             kind = "packed ternary" if packed else "float"
         else:
-            write_gguf(run, a.out, a.type, a.ternarize, a.force)
+            write_gguf(run, a.out, a.type, a.ternarize, a.force, a.embedding_type)
+            if a.embedding_type == "f16":
+                print("dqt.export: note: token embedding rounded to f16 (also the LM "
+                      "head): not exactly the trained model", file=sys.stderr)
             if a.type == "f32":
                 print("dqt.export: note: F32 projections: llama.cpp runs them without "
                       "8-bit activation quantization, which dqt-train's forward pass "

@@ -80,6 +80,9 @@ def runs(tmp_path_factory, data_dir):
                     "--tie-embeddings", *SHAPE],
             "bitnet": ["--method", "bitnet", "--tie-embeddings", *SHAPE],
             "four": ["--method", "dqt", "--bits", "4", "--tie-embeddings", *SHAPE],
+            # Embedding and norm gains as integers too (exported as f32 q*delta).
+            "all": ["--method", "dqt", "--bits", "1.58", "--quantize", "all",
+                    "--tie-embeddings", *SHAPE],
         }[name]
         out = root / name
         cmd = [TRAIN, "--preset", "tiny", "--data-dir", str(data_dir), "--out", str(out),
@@ -150,7 +153,7 @@ def hf_logits(folder, tokens):
         return model, model(tokens).logits
 
 
-@pytest.mark.parametrize("run_name", ["ternary", "ti8", "bitnet"])
+@pytest.mark.parametrize("run_name", ["ternary", "ti8", "bitnet", "all"])
 def test_hf_ternary_matches_dqt_train(runs, tmp_path, run_name):
     run = runs(run_name)
     out = tmp_path / "hf"
@@ -257,14 +260,18 @@ def llama_ppl(path, tokens):
 
 
 @pytest.mark.parametrize("run_name,qtype", [("ternary", "tq2_0"), ("ternary", "tq1_0"),
+                                            ("ternary", "tq2_0-f16emb"),
                                             ("rows", "tq2_0"), ("ti8", "tq2_0"),
-                                            ("four", "tq2_0")])
+                                            ("four", "tq2_0"), ("all", "tq2_0")])
 def test_llama_cpp_perplexity(runs, tmp_path, run_name, qtype):
     run = runs(run_name)
     out = tmp_path / f"model-{qtype}.gguf"
     # A 4-bit run is exported ternarized, and compared with dqt-train's
     # evaluation of the same ternarization (eval_loss_ternary).
     extra = ["--ternarize"] if run_name == "four" else []
+    if qtype.endswith("-f16emb"):
+        qtype = qtype[:-len("-f16emb")]
+        extra += ["--embedding-type", "f16"]
     export_ok(run, "--format", "gguf", "--type", qtype, "--out", out, *extra)
     tokens, _, eval_loss = dumped(run)
     summary = json.loads((run / "summary.json").read_text())

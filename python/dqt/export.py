@@ -483,6 +483,10 @@ def ternary_blocks(p: Ternary, qtype):
     import gguf
     ref = p.delta.max().reshape(1).to(torch.float32)
     ratio = (p.delta / ref).to(torch.float32)
+    if float(ratio.min()) < 2.0 ** -14:
+        # Below fp16's normal range a block scale loses precision.
+        raise ExportError("a row's delta is below 2^-14 of its tensor's largest: "
+                          "fp16 block scales cannot hold it to 2^-11")
     x = p.t.to(torch.float32) * (ratio if ratio.numel() == 1 else ratio[:, None])
     # gguf's quantizer: block scale d = max|x| (the row's ratio, or 0 for an
     # all-zero block) and t = round(x / d), which gives back the integers.

@@ -245,8 +245,10 @@ def test_hf_float_export_of_8bit_run(runs, tmp_path):
 def llama_ppl(path, tokens):
     from llama_cpp import Llama
     T = tokens.shape[1] - 1
+    # One thread: ggml's OpenMP workers spin while waiting, which a shared
+    # 2-core machine punishes; the model is tiny.
     llm = Llama(model_path=str(path), n_ctx=256, n_batch=T, n_ubatch=T, logits_all=True,
-                n_threads=2, verbose=False)
+                n_threads=1, n_threads_batch=1, verbose=False)
     nll, n = 0.0, 0
     for w in tokens.tolist():
         llm.reset()

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dqt/Runtime/Adafactor.h"
+#include "dqt/Runtime/Checkpoint.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelBundle.h"
 #include "dqt/Runtime/KernelCache.h"
@@ -509,6 +510,27 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "no bundle or was made for another kernel ABI or numerics contract.");
   m.attr("WITH_COMPILER") = runtimeHasCompiler();
 
+  m.def(
+      "load_checkpoint",
+      [](const std::string &path) {
+        checkpoint::Contents c;
+        try {
+          c = checkpoint::load(path);
+        } catch (const c10::Error &e) {
+          throw py::value_error(e.what_without_backtrace());
+        }
+        py::dict tensors, metadata;
+        for (const auto &[name, t] : c.tensors)
+          tensors[py::str(name)] = t;
+        for (const auto &[key, value] : c.metadata)
+          metadata[py::str(key)] = value;
+        return py::make_tuple(tensors, metadata);
+      },
+      py::arg("path"),
+      "Reads and validates a file in the runtime's checkpoint format "
+      "(safetensors with an xxh64 checksum per tensor): (tensors, metadata) "
+      "dicts. Raises ValueError with the reason (truncated, bad header, "
+      "checksum mismatch, ...).");
   m.def("activation_quant8", &nn::activationQuant8, py::arg("x"));
   m.def("ternarize", &nn::ternarize, py::arg("w"));
 

@@ -37,6 +37,32 @@ if ! "$PY" -c "import torch, pytest, numpy, matplotlib" >/dev/null 2>&1; then
   "$PY" -m pip install -q "torch==2.15.*" pytest numpy matplotlib
 fi
 
+# The engines the export tests load models in (docs/design.md, "Export"):
+# transformers (+ accelerate, which its BitNet loader requires), safetensors,
+# sentencepiece, gguf, and llama-cpp-python, which builds llama.cpp from its
+# PyPI sdist (CPU only). That build is slow (about 10 minutes on 2 cores), so
+# its wheel is kept in $BUILD/wheels (DQT_WHEEL_DIR) and installed from
+# there when present.
+LLAMA_CPP_VERSION=${DQT_LLAMA_CPP_VERSION:-0.3.36}
+if ! "$PY" -c "import transformers, accelerate, safetensors, sentencepiece, google.protobuf, gguf" >/dev/null 2>&1; then
+  echo "setup: installing Python packages (transformers, accelerate, safetensors, sentencepiece, protobuf, gguf) for $PY"
+  "$PY" -m pip install -q "transformers>=5,<6" accelerate safetensors sentencepiece protobuf "gguf>=0.17"
+fi
+if ! "$PY" -c "import llama_cpp" >/dev/null 2>&1; then
+  wheels=${DQT_WHEEL_DIR:-$BUILD/wheels}
+  mkdir -p "$wheels"
+  if ! ls "$wheels"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>&1; then
+    echo "setup: building llama-cpp-python $LLAMA_CPP_VERSION from source (llama.cpp, CPU only) into $wheels"
+    CMAKE_ARGS="-DGGML_CUDA=OFF -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" \
+      CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
+      "$PY" -m pip wheel -q --no-deps --no-binary llama-cpp-python -w "$wheels" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  fi
+  # The wheel from $wheels (never a rebuild here); its pure-Python
+  # dependencies from the index.
+  "$PY" -m pip install -q --find-links "$wheels" --only-binary llama-cpp-python \
+    "llama-cpp-python==$LLAMA_CPP_VERSION"
+fi
+
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -G Ninja -B "$BUILD" -S . \
     -DCMAKE_BUILD_TYPE=Release \

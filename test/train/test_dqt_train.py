@@ -131,7 +131,9 @@ def test_state_accounting(tmp_path, data_dir, tokenizer):
      "--state-dtype", "bf16"],
     ["--bits", "8", "--optimizer", "adafactor"],
     # One delta per output row (norm gains keep one per tensor).
-    ["--bits", "4", "--scale", "row", "--quantize", "all"]])
+    ["--bits", "4", "--scale", "row", "--quantize", "all"],
+    # Tied embeddings: one integer weight at both ends, stepped once.
+    ["--bits", "1.58", "--quantize", "all", "--tie-embeddings"]])
 def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
     full, split = tmp_path / "full", tmp_path / "split"
     args = ["--method", "dqt", *variant, "--steps", "20", "--lr", "3e-3"]
@@ -145,6 +147,43 @@ def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
     assert a["state_sha256"] == b["state_sha256"]
     assert [r["loss"] for r in log_rows(full)] == \
         [r["loss"] for r in log_rows(split)]
+
+
+def test_tied_embeddings(tmp_path, data_dir, tokenizer):
+    tied, untied = tmp_path / "tied", tmp_path / "untied"
+    args = ["--method", "fp32", "--steps", "4"]
+    train(untied, data_dir, tokenizer, *args)
+    train(tied, data_dir, tokenizer, *args, "--tie-embeddings", "--stop-after", "2")
+    a, b = summary(untied), summary(tied)
+    assert a["params"] - b["params"] == a["vocab"] * 64, (a, b)
+    assert b["shape"]["tie_embeddings"] and not a["shape"]["tie_embeddings"]
+    ckpt = next((tied / "checkpoints").iterdir())
+    raw = (ckpt / "model.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    assert "param.embed_tokens" in header and "param.lm_head" not in header
+    assert header["__metadata__"]["run.tie_embeddings"] == "1"
+    # A resume must name the setting it lacks.
+    r = train(tied, data_dir, tokenizer, *args, "--resume", check=False)
+    assert r.returncode != 0
+    assert "it was run with run.tie_embeddings = 1, this run has no such " \
+        "setting" in r.stderr, r.stderr
+    train(tied, data_dir, tokenizer, *args, "--tie-embeddings", "--resume")
+    assert summary(tied)["steps"] == 4
+
+
+def test_byte_fallback_tokenizer(tmp_path, data_dir, tokenizer):
+    # A new tokenizer gets the 256 byte pieces; an existing one without them
+    # is refused by --byte-fallback.
+    tok = tmp_path / "bytes.model"
+    train(tmp_path / "a", data_dir, tok, "--method", "fp32", "--steps", "1",
+          "--byte-fallback")
+    vocab = (tmp_path / "bytes.vocab").read_text().splitlines()
+    assert sum(line.startswith("<0x") for line in vocab) == 256
+    train(tmp_path / "b", data_dir, tokenizer, "--method", "fp32", "--steps", "1")
+    r = train(tmp_path / "c", data_dir, tokenizer, "--method", "fp32",
+              "--steps", "1", "--byte-fallback", check=False)
+    assert r.returncode != 0 and "was trained without byte pieces" in r.stderr, \
+        r.stderr
 
 
 def test_resume_is_bit_exact_with_float_adamw(tmp_path, data_dir, tokenizer):
@@ -223,6 +262,8 @@ def test_resume_of_a_numerics_v1_run_is_refused(tmp_path, data_dir, tokenizer):
     (["--scale", "column"], "--scale must be tensor or row"),
     (["--method", "fp32", "--scale", "row"], "--scale row needs --method dqt"),
     (["--device", "tpu"], "unknown device 'tpu' (cpu, cuda or cuda:N)"),
+    (["--dim", "100", "--heads", "3"], "--dim 100 must split into --heads 3"),
+    (["--ffn", "-1"], "must be >= 0"),
 ])
 def test_bad_command_lines(tmp_path, data_dir, args, message):
     base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",
@@ -312,5 +353,7 @@ def test_help_documents_the_options():
     assert r.returncode == 0
     for opt in ["--preset", "--method", "--bits", "--steps", "--data-dir",
                 "--out", "--resume", "--ternary-inference", "--optimizer",
-                "--quantize", "--state-dtype", "--scale", "--save-every"]:
+                "--quantize", "--state-dtype", "--scale", "--save-every",
+                "--tie-embeddings", "--dim", "--ffn", "--layers", "--heads",
+                "--dump-eval", "--byte-fallback"]:
         assert opt in r.stdout

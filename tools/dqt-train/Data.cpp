@@ -39,7 +39,7 @@ void checkDataDir(const std::string &dataDir) {
 }
 
 Tokenizer::Tokenizer(const std::string &modelPath, const std::string &dataDir,
-                     int vocabSize)
+                     int vocabSize, bool byteFallback)
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   if (!fs::exists(modelPath)) {
     std::string inputs;
@@ -49,12 +49,12 @@ Tokenizer::Tokenizer(const std::string &modelPath, const std::string &dataDir,
     // file never see a partial model.
     std::string prefix =
         modelPath + ".tmp" + std::to_string(::getpid());
-    std::string args =
-        "--input=" + inputs + " --model_prefix=" + prefix +
-        " --vocab_size=" + std::to_string(vocabSize) +
-        " --model_type=bpe --character_coverage=0.9995"
-        " --hard_vocab_limit=false --input_sentence_size=0"
-        " --num_threads=2 --minloglevel=1";
+    std::string args = "--input=" + inputs + " --model_prefix=" + prefix +
+                       " --vocab_size=" + std::to_string(vocabSize) +
+                       " --model_type=bpe --character_coverage=0.9995"
+                       " --hard_vocab_limit=false --input_sentence_size=0"
+                       " --num_threads=2 --minloglevel=1" +
+                       std::string(byteFallback ? " --byte_fallback=true" : "");
     auto status = sentencepiece::SentencePieceTrainer::Train(args);
     TORCH_CHECK(status.ok(), "dqt-train: training the tokenizer failed: ",
                 status.ToString());
@@ -64,6 +64,17 @@ Tokenizer::Tokenizer(const std::string &modelPath, const std::string &dataDir,
   auto status = sp_->Load(modelPath);
   TORCH_CHECK(status.ok(), "dqt-train: cannot load tokenizer ", modelPath, ": ",
               status.ToString());
+  TORCH_CHECK(!byteFallback || hasBytePieces(),
+              "dqt-train: --byte-fallback: ", "the tokenizer ", modelPath,
+              " was trained without byte pieces (name a new file, or "
+              "train without --byte-fallback)");
+}
+
+bool Tokenizer::hasBytePieces() const {
+  int n = 0;
+  for (int i = 0; i < sp_->GetPieceSize(); ++i)
+    n += sp_->IsByte(i) ? 1 : 0;
+  return n == 256;
 }
 
 Tokenizer::~Tokenizer() = default;

@@ -35,11 +35,16 @@ class Tokenizer {
 public:
   /// Loads `modelPath`, or, when it does not exist, trains one with
   /// `vocabSize` pieces on the train split and writes it there atomically
-  /// (so runs can share one file).
+  /// (so runs can share one file). `byteFallback`: the trained model has
+  /// SentencePiece's 256 byte pieces (<0x00>..<0xFF>) for characters
+  /// outside the vocabulary, as llama.cpp's tokenizer needs; an existing
+  /// model without them is then refused.
   Tokenizer(const std::string &modelPath, const std::string &dataDir,
-            int vocabSize);
+            int vocabSize, bool byteFallback = false);
   ~Tokenizer();
   int size() const;
+  /// Whether the model has the byte pieces (byte fallback).
+  bool hasBytePieces() const;
   /// The token ids of a file: paragraphs (runs of non-empty lines joined by
   /// spaces), each followed by the end-of-sequence id.
   std::vector<int32_t> encodeFile(const std::string &path) const;

@@ -139,7 +139,8 @@ Model::Model(const ModelShape &shape, const MethodConfig &method, uint64_t seed)
     blocks_.push_back(b);
   }
   finalNorm_ = &add("norm", ones(), false);
-  head_ = &add("lm_head", normal(shape.vocab, d), false);
+  if (!shape.tiedEmbeddings)
+    head_ = &add("lm_head", normal(shape.vocab, d), false);
 
   // forward() extends the tables when a longer sequence comes.
   ropeTables(shape.seqLen);
@@ -213,14 +214,18 @@ at::Tensor Model::forward(const at::Tensor &tokens) {
   int64_t T = tokens.size(1);
   if (T > cos_.size(0))
     ropeTables(T);
-  at::Tensor h = at::embedding(embed_->value(), tokens);
+  at::Tensor embed = embed_->value();
+  at::Tensor h = at::embedding(embed, tokens);
   for (Block &b : blocks_) {
     h = h + attention(b, rmsNorm(h, *b.attnNorm));
     at::Tensor x = rmsNorm(h, *b.mlpNorm);
     at::Tensor m = at::silu(b.gate->linear(x)) * b.up->linear(x);
     h = h + b.down->linear(rmsNorm(m, *b.mlpSubNorm));
   }
-  return head_->linear(rmsNorm(h, *finalNorm_));
+  h = rmsNorm(h, *finalNorm_);
+  // The tied head is a float matmul, as an untied one (Weight::linear of a
+  // non-linear weight): no activation quantization.
+  return head_ ? head_->linear(h) : at::matmul(h, embed.t());
 }
 
 } // namespace dqt::train

@@ -1,9 +1,12 @@
 //===- Model.h - the LLaMA-structured decoder of dqt-train ------*- C++ -*-===//
 //
 // Decoder-only, LLaMA-structured (RMSNorm, RoPE, SwiGLU, causal multi-head
-// attention, untied embeddings) with BitNet b1.58's sub-layer norms before
-// o_proj and down_proj. Every weight is a `Weight`: a float parameter
-// (fp32, bitnet) or integers only (dqt).
+// attention, untied embeddings unless ModelShape::tiedEmbeddings) with BitNet
+// b1.58's sub-layer norms before o_proj and down_proj: the graph of Hugging
+// Face's BitNetForCausalLM with hidden_act silu, and, with tied embeddings,
+// of llama.cpp's `bitnet` architecture (docs/design.md, "Export"). Every
+// weight is a `Weight`: a float parameter (fp32, bitnet) or integers only
+// (dqt).
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +28,9 @@ namespace dqt::train {
 struct ModelShape {
   int64_t dim, ffn, layers, heads, vocab;
   int64_t seqLen, batch; ///< defaults of the preset's training runs
+  /// The LM head is the token embedding (no lm_head weight), as llama.cpp's
+  /// `bitnet` graph computes it.
+  bool tiedEmbeddings = false;
 };
 
 /// The named presets: tiny, small, 130m, 320m, 1b. Throws on an unknown name.
@@ -103,7 +109,9 @@ struct Block {
 class Model {
 public:
   Model(const ModelShape &shape, const MethodConfig &method, uint64_t seed);
-  /// tokens [B, T] int64 -> logits [B, T, vocab].
+  /// tokens [B, T] int64 -> logits [B, T, vocab]. With tied embeddings the
+  /// embedding's value is taken once and used by both ends, so its gradient
+  /// reaches the weight (and a step inside the backward pass) once.
   at::Tensor forward(const at::Tensor &tokens);
   std::vector<Weight *> weights();
   const ModelShape &shape() const { return shape_; }
@@ -123,7 +131,8 @@ private:
   ModelShape shape_;
   MethodConfig method_;
   std::vector<std::unique_ptr<Weight>> weights_;
-  Weight *embed_, *finalNorm_, *head_;
+  Weight *embed_, *finalNorm_;
+  Weight *head_ = nullptr; ///< null with tied embeddings
   std::vector<Block> blocks_;
   at::Tensor cos_, sin_; ///< RoPE tables [maxT, headDim/2]
 };

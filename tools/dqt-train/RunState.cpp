@@ -148,6 +148,13 @@ int64_t loadCheckpoint(const std::string &dir, RunState &state,
     TORCH_CHECK(meta(key) == value, "dqt-train: cannot resume from ", dir,
                 ": it was run with ", key, " = ", meta(key), ", this run has ",
                 value);
+  // A setting the checkpoint has and this run lacks (a key written only
+  // when set, such as run.tie_embeddings) is a mismatch too.
+  for (const auto &[key, value] : c.metadata)
+    TORCH_CHECK(key.rfind("run.", 0) != 0 || key == "run.step" ||
+                    config.count(key),
+                "dqt-train: cannot resume from ", dir, ": it was run with ",
+                key, " = ", value, ", this run has no such setting");
   int64_t step = std::stoll(meta("run.step"));
 
   // Validate the float side completely before touching anything.

@@ -7,6 +7,8 @@
 #include "Data.h"
 #include "RunState.h"
 
+#include "dqt/Runtime/Checkpoint.h"
+
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +57,13 @@ void TrainOptions::validate() const {
   TORCH_CHECK(stateDtype == "f32" || method == "dqt",
               "dqt-train: --state-dtype bf16 needs --method dqt (the float "
               "baselines keep torch's f32 AdamW states)");
+  TORCH_CHECK(dim >= 0 && ffn >= 0 && layers >= 0 && heads >= 0,
+              "dqt-train: --dim, --ffn, --layers and --heads must be >= 0");
+  ModelShape s = shape();
+  TORCH_CHECK(s.dim > 0 && s.ffn > 0 && s.layers > 0 && s.heads > 0 &&
+                  s.dim % s.heads == 0 && (s.dim / s.heads) % 2 == 0,
+              "dqt-train: --dim ", s.dim, " must split into --heads ", s.heads,
+              " heads of even size");
   if (memoryOnly)
     return;
   TORCH_CHECK(steps > 0, "dqt-train: --steps must be > 0, got ", steps);
@@ -89,6 +98,15 @@ ModelShape TrainOptions::shape() const {
     s.batch = batch;
   if (vocab)
     s.vocab = vocab;
+  if (dim)
+    s.dim = dim;
+  if (ffn)
+    s.ffn = ffn;
+  if (layers)
+    s.layers = layers;
+  if (heads)
+    s.heads = heads;
+  s.tiedEmbeddings = tieEmbeddings;
   return s;
 }
 
@@ -185,21 +203,47 @@ RunConfig runConfig(const TrainOptions &o, const ModelShape &s) {
     std::snprintf(buf, sizeof(buf), "%a", v); // exact
     return std::string(buf);
   };
-  return {{"run.preset", o.preset},
-          {"run.method", o.methodConfig().label()},
-          {"run.optimizer", o.optimizer},
-          {"run.state_dtype", o.stateDtype},
-          {"run.shape",
-           std::to_string(s.dim) + "/" + std::to_string(s.ffn) + "/" +
-               std::to_string(s.layers) + "/" + std::to_string(s.heads) + "/" +
-               std::to_string(s.vocab)},
-          {"run.seq_len", std::to_string(s.seqLen)},
-          {"run.batch", std::to_string(s.batch)},
-          {"run.seed", std::to_string(o.seed)},
-          {"run.lr", num(o.lr)},
-          {"run.weight_decay", num(o.weightDecay)},
-          {"run.betas", num(o.beta1) + "," + num(o.beta2)},
-          {"run.eps", num(o.eps)}};
+  RunConfig c = {{"run.preset", o.preset},
+                 {"run.method", o.methodConfig().label()},
+                 {"run.optimizer", o.optimizer},
+                 {"run.state_dtype", o.stateDtype},
+                 {"run.shape",
+                  std::to_string(s.dim) + "/" + std::to_string(s.ffn) + "/" +
+                      std::to_string(s.layers) + "/" + std::to_string(s.heads) +
+                      "/" + std::to_string(s.vocab)},
+                 {"run.seq_len", std::to_string(s.seqLen)},
+                 {"run.batch", std::to_string(s.batch)},
+                 {"run.seed", std::to_string(o.seed)},
+                 {"run.lr", num(o.lr)},
+                 {"run.weight_decay", num(o.weightDecay)},
+                 {"run.betas", num(o.beta1) + "," + num(o.beta2)},
+                 {"run.eps", num(o.eps)}};
+  // Only when set: checkpoints of untied runs stay as they were.
+  if (s.tiedEmbeddings)
+    c["run.tie_embeddings"] = "1";
+  return c;
+}
+
+/// Writes the evaluation windows ("tokens" [n, T+1] int64) and the model's
+/// logits on them ("logits" [n, T, vocab] f32, the forward pass that gave
+/// eval_loss) to `path`, in the checkpoint format.
+void dumpEval(Model &model, const at::Tensor &windows, int64_t batch,
+              double evalLoss, const std::string &path) {
+  torch::NoGradGuard noGrad;
+  int64_t T = windows.size(1) - 1;
+  std::vector<at::Tensor> parts;
+  for (int64_t i = 0; i < windows.size(0); i += batch) {
+    at::Tensor w = windows.narrow(0, i, std::min(batch, windows.size(0) - i));
+    parts.push_back(
+        model.forward(w.narrow(1, 0, T).to(model.device())).cpu().contiguous());
+  }
+  checkpoint::Contents c;
+  c.tensors.emplace_back("tokens", windows.contiguous());
+  c.tensors.emplace_back("logits", at::cat(parts, 0));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", evalLoss);
+  c.metadata["eval_loss"] = buf;
+  checkpoint::save(path, c);
 }
 
 /// One row of log.csv.
@@ -266,7 +310,7 @@ int run(const TrainOptions &opts) {
   std::string tokPath = opts.tokenizer.empty()
                             ? (fs::path(opts.out) / "tokenizer.model").string()
                             : opts.tokenizer;
-  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab));
+  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab), opts.byteFallback);
   shape.vocab = tok.size();
   std::vector<int32_t> trainTokens;
   for (const std::string &f : trainFiles()) {
@@ -396,6 +440,8 @@ int run(const TrainOptions &opts) {
   // ternarized as in the ternary-inference variant).
   auto e0 = Clock::now();
   double evalLoss = evaluate(model, evalSet, shape.batch);
+  if (!opts.dumpEval.empty())
+    dumpEval(model, evalSet, shape.batch, evalLoss, opts.dumpEval);
   nlohmann::json summary;
   if (method.method == Method::Dqt && !method.ternaryInference) {
     for (Weight *w : state.quantizedWeights)
@@ -426,6 +472,11 @@ int run(const TrainOptions &opts) {
   summary["seq_len"] = shape.seqLen;
   summary["batch"] = shape.batch;
   summary["vocab"] = shape.vocab;
+  summary["shape"] = {{"dim", shape.dim},
+                      {"ffn", shape.ffn},
+                      {"layers", shape.layers},
+                      {"heads", shape.heads},
+                      {"tie_embeddings", shape.tiedEmbeddings}};
   summary["params"] = memory.params;
   summary["quantized_params"] = memory.quantizedParams;
   summary["initial_loss"] = initialLoss;

@@ -31,11 +31,17 @@ struct TrainOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
   uint64_t seed = 42;
   int64_t seqLen = 0, batch = 0; ///< 0: the preset's
+  int64_t dim = 0, ffn = 0, layers = 0, heads = 0; ///< 0: the preset's
+  bool tieEmbeddings = false;    ///< LM head = token embedding (llama.cpp)
   int vocab = 0;                 ///< 0: the preset's
   std::string tokenizer;         ///< default OUT/tokenizer.model
+  bool byteFallback = false;     ///< tokenizer with byte pieces (llama.cpp)
   int64_t saveEvery = 0;         ///< 0: only at the end
   int64_t logEvery = 10;
   int64_t evalTokens = 65536;
+  /// Also write the evaluation windows and their logits there (tests of
+  /// the exported models: docs/design.md, "Export").
+  std::string dumpEval;
   int threads = 0; ///< 0: ATen's default
   std::string device = "cpu"; ///< cpu | cuda | cuda:N
   bool stepInBackward = true;

@@ -83,6 +83,17 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--batch", o.batch, "Sequences per step (0: preset's)")
       ->capture_default_str();
+  app.add_option("--dim", o.dim, "Model width (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--ffn", o.ffn, "MLP width (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--layers", o.layers, "Decoder layers (0: preset's)")
+      ->capture_default_str();
+  app.add_option("--heads", o.heads, "Attention heads (0: preset's)")
+      ->capture_default_str();
+  app.add_flag("--tie-embeddings", o.tieEmbeddings,
+               "LM head = token embedding (no lm_head weight), as llama.cpp's "
+               "bitnet architecture computes it (needed for GGUF export)");
   app.add_option("--vocab", o.vocab,
                  "Tokenizer pieces to train (0: preset's)")
       ->capture_default_str();
@@ -95,12 +106,19 @@ int main(int argc, char **argv) {
   app.add_option("--log-every", o.logEvery,
                  "Progress line every N steps when not on a terminal")
       ->capture_default_str();
+  app.add_flag("--byte-fallback", o.byteFallback,
+               "Train the tokenizer with SentencePiece's 256 byte pieces for "
+               "characters outside its vocabulary (llama.cpp's tokenizer "
+               "needs them to take any text)");
   app.add_option("--eval-tokens", o.evalTokens,
                  "WikiText-2 test tokens evaluated at the end")
       ->capture_default_str();
   app.add_option("--device", o.device,
                  "cpu (default), cuda or cuda:N: where the model, the "
                  "batches and the optimizer steps run");
+  app.add_option("--dump-eval", o.dumpEval,
+                 "Also write the evaluation windows and their logits to this "
+                 "file (safetensors; for checking exported models)");
   app.add_option("--threads", o.threads, "CPU threads (0: ATen's default)")
       ->capture_default_str();
   app.add_option("--step-in-backward", o.stepInBackward,

@@ -47,7 +47,7 @@ std::unique_ptr<MLIRContext> createContext() {
 
 llvm::StringRef compilerVersion() {
   // Bump when the generated code may change (passes, numerics, layout).
-  return "dqt-compiler-5;numerics-2;mlir-" MLIR_VERSION_STRING_FOR_DQT;
+  return "dqt-compiler-6;numerics-2;mlir-" MLIR_VERSION_STRING_FOR_DQT;
 }
 
 JitModule::~JitModule() = default;

@@ -20,6 +20,7 @@ bool KernelArg::isBuffer() const {
   case KernelArgKind::DeltaRows:
   case KernelArgKind::DeltaNextRows:
   case KernelArgKind::RowMax:
+  case KernelArgKind::RowAbsMax:
     return true;
   default:
     return false;
@@ -56,6 +57,8 @@ std::string KernelArg::name() const {
     return "hyper[" + std::to_string(hyper) + "]";
   case KernelArgKind::RowMax:
     return "row_max";
+  case KernelArgKind::RowAbsMax:
+    return "row_abs_max";
   }
   return "?";
 }
@@ -84,6 +87,8 @@ std::vector<KernelArg> stepKernelArgs(const StepConfig &config) {
     args.push_back({K::DeltaNext});
   if (rows) // after the weights, the states and max(q')
     args.push_back({K::RowMax, 0, (adam ? 3 : 2) + 1});
+  if (rows && config.rule == ScaleRule::AbsMax) // last, after the counts
+    args.push_back({K::RowAbsMax, 0, (adam ? 3 : 2) + 4});
   return args;
 }
 
@@ -111,6 +116,9 @@ void packStepKernelArgs(KernelArgs &args, const StepConfig &config,
       break;
     case KernelArgKind::RowMax:
       args.addBuffer(v.rowMax, v.numRows);
+      break;
+    case KernelArgKind::RowAbsMax:
+      args.addBuffer(v.rowAbsMax, v.numRows);
       break;
     case KernelArgKind::Seed:
       args.addScalar<int64_t>(int64_t(v.seed));

@@ -73,6 +73,7 @@ public:
     case KernelArgKind::DeltaNextRows:
       return vec(f32);
     case KernelArgKind::RowMax:
+    case KernelArgKind::RowAbsMax:
       return vec(b.getI32Type());
     case KernelArgKind::Seed:
     case KernelArgKind::Step:
@@ -164,8 +165,10 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   };
   bool adam = config.optimizer == Optimizer::AdamW;
   bool rows = config.scale == ScaleMode::Row;
+  bool absMax = config.rule == ScaleRule::AbsMax;
   // The new weights and states, max(q'), [each row's max(q')], changed,
-  // non-finite: the order stepKernelArgs documents.
+  // non-finite, [max|w2|, per tensor or per row]: the order stepKernelArgs
+  // documents.
   SmallVector<Type> results = {vec(i8), vec(stateElem)};
   if (adam)
     results.push_back(vec(stateElem));
@@ -175,6 +178,8 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
   if (rows)
     results.insert(results.begin() + f.resultOf(KernelArgKind::RowMax),
                    vec(b.getI32Type()));
+  if (absMax)
+    results.push_back(rows ? Type(vec(b.getI32Type())) : b.getI32Type());
   f.func.setFunctionType(
       b.getFunctionType(f.func.getArgumentTypes(), results));
 
@@ -236,6 +241,19 @@ OwningOpRef<ModuleOp> buildStepModule(MLIRContext &ctx,
     rets.insert(rets.begin() + f.resultOf(KernelArgKind::RowMax),
                 mlir::dqt::ReduceMaxRowsOp::create(
                     b, loc, vec(b.getI32Type()), q1Masked, rowLength));
+  if (absMax) {
+    // The absmax rule's by-product: max|w2| over the updated values before
+    // rounding and clamping (the current value where the gradient is not
+    // finite), created after the other reductions so that it is the last
+    // tensor (or row) reduction of the fused step.
+    Value kept =
+        mlir::dqt::MaskNonFiniteOp::create(b, loc, vec(f32), g, updated, w);
+    rets.push_back(
+        rows ? Value(mlir::dqt::ReduceAbsMaxRowsOp::create(
+                   b, loc, vec(b.getI32Type()), kept, rowLength))
+             : Value(mlir::dqt::ReduceAbsMaxOp::create(b, loc, b.getI32Type(),
+                                                       kept)));
+  }
   func::ReturnOp::create(b, loc, rets);
   return module;
 }

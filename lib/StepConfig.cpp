@@ -22,14 +22,18 @@ std::string StepConfig::key() const {
     k += "-p2";
   if (scale == ScaleMode::Row)
     k += "-rows";
+  if (rule == ScaleRule::AbsMax)
+    k += "-absmax";
   return k + (stateType == StateType::BF16 ? "-gf32-sbf16" : "-gf32-sf32");
 }
 
 void StepConfig::validate() const {
   if (floatWeights) {
-    if (packed || stateType != StateType::F32 || scale != ScaleMode::Tensor)
+    if (packed || stateType != StateType::F32 || scale != ScaleMode::Tensor ||
+        rule != ScaleRule::MaxQ)
       throw std::invalid_argument("dqt: float-mode weights take no packing, "
-                                  "no per-row scale and keep f32 states");
+                                  "no per-row scale, no scale rule and keep "
+                                  "f32 states");
     return;
   }
   if (!ternary && (bits < 2 || bits > 8))
@@ -39,6 +43,10 @@ void StepConfig::validate() const {
     throw std::invalid_argument("dqt: packed weight storage (4 per byte) is "
                                 "for ternary weights only, got " +
                                 std::to_string(bits) + " bits");
+  if (ternary && rule == ScaleRule::AbsMax)
+    throw std::invalid_argument(
+        "dqt: the absmax scale rule is for 2..8-bit grids; ternary weights "
+        "keep the paper's rule (docs/numerics.md, \"Scale rules\")");
 }
 
 StepConfig StepConfig::fromKey(const std::string &key) {
@@ -76,6 +84,8 @@ StepConfig StepConfig::fromKey(const std::string &key) {
     c.packed = true, ++i;
   if (i < parts.size() && parts[i] == "rows")
     c.scale = ScaleMode::Row, ++i;
+  if (i < parts.size() && parts[i] == "absmax")
+    c.rule = ScaleRule::AbsMax, ++i;
   if (parts.size() - i != 2 || parts[i] != "gf32")
     throw bad("expected -gf32-s<f32|bf16> at the end");
   if (parts[i + 1] == "sbf16")
@@ -105,6 +115,10 @@ std::vector<StepConfig> standardStepConfigs() {
           c.scale = scale;
           c.stateType = states;
           all.push_back(c);
+          if (!c.ternary) {
+            c.rule = ScaleRule::AbsMax;
+            all.push_back(c);
+          }
         }
       }
     }

@@ -17,9 +17,10 @@ struct ExpandNextDelta : public OpRewritePattern<NextDeltaOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(NextDeltaOp op,
                                 PatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op,
-                       buildNextDelta(rewriter, op.getLoc(), op.getDelta(),
-                                      op.getMaxQ(), op.getGrid().getBounds()));
+    auto build = op.getRule() == ScaleRule::absmax ? buildNextDeltaAbsMax
+                                                    : buildNextDelta;
+    rewriter.replaceOp(op, build(rewriter, op.getLoc(), op.getDelta(),
+                                 op.getMaxQ(), op.getGrid().getBounds()));
     return success();
   }
 };

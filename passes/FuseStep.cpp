@@ -86,6 +86,8 @@ LogicalResult planStreams(StepPlan &plan) {
       len = e.getRowLength();
     else if (auto r = dyn_cast<ReduceMaxRowsOp>(op))
       len = r.getRowLength();
+    else if (auto r = dyn_cast<ReduceAbsMaxRowsOp>(op))
+      len = r.getRowLength();
     if (!len)
       continue;
     if (plan.rowLength && len != plan.rowLength)
@@ -106,7 +108,7 @@ LogicalResult planOperands(StepPlan &plan,
       Operation *def = v.getDefiningOp();
       if (def && inChain.contains(def))
         continue;
-      if (v == plan.rowLength && isa<ExpandRowsOp, ReduceMaxRowsOp>(op))
+      if (v == plan.rowLength && isa<ExpandRowsOp, ReduceMaxRowsOp, ReduceAbsMaxRowsOp>(op))
         continue; // the row_length operand
       auto expand = dyn_cast<ExpandRowsOp>(op);
       if (expand && v == expand.getRows()) {

@@ -51,15 +51,17 @@ void checkStepOperands(const StepConfig &config, const StepOperands &op,
   TORCH_CHECK(op.deltaRows && op.deltaNextRows && op.rowMaxQ,
               "dqt: step operands of parameter ", p,
               ": a per-row step needs deltaRows, deltaNextRows and rowMaxQ");
+  TORCH_CHECK(config.rule != ScaleRule::AbsMax || op.rowAbsMax,
+              "dqt: step operands of parameter ", p,
+              ": a per-row absmax step needs rowAbsMax");
 }
 
 void packStepArgs(KernelArgs &args, const StepConfig &config,
                   const StepOperands &op, const std::vector<float> &hyper,
                   uint64_t seed, uint64_t step) {
-  TORCH_CHECK(int(hyper.size()) == numHyperParameters(config),
-              "dqt: the ", config.key(), " kernel takes ",
-              numHyperParameters(config), " hyper-parameters, got ",
-              hyper.size());
+  TORCH_CHECK(int(hyper.size()) == numHyperParameters(config), "dqt: the ",
+              config.key(), " kernel takes ", numHyperParameters(config),
+              " hyper-parameters, got ", hyper.size());
   StepKernelValues v;
   v.weights = op.q;
   v.grad = op.grad;
@@ -68,6 +70,7 @@ void packStepArgs(KernelArgs &args, const StepConfig &config,
   v.deltaRows = op.deltaRows;
   v.deltaNextRows = op.deltaNextRows;
   v.rowMax = op.rowMaxQ;
+  v.rowAbsMax = op.rowAbsMax;
   // The weights buffer's elements: packed ternary holds 4 per byte.
   v.numel = op.numel;
   v.weightsSize = config.packed ? (op.numel + 3) / 4 : op.numel;
@@ -110,6 +113,7 @@ std::vector<StepStats> launchCpu(const Executable &kernel,
   struct Totals {
     std::atomic<int64_t> maxQ{std::numeric_limits<int64_t>::min()};
     std::atomic<int64_t> changed{0}, nonFinite{0};
+    std::atomic<int64_t> absMax{std::numeric_limits<int64_t>::min()};
   };
   std::vector<Totals> totals(params.size());
 
@@ -126,11 +130,14 @@ std::vector<StepStats> launchCpu(const Executable &kernel,
       int64_t hi = std::min(end, offsets[p + 1]) - offsets[p];
       if (lo >= hi)
         continue;
-      if (rows) // this chunk's rows, whole: lo and hi are multiples of L
-        std::fill(op.rowMaxQ + lo / op.rowLength,
-                  op.rowMaxQ + hi / op.rowLength,
-                  std::numeric_limits<int32_t>::min());
-      int64_t partial[kNumReductions];
+      if (rows) { // this chunk's rows, whole: lo and hi are multiples of L
+        for (int32_t *buf : {op.rowMaxQ, op.rowAbsMax})
+          if (buf)
+            std::fill(buf + lo / op.rowLength, buf + hi / op.rowLength,
+                      std::numeric_limits<int32_t>::min());
+      }
+      int64_t partial[kNumReductions] = {0, 0, 0,
+                                         std::numeric_limits<int64_t>::min()};
       KernelArgs args;
       packStepArgs(args, config, op, hyper, seed, step);
       args.addScalar<int64_t>(lo);
@@ -144,6 +151,7 @@ std::vector<StepStats> launchCpu(const Executable &kernel,
       atomicMax(totals[p].maxQ, partial[0]);
       totals[p].changed.fetch_add(partial[1], std::memory_order_relaxed);
       totals[p].nonFinite.fetch_add(partial[2], std::memory_order_relaxed);
+      atomicMax(totals[p].absMax, partial[3]);
     }
   });
 
@@ -152,7 +160,7 @@ std::vector<StepStats> launchCpu(const Executable &kernel,
     stats.push_back(config.floatWeights
                         ? StepStats{-1, -1, t.nonFinite.load()}
                         : StepStats{t.maxQ.load(), t.changed.load(),
-                                    t.nonFinite.load()});
+                                    t.nonFinite.load(), t.absMax.load()});
   return stats;
 }
 

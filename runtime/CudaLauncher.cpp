@@ -29,9 +29,9 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
   const CudaDriver &cu = device.driver();
   CUfunction fn = device.function(kernel, KernelCache::global().directory());
   device.bind();
-  // [max q', changed, non-finite] per parameter; float mode's one reduction,
-  // the non-finite count, is slot 0. Memsets on the stream: a copy from
-  // pageable host memory may wait for the device, and torch's streams need
+  // [max q', changed, non-finite, max|w2|] per parameter; float mode's one
+  // reduction, the non-finite count, is slot 0. Memsets on the stream: a copy
+  // from pageable host memory may wait for the device, and torch's streams need
   // not synchronize with the legacy default stream. All zero, then the
   // high word of each max slot 0x80000000 (INT64_MIN, little-endian).
   if (!params.empty())
@@ -40,28 +40,32 @@ void launchCuda(CudaDevice &device, const Executable &kernel,
              "cuMemsetD32Async");
   if (!config.floatWeights)
     for (size_t p = 0; p < params.size(); ++p)
-      cu.check(cu.cuMemsetD32Async(partials +
-                                       p * kNumReductions * sizeof(int64_t) +
-                                       4,
-                                   0x80000000u, 1, stream),
-               "cuMemsetD32Async");
+      for (int slot : {0, 3}) // max(q') and (absmax per tensor) max|w2|
+        if (slot == 0 || (config.rule == ScaleRule::AbsMax &&
+                          config.scale == ScaleMode::Tensor))
+          cu.check(
+              cu.cuMemsetD32Async(
+                  partials + (p * kNumReductions + slot) * sizeof(int64_t) + 4,
+                  0x80000000u, 1, stream),
+              "cuMemsetD32Async");
   for (size_t p = 0; p < params.size(); ++p) {
     const StepOperands &op = params[p];
     if (config.scale == ScaleMode::Row) // max-combined into atomically
-      cu.check(
-          cu.cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(op.rowMaxQ),
-                              unsigned(std::numeric_limits<int32_t>::min()),
-                              size_t(op.numel / op.rowLength), stream),
-          "cuMemsetD32Async");
+      for (int32_t *buf : {op.rowMaxQ, op.rowAbsMax})
+        if (buf)
+          cu.check(
+              cu.cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(buf),
+                                  unsigned(std::numeric_limits<int32_t>::min()),
+                                  size_t(op.numel / op.rowLength), stream),
+              "cuMemsetD32Async");
     KernelArgs args;
     packStepArgs(args, config, op, hyper, seed, step);
     args.addBuffer(reinterpret_cast<void *>(partials + p * kNumReductions *
                                                            sizeof(int64_t)),
                    kNumReductions);
-    cu.check(cu.cuLaunchKernel(fn,
-                               cudaGridBlocks(op.numel, device.multiprocessors()), 1, 1,
-                               kCudaBlockThreads, 1, 1, 0, stream, args.data(),
-                               nullptr),
+    cu.check(cu.cuLaunchKernel(
+                 fn, cudaGridBlocks(op.numel, device.multiprocessors()), 1, 1,
+                 kCudaBlockThreads, 1, 1, 0, stream, args.data(), nullptr),
              "cuLaunchKernel");
   }
 }
@@ -82,7 +86,7 @@ std::vector<StepStats> readStepStats(CudaDevice &device,
   for (size_t p = 0; p < n; ++p) {
     const int64_t *r = &out[p * kNumReductions];
     stats.push_back(config.floatWeights ? StepStats{-1, -1, r[0]}
-                                        : StepStats{r[0], r[1], r[2]});
+                                        : StepStats{r[0], r[1], r[2], r[3]});
   }
   return stats;
 }

@@ -29,6 +29,19 @@ static void printWordType(OpAsmPrinter &printer, Operation *, Type type) {
     printer << " : " << type;
 }
 
+/// `: i32` after dqt.next_delta with the absmax rule, nothing for i8.
+static ParseResult parseMaxQType(OpAsmParser &parser, Type &type) {
+  type = parser.getBuilder().getI8Type();
+  if (succeeded(parser.parseOptionalColon()))
+    return parser.parseType(type);
+  return success();
+}
+
+static void printMaxQType(OpAsmPrinter &printer, Operation *, Type type) {
+  if (!type.isInteger(8))
+    printer << " : " << type;
+}
+
 #define GET_OP_CLASSES
 #include "dqt/Dialect/DQTOps.cpp.inc"
 
@@ -155,6 +168,19 @@ LogicalResult MaskNonFiniteOp::verify() {
 LogicalResult PhiloxOp::verify() {
   if (getRounds() < 1 || getRounds() > 16)
     return emitOpError("rounds must be in [1, 16], got ") << getRounds();
+  return success();
+}
+
+LogicalResult NextDeltaOp::verify() {
+  bool absMax = getRule() == ScaleRule::absmax;
+  if (getMaxQ().getType().isInteger(absMax ? 32 : 8) == false)
+    return emitOpError("rule ")
+           << stringifyScaleRule(getRule()) << " takes "
+           << (absMax ? "the bits of max|w2| as i32" : "max q as i8")
+           << ", got " << getMaxQ().getType();
+  if (absMax && getGrid().getTernary())
+    return emitOpError("rule absmax is for 2..8-bit grids; ternary weights "
+                       "keep the paper's rule (maxq)");
   return success();
 }
 

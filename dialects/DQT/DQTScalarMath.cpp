@@ -59,6 +59,24 @@ Value mlir::dqt::buildIsFinite(OpBuilder &b, Location loc, Value x) {
                                f32Const(b, loc, INFINITY));
 }
 
+Value mlir::dqt::buildNextDeltaAbsMax(OpBuilder &b, Location loc, Value delta,
+                                      Value absMaxBits, GridBounds grid) {
+  // 0 < a < inf on the bits: +0 and -0 (INT32_MIN, an empty row) and
+  // negative bits fail sgt 0; inf and NaN are >= 0x7f800000.
+  auto c = [&](int32_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  };
+  Value positive = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                         absMaxBits, c(0));
+  Value finite = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                       absMaxBits, c(0x7f800000));
+  Value ok = arith::AndIOp::create(b, loc, positive, finite);
+  Value a = arith::BitcastOp::create(b, loc, b.getF32Type(), absMaxBits);
+  Value next =
+      arith::DivFOp::create(b, loc, a, f32Const(b, loc, float(grid.qp)));
+  return arith::SelectOp::create(b, loc, ok, next, delta);
+}
+
 Value mlir::dqt::buildNextDelta(OpBuilder &b, Location loc, Value delta,
                                 Value maxq, GridBounds grid) {
   Value zero =
@@ -331,6 +349,35 @@ Value ReduceMaxRowsOp::buildContribution(OpBuilder &b, Location loc,
   return arith::ExtSIOp::create(b, loc, b.getI32Type(), elems[0]);
 }
 CombiningKind ReduceMaxRowsOp::getCombiner() { return CombiningKind::maxsi; }
+
+/// |x| as the bits of an f32 in an i32 (the sign bit cleared), NaN as 0:
+/// non-negative floats order as these integers do.
+static Value buildAbsBits(OpBuilder &b, Location loc, Value x) {
+  Type i32 = b.getI32Type();
+  auto c = [&](int32_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  };
+  Value bits = arith::AndIOp::create(
+      b, loc, arith::BitcastOp::create(b, loc, i32, x), c(0x7fffffff));
+  Value isNan =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, bits,
+                            c(0x7f800000));
+  return arith::SelectOp::create(b, loc, isNan, c(0), bits);
+}
+
+Value ReduceAbsMaxOp::buildContribution(OpBuilder &b, Location loc,
+                                        ValueRange elems) {
+  return buildAbsBits(b, loc, elems[0]);
+}
+CombiningKind ReduceAbsMaxOp::getCombiner() { return CombiningKind::maxsi; }
+
+Value ReduceAbsMaxRowsOp::buildContribution(OpBuilder &b, Location loc,
+                                            ValueRange elems) {
+  return buildAbsBits(b, loc, elems[0]);
+}
+CombiningKind ReduceAbsMaxRowsOp::getCombiner() {
+  return CombiningKind::maxsi;
+}
 
 Value CountChangedOp::buildContribution(OpBuilder &b, Location loc,
                                         ValueRange elems) {

@@ -98,7 +98,8 @@ inline ref::Reductions runChunksPacked(const CpuStepKernel &kernel,
 /// into `rowMax` (per-row delta).
 inline StepKernelValues stepValues(const StepConfig &c, StepBuffers &b,
                                    const ref::Scalars &s, void *weights,
-                                   int64_t weightsSize, int32_t *rowMax) {
+                                   int64_t weightsSize, int32_t *rowMax,
+                                   int32_t *rowAbsMax = nullptr) {
   bool bf16 = c.stateType == StateType::BF16;
   int64_t n = b.g.size();
   StepKernelValues v;
@@ -110,6 +111,7 @@ inline StepKernelValues stepValues(const StepConfig &c, StepBuffers &b,
   v.deltaRows = s.deltaRows;
   v.deltaNextRows = s.deltaNextRows;
   v.rowMax = rowMax;
+  v.rowAbsMax = rowAbsMax;
   v.numel = n;
   v.numRows =
       c.scale == ScaleMode::Row ? (n + s.rowLength - 1) / s.rowLength : 0;
@@ -132,15 +134,21 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
   // Per-row delta: the kernel max-combines each row's max(q') into this.
   std::vector<int32_t> rowMaxStore;
   std::vector<int32_t> *rowMax = &rowMaxStore;
-  if (config.scale == ScaleMode::Row)
+  std::vector<int32_t> rowAbsMax;
+  if (config.scale == ScaleMode::Row) {
     rowMaxStore.assign((n + s.rowLength - 1) / s.rowLength,
                        std::numeric_limits<int32_t>::min());
+    if (config.rule == ScaleRule::AbsMax)
+      rowAbsMax = rowMaxStore;
+  }
   for (size_t k = 0; k + 1 < bounds.size(); ++k) {
-    int64_t partial[kNumReductions] = {0, 0, 0};
+    int64_t partial[kNumReductions] = {0, 0, 0,
+                                       std::numeric_limits<int64_t>::min()};
     KernelArgs args;
     packStepKernelArgs(args, config,
                        stepValues(config, b, s, b.q.data(),
-                                  int64_t(b.q.size()), rowMax->data()));
+                                  int64_t(b.q.size()), rowMax->data(),
+                                  rowAbsMax.data()));
     args.addScalar<int64_t>(bounds[k]);
     args.addScalar<int64_t>(bounds[k + 1]);
     args.addBuffer(partial, kNumReductions);
@@ -148,8 +156,11 @@ inline ref::Reductions runChunks(const CpuStepKernel &kernel,
     total.maxq = std::max(total.maxq, partial[0]);
     total.changed += partial[1];
     total.nonfinite += partial[2];
+    if (config.rule == ScaleRule::AbsMax && config.scale == ScaleMode::Tensor)
+      total.absMax = std::max(total.absMax, partial[3]);
   }
   total.rowMax = rowMaxStore;
+  total.rowAbsMax = rowAbsMax;
   return total;
 }
 

@@ -129,6 +129,16 @@ inline float nextDelta(float delta, int8_t maxq, int64_t qp) {
   return maxq > 0 ? float(maxq) * delta / float(qp) : delta;
 }
 
+/// The absmax rule (docs/numerics.md, "Scale rules"): a / Qp for the f32 a
+/// whose bits are `absMaxBits` when 0 < a < inf, else delta.
+inline float nextDeltaAbsMax(float delta, int32_t absMaxBits, int64_t qp) {
+  if (absMaxBits <= 0 || absMaxBits >= 0x7f800000)
+    return delta;
+  float a;
+  std::memcpy(&a, &absMaxBits, 4);
+  return a / float(qp);
+}
+
 /// Packed ternary storage (docs/numerics.md): element i is the 2-bit
 /// two's-complement code in bits 2*(i%4).. of byte i/4; unused bits are 0.
 inline void packTernary(const int8_t *q, int64_t n, uint8_t *bytes) {
@@ -171,6 +181,27 @@ struct Reductions {
   int64_t nonfinite = 0;
   /// Per-row delta: each row's max(q') (empty otherwise).
   std::vector<int32_t> rowMax;
+  /// The absmax rule's by-products (docs/numerics.md, "Scale rules"): the
+  /// bits of max|w2| (the updated value before rounding; the current value
+  /// where the gradient is not finite; NaN as 0), per tensor and per row.
+  int64_t absMax = std::numeric_limits<int64_t>::min();
+  std::vector<int32_t> rowAbsMax;
+
+  /// Max-combines element i's updated real value into the absmax maxima.
+  void maxAbs(const Scalars &s, int64_t i, float w2) {
+    int32_t bits;
+    float a = std::fabs(w2);
+    std::memcpy(&bits, &a, 4);
+    if (std::isnan(w2))
+      bits = 0;
+    absMax = std::max<int64_t>(absMax, bits);
+    if (!s.rowLength)
+      return;
+    size_t r = size_t(i / s.rowLength);
+    if (rowAbsMax.size() <= r)
+      rowAbsMax.resize(r + 1, std::numeric_limits<int32_t>::min());
+    rowAbsMax[r] = std::max<int32_t>(rowAbsMax[r], bits);
+  }
 
   /// Max-combines element i's new value into the maxima.
   void max(const Scalars &s, int64_t i, int8_t q) {
@@ -191,6 +222,7 @@ struct Reductions {
   void skip(const int8_t *q, int64_t i, const Scalars &s) {
     ++nonfinite;
     max(s, i, q[i]);
+    maxAbs(s, i, float(q[i]) * s.deltaAt(i));
   }
 };
 
@@ -200,6 +232,7 @@ inline void Reductions::round(int8_t *q, int64_t i, float w2, const Scalars &s,
                               uniform(s.seed, s.step, s.tid, i), qn, qp);
   changed += q1 != q[i];
   max(s, i, q1);
+  maxAbs(s, i, w2);
   q[i] = q1;
 }
 

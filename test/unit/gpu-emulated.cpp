@@ -38,6 +38,8 @@ struct Case {
   /// Per-row delta with rows of this length (0: one delta per tensor).
   int64_t rowLength = 0;
   bool floatWeights = false;
+  /// ScaleRule::AbsMax: the kernel also yields max|w2|.
+  bool absMax = false;
 };
 
 std::string caseName(const Case &c) {
@@ -51,6 +53,8 @@ std::string caseName(const Case &c) {
     n += "BF16States";
   if (c.rowLength)
     n += "Row" + std::to_string(c.rowLength);
+  if (c.absMax)
+    n += "AbsMax";
   return n;
 }
 
@@ -66,6 +70,7 @@ StepConfig configOf(const Case &c) {
   cfg.packed = c.packed;
   cfg.stateType = c.state;
   cfg.scale = c.rowLength ? ScaleMode::Row : ScaleMode::Tensor;
+  cfg.rule = c.absMax ? ScaleRule::AbsMax : ScaleRule::MaxQ;
   return cfg;
 }
 
@@ -120,6 +125,7 @@ ref::Reductions launch(const EmulatedGpuKernel &kernel, const StepConfig &c,
   bool rows = c.scale == ScaleMode::Row;
   int64_t numRows = rows ? (n + s.rowLength - 1) / s.rowLength : 0;
   std::vector<int32_t> rowMax(numRows, std::numeric_limits<int32_t>::min());
+  std::vector<int32_t> rowAbsMax = rowMax;
   std::vector<uint8_t> packed;
   if (c.packed) {
     packed.resize((n + 3) / 4);
@@ -132,10 +138,10 @@ ref::Reductions launch(const EmulatedGpuKernel &kernel, const StepConfig &c,
   packStepKernelArgs(args, c,
                      stepValues(c, b, s, weights,
                                 c.packed ? int64_t(packed.size()) : n,
-                                rowMax.data()));
+                                rowMax.data(), rowAbsMax.data()));
   // The GPU kernel combines into the caller's reductions with atomics.
   int64_t partials[kNumReductions] = {std::numeric_limits<int64_t>::min(), 0,
-                                      0};
+                                      0, std::numeric_limits<int64_t>::min()};
   if (c.floatWeights)
     partials[0] = 0;
   args.addBuffer(partials, c.floatWeights ? 1 : kNumReductions);
@@ -152,6 +158,12 @@ ref::Reductions launch(const EmulatedGpuKernel &kernel, const StepConfig &c,
   r.changed = partials[1];
   r.nonfinite = partials[2];
   r.rowMax = rowMax;
+  if (c.rule == ScaleRule::AbsMax) {
+    if (rows)
+      r.rowAbsMax = rowAbsMax;
+    else
+      r.absMax = partials[3];
+  }
   return r;
 }
 
@@ -268,6 +280,10 @@ TEST_P(GpuEmulated, BitIdenticalToReference) {
     EXPECT_EQ(r.changed, expected.changed);
     if (cs.rowLength)
       EXPECT_EQ(r.rowMax, expected.rowMax);
+    if (cs.absMax && cs.rowLength)
+      EXPECT_EQ(r.rowAbsMax, expected.rowAbsMax);
+    else if (cs.absMax)
+      EXPECT_EQ(r.absMax, expected.absMax);
   }
 }
 
@@ -292,6 +308,10 @@ std::vector<Case> allCases() {
   cases.push_back({O::AdamW, 0, true, StateType::F32, 20});
   cases.push_back({O::SGD, 8, false, StateType::F32, 7});
   cases.push_back({O::SGD, 0, true, StateType::F32, 64});
+  // The absmax rule, per tensor and per row.
+  cases.push_back({O::AdamW, 8, false, StateType::F32, 0, false, true});
+  cases.push_back({O::AdamW, 4, false, StateType::F32, 45, false, true});
+  cases.push_back({O::SGD, 3, false, StateType::BF16, 13, false, true});
   // Float mode.
   cases.push_back({O::AdamW, 8, false, StateType::F32, 0, true});
   cases.push_back({O::SGD, 8, false, StateType::F32, 0, true});

@@ -46,6 +46,10 @@ enum class KernelArgKind {
   /// A result buffer (after the function's arguments): each row's max(q')
   /// (i32, one per row; the caller initializes it to INT32_MIN).
   RowMax,
+  /// A result buffer of ScaleRule::AbsMax per row: each row's max|w2| as
+  /// f32 bits in an i32 (the caller initializes it to INT32_MIN, which reads
+  /// as -0.0f where a row has no element).
+  RowAbsMax,
 };
 
 /// One leading argument of a step kernel.
@@ -59,7 +63,9 @@ struct KernelArg {
   /// Whether it is a buffer (a memref descriptor), else a scalar.
   bool isBuffer() const;
   /// Whether it is a result buffer rather than an argument of @dqt_step.
-  bool isResult() const { return kind == KernelArgKind::RowMax; }
+  bool isResult() const {
+    return kind == KernelArgKind::RowMax || kind == KernelArgKind::RowAbsMax;
+  }
   /// A name for diagnostics and dumps ("grad", "hyper[2]").
   std::string name() const;
 };
@@ -67,12 +73,13 @@ struct KernelArg {
 /// The version of the kernel ABI: bumped whenever stepKernelArgs, the
 /// targets' trailing arguments or the reductions buffer change. Kernel
 /// bundles record it; the runtime refuses a bundle of another version.
-inline constexpr int kKernelAbiVersion = 1;
+inline constexpr int kKernelAbiVersion = 2;
 
 /// The leading arguments of the step kernel of `config`, in order: the
 /// arguments of its @dqt_step function, then its result buffers. @dqt_step
 /// returns the new weights, the new states, max(q') (i8), each row's
-/// max(q') (per-row delta), the changed count and the non-finite count (i64);
+/// max(q') (per-row delta), the changed count and the non-finite count (i64),
+/// then under ScaleRule::AbsMax max|w2| (i32 bits; per row a tensor);
 /// float mode the new weights, the new states and the non-finite count. Every
 /// target appends its own: the CPU kernel `begin` and `end` (index), both the
 /// reductions buffer (StepConfig.h).
@@ -88,7 +95,7 @@ struct StepKernelValues {
   void *weights = nullptr, *grad = nullptr, *state0 = nullptr,
        *state1 = nullptr;
   const float *deltaRows = nullptr, *deltaNextRows = nullptr;
-  int32_t *rowMax = nullptr;
+  int32_t *rowMax = nullptr, *rowAbsMax = nullptr;
   /// Elements of the weights' buffer (packed: its bytes), of the other
   /// element buffers, and the number of rows (per-row delta).
   int64_t weightsSize = 0, numel = 0, numRows = 0;

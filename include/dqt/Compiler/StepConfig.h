@@ -32,6 +32,14 @@ enum class StateType { F32, BF16 };
 /// length, a runtime argument).
 enum class ScaleMode { Tensor, Row };
 
+/// How the next step's Δ is chosen (docs/numerics.md, "Scale rules"):
+/// MaxQ is the paper's (Δ' = max(q)·Δ/Qp, the grid can only shrink);
+/// AbsMax takes Δ' = max|w2|/Qp from the previous step's updated values
+/// before clamping (delayed scaling with a history of one), so the range can
+/// grow. AbsMax kernels yield max|w2| as a by-product (per tensor, or per
+/// row with ScaleMode::Row); 2..8-bit grids only.
+enum class ScaleRule { MaxQ, AbsMax };
+
 /// The configuration of one fused step kernel: everything that changes the
 /// generated code. Hyper-parameters (lr, betas, eps, decay, step, seed) are
 /// runtime arguments and never part of it.
@@ -47,6 +55,9 @@ struct StepConfig {
   /// Per-tensor or per-row Δ; with ScaleMode::Row the kernel also yields
   /// each row's max(q') (docs/numerics.md, "Per-row scale").
   ScaleMode scale = ScaleMode::Tensor;
+  /// The scale rule; with ScaleRule::AbsMax the kernel also yields
+  /// max|w2| (f32 bits as i32; per row into the row_abs_max buffer).
+  ScaleRule rule = ScaleRule::MaxQ;
   /// Float mode (docs/design.md): the weights are an f32 tensor stepped in
   /// place, with the same optimizer math and non-finite masking, no grid,
   /// no rounding (bits, ternary and packed are ignored; f32 states and
@@ -59,7 +70,8 @@ struct StepConfig {
 
   /// A stable, readable key ("adamw-b8-gf32-sf32", "sgd-ternary-gf32-sbf16",
   /// "adamw-ternary-p2-gf32-sf32" for packed weights, "adamw-b8-rows-gf32-sf32"
-  /// with per-row Δ, "adamw-wf32-gf32-sf32" in float mode) used as the kernel's
+  /// with per-row Δ, "adamw-b8-absmax-gf32-sf32" under the absmax rule,
+  /// "adamw-wf32-gf32-sf32" in float mode) used as the kernel's
   /// cache key and in its description; throws std::invalid_argument when out
   /// of range or packed without ternary.
   std::string key() const;
@@ -86,14 +98,16 @@ constexpr const char *kUniformKernelKey = "uniform";
 /// dqt/Compiler/KernelAbi.h); then, CPU only, begin and end (i64, element
 /// chunk [begin, end); with `packed`, both multiples of 4 or n when chunks
 /// run concurrently, since elements 4j..4j+3 share a byte); then the
-/// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite] (float
-/// mode: [nonfinite]). The CPU kernel writes its chunk's partials there; the
-/// GPU kernel combines into it with atomics (initialize to [INT64_MIN, 0,
-/// 0]). With per-row delta the kernel max-combines into the row_max buffer
-/// (the caller initializes it to INT32_MIN); CPU chunks must then cover
-/// whole rows (and, packed, whole bytes), so no two concurrent chunks write
-/// one row.
-constexpr int kNumReductions = 3;
+/// reductions buffer (memref<?xi64>): [max(q'), changed, nonfinite] and,
+/// with ScaleRule::AbsMax per tensor, the bits of max|w2| (float mode:
+/// [nonfinite]). The CPU kernel writes its chunk's partials there; the GPU
+/// kernel combines into it with atomics (initialize to [INT64_MIN, 0, 0,
+/// INT64_MIN]). With per-row delta the kernel max-combines into the row_max
+/// (and, absmax, row_abs_max) buffer (the caller initializes them to
+/// INT32_MIN); CPU chunks must then cover whole rows (and, packed, whole
+/// bytes), so no two concurrent chunks write one row. Callers always pass
+/// kNumReductions slots; a kernel writes those it has.
+constexpr int kNumReductions = 4;
 
 } // namespace dqt
 

@@ -70,4 +70,18 @@ def DQT_RandomStreamAttr : I32EnumAttr<"RandomStream",
   let cppNamespace = "::mlir::dqt";
 }
 
+/// The rule that picks the next step's delta (docs/numerics.md, "Scale
+/// rules"): the paper's `maxq`, or `absmax`.
+def DQT_ScaleRule : I32EnumAttr<"ScaleRule",
+    "How the next step's delta is chosen",
+    [I32EnumAttrCase<"maxq", 0>, I32EnumAttrCase<"absmax", 1>]> {
+  let cppNamespace = "::mlir::dqt";
+  let genSpecializedAttr = 0;
+}
+/// `#dqt.scale_rule<absmax>`; printed as `<absmax>` after `rule` in
+/// `dqt.next_delta`.
+def DQT_ScaleRuleAttr : EnumAttr<DQT_Dialect, DQT_ScaleRule, "scale_rule"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
 #endif // DQT_ATTRS

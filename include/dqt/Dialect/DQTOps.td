@@ -359,19 +359,32 @@ def DQT_MaskNonFiniteOp : DQT_Op<"mask_nonfinite",
 }
 
 def DQT_NextDeltaOp : DQT_Op<"next_delta", [Pure]> {
-  let summary = "The step size of the next grid: maxq*delta/Qp";
+  let summary = "The step size of the next grid, by a scale rule";
   let description = [{
-    `delta' = maxq*delta/Qp` if `maxq > 0`, else `delta` (f32, in that
-    order). `maxq` is the signed maximum of the integers before the step (the
-    previous step's `dqt.reduce_max`).
+    The paper's rule (`maxq`, the default): `delta' = maxq*delta/Qp` if
+    `maxq > 0`, else `delta` (f32, in that order). `maxq` is the signed
+    maximum of the integers before the step (the previous step's
+    `dqt.reduce_max`), an i8.
+
+    The `absmax` rule: `delta' = a/Qp` if `0 < a < inf`, else `delta`, where
+    `a` is the previous step's `dqt.reduce_absmax` (the bits of an f32 in an
+    i32). 2..8-bit grids only (docs/numerics.md, "Scale rules").
 
     ```mlir
     %d1 = dqt.next_delta %delta, %maxq grid<8>
+    %d2 = dqt.next_delta %delta, %amax grid<8> rule<absmax>
     ```
   }];
-  let arguments = (ins F32:$delta, I8:$max_q, DQT_GridAttr:$grid);
+  let arguments = (ins F32:$delta, AnyTypeOf<[I8, I32]>:$max_q,
+                       DQT_GridAttr:$grid,
+                       DefaultValuedAttr<DQT_ScaleRuleAttr,
+                                         "ScaleRule::maxq">:$rule);
   let results = (outs F32:$result);
-  let assemblyFormat = "$delta `,` $max_q `grid` `` $grid attr-dict";
+  let assemblyFormat = [{
+    $delta `,` $max_q `grid` `` $grid (`rule` `` $rule^)? attr-dict
+    `` custom<MaxQType>(type($max_q))
+  }];
+  let hasVerifier = 1;
 }
 
 def DQT_PhiloxWord : AnyTypeOf<[I32, VectorOfRankAndType<[1], [I32]>]>;
@@ -485,6 +498,45 @@ def DQT_ReduceMaxRowsOp : DQT_Op<"reduce_max_rows",
     ```
   }];
   let arguments = (ins DQT_IntTensor:$input, I64:$row_length);
+  let results = (outs 1DTensorOf<[I32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $row_length attr-dict `:` type($input) `->` type($result)
+  }];
+}
+
+def DQT_ReduceAbsMaxOp : DQT_Op<"reduce_absmax",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Largest magnitude of f32 values, as the bits of an f32";
+  let description = [{
+    The by-product of the absmax scale rule (docs/numerics.md, "Scale
+    rules"): the maximum of `|x|` over the elements, NaN counting as 0,
+    returned as the bits of that f32 in an i32. Non-negative floats order as
+    their bits do, so it is an exact signed integer maximum (any chunking or
+    thread count gives the same bits, and a GPU combines it with an atomic
+    max).
+
+    ```mlir
+    %a = dqt.reduce_absmax %w2 : tensor<?xf32> -> i32
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$input);
+  let results = (outs I32:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+}
+
+def DQT_ReduceAbsMaxRowsOp : DQT_Op<"reduce_absmax_rows",
+    [Pure, DeclareOpInterfaceMethods<DQT_ReductionOpInterface>]> {
+  let summary = "Largest magnitude of each row, as the bits of an f32";
+  let description = [{
+    `dqt.reduce_absmax` of each row `[r*row_length, (r+1)*row_length)`: the
+    absmax rule's per-row by-product.
+
+    ```mlir
+    %a = dqt.reduce_absmax_rows %w2, %row_length
+        : tensor<?xf32> -> tensor<?xi32>
+    ```
+  }];
+  let arguments = (ins DQT_FloatTensor:$input, I64:$row_length);
   let results = (outs 1DTensorOf<[I32]>:$result);
   let assemblyFormat = [{
     $input `,` $row_length attr-dict `:` type($input) `->` type($result)

@@ -29,6 +29,11 @@ Value buildIsFinite(OpBuilder &b, Location loc, Value x);
 Value buildNextDelta(OpBuilder &b, Location loc, Value delta, Value maxq,
                      ::dqt::GridBounds grid);
 
+/// Emits the absmax rule of `dqt.next_delta`: 0 < a < inf ? a / qp : delta,
+/// `a` the f32 whose bits `absMaxBits` (i32) holds.
+Value buildNextDeltaAbsMax(OpBuilder &b, Location loc, Value delta,
+                           Value absMaxBits, ::dqt::GridBounds grid);
+
 /// Emits Philox4x32 (`rounds` rounds) as arith integer ops on i32 values
 /// (or vectors of them).
 SmallVector<Value, 4> buildPhilox(OpBuilder &b, Location loc, Value key0,

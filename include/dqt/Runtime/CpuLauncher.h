@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace dqt {
@@ -32,6 +33,9 @@ struct StepOperands {
   int64_t rowLength = 0;
   const float *deltaRows = nullptr, *deltaNextRows = nullptr;
   int32_t *rowMaxQ = nullptr;
+  /// Per row under ScaleRule::AbsMax: the buffer receiving each row's
+  /// max|w2| as f32 bits (i32, initialized to INT32_MIN by the launcher).
+  int32_t *rowAbsMax = nullptr;
 
   /// Float mode: the f32 weights `weight` (stepped in place), `grad` and
   /// the states.
@@ -54,6 +58,9 @@ struct StepStats {
   int64_t maxQ;
   int64_t changed;
   int64_t nonFinite;
+  /// Per tensor under ScaleRule::AbsMax: max|w2| as f32 bits (INT64_MIN
+  /// when not produced).
+  int64_t absMax = std::numeric_limits<int64_t>::min();
 };
 
 class KernelArgs;

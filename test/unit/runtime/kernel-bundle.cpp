@@ -39,7 +39,7 @@ std::shared_ptr<KernelBundle> standardBundle() {
 
 /// Buffers of one step of `c` over `rows` rows of `rowLength` elements.
 struct StepCase {
-  at::Tensor q, g, s0, s1, deltaRows, deltaNextRows, rowMax;
+  at::Tensor q, g, s0, s1, deltaRows, deltaNextRows, rowMax, rowAbsMax;
   StepOperands op{};
   std::vector<float> hyper;
 
@@ -78,6 +78,10 @@ struct StepCase {
       op.deltaRows = deltaRows.data_ptr<float>();
       op.deltaNextRows = deltaNextRows.data_ptr<float>();
       op.rowMaxQ = rowMax.data_ptr<int32_t>();
+      if (c.rule == ScaleRule::AbsMax) {
+        rowAbsMax = at::empty({rows}, at::kInt);
+        op.rowAbsMax = rowAbsMax.data_ptr<int32_t>();
+      }
     }
     hyper = c.optimizer == Optimizer::AdamW
                 ? std::vector<float>{0.9f, 0.999f, 0.05f, 1e-6f, 1e-2f}
@@ -87,10 +91,10 @@ struct StepCase {
   /// Everything the step wrote, and its by-products.
   std::string bytes(const StepStats &s) const {
     std::string out;
-    for (const at::Tensor &t : {q, s0, s1, rowMax})
+    for (const at::Tensor &t : {q, s0, s1, rowMax, rowAbsMax})
       if (t.defined())
         out.append(static_cast<const char *>(t.data_ptr()), t.nbytes());
-    for (int64_t v : {s.maxQ, s.changed, s.nonFinite})
+    for (int64_t v : {s.maxQ, s.changed, s.nonFinite, s.absMax})
       out.append(reinterpret_cast<const char *>(&v), sizeof(v));
     return out;
   }

@@ -54,6 +54,18 @@ struct StepPlan {
   SmallVector<int64_t> packed;
 };
 
+/// The row length operand of a per-row op (dqt.expand_rows and the per-row
+/// reductions), or null: the one list of ops that take a row length.
+Value rowLengthOf(Operation *op) {
+  if (auto e = dyn_cast<ExpandRowsOp>(op))
+    return e.getRowLength();
+  if (auto r = dyn_cast<ReduceMaxRowsOp>(op))
+    return r.getRowLength();
+  if (auto r = dyn_cast<ReduceAbsMaxRowsOp>(op))
+    return r.getRowLength();
+  return Value();
+}
+
 /// Checks the random streams and the row length of a chain.
 LogicalResult planStreams(StepPlan &plan) {
   // At most one weight stream (dqt.uniform) and one state stream
@@ -81,13 +93,7 @@ LogicalResult planStreams(StepPlan &plan) {
   }
   // Per-row ops (per-row delta) share one row length.
   for (Operation *op : plan.ops) {
-    Value len;
-    if (auto e = dyn_cast<ExpandRowsOp>(op))
-      len = e.getRowLength();
-    else if (auto r = dyn_cast<ReduceMaxRowsOp>(op))
-      len = r.getRowLength();
-    else if (auto r = dyn_cast<ReduceAbsMaxRowsOp>(op))
-      len = r.getRowLength();
+    Value len = rowLengthOf(op);
     if (!len)
       continue;
     if (plan.rowLength && len != plan.rowLength)
@@ -108,7 +114,7 @@ LogicalResult planOperands(StepPlan &plan,
       Operation *def = v.getDefiningOp();
       if (def && inChain.contains(def))
         continue;
-      if (v == plan.rowLength && isa<ExpandRowsOp, ReduceMaxRowsOp, ReduceAbsMaxRowsOp>(op))
+      if (v == plan.rowLength && v == rowLengthOf(op))
         continue; // the row_length operand
       auto expand = dyn_cast<ExpandRowsOp>(op);
       if (expand && v == expand.getRows()) {

@@ -12,6 +12,19 @@
 
 namespace dqt {
 
+const char *scaleRuleName(ScaleRule rule) {
+  return rule == ScaleRule::AbsMax ? "absmax" : "maxq";
+}
+
+ScaleRule scaleRuleFromName(const std::string &name) {
+  for (ScaleRule rule : {ScaleRule::MaxQ, ScaleRule::AbsMax})
+    if (name == scaleRuleName(rule))
+      return rule;
+  throw std::invalid_argument("dqt: unknown scale rule '" + name +
+                              "' (expected 'maxq', the paper's rule, or "
+                              "'absmax')");
+}
+
 std::string StepConfig::key() const {
   validate();
   std::string k = optimizer == Optimizer::AdamW ? "adamw" : "sgd";

@@ -80,6 +80,27 @@ ScaleMode scaleOf(const py::object &scale, const char *who) {
                         ": scale must be 'tensor' or 'row', got '" + s + "'");
 }
 
+/// The scale rule asked for by the Python keyword `scale_rule`: "maxq" (the
+/// paper's) or "absmax" (2..8-bit grids). TypeError/ValueError naming `who`.
+ScaleRule ruleOf(const py::object &rule, const Grid &grid, const char *who) {
+  if (!py::isinstance<py::str>(rule))
+    throw py::type_error(
+        std::string(who) +
+        ": scale_rule must be a str ('maxq' or 'absmax'), got " +
+        std::string(py::str(py::type::of(rule).attr("__name__"))));
+  std::string s = rule.cast<std::string>();
+  if (s != "maxq" && s != "absmax")
+    throw py::value_error(std::string(who) +
+                          ": scale_rule must be 'maxq' or 'absmax', got '" +
+                          s + "'");
+  ScaleRule r = scaleRuleFromName(s);
+  if (r == ScaleRule::AbsMax && grid.ternary)
+    throw py::value_error(std::string(who) +
+                          ": scale_rule='absmax' is for bits 2..8; ternary "
+                          "weights keep the paper's rule ('maxq')");
+  return r;
+}
+
 /// The Python name of a scale mode ("tensor" or "row").
 const char *scaleName(ScaleMode scale) {
   return scale == ScaleMode::Row ? "row" : "tensor";
@@ -259,24 +280,30 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def_static(
           "from_float",
           [](const at::Tensor &tensor, double bits, const py::object &packed,
-             const py::object &scale) {
+             const py::object &scale, const py::object &scaleRule) {
             const char *who = "dqt.QuantizedWeight.from_float";
             Grid grid = gridOf(bits, who);
             Storage storage = storageOf(packed, grid, bits, who);
             ScaleMode mode = scaleOf(scale, who);
+            ScaleRule rule = ruleOf(scaleRule, grid, who);
             checkScaleShape(mode, tensor.sizes(), who);
             return std::make_shared<QuantizedWeight>(
-                QuantizedWeight::fromFloat(tensor, grid, storage, mode));
+                QuantizedWeight::fromFloat(tensor, grid, storage, mode, rule));
           },
           py::arg("tensor"), py::arg("bits"), py::kw_only(),
           py::arg("packed") = false, py::arg("scale") = "tensor",
+          py::arg("scale_rule") = "maxq",
           "The DQT initialization (docs/numerics.md): s = Qp / "
           "max(mean|W|, 1e-5), q = clamp(round_half_even(W*s), Qn, Qp), "
           "delta = 1/s. scale='row' (a weight of at least 2 dimensions) "
           "applies it to each output row: s_r, q and delta_r per row. "
           "packed=True (ternary only) keeps the integers 4 per "
           "byte (2-bit codes, docs/numerics.md); the values and every "
-          "optimizer step are bit-identical to int8 storage.")
+          "optimizer step are bit-identical to int8 storage. "
+          "scale_rule='absmax' (bits 2..8, docs/numerics.md \"Scale "
+          "rules\") maps max|W| to Qp instead, s = Qp / max(max|W|, "
+          "1e-5), and each step takes the next delta from max|w| before "
+          "clamping, so the grid can grow.")
       .def_property_readonly(
           "q", [](QuantizedWeight &w) { return w.unpack(); },
           "the integers as int8 in the weight's shape: the live storage "
@@ -300,6 +327,42 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           "scale",
           [](const QuantizedWeight &w) { return scaleName(w.scale()); },
           "'tensor' (one delta) or 'row' (one delta per output row)")
+      .def_property_readonly(
+          "scale_rule",
+          [](const QuantizedWeight &w) { return scaleRuleName(w.rule()); },
+          "'maxq' (the paper's rule: delta' = max(q)*delta/Qp) or 'absmax' "
+          "(delta' = max|w|/Qp, max|w| taken before clamping)")
+      .def_property_readonly(
+          "abs_max",
+          [](const QuantizedWeight &w) -> py::object {
+            if (w.rule() != ScaleRule::AbsMax)
+              return py::none();
+            return py::cast(w.absMaxes().clone());
+          },
+          "scale_rule='absmax': max|w| of the last step before clamping "
+          "(or of the initial float weight), float32[rows] (a copy; the "
+          "next delta is abs_max / Qp where it is > 0); None otherwise")
+      .def(
+          "_set_abs_max",
+          [](QuantizedWeight &w, const at::Tensor &absMax) {
+            const char *who = "dqt.QuantizedWeight.load";
+            std::ostringstream os;
+            if (w.rule() != ScaleRule::AbsMax)
+              os << who << ": the weight follows the paper's scale rule "
+                 << "(scale_rule='maxq') and keeps no abs_max";
+            else if (absMax.scalar_type() != at::kFloat || absMax.dim() != 1 ||
+                     absMax.size(0) != w.rows())
+              os << who << ": abs_max must be float32[" << w.rows()
+                 << "], got " << absMax.scalar_type() << absMax.sizes();
+            else if ((absMax.isnan() | absMax.lt(0)).any().item<bool>())
+              os << who << ": abs_max must be >= 0 and not NaN";
+            if (!os.str().empty())
+              throw py::value_error(os.str());
+            w.setStepAbsMaxes(absMax.to(w.device()).contiguous().clone());
+          },
+          py::arg("abs_max"),
+          "Replaces abs_max of a scale_rule='absmax' weight (validated "
+          "first: on error nothing changes).")
       .def_property_readonly("rows", &QuantizedWeight::rows,
                              "number of deltas: shape[0] with scale='row', "
                              "else 1")
@@ -391,7 +454,7 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           "persistent_bytes", &QuantizedWeight::persistentBytes,
           "bytes kept between steps: the integers (1 byte each, or "
           "ceil(n/4) bytes packed) and delta (4; scale='row': 5 a row, "
-          "delta and max q)")
+          "delta and max q; scale_rule='absmax': 4 more a row, abs_max)")
       .def_property_readonly(
           "grad_bytes",
           [](QuantizedWeight &w) {
@@ -459,6 +522,8 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           os << ", scale='row', rows=" << w.rows();
         else
           os << ", delta=" << w.delta();
+        if (w.rule() == ScaleRule::AbsMax)
+          os << ", scale_rule='absmax'";
         os << ", max_q=" << int(w.maxQ()) << ")";
         return os.str();
       });
@@ -468,17 +533,20 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "The C++ dqt::nn::QuantLinear (no bias): y = actquant8(x) @ (q*delta)^T "
       "with straight-through backward into weight.grad.")
       .def(py::init([](const at::Tensor &weight, double bits,
-                       const py::object &packed, const py::object &scale) {
+                       const py::object &packed, const py::object &scale,
+                       const py::object &scaleRule) {
              const char *who = "dqt.nn.QuantLinear";
              Grid grid = gridOf(bits, who);
              Storage storage = storageOf(packed, grid, bits, who);
              ScaleMode mode = scaleOf(scale, who);
+             ScaleRule rule = ruleOf(scaleRule, grid, who);
              checkScaleShape(mode, weight.sizes(), who);
              return std::make_shared<nn::QuantLinear>(weight, grid, storage,
-                                                      mode);
+                                                      mode, rule);
            }),
            py::arg("weight"), py::arg("bits"), py::kw_only(),
-           py::arg("packed") = false, py::arg("scale") = "tensor")
+           py::arg("packed") = false, py::arg("scale") = "tensor",
+           py::arg("scale_rule") = "maxq")
       .def("forward", &nn::QuantLinear::forward, py::arg("x"))
       .def_property_readonly("weight",
                              [](const std::shared_ptr<nn::QuantLinear> &self) {

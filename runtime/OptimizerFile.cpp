@@ -54,6 +54,11 @@ void saveOptimizerFile(const std::string &path, const char *name,
       c.tensors.emplace_back(paramKey(p, "max_q"),
                              at::full({1}, int64_t(w.maxQ()), at::kChar));
     }
+    if (w.rule() == ScaleRule::AbsMax) {
+      // The absmax rule's next delta comes from the last step's max|w2|.
+      c.metadata[paramKey(p, "rule")] = "absmax";
+      c.tensors.emplace_back(paramKey(p, "abs_max"), w.absMaxes());
+    }
     for (size_t k = 0; k < states[p].size(); ++k)
       c.tensors.emplace_back(paramKey(p, "state." + std::to_string(k)),
                              states[p][k]);
@@ -139,6 +144,22 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
                 storedScale, " in ", path);
     expect(paramKey(p, "delta"), {w.rows()}, at::kFloat);
     expect(paramKey(p, "max_q"), {w.rows()}, at::kChar);
+    // Files without the entry follow the paper's rule (older files too).
+    auto rule = c.metadata.find(paramKey(p, "rule"));
+    std::string storedRule = rule == c.metadata.end() ? "maxq" : rule->second;
+    std::string hereRule = scaleRuleName(w.rule());
+    TORCH_CHECK(storedRule == hereRule, name, ".load: parameter ", p,
+                " follows the ", hereRule, " scale rule here and the ",
+                storedRule, " rule in ", path);
+    if (w.rule() == ScaleRule::AbsMax) {
+      expect(paramKey(p, "abs_max"), {w.rows()}, at::kFloat);
+      // max|w2| >= 0 (-0.0 where a row had none; +inf is kept: the rule
+      // then keeps delta); NaN cannot come from a kernel.
+      const at::Tensor &a = c.get(paramKey(p, "abs_max"));
+      TORCH_CHECK(!(a.isnan() | a.lt(0)).any().item<bool>(), name, ".load: ",
+                  path, ": parameter ", p,
+                  " has a negative or NaN max|w| in 'abs_max'");
+    }
     for (size_t k = 0; k < states[p].size(); ++k)
       expect(paramKey(p, "state." + std::to_string(k)), states[p][k].sizes(),
              states[p][k].scalar_type());
@@ -190,6 +211,8 @@ OptimizerFileHeader loadOptimizerFile(const std::string &path,
     else
       w.update(c.get(paramKey(p, "delta")).item<float>(),
                c.get(paramKey(p, "max_q")).item<int8_t>());
+    if (w.rule() == ScaleRule::AbsMax)
+      w.setStepAbsMaxes(c.get(paramKey(p, "abs_max")).to(w.device()));
     for (size_t k = 0; k < states[p].size(); ++k)
       states[p][k].copy_(c.get(paramKey(p, "state." + std::to_string(k))));
   }

@@ -89,9 +89,9 @@ static const at::Tensor &checked2D(const at::Tensor &weight) {
 }
 
 QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid, Storage storage,
-                         ScaleMode scale)
+                         ScaleMode scale, ScaleRule rule)
     : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid, storage,
-                                         scale)) {}
+                                         scale, rule)) {}
 
 at::Tensor QuantLinear::forward(const at::Tensor &x) {
   TORCH_CHECK(x.scalar_type() == at::kFloat,

@@ -42,8 +42,9 @@ struct QuantParameterFunction
 } // namespace
 
 QuantParameter::QuantParameter(const at::Tensor &value, Grid grid,
-                               Storage storage, ScaleMode scale)
-    : weight_(QuantizedWeight::fromFloat(value, grid, storage, scale)) {}
+                               Storage storage, ScaleMode scale,
+                               ScaleRule rule)
+    : weight_(QuantizedWeight::fromFloat(value, grid, storage, scale, rule)) {}
 
 at::Tensor QuantParameter::value() {
   return QuantParameterFunction::apply(

@@ -93,6 +93,7 @@ namespace {
 /// and the scales must not.
 std::vector<float> absmeanScales(const at::Tensor &w, int64_t rows,
                                  int64_t qp) {
+  // (absmaxScales below is the absmax rule's counterpart.)
   at::Tensor host = w.cpu().contiguous();
   const float *data = host.data_ptr<float>();
   int64_t length = host.numel() / rows;
@@ -106,15 +107,31 @@ std::vector<float> absmeanScales(const at::Tensor &w, int64_t rows,
   }
   return scales;
 }
+
+/// The absmax rule's initialization (docs/numerics.md, "Scale rules"): each
+/// row's max|W_r| as f32 (a maximum, exact in any order) into `absMax`, and
+/// s_r = Qp / max(max|W_r|, 1e-5) in f32.
+std::vector<float> absmaxScales(const at::Tensor &w, int64_t rows, int64_t qp,
+                                std::vector<float> &absMax) {
+  at::Tensor m = w.view({rows, -1}).abs().amax(1).cpu().contiguous();
+  absMax.assign(m.data_ptr<float>(), m.data_ptr<float>() + rows);
+  std::vector<float> scales(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    scales[r] = float(double(qp) / std::max(double(absMax[r]), 1e-5));
+  return scales;
+}
 } // namespace
 
 QuantizedWeight::QuantizedWeight(at::Tensor q, Grid grid, Storage storage,
                                  ScaleMode scale, std::vector<int64_t> shape,
-                                 at::Tensor deltas)
+                                 at::Tensor deltas, ScaleRule rule,
+                                 at::Tensor absMaxes)
     : q_(std::move(q)), storage_(storage), scale_(scale),
-      shape_(std::move(shape)), grid_(grid) {
+      shape_(std::move(shape)), rule_(rule), grid_(grid) {
   numel_ = c10::multiply_integers(shape_);
   deltas_ = deltas.to(q_.device()).contiguous();
+  if (rule_ == ScaleRule::AbsMax)
+    absMaxes_ = absMaxes.to(q_.device()).contiguous();
   maxqs_ = unpack().reshape({rows(), rowLength()}).amax(1).contiguous();
 }
 
@@ -129,7 +146,11 @@ at::Tensor QuantizedWeight::unpack() const {
 }
 
 QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
-                                           Storage storage, ScaleMode scale) {
+                                           Storage storage, ScaleMode scale,
+                                           ScaleRule rule) {
+  TORCH_CHECK(rule == ScaleRule::MaxQ || !grid.ternary,
+              "dqt: QuantizedWeight.fromFloat: the absmax scale rule is for "
+              "2..8-bit grids; ternary weights keep the paper's rule");
   TORCH_CHECK(storage == Storage::Int8 || grid.ternary,
               "dqt: QuantizedWeight.fromFloat: packed storage (4 per byte) is "
               "for ternary weights only, got ",
@@ -149,7 +170,10 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
   at::Tensor w = weight.detach().to(at::kFloat).contiguous();
   std::vector<int64_t> shape(w.sizes().begin(), w.sizes().end());
   int64_t rows = scale == ScaleMode::Row ? shape[0] : 1;
-  std::vector<float> s = absmeanScales(w, rows, grid.qp());
+  std::vector<float> absMax;
+  std::vector<float> s = rule == ScaleRule::AbsMax
+                             ? absmaxScales(w, rows, grid.qp(), absMax)
+                             : absmeanScales(w, rows, grid.qp());
   at::Tensor deltas = at::empty({rows}, at::kFloat);
   for (int64_t r = 0; r < rows; ++r)
     deltas.data_ptr<float>()[r] = 1.0f / s[r];
@@ -162,7 +186,11 @@ QuantizedWeight QuantizedWeight::fromFloat(const at::Tensor &weight, Grid grid,
                      .view(shape);
   if (storage == Storage::PackedTernary)
     q = packTernary(q);
-  return QuantizedWeight(q, grid, storage, scale, std::move(shape), deltas);
+  at::Tensor absMaxes;
+  if (rule == ScaleRule::AbsMax)
+    absMaxes = at::tensor(absMax, at::kFloat);
+  return QuantizedWeight(q, grid, storage, scale, std::move(shape), deltas,
+                         rule, absMaxes);
 }
 
 float QuantizedWeight::delta() const {
@@ -178,6 +206,8 @@ int8_t QuantizedWeight::maxQ() const {
 float QuantizedWeight::nextDelta() const {
   TORCH_CHECK(!isRowScaled(), "dqt: QuantizedWeight.nextDelta: the weight "
                               "has one delta per row (use nextDeltaRows())");
+  if (rule_ == ScaleRule::AbsMax)
+    return nextDeltas().item<float>();
   return grid_.nextDelta(delta(), maxQ());
 }
 
@@ -199,6 +229,9 @@ at::Tensor QuantizedWeight::nextDeltas() const {
   // tensor of Qp (ATen turns a division by a host scalar into a
   // multiplication by its reciprocal on a GPU, which rounds differently).
   at::Tensor qp = at::full_like(deltas_, float(grid_.qp()));
+  if (rule_ == ScaleRule::AbsMax) // a / Qp where 0 < a < inf (f32 divide)
+    return at::where(absMaxes_.gt(0) & absMaxes_.isfinite(),
+                     absMaxes_.div(qp), deltas_);
   at::Tensor scaled = maxqs_.to(at::kFloat).mul(deltas_).div(qp);
   return at::where(maxqs_.gt(0), scaled, deltas_);
 }
@@ -254,7 +287,13 @@ void QuantizedWeight::setStepScales(at::Tensor deltas, at::Tensor maxqs) {
   maxqs_ = std::move(maxqs);
 }
 
+void QuantizedWeight::setStepAbsMaxes(at::Tensor absMaxes) {
+  absMaxes_ = std::move(absMaxes);
+}
+
 void QuantizedWeight::moveTo(at::Device device) {
+  if (absMaxes_.defined())
+    absMaxes_ = absMaxes_.to(device);
   q_ = q_.to(device);
   deltas_ = deltas_.to(device);
   maxqs_ = maxqs_.to(device);

@@ -4,6 +4,8 @@
 
 #include "dqt/Runtime/CudaLauncher.h"
 
+#include <cstring>
+
 namespace dqt {
 
 StepConfig stepConfigOn(const StepTarget &target, StepConfig config) {
@@ -42,6 +44,10 @@ WeightStep::WeightStep(QuantizedWeight &weight, float *grad, void *state0,
     deltaNextRows_ = deltaNext_.expand({rows}).contiguous();
   }
   rowMax_ = at::empty({rows}, weight.q().options().dtype(at::kInt));
+  if (weight.rule() == ScaleRule::AbsMax) {
+    rowAbsMax_ = at::empty({rows}, weight.q().options().dtype(at::kInt));
+    op_.rowAbsMax = rowAbsMax_.data_ptr<int32_t>();
+  }
   op_.rowLength = weight.numel() / rows;
   op_.deltaRows = deltaRows_.data_ptr<float>();
   op_.deltaNextRows = deltaNextRows_.data_ptr<float>();
@@ -51,7 +57,18 @@ WeightStep::WeightStep(QuantizedWeight &weight, float *grad, void *state0,
 void WeightStep::finish(const StepStats *stats) {
   if (!rowMax_.defined()) {
     weight_->update(op_.deltaNext, int8_t(stats->maxQ));
+    if (weight_->rule() == ScaleRule::AbsMax) {
+      // The bits of max|w2|; none (INT64_MIN) reads as 0: delta is kept.
+      int32_t bits = stats->absMax < 0 ? 0 : int32_t(stats->absMax);
+      float a;
+      std::memcpy(&a, &bits, sizeof(a));
+      weight_->setStepAbsMaxes(at::full({1}, a, at::kFloat));
+    }
     return;
+  }
+  if (rowAbsMax_.defined()) { // the bits reinterpreted: -0.0f where none
+    at::Tensor a = rowAbsMax_.view(at::kFloat);
+    weight_->setStepAbsMaxes(weight_->isRowScaled() ? a : a.amax().view({1}));
   }
   at::Tensor maxq = rowMax_.to(at::kChar);
   if (weight_->isRowScaled())

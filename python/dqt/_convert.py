@@ -1,7 +1,7 @@
 """dqt.convert: swap a float model's linear layers for QuantLinear."""
 import torch
 
-from .nn import QuantLinear, check_bits, check_packed, check_scale
+from .nn import QuantLinear, check_bits, check_packed, check_scale, check_scale_rule
 
 
 def _skip_predicate(skip):
@@ -23,7 +23,7 @@ def _skip_predicate(skip):
 
 
 def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
-            packed: bool = False, scale: str = "tensor",
+            packed: bool = False, scale: str = "tensor", scale_rule: str = "maxq",
             skip=("lm_head",)) -> torch.nn.Module:
     """Replaces every `torch.nn.Linear` in `model` (recursively, in place)
     by a `dqt.nn.QuantLinear` whose integers are the DQT initialization of
@@ -38,6 +38,9 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
             bit-identical training, about 0.25 byte per weight).
         scale: "tensor" (one delta per weight) or "row" (one delta per
             output feature of each layer, docs/numerics.md "Per-row scale").
+        scale_rule: "maxq" (the paper's rule) or "absmax" (bits 2..8: the
+            next delta from max|w| before clamping, so the grid can grow;
+            docs/numerics.md "Scale rules").
         skip: linear layers to keep float: a predicate `(qualified_name,
             module) -> bool`, or names matching a qualified name or its tail
             ("lm_head" matches "lm_head" and "model.lm_head"). The default
@@ -56,11 +59,13 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
     check_bits(bits, "dqt.convert")
     check_packed(packed, bits, "dqt.convert")
     check_scale(scale, "dqt.convert")
+    check_scale_rule(scale_rule, bits, "dqt.convert")
     should_skip = _skip_predicate(skip)
 
     def make(linear):
         return QuantLinear.from_linear(linear, bits, ternary_inference=ternary_inference,
-                                       packed=packed, scale=scale)
+                                       packed=packed, scale=scale,
+                                       scale_rule=scale_rule)
 
     if type(model) is torch.nn.Linear:
         return model if should_skip("", model) else make(model)

@@ -59,6 +59,25 @@ def check_scale(scale, who: str) -> str:
     return scale
 
 
+SCALE_RULES = ("maxq", "absmax")
+
+
+def check_scale_rule(scale_rule, bits, who: str) -> str:
+    """`scale_rule` if it is "maxq" (the paper's rule) or "absmax" (bits
+    2..8 only, docs/numerics.md "Scale rules"); else TypeError/ValueError
+    naming `who`."""
+    if not isinstance(scale_rule, str):
+        raise TypeError(f"{who}: scale_rule must be a str ('maxq' or 'absmax'), "
+                        f"got {type(scale_rule).__name__}")
+    if scale_rule not in SCALE_RULES:
+        raise ValueError(f"{who}: scale_rule must be 'maxq' or 'absmax', got "
+                         f"{scale_rule!r}")
+    if scale_rule == "absmax" and 1 < bits < 2:
+        raise ValueError(f"{who}: scale_rule='absmax' is for bits 2..8; ternary "
+                         "weights keep the paper's rule ('maxq')")
+    return scale_rule
+
+
 def weight_handle(weight: QuantizedWeight) -> torch.nn.Parameter:
     """The zero-element Parameter standing for `weight` in parameter lists
     (one per weight, created on first use)."""
@@ -111,6 +130,11 @@ class QuantLinear(torch.nn.Module):
         scale: "tensor" (one delta for the weight) or "row" (one delta per
             output feature, initialized and stepped row by row,
             docs/numerics.md "Per-row scale"; 5 more bytes a row).
+        scale_rule: how each optimizer step picks the next delta: "maxq"
+            (the paper's, max(q) * delta / Qp: the grid can only shrink) or
+            "absmax" (bits 2..8: max|w| before clamping / Qp, so it can
+            grow; initialized from max|W| instead of mean|W|;
+            docs/numerics.md "Scale rules"; 4 more bytes per delta).
 
     `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
     filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
@@ -122,7 +146,8 @@ class QuantLinear(torch.nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  bits=8, ternary_inference: bool = False, weight=None,
-                 packed: bool = False, scale: str = "tensor"):
+                 packed: bool = False, scale: str = "tensor",
+                 scale_rule: str = "maxq"):
         super().__init__()
         who = "dqt.nn.QuantLinear"
         for name, v in (("in_features", in_features), ("out_features", out_features)):
@@ -133,6 +158,7 @@ class QuantLinear(torch.nn.Module):
         check_bits(bits, who)
         check_packed(packed, bits, who)
         check_scale(scale, who)
+        check_scale_rule(scale_rule, bits, who)
         if weight is None:
             # nn.Linear's initialization (same RNG draws, same order).
             weight = torch.empty(out_features, in_features)
@@ -141,7 +167,8 @@ class QuantLinear(torch.nn.Module):
             weight = _float_weight(weight, in_features, out_features, who)
         self.in_features = in_features
         self.out_features = out_features
-        self._layer = _C.QuantLinear(weight, bits, packed=packed, scale=scale)
+        self._layer = _C.QuantLinear(weight, bits, packed=packed, scale=scale,
+                                     scale_rule=scale_rule)
         self._layer.ternary_inference = bool(ternary_inference)
         self.weight = self._layer.weight
         self.weight_handle = weight_handle(self.weight)
@@ -155,16 +182,18 @@ class QuantLinear(torch.nn.Module):
     @classmethod
     def from_linear(cls, linear: torch.nn.Linear, bits=8, *,
                     ternary_inference: bool = False,
-                    packed: bool = False, scale: str = "tensor") -> "QuantLinear":
+                    packed: bool = False, scale: str = "tensor",
+                    scale_rule: str = "maxq") -> "QuantLinear":
         """A QuantLinear whose weight is the DQT initialization of
         `linear.weight` and whose bias is `linear.bias` (as float32);
-        `packed` (ternary only) and `scale` as in the constructor."""
+        `packed` (ternary only), `scale` and `scale_rule` as in the
+        constructor."""
         if not isinstance(linear, torch.nn.Linear):
             raise TypeError("dqt.nn.QuantLinear.from_linear: expected a "
                             f"torch.nn.Linear, got {type(linear).__name__}")
         layer = cls(linear.in_features, linear.out_features, bias=False, bits=bits,
                     ternary_inference=ternary_inference, weight=linear.weight,
-                    packed=packed, scale=scale)
+                    packed=packed, scale=scale, scale_rule=scale_rule)
         if linear.bias is not None:
             layer.bias = torch.nn.Parameter(linear.bias.detach().to(torch.float32),
                                             requires_grad=linear.bias.requires_grad)
@@ -184,6 +213,11 @@ class QuantLinear(torch.nn.Module):
     def scale(self) -> str:
         """"tensor" (one delta) or "row" (one delta per output feature)."""
         return self.weight.scale
+
+    @property
+    def scale_rule(self) -> str:
+        """"maxq" (the paper's rule) or "absmax"."""
+        return self.weight.scale_rule
 
     @property
     def ternary_inference(self) -> bool:
@@ -220,7 +254,8 @@ class QuantLinear(torch.nn.Module):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, bits={self.bits}, "
                 f"ternary_inference={self.ternary_inference}, packed={self.packed}"
-                + (", scale='row'" if self.scale == "row" else ""))
+                + (", scale='row'" if self.scale == "row" else "")
+                + (", scale_rule='absmax'" if self.scale_rule == "absmax" else ""))
 
     # The integer weight in state_dict(): weight_q (int8 in the weight's
     # shape, or for a packed layer its uint8 packed bytes, so checkpoints keep
@@ -229,8 +264,12 @@ class QuantLinear(torch.nn.Module):
     # [out_features] and weight_max_q int8 [out_features] (one per row; 0-dim
     # per tensor: the dimension tells the two apart, and a checkpoint of the
     # other scale is refused). Either form of weight_q loads into a ternary
-    # layer of either storage. The handle carries no data and is left out.
+    # layer of either storage. A scale_rule="absmax" layer adds
+    # weight_abs_max (float32, shaped as weight_delta): the next delta comes
+    # from it, so a checkpoint without it (or a maxq layer given one) is
+    # refused. The handle carries no data and is left out.
     _STATE_KEYS = ("weight_q", "weight_delta", "weight_max_q", "weight_bits")
+    _ABS_MAX_KEY = "weight_abs_max"
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
@@ -244,8 +283,11 @@ class QuantLinear(torch.nn.Module):
             destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
             destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
         destination[prefix + "weight_bits"] = torch.tensor(float(w.bits), dtype=torch.float32)
+        if w.scale_rule == "absmax":
+            a = w.abs_max
+            destination[prefix + self._ABS_MAX_KEY] = a if w.scale == "row" else a[0]
 
-    def _weight_state_error(self, q, delta, max_q, bits):
+    def _weight_state_error(self, q, delta, max_q, bits, abs_max=None):
         """Why the saved weight entries cannot load into this layer (None
         when they can, as far as can be told before loading)."""
         w = self.weight
@@ -260,6 +302,17 @@ class QuantLinear(torch.nn.Module):
                     f"{'s' if delta.numel() != 1 else ''}), the layer has "
                     f"scale={w.scale!r} ({w.rows} delta{'s' if w.rows != 1 else ''}); "
                     f"build it with scale={saved!r} to load this checkpoint")
+        if (abs_max is not None) != (w.scale_rule == "absmax"):
+            saved_rule = "absmax" if abs_max is not None else "maxq"
+            return (f"saved with scale_rule={saved_rule!r}, the layer has "
+                    f"scale_rule={w.scale_rule!r}; build it with "
+                    f"scale_rule={saved_rule!r} to load this checkpoint")
+        if abs_max is not None and (abs_max.dtype != torch.float32
+                                    or abs_max.shape != delta.shape):
+            return (f"weight_abs_max must be float32 shaped as weight_delta "
+                    f"{tuple(delta.shape)}, got {abs_max.dtype}{tuple(abs_max.shape)}")
+        if abs_max is not None and bool((abs_max.isnan() | (abs_max < 0)).any()):
+            return "weight_abs_max must be >= 0 and not NaN"
         return None
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
@@ -268,9 +321,12 @@ class QuantLinear(torch.nn.Module):
         # leaves the whole layer (bias included) as it was.
         keys = [prefix + k for k in self._STATE_KEYS]
         entries = [state_dict.get(k) for k in keys]
+        abs_max = state_dict.get(prefix + self._ABS_MAX_KEY)
+        if abs_max is not None:
+            abs_max = torch.as_tensor(abs_max).detach().to("cpu")
         if all(e is not None for e in entries):
             q, delta, max_q, bits = (torch.as_tensor(e).detach().to("cpu") for e in entries)
-            error = self._weight_state_error(q, delta, max_q, bits)
+            error = self._weight_state_error(q, delta, max_q, bits, abs_max)
             if error is not None:
                 error_msgs.append(f"{prefix}weight: {error}")
                 return
@@ -278,10 +334,12 @@ class QuantLinear(torch.nn.Module):
                                       missing_keys, unexpected_keys, error_msgs)
         if prefix + "weight_handle" in missing_keys:
             missing_keys.remove(prefix + "weight_handle")
-        for k in keys:
+        for k in keys + [prefix + self._ABS_MAX_KEY]:
             if k in unexpected_keys:
                 unexpected_keys.remove(k)
         absent = [k for k, e in zip(keys, entries) if e is None]
+        if self.scale_rule == "absmax" and abs_max is None:
+            absent.append(prefix + self._ABS_MAX_KEY)
         if absent:
             missing_keys.extend(absent)
             return
@@ -291,5 +349,7 @@ class QuantLinear(torch.nn.Module):
                 w._set_state_rows(q, delta, max_q)
             else:
                 w._set_state(q, float(delta), int(max_q))
+            if abs_max is not None:  # validated above: cannot fail
+                w._set_abs_max(abs_max.reshape(w.rows))
         except ValueError as e:
             error_msgs.append(f"{prefix}weight: {e}")

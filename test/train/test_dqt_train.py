@@ -132,6 +132,10 @@ def test_state_accounting(tmp_path, data_dir, tokenizer):
     ["--bits", "8", "--optimizer", "adafactor"],
     # One delta per output row (norm gains keep one per tensor).
     ["--bits", "4", "--scale", "row", "--quantize", "all"],
+    # The absmax rule keeps max|w| per row (matrices) and per tensor (norm
+    # gains) in the checkpoint: the next delta comes from it.
+    ["--bits", "4", "--scale", "row", "--quantize", "all",
+     "--scale-rule", "absmax"],
     # Tied embeddings: one integer weight at both ends, stepped once.
     ["--bits", "1.58", "--quantize", "all", "--tie-embeddings"]])
 def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
@@ -144,6 +148,8 @@ def test_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
     assert "resumed from" in r.stdout
     a, b = summary(full), summary(split)
     assert b["resumed_from"] == 10 and b["steps"] == 20
+    rule = "absmax" if "absmax" in variant else "maxq"
+    assert a["scale_rule"] == rule and a["label"].endswith("-absmax") == (rule == "absmax")
     assert a["state_sha256"] == b["state_sha256"]
     assert [r["loss"] for r in log_rows(full)] == \
         [r["loss"] for r in log_rows(split)]
@@ -261,6 +267,9 @@ def test_resume_of_a_numerics_v1_run_is_refused(tmp_path, data_dir, tokenizer):
     (["--optimizer", "lion"], "--optimizer must be adamw or adafactor"),
     (["--scale", "column"], "--scale must be tensor or row"),
     (["--method", "fp32", "--scale", "row"], "--scale row needs --method dqt"),
+    (["--scale-rule", "mean"], "--scale-rule must be maxq or absmax"),
+    (["--bits", "1.58", "--scale-rule", "absmax"],
+     "--scale-rule absmax needs --method dqt with --bits 2..8"),
     (["--device", "tpu"], "unknown device 'tpu' (cpu, cuda or cuda:N)"),
     (["--dim", "100", "--heads", "3"], "--dim 100 must split into --heads 3"),
     (["--ffn", "-1"], "must be >= 0"),
@@ -355,5 +364,5 @@ def test_help_documents_the_options():
                 "--out", "--resume", "--ternary-inference", "--optimizer",
                 "--quantize", "--state-dtype", "--scale", "--save-every",
                 "--tie-embeddings", "--dim", "--ffn", "--layers", "--heads",
-                "--dump-eval", "--byte-fallback"]:
+                "--dump-eval", "--byte-fallback", "--scale-rule"]:
         assert opt in r.stdout

@@ -42,6 +42,8 @@ std::string MethodConfig::label() const {
       l += "-packed";
     if (rowScale)
       l += "-rows";
+    if (rule == ScaleRule::AbsMax)
+      l += "-absmax";
     return l;
   }
   }
@@ -52,12 +54,12 @@ Weight::Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
                bool linear)
     : name_(std::move(name)), linear_(linear), method_(m.method) {
   if (m.method == Method::Dqt && linear) {
-    qlinear_ = std::make_unique<nn::QuantLinear>(init, m.grid, m.storage(),
-                                                 m.scale(init.dim()));
+    qlinear_ = std::make_unique<nn::QuantLinear>(
+        init, m.grid, m.storage(), m.scale(init.dim()), m.rule);
     qlinear_->ternaryInference = m.ternaryInference;
   } else if (m.method == Method::Dqt && m.quantizeAll) {
-    qparam_ = std::make_unique<nn::QuantParameter>(init, m.grid, m.storage(),
-                                                   m.scale(init.dim()));
+    qparam_ = std::make_unique<nn::QuantParameter>(
+        init, m.grid, m.storage(), m.scale(init.dim()), m.rule);
   } else {
     param_ = init.clone().requires_grad_(true);
   }

@@ -48,6 +48,9 @@ struct MethodConfig {
   /// dqt: one delta per output row for weights of 2 or more dimensions
   /// (1-D norm gains keep one per tensor).
   bool rowScale = false;
+  /// dqt: how each step's next delta is chosen (docs/numerics.md, "Scale
+  /// rules"); AbsMax on 2..8-bit grids only.
+  ScaleRule rule = ScaleRule::MaxQ;
   /// A short label: fp32, bitnet, dqt-8, dqt-1.58, dqt-8-ti, ...
   std::string label() const;
   Storage storage() const {

@@ -219,6 +219,8 @@ std::string stateSha256(RunState &state) {
         float delta = q.delta();
         EVP_DigestUpdate(ctx, &delta, sizeof(delta));
       }
+      if (q.rule() == ScaleRule::AbsMax)
+        add(q.absMaxes());
     } else {
       add(w->parameter());
       if (auto *st = state.floats ? adamState(state, w) : nullptr) {

@@ -38,6 +38,12 @@ void TrainOptions::validate() const {
               "dqt-train: --scale must be tensor or row, got '", scale, "'");
   TORCH_CHECK(scale == "tensor" || method == "dqt",
               "dqt-train: --scale row needs --method dqt");
+  TORCH_CHECK(scaleRule == "maxq" || scaleRule == "absmax",
+              "dqt-train: --scale-rule must be maxq or absmax, got '",
+              scaleRule, "'");
+  TORCH_CHECK(scaleRule == "maxq" || (method == "dqt" && bits >= 2),
+              "dqt-train: --scale-rule absmax needs --method dqt with --bits "
+              "2..8 (ternary weights keep the paper's rule)");
   TORCH_CHECK(!ternaryInference || method == "dqt",
               "dqt-train: --ternary-inference needs --method dqt");
   TORCH_CHECK(optimizer == "adamw" || optimizer == "adafactor",
@@ -87,6 +93,8 @@ MethodConfig TrainOptions::methodConfig() const {
   m.quantizeAll = m.method == Method::Dqt && quantize == "all";
   m.packed = packed;
   m.rowScale = m.method == Method::Dqt && scale == "row";
+  if (m.method == Method::Dqt)
+    m.rule = scaleRuleFromName(scaleRule);
   return m;
 }
 
@@ -466,6 +474,8 @@ int run(const TrainOptions &opts) {
   summary["bits"] = method.method == Method::Dqt ? opts.bits : 32.0;
   summary["quantize"] = opts.quantize;
   summary["state_dtype"] = opts.stateDtype;
+  summary["scale"] = opts.scale;
+  summary["scale_rule"] = opts.scaleRule;
   summary["optimizer"] = opts.optimizer;
   summary["steps"] = end;
   summary["resumed_from"] = start;

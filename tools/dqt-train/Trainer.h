@@ -20,6 +20,7 @@ struct TrainOptions {
   std::string quantize = "linear"; ///< linear | all
   bool packed = false;             ///< dqt ternary: 4 weights per byte
   std::string scale = "tensor";    ///< dqt: tensor | row (delta per row)
+  std::string scaleRule = "maxq";  ///< dqt: maxq (the paper's) | absmax
   std::string stateDtype = "f32";  ///< dqt: f32 | bf16 (stochastic rounding)
   int64_t steps = 0;
   std::string dataDir;

@@ -52,6 +52,12 @@ int main(int argc, char **argv) {
                  "dqt: one delta per tensor, or per output row (row; weights "
                  "of 2 or more dimensions, norm gains keep one per tensor)")
       ->capture_default_str();
+  app.add_option("--scale-rule", o.scaleRule,
+                 "dqt --bits 2..8: how each step picks the next delta: maxq "
+                 "(the paper's, max(q)*delta/Qp: the grid only shrinks) or "
+                 "absmax (max|w| before clamping / Qp: it can grow; "
+                 "docs/numerics.md, \"Scale rules\")")
+      ->capture_default_str();
   app.add_option("--state-dtype", o.stateDtype,
                  "dqt optimizer state dtype: f32 or bf16 (written with "
                  "stochastic rounding)")

@@ -40,6 +40,12 @@ enum class ScaleMode { Tensor, Row };
 /// row with ScaleMode::Row); 2..8-bit grids only.
 enum class ScaleRule { MaxQ, AbsMax };
 
+/// The rule's name in options, checkpoints and the dialect's
+/// #dqt.scale_rule: "maxq" (the paper's rule) or "absmax".
+const char *scaleRuleName(ScaleRule rule);
+/// The rule named `name`; throws std::invalid_argument naming the choices.
+ScaleRule scaleRuleFromName(const std::string &name);
+
 /// The configuration of one fused step kernel: everything that changes the
 /// generated code. Hyper-parameters (lr, betas, eps, decay, step, seed) are
 /// runtime arguments and never part of it.

@@ -37,12 +37,13 @@ public:
               std::optional<at::Generator> gen = std::nullopt,
               Storage storage = Storage::Int8,
               ScaleMode scale = ScaleMode::Tensor);
-  /// A layer over an existing float weight [out, in]; `storage` and `scale`
-  /// as in QuantizedWeight::fromFloat (packed: ternary grids only; per row:
-  /// one delta per output feature).
+  /// A layer over an existing float weight [out, in]; `storage`, `scale`
+  /// and `rule` as in QuantizedWeight::fromFloat (packed: ternary grids
+  /// only; per row: one delta per output feature).
   QuantLinear(const at::Tensor &weight, Grid grid,
               Storage storage = Storage::Int8,
-              ScaleMode scale = ScaleMode::Tensor);
+              ScaleMode scale = ScaleMode::Tensor,
+              ScaleRule rule = ScaleRule::MaxQ);
 
   /// x: [..., in] float32; autograd-aware.
   at::Tensor forward(const at::Tensor &x);

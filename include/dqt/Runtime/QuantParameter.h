@@ -34,7 +34,8 @@ public:
   /// needs at least 2 dimensions).
   QuantParameter(const at::Tensor &value, Grid grid,
                  Storage storage = Storage::Int8,
-                 ScaleMode scale = ScaleMode::Tensor);
+                 ScaleMode scale = ScaleMode::Tensor,
+                 ScaleRule rule = ScaleRule::MaxQ);
   /// q * delta as a transient f32 tensor in the autograd graph.
   at::Tensor value();
   QuantizedWeight &weight() { return weight_; }

@@ -79,9 +79,14 @@ public:
   /// kept packed, 4 per byte. The weight lives on `weight`'s device; the
   /// means are summed on the host in element order, so a weight made on a
   /// GPU has the bits of one made on the CPU.
+  ///
+  /// With ScaleRule::AbsMax (2..8-bit grids; docs/numerics.md, "Scale
+  /// rules") the scale maps max|W| to Qp instead, s = Qp / max(max|W|, 1e-5),
+  /// and the weight keeps max|w| (f32 [rows()]) for the next step's delta.
   static QuantizedWeight fromFloat(const at::Tensor &weight, Grid grid,
                                    Storage storage = Storage::Int8,
-                                   ScaleMode scale = ScaleMode::Tensor);
+                                   ScaleMode scale = ScaleMode::Tensor,
+                                   ScaleRule rule = ScaleRule::MaxQ);
 
   /// q * delta as f32, in the weight's shape (per row: q * delta_r, each
   /// row by its own step).
@@ -105,6 +110,11 @@ public:
   /// One delta per tensor or per output row.
   ScaleMode scale() const { return scale_; }
   bool isRowScaled() const { return scale_ == ScaleMode::Row; }
+  /// How the next step's delta is chosen.
+  ScaleRule rule() const { return rule_; }
+  /// ScaleRule::AbsMax: max|w2| of the last step (or of the initial float
+  /// weights), f32 [rows()] on device(); undefined under the paper's rule.
+  const at::Tensor &absMaxes() const { return absMaxes_; }
   /// Number of rows with their own delta: sizes()[0] per row, 1 per tensor.
   int64_t rows() const { return isRowScaled() ? shape_[0] : 1; }
   /// Elements per row (numel / rows()).
@@ -150,6 +160,7 @@ public:
     c.packed = isPacked();
     c.stateType = states;
     c.scale = scale_;
+    c.rule = rule_;
     return c;
   }
 
@@ -167,6 +178,9 @@ public:
   /// validated, copied or synchronized: the kernel produced them, in the
   /// grid by construction.
   void setStepScales(at::Tensor deltas, at::Tensor maxqs);
+  /// After a step under ScaleRule::AbsMax: the step's max|w2| (f32
+  /// [rows()] on device(), -0.0 or 0 where a row had none), taken as it is.
+  void setStepAbsMaxes(at::Tensor absMaxes);
   /// Throws c10::Error naming `who` unless update(deltaRows, maxqRows) would
   /// accept the tensors.
   void checkRowScales(const at::Tensor &deltaRows, const at::Tensor &maxqRows,
@@ -186,15 +200,18 @@ public:
   void clearGrad() { grad_ = at::Tensor(); }
 
   /// Bytes of persistent state: the integers (ceil(n/4) when packed) and
-  /// the scales (delta and max q: 4 + 1 bytes per tensor, or per row), not
-  /// the gradient.
+  /// the scales (delta and max q: 4 + 1 bytes per tensor, or per row; under
+  /// ScaleRule::AbsMax 4 more, max|w|), not the gradient.
   int64_t persistentBytes() const {
-    return q_.numel() + rows() * int64_t(sizeof(float) + sizeof(int8_t));
+    return q_.numel() + rows() * int64_t(sizeof(float) + sizeof(int8_t)) +
+           (absMaxes_.defined() ? rows() * int64_t(sizeof(float)) : 0);
   }
 
 private:
   QuantizedWeight(at::Tensor q, Grid grid, Storage storage, ScaleMode scale,
-                  std::vector<int64_t> shape, at::Tensor deltas);
+                  std::vector<int64_t> shape, at::Tensor deltas,
+                  ScaleRule rule = ScaleRule::MaxQ,
+                  at::Tensor absMaxes = at::Tensor());
   at::Tensor q_;
   Storage storage_ = Storage::Int8;
   ScaleMode scale_ = ScaleMode::Tensor;
@@ -202,6 +219,9 @@ private:
   int64_t numel_ = 0;
   /// delta_r (f32) and max q_r (int8), [rows()], on q's device.
   at::Tensor deltas_, maxqs_;
+  ScaleRule rule_ = ScaleRule::MaxQ;
+  /// max|w2| (f32) [rows()], ScaleRule::AbsMax only.
+  at::Tensor absMaxes_;
   Grid grid_;
   at::Tensor grad_;
 };

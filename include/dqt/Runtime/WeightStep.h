@@ -57,8 +57,9 @@ private:
   StepOperands op_;
   /// The per-row form: delta_r in (a per-tensor weight's delta spread over
   /// its rows), delta'_r, the tensor's delta' (per tensor), and the
-  /// kernel's row maxima (i32).
-  at::Tensor deltaRows_, deltaNextRows_, deltaNext_, rowMax_;
+  /// kernel's row maxima (i32), and under the absmax rule each row's
+  /// max|w2| (f32 bits in i32).
+  at::Tensor deltaRows_, deltaNextRows_, deltaNext_, rowMax_, rowAbsMax_;
 };
 
 /// Launches `kernel` (of `config`, as stepConfigOn gave it for `target`)

@@ -49,7 +49,7 @@ done
 # the absmax runs are the n-bit ones.
 for b in 8 4 3; do
   jobs_list+=("dqt-$b-absmax --method dqt --bits $b --scale-rule absmax"
-    "dqt-$b-absmax-rows --method dqt --bits $b --scale-rule absmax --scale row")
+    "dqt-$b-rows-absmax --method dqt --bits $b --scale-rule absmax --scale row")
 done
 
 # A queue of (seed, job) pairs, seed-major, served by LANES workers.

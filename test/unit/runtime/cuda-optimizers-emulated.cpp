@@ -70,6 +70,15 @@ struct Model {
         w({9, 13}), Grid{8, true},
         packedTernary ? Storage::PackedTernary : Storage::Int8,
         ScaleMode::Row));
+    // The absmax rule (docs/numerics.md, "Scale rules"): on a GPU max|w2|
+    // comes back per row, and a per-tensor weight takes the rows' maximum.
+    weights.push_back(QuantizedWeight::fromFloat(w({12, 17}), Grid{4, false},
+                                                 Storage::Int8,
+                                                 ScaleMode::Tensor,
+                                                 ScaleRule::AbsMax));
+    weights.push_back(QuantizedWeight::fromFloat(w({10, 19}), Grid{8, false},
+                                                 Storage::Int8, ScaleMode::Row,
+                                                 ScaleRule::AbsMax));
     floats.push_back(w({45}).contiguous());
     floats.push_back(w({7, 3}).contiguous());
   }
@@ -100,6 +109,9 @@ void expectSameModels(const Model &a, const Model &b) {
     EXPECT_TRUE(sameBytes(a.weights[p].q(), b.weights[p].q()));
     EXPECT_TRUE(sameBytes(a.weights[p].deltas(), b.weights[p].deltas()));
     EXPECT_TRUE(sameBytes(a.weights[p].maxQs(), b.weights[p].maxQs()));
+    if (a.weights[p].rule() == ScaleRule::AbsMax)
+      EXPECT_TRUE(
+          sameBytes(a.weights[p].absMaxes(), b.weights[p].absMaxes()));
   }
   for (size_t i = 0; i < a.floats.size(); ++i)
     EXPECT_TRUE(sameBytes(a.floats[i], b.floats[i])) << "float " << i;
@@ -186,10 +198,11 @@ TEST_P(CudaOptimizers, MatchTheCpuPathBitForBit) {
     expectSameStats(want, got.get());
     // One synchronization per launchCuda whose statistics were read. On a
     // GPU every weight runs the per-row kernel, so the groups are: 8 bits
-    // (weights 0, 1), 4 bits (2), 3 bits (3), ternary (4, 5) and the float
-    // parameters; at step 2 weights 2 and 4 had launches of their own.
+    // (weights 0, 1), 4 bits (2), 3 bits (3), ternary (4, 5), 4 bits absmax
+    // (6), 8 bits absmax (7) and the float parameters; at step 2 weights 2
+    // and 4 had launches of their own.
     DqtEmulatedCudaCounters read = counters();
-    EXPECT_EQ(read.syncs - after.syncs, t == 2 ? 4 + 2 : 5);
+    EXPECT_EQ(read.syncs - after.syncs, t == 2 ? 6 + 2 : 7);
     EXPECT_FALSE(got.pending());
     expectSameModels(cpu, gpu);
     expectSameStates(*refOpt, *gpuOpt);

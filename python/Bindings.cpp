@@ -390,8 +390,8 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           "(the layer's .to() / .cuda() call it).")
       .def_property_readonly(
           "max_q", [](const QuantizedWeight &w) { return int(w.maxQ()); },
-          "max of q over the whole weight (with scale='tensor' the next "
-          "step's scale)")
+          "max of q over the whole weight (with scale='tensor' and "
+          "scale_rule='maxq' the next step's scale)")
       .def_property_readonly(
           "delta_rows",
           [](const QuantizedWeight &w) {

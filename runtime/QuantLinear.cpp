@@ -11,9 +11,14 @@
 
 namespace dqt::nn {
 
-at::Tensor activationQuant8(const at::Tensor &x) {
+ActivationQuant8 activationQuant8Parts(const at::Tensor &x) {
   at::Tensor s = 127.0 / x.abs().amax(-1, /*keepdim=*/true).clamp_min(1e-5);
-  return (x * s).round().clamp(-128, 127) / s;
+  // The rounded values are integers in [-128, 127]: exact in int8.
+  return {(x * s).round().clamp(-128, 127).to(at::kChar), s};
+}
+
+at::Tensor activationQuant8(const at::Tensor &x) {
+  return activationQuant8Parts(x).dequantize();
 }
 
 at::Tensor ternarize(const at::Tensor &w) {
@@ -36,19 +41,24 @@ struct QuantLinearFunction
                             const at::Tensor &anchor, int64_t weightPtr,
                             bool ternary, int64_t optimizerPtr) {
     auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
-    at::Tensor xq = activationQuant8(x);
+    ActivationQuant8 a = activationQuant8Parts(x);
     at::Tensor wf = w->dequantize();
     if (ternary)
       wf = ternarize(wf);
-    ctx->save_for_backward({xq});
+    // The input is kept for backward as what it is after quantization, int8
+    // and a scale per token (1 byte an element, not 4); the weight is
+    // re-derived from its integers there, so no float copy of either
+    // survives between forward and backward.
+    ctx->save_for_backward({a.q, a.s});
     ctx->saved_data["weight"] = weightPtr;
     ctx->saved_data["ternary"] = ternary;
     ctx->saved_data["optimizer"] = optimizerPtr;
-    return at::matmul(xq, wf.t());
+    return at::matmul(a.dequantize(), wf.t());
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
-    at::Tensor xq = ctx->get_saved_variables()[0];
+    variable_list saved = ctx->get_saved_variables();
+    at::Tensor xq = ActivationQuant8{saved[0], saved[1]}.dequantize();
     auto *w =
         reinterpret_cast<QuantizedWeight *>(ctx->saved_data["weight"].toInt());
     at::Tensor wf = w->dequantize();
@@ -78,8 +88,8 @@ at::Tensor kaimingUniform(int64_t in, int64_t out,
 
 QuantLinear::QuantLinear(int64_t in, int64_t out, Grid grid,
                          std::optional<at::Generator> gen, Storage storage,
-                         ScaleMode scale)
-    : QuantLinear(kaimingUniform(in, out, gen), grid, storage, scale) {}
+                         ScaleMode scale, ScaleRule rule)
+    : QuantLinear(kaimingUniform(in, out, gen), grid, storage, scale, rule) {}
 
 static const at::Tensor &checked2D(const at::Tensor &weight) {
   TORCH_CHECK(weight.dim() == 2,

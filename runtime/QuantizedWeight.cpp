@@ -288,6 +288,9 @@ void QuantizedWeight::setStepScales(at::Tensor deltas, at::Tensor maxqs) {
 }
 
 void QuantizedWeight::setStepAbsMaxes(at::Tensor absMaxes) {
+  TORCH_CHECK(rule_ == ScaleRule::AbsMax,
+              "dqt: QuantizedWeight.setStepAbsMaxes: the weight follows the "
+              "paper's scale rule and keeps no max|w|");
   absMaxes_ = std::move(absMaxes);
 }
 

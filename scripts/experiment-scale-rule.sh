@@ -6,10 +6,10 @@
 # the experiment can be run in parts:
 #
 #   OUT=runs/scale bash scripts/experiment-scale-rule.sh
-#   ONLY="dqt-8-absmax dqt-8-absmax-rows" SEEDS="42" ...   a subset
+#   ONLY="dqt-8-absmax dqt-8-rows-absmax" SEEDS="42" ...   a subset
 #   BIN=/path/to/dqt-train ...   a copy of the binary, so that rebuilding
 #                                 build/ does not disturb running jobs
-# then scripts/seed-table and scripts/plot-seeds on $OUT.
+# then scripts/seed-table $OUT/* [--out FIGURE.png] (table and seed bands).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STEPS=${STEPS:-1000}

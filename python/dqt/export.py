@@ -63,13 +63,17 @@ class Shape:
 
 @dataclass
 class Method:
-    """A dqt-train method label: fp32, bitnet, dqt-<bits>[-ti][-all][-packed][-rows]."""
+    """A dqt-train method label: fp32, bitnet,
+    dqt-<bits>[-ti][-all][-packed][-rows][-absmax]. The scale rule changes
+    how training chose each delta, not what q and delta mean: export reads
+    both alike."""
     kind: str                 # fp32 | bitnet | dqt
     bits: str = ""            # dqt: "1.58" or "2".."8"
     ternary_inference: bool = False
     quantize_all: bool = False
     packed: bool = False
     rows: bool = False
+    absmax: bool = False
     label: str = ""
 
     @property
@@ -116,13 +120,13 @@ class Run:
 def _parse_method(label: str) -> Method:
     if label in ("fp32", "bitnet"):
         return Method(kind=label, label=label)
-    m = re.fullmatch(r"dqt-(1\.58|[2-8])((?:-ti|-all|-packed|-rows)*)", label)
+    m = re.fullmatch(r"dqt-(1\.58|[2-8])((?:-ti|-all|-packed|-rows|-absmax)*)", label)
     if not m:
         raise ExportError(f"unknown run.method '{label}' in the checkpoint")
     flags = m.group(2)
     return Method(kind="dqt", bits=m.group(1), ternary_inference="-ti" in flags,
                   quantize_all="-all" in flags, packed="-packed" in flags,
-                  rows="-rows" in flags, label=label)
+                  rows="-rows" in flags, absmax="-absmax" in flags, label=label)
 
 
 def _newest_checkpoint(run: str) -> str:

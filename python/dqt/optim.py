@@ -418,7 +418,8 @@ class _DQTOptimizer(torch.optim.Optimizer):
         "exp_avg_sq"} (AdamW), {"step", "momentum_buffer"} (SGD) or as
         Adafactor's docstring says: live tensors, as torch's, the same for
         per-tensor and per-row weights. The weights themselves (integers,
-        deltas, max q) belong to the model's state_dict(). "dqt_numerics"
+        deltas, max q, and abs_max under scale_rule="absmax") belong to
+        the model's state_dict(). "dqt_numerics"
         records the numerics contract the states were made under
         (docs/numerics.md)."""
         self._sync()

@@ -73,7 +73,9 @@ def runs(tmp_path_factory, data_dir):
             "ternary": ["--method", "dqt", "--bits", "1.58", "--tie-embeddings", *SHAPE],
             "rows": ["--method", "dqt", "--bits", "1.58", "--scale", "row",
                      "--packed-ternary", "--tie-embeddings", *SHAPE],
-            "eight": ["--method", "dqt", "--bits", "8"],  # tiny preset, untied
+            # Tiny preset, untied, under the absmax scale rule (export reads
+            # q and delta alike under either rule).
+            "eight": ["--method", "dqt", "--bits", "8", "--scale-rule", "absmax"],
             # Exported as BitNet's absmean ternarization of their weights:
             # by design (forward pass ternary) or with --ternarize.
             "ti8": ["--method", "dqt", "--bits", "8", "--ternary-inference",

@@ -229,3 +229,29 @@ def test_state_dict_round_trip():
     with pytest.raises(RuntimeError, match="outside the 4-bit grid"):
         b.load_state_dict(bad)
     assert torch.equal(b.weight.q, before)
+
+
+def test_backward_keeps_the_input_as_int8_and_a_scale_per_token():
+    """QuantLinear saves its input for backward as what activation
+    quantization makes of it, int8 and one f32 scale per token (1 byte an
+    element), never as a float copy; the gradients stay the reference's."""
+    torch.manual_seed(4)
+    layer = dqt.nn.QuantLinear(32, 16, bits=8)
+    x = torch.randn(4, 5, 32, requires_grad=True)
+    saved = []
+
+    def pack(t):
+        saved.append((t.dtype, tuple(t.shape)))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = layer(x)
+    assert (torch.int8, (4, 5, 32)) in saved
+    assert (torch.float32, (4, 5, 1)) in saved
+    assert not any(shape[-1] == 32 and dt != torch.int8 for dt, shape in saved), saved
+    gy = torch.randn(4, 5, 16)
+    y.backward(gy)
+    xq = dqt._C.activation_quant8(x.detach())
+    w = layer.weight.dequantize()
+    assert torch.equal(layer.weight.grad, gy.reshape(-1, 16).t() @ xq.reshape(-1, 32))
+    assert torch.allclose(x.grad, gy @ w)

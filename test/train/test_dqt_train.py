@@ -366,3 +366,14 @@ def test_help_documents_the_options():
                 "--tie-embeddings", "--dim", "--ffn", "--layers", "--heads",
                 "--dump-eval", "--byte-fallback", "--scale-rule"]:
         assert opt in r.stdout
+
+
+def test_resume_under_another_scale_rule_is_refused(tmp_path, data_dir, tokenizer):
+    run = tmp_path / "run"
+    args = ["--method", "dqt", "--bits", "4", "--steps", "2"]
+    train(run, data_dir, tokenizer, *args, "--scale-rule", "absmax", "--stop-after", "1")
+    r = train(run, data_dir, tokenizer, *args, "--resume", check=False)
+    assert r.returncode != 0
+    assert "it was run with run.method = dqt-4-absmax" in r.stderr, r.stderr
+    train(run, data_dir, tokenizer, *args, "--scale-rule", "absmax", "--resume")
+    assert summary(run)["steps"] == 2

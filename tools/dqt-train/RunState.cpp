@@ -205,7 +205,7 @@ std::string stateSha256(RunState &state) {
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   auto add = [&](const at::Tensor &t) {
-    at::Tensor c = t.detach().contiguous();
+    at::Tensor c = t.detach().cpu().contiguous(); // a CUDA run's too
     EVP_DigestUpdate(ctx, c.data_ptr(), c.numel() * c.element_size());
   };
   for (Weight *w : state.model.weights()) {

@@ -17,6 +17,15 @@ namespace dqt::nn {
 /// s = 127 / max(|x|_row, 1e-5), x_q = clamp(round(x*s), -128, 127) / s.
 at::Tensor activationQuant8(const at::Tensor &x);
 
+/// activationQuant8's parts: the integers clamp(round(x*s), -128, 127) as
+/// int8 in x's shape and the per-token scale s (f32, [..., 1]);
+/// `q.to(kFloat) / s` is activationQuant8(x) bit for bit.
+struct ActivationQuant8 {
+  at::Tensor q, s;
+  at::Tensor dequantize() const { return q.to(at::kFloat) / s; }
+};
+ActivationQuant8 activationQuant8Parts(const at::Tensor &x);
+
 /// BitNet b1.58's absmean ternarization of a float weight:
 /// s = 1 / max(mean|w|, 1e-5), w_t = clamp(round(w*s), -1, 1) / s.
 at::Tensor ternarize(const at::Tensor &w);
@@ -36,7 +45,8 @@ public:
   QuantLinear(int64_t in, int64_t out, Grid grid,
               std::optional<at::Generator> gen = std::nullopt,
               Storage storage = Storage::Int8,
-              ScaleMode scale = ScaleMode::Tensor);
+              ScaleMode scale = ScaleMode::Tensor,
+              ScaleRule rule = ScaleRule::MaxQ);
   /// A layer over an existing float weight [out, in]; `storage`, `scale`
   /// and `rule` as in QuantizedWeight::fromFloat (packed: ternary grids
   /// only; per row: one delta per output feature).

@@ -127,10 +127,12 @@ public:
   /// tensors: never write them, use update(). A step replaces them.
   const at::Tensor &deltas() const { return deltas_; }
   const at::Tensor &maxQs() const { return maxqs_; }
-  /// Each row's next step, Grid::nextDelta(delta_r, max q_r), computed on
-  /// device() by device operations (an f32 multiply, then an f32 divide by
-  /// a tensor of Qp: the bits of the host formula, docs/numerics.md); a new
-  /// f32 [rows()] tensor. No host synchronization.
+  /// Each row's next step by the weight's rule: the paper's
+  /// Grid::nextDelta(delta_r, max q_r) (an f32 multiply, then an f32 divide
+  /// by a tensor of Qp: the bits of the host formula, docs/numerics.md), or
+  /// under ScaleRule::AbsMax a_r / Qp where 0 < a_r < inf (else delta_r);
+  /// computed on device() by device operations, a new f32 [rows()] tensor.
+  /// No host synchronization.
   at::Tensor nextDeltas() const;
 
   /// The per-tensor delta (ScaleMode::Tensor only; throws otherwise). Read
@@ -139,7 +141,7 @@ public:
   /// The maximum of q over the whole tensor (either scale mode); read from
   /// device(): a synchronization on a GPU.
   int8_t maxQ() const;
-  /// The scale of the next step (Grid::nextDelta of delta and max q;
+  /// The scale of the next step (by the rule, as nextDeltas();
   /// ScaleMode::Tensor only; on the host, so a synchronization on a GPU).
   float nextDelta() const;
 
@@ -165,7 +167,8 @@ public:
   }
 
   /// Sets delta and max q after a step or a load (ScaleMode::Tensor only;
-  /// written on device(), stream-ordered).
+  /// written on device(), stream-ordered). Under ScaleRule::AbsMax the next
+  /// delta comes from absMaxes() (set by setStepAbsMaxes), not from these.
   void update(float delta, int8_t maxq);
   /// Sets each row's delta (f32 [rows()], finite, > 0) and max q (int8
   /// [rows()], in the grid) after a checkpoint load (ScaleMode::Row only);

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 
 namespace py = pybind11;
 using namespace dqt;
@@ -89,11 +90,14 @@ ScaleRule ruleOf(const py::object &rule, const Grid &grid, const char *who) {
         ": scale_rule must be a str ('maxq' or 'absmax'), got " +
         std::string(py::str(py::type::of(rule).attr("__name__"))));
   std::string s = rule.cast<std::string>();
-  if (s != "maxq" && s != "absmax")
+  ScaleRule r;
+  try {
+    r = scaleRuleFromName(s);
+  } catch (const std::invalid_argument &) {
     throw py::value_error(std::string(who) +
                           ": scale_rule must be 'maxq' or 'absmax', got '" +
                           s + "'");
-  ScaleRule r = scaleRuleFromName(s);
+  }
   if (r == ScaleRule::AbsMax && grid.ternary)
     throw py::value_error(std::string(who) +
                           ": scale_rule='absmax' is for bits 2..8; ternary "

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,10 +39,14 @@ void TrainOptions::validate() const {
               "dqt-train: --scale must be tensor or row, got '", scale, "'");
   TORCH_CHECK(scale == "tensor" || method == "dqt",
               "dqt-train: --scale row needs --method dqt");
-  TORCH_CHECK(scaleRule == "maxq" || scaleRule == "absmax",
-              "dqt-train: --scale-rule must be maxq or absmax, got '",
-              scaleRule, "'");
-  TORCH_CHECK(scaleRule == "maxq" || (method == "dqt" && bits >= 2),
+  ScaleRule rule = ScaleRule::MaxQ;
+  try {
+    rule = scaleRuleFromName(scaleRule);
+  } catch (const std::invalid_argument &) {
+    TORCH_CHECK(false, "dqt-train: --scale-rule must be maxq or absmax, got '",
+                scaleRule, "'");
+  }
+  TORCH_CHECK(rule == ScaleRule::MaxQ || (method == "dqt" && bits >= 2),
               "dqt-train: --scale-rule absmax needs --method dqt with --bits "
               "2..8 (ternary weights keep the paper's rule)");
   TORCH_CHECK(!ternaryInference || method == "dqt",

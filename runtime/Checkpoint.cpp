@@ -25,7 +25,9 @@ constexpr uint64_t kMaxHeader = uint64_t(100) << 20;
 
 const std::pair<at::ScalarType, const char *> kDtypes[] = {
     {at::kChar, "I8"},  {at::kByte, "U8"},       {at::kFloat, "F32"},
-    {at::kLong, "I64"}, {at::kBFloat16, "BF16"}, {at::kInt, "I32"}};
+    {at::kLong, "I64"}, {at::kBFloat16, "BF16"}, {at::kInt, "I32"},
+    {at::kHalf, "F16"}, {at::kFloat8_e4m3fn, "F8_E4M3"},
+    {at::kFloat8_e5m2, "F8_E5M2"}};
 
 const char *dtypeName(at::ScalarType t) {
   for (auto &[type, name] : kDtypes)

@@ -4,6 +4,8 @@
 
 #include "dqt/Runtime/QuantParameter.h"
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -31,20 +33,39 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+/// The weight as integers times a scale per output feature, the form the
+/// bf16 path multiplies in: the integers are exact in bf16 (|q| <= 128) and
+/// the scales are applied in f32 after the matmul.
+struct IntegerWeight {
+  at::Tensor ints;     ///< [out, in], f32 integer values
+  at::Tensor outScale; ///< [out] or [1], f32
+};
+
+IntegerWeight integerWeight(const QuantizedWeight &w, bool ternary) {
+  if (!ternary)
+    return {w.unpack().to(at::kFloat), w.deltas()};
+  // ternarize(q * delta), split the same way: round(w*s) clamped, and 1/s.
+  at::Tensor wf = w.dequantize();
+  at::Tensor s = 1.0 / wf.abs().mean().clamp_min(1e-5);
+  return {(wf * s).round().clamp(-1, 1), (1.0 / s).reshape({1})};
+}
+
 /// The autograd node of QuantLinear. The weight is integers, reached through
 /// a pointer saved in the context; `anchor` (an empty tensor that requires
 /// grad) puts the node in the graph even when x does not require grad, as
-/// for a network's first layer.
+/// for a network's first layer. With `lowPrecision` the matmuls run in bf16
+/// (docs/numerics.md, "Precision environments").
 struct QuantLinearFunction
     : public torch::autograd::Function<QuantLinearFunction> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x,
                             const at::Tensor &anchor, int64_t weightPtr,
-                            bool ternary, int64_t optimizerPtr) {
+                            bool ternary, int64_t optimizerPtr,
+                            bool lowPrecision, int64_t layerPtr) {
+    // The node chooses its own dtypes: an enclosing autocast region must
+    // not recast the f32 operands below.
+    c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
     auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
-    ActivationQuant8 a = activationQuant8Parts(x);
-    at::Tensor wf = w->dequantize();
-    if (ternary)
-      wf = ternarize(wf);
+    ActivationQuant8 a = activationQuant8Parts(x.to(at::kFloat));
     // The input is kept for backward as what it is after quantization, int8
     // and a scale per token (1 byte an element, not 4); the weight is
     // re-derived from its integers there, so no float copy of either
@@ -53,28 +74,59 @@ struct QuantLinearFunction
     ctx->saved_data["weight"] = weightPtr;
     ctx->saved_data["ternary"] = ternary;
     ctx->saved_data["optimizer"] = optimizerPtr;
+    ctx->saved_data["low_precision"] = lowPrecision;
+    ctx->saved_data["layer"] = layerPtr;
+    if (lowPrecision) {
+      IntegerWeight iw = integerWeight(*w, ternary);
+      at::Tensor y = at::matmul(a.q.to(at::kBFloat16),
+                                iw.ints.to(at::kBFloat16).t());
+      return (y.to(at::kFloat) * iw.outScale / a.s).to(at::kBFloat16);
+    }
+    at::Tensor wf = w->dequantize();
+    if (ternary)
+      wf = ternarize(wf);
     return at::matmul(a.dequantize(), wf.t());
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     variable_list saved = ctx->get_saved_variables();
-    at::Tensor xq = ActivationQuant8{saved[0], saved[1]}.dequantize();
+    ActivationQuant8 a{saved[0], saved[1]};
     auto *w =
         reinterpret_cast<QuantizedWeight *>(ctx->saved_data["weight"].toInt());
-    at::Tensor wf = w->dequantize();
-    if (ctx->saved_data["ternary"].toBool())
-      wf = ternarize(wf);
+    bool ternary = ctx->saved_data["ternary"].toBool();
     const at::Tensor &gy = grads[0];
+    int64_t out = gy.size(-1), in = a.q.size(-1);
     // Straight-through: both quantizers pass gradients unchanged.
-    at::Tensor gx;
-    if (ctx->needs_input_grad(0))
-      gx = at::matmul(gy, wf);
-    int64_t out = gy.size(-1), in = xq.size(-1);
-    acceptGradient(*w,
-                   at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in})),
+    at::Tensor gx, gw;
+    if (ctx->saved_data["low_precision"].toBool()) {
+      // dL/dx = (gy * scale_out) @ ints and dL/dW = (gy / s)^T @ q_x, each
+      // one bf16 matmul of an exact integer operand.
+      IntegerWeight iw = integerWeight(*w, ternary);
+      at::Tensor gyf = gy.to(at::kFloat);
+      if (ctx->needs_input_grad(0))
+        gx = at::matmul((gyf * iw.outScale).to(at::kBFloat16),
+                        iw.ints.to(at::kBFloat16));
+      gw = at::matmul((gyf / a.s).reshape({-1, out}).t().to(at::kBFloat16),
+                      a.q.reshape({-1, in}).to(at::kBFloat16))
+               .to(at::kFloat);
+    } else {
+      at::Tensor xq = a.dequantize();
+      at::Tensor wf = w->dequantize();
+      if (ternary)
+        wf = ternarize(wf);
+      if (ctx->needs_input_grad(0))
+        gx = at::matmul(gy, wf);
+      gw = at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in}));
+    }
+    auto *layer =
+        reinterpret_cast<QuantLinear *>(ctx->saved_data["layer"].toInt());
+    if (layer->gradientTransform)
+      gw = layer->gradientTransform(gw);
+    acceptGradient(*w, gw,
                    reinterpret_cast<optim::ParameterStepper *>(
                        ctx->saved_data["optimizer"].toInt()));
-    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {gx,          at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -103,16 +155,26 @@ QuantLinear::QuantLinear(const at::Tensor &weight, Grid grid, Storage storage,
     : weight_(QuantizedWeight::fromFloat(checked2D(weight), grid, storage,
                                          scale, rule)) {}
 
+bool QuantLinear::computesInBf16(const at::Tensor &x) {
+  if (x.scalar_type() == at::kBFloat16)
+    return true;
+  at::DeviceType d = x.device().type();
+  return at::autocast::is_autocast_enabled(d) &&
+         at::autocast::get_autocast_dtype(d) == at::kBFloat16;
+}
+
 at::Tensor QuantLinear::forward(const at::Tensor &x) {
-  TORCH_CHECK(x.scalar_type() == at::kFloat,
-              "dqt.nn.QuantLinear: input must be float32, got ",
+  TORCH_CHECK(x.scalar_type() == at::kFloat ||
+                  x.scalar_type() == at::kBFloat16,
+              "dqt.nn.QuantLinear: input must be float32 or bfloat16, got ",
               x.scalar_type());
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) == inFeatures(),
               "dqt.nn.QuantLinear: input has ", x.dim() ? x.size(-1) : 0,
               " features, the layer takes ", inFeatures());
   return QuantLinearFunction::apply(
       x, anchor_, reinterpret_cast<int64_t>(&weight_), ternaryInference,
-      reinterpret_cast<int64_t>(stepInBackward));
+      reinterpret_cast<int64_t>(stepInBackward), computesInBf16(x),
+      reinterpret_cast<int64_t>(this));
 }
 
 } // namespace dqt::nn

@@ -231,14 +231,18 @@ class QuantLinear(torch.nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"dqt.nn.QuantLinear: input must be a tensor, got "
                             f"{type(x).__name__}")
-        if x.dtype != torch.float32:
-            raise TypeError(f"dqt.nn.QuantLinear: input must be float32, got {x.dtype}")
+        if x.dtype not in (torch.float32, torch.bfloat16):
+            raise TypeError("dqt.nn.QuantLinear: input must be float32 or bfloat16, "
+                            f"got {x.dtype}")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"dqt.nn.QuantLinear: input has shape {tuple(x.shape)}, "
                              f"the layer takes [..., {self.in_features}]")
+        # bf16 inputs, and any input inside a bf16 autocast region, are
+        # multiplied in bf16 and give bf16 (docs/numerics.md, "Precision
+        # environments"), as nn.Linear under autocast.
         y = self._layer.forward(x)
         if self.bias is not None:
-            y = y + self.bias
+            y = y + self.bias.to(y.dtype)
         return y
 
     def _apply(self, fn, recurse=True):

@@ -156,6 +156,62 @@ def test_gradients_match_float_twin(ternary):
     torch.testing.assert_close(layer.weight.grad, 2 * g1)
 
 
+def bf16_reference(layer, x):
+    """The bf16 path's arithmetic written out: the activation and weight
+    integers multiplied exactly (f32 sums of products below 2**24), the sum
+    rounded to bf16, then the weight scale and 1/s applied in f32."""
+    xf = x.float()
+    m = xf.abs().amax(-1, keepdim=True).clamp_min(1e-5)
+    s = torch.full_like(m, 127.0) / m  # as act_quant_ref
+    qx = (xf * s).round().clamp(-128, 127)
+    w = layer.weight
+    ints = w.dequantize() / (w.delta_rows.view(-1, 1) if w.scale == "row" else w.delta)
+    out_scale = w.delta_rows if w.scale == "row" else w.delta
+    y = (qx @ ints.round().t()).to(torch.bfloat16).float()
+    return (y * out_scale / s).to(torch.bfloat16)
+
+
+@pytest.mark.parametrize("bits,scale", [(8, "tensor"), (4, "row"), (1.58, "tensor")])
+def test_bf16_inputs_and_autocast(bits, scale):
+    torch.manual_seed(5)
+    layer = dqt.nn.QuantLinear(48, 20, bias=False, bits=bits, scale=scale)
+    x = torch.randn(3, 7, 48)
+    y32 = layer(x)
+    # A bf16 input: bf16 out, the integers multiplied in bf16.
+    xb = x.to(torch.bfloat16)
+    yb = layer(xb)
+    assert yb.dtype == torch.bfloat16
+    assert torch.equal(yb, bf16_reference(layer, xb))
+    # Under autocast an f32 input is quantized as it is (no bf16 rounding of
+    # x first) and the product is bf16, as nn.Linear's under autocast.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ya = layer(x)
+    assert ya.dtype == torch.bfloat16
+    assert torch.equal(ya, bf16_reference(layer, x))
+    assert (ya.float() - y32).abs().max() <= 1e-2 * y32.abs().max()
+    assert layer(x).dtype == torch.float32  # autocast left no state behind
+
+    # Gradients: the input's in its own dtype, the weight's (f32) close to
+    # the f32 path's.
+    t = torch.randn(3, 7, 20)
+    xa = x.clone().requires_grad_(True)
+    ((layer(xa) - t) ** 2).sum().backward()
+    g32, gx32 = layer.weight.grad.clone(), xa.grad.clone()
+    layer.zero_grad()
+    layer.weight.grad = None
+    xa.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = ((layer(xa).float() - t) ** 2).sum()
+    loss.backward()
+    assert layer.weight.grad.dtype == torch.float32 and xa.grad.dtype == torch.float32
+    assert (layer.weight.grad - g32).abs().max() <= 2e-2 * g32.abs().max()
+    assert (xa.grad - gx32).abs().max() <= 2e-2 * gx32.abs().max()
+    assert not torch.equal(layer.weight.grad, g32)  # bf16 arithmetic, really
+    xb = xb.clone().requires_grad_(True)
+    layer(xb).float().sum().backward()
+    assert xb.grad.dtype == torch.bfloat16
+
+
 def test_first_layer_input_without_grad_still_fills_weight_grad():
     layer = dqt.nn.QuantLinear(8, 4, bits=8)
     layer(torch.randn(3, 8)).sum().backward()
@@ -197,8 +253,10 @@ def test_handles_appear_in_parameters():
 
 def test_bad_inputs():
     layer = dqt.nn.QuantLinear(4, 3, bits=8)
-    with pytest.raises(TypeError, match="input must be float32"):
+    with pytest.raises(TypeError, match="input must be float32 or bfloat16"):
         layer(torch.randn(2, 4, dtype=torch.float64))
+    with pytest.raises(TypeError, match="input must be float32 or bfloat16"):
+        layer(torch.randn(2, 4, dtype=torch.float16))
     with pytest.raises(ValueError, match=r"the layer takes \[..., 4\]"):
         layer(torch.randn(2, 5))
     with pytest.raises(ValueError, match="in_features must be > 0"):

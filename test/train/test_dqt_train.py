@@ -273,6 +273,9 @@ def test_resume_of_a_numerics_v1_run_is_refused(tmp_path, data_dir, tokenizer):
     (["--device", "tpu"], "unknown device 'tpu' (cpu, cuda or cuda:N)"),
     (["--dim", "100", "--heads", "3"], "--dim 100 must split into --heads 3"),
     (["--ffn", "-1"], "must be >= 0"),
+    (["--precision", "fp16"], "--precision must be fp32, bf16 or fp8"),
+    (["--precision", "fp8", "--quantize", "all"],
+     "--precision fp8 needs --quantize linear"),
 ])
 def test_bad_command_lines(tmp_path, data_dir, args, message):
     base = {"--preset": "tiny", "--method": "dqt", "--bits": "8",
@@ -377,3 +380,84 @@ def test_resume_under_another_scale_rule_is_refused(tmp_path, data_dir, tokenize
     assert "it was run with run.method = dqt-4-absmax" in r.stderr, r.stderr
     train(run, data_dir, tokenizer, *args, "--scale-rule", "absmax", "--resume")
     assert summary(run)["steps"] == 2
+
+
+def safetensors_dtypes(path):
+    """{name: dtype} from a safetensors file's header."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    return {k: v["dtype"] for k, v in header.items() if k != "__metadata__"}
+
+
+# What each environment claims to hold (docs/numerics.md, "Precision
+# environments"), as dqt-train reads it off the live tensors of a step.
+FP8_DTYPES = {"fp8_weights": "Float8_e4m3fn", "fp8_grads": "Float8_e5m2",
+              "fp8_master": "Half", "fp8_exp_avg": "Float8_e4m3fn",
+              "fp8_exp_avg_sq": "Half"}
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp8"])
+@pytest.mark.parametrize("method", [("fp32",), ("bitnet",),
+                                    ("dqt", "--bits", "8"),
+                                    ("dqt", "--bits", "1.58")])
+def test_precision_environments(tmp_path, data_dir, tokenizer, precision,
+                                method):
+    out = tmp_path / "run"
+    train(out, data_dir, tokenizer, "--method", *method, "--precision",
+          precision, "--steps", "80", "--lr", "3e-3")
+    s = summary(out)
+    assert s["final_train_loss"] < s["initial_loss"] - 0.6, s
+    assert math.isfinite(s["eval_ppl"]) and s["eval_ppl"] > 1
+    assert s["precision"] == precision and s["label"].endswith("-in-" + precision)
+    d = s["dtypes"]
+    # Autocast: the projections compute in bf16 in both environments.
+    assert d["activations"] == "BFloat16", d
+    # Embeddings and norm gains stay f32 parameters with f32 gradients.
+    assert d["float_weights"] == "Float" and d["float_grads"] == "Float", d
+    if method[0] == "dqt":
+        # The integers and their kernel's states are the same everywhere.
+        assert d["integer_weights"] == "Char" and d["integer_states"] == "Float", d
+    ckpt = pathlib.Path(s["checkpoint"]) / "model.safetensors"
+    saved = safetensors_dtypes(ckpt)
+    if precision == "fp8":
+        # The float GEMM weights (every projection of fp32 and bitnet; the
+        # head of all four) are FP8 weights with MS-AMP O2's dtypes.
+        for k, v in FP8_DTYPES.items():
+            assert d[k] == v, d
+        assert saved["fp8.lm_head.master"] == "F16"
+        assert saved["fp8.lm_head.exp_avg"] == "F8_E4M3"
+        assert saved["fp8.lm_head.exp_avg_sq"] == "F16"
+        assert ("fp8.layers.0.mlp.up_proj.master" in saved) == (method[0] != "dqt")
+        assert "param.lm_head" not in saved
+        # 7 bytes per FP8 weight (+ scales) against 16 for f32 AdamW.
+        assert s["state_bytes_per_param"] < (16.0 if method[0] != "dqt" else 10.8)
+    else:
+        assert not any(k.startswith("fp8") for k in d), d
+        assert not any(k.startswith("fp8.") for k in saved)
+        assert saved["param.lm_head"] == "F32"
+
+
+@pytest.mark.parametrize("variant", [
+    ["--method", "dqt", "--bits", "8", "--precision", "bf16"],
+    ["--method", "bitnet", "--precision", "fp8"],
+    ["--method", "dqt", "--bits", "1.58", "--precision", "fp8"]])
+def test_precision_resume_is_bit_exact(tmp_path, data_dir, tokenizer, variant):
+    full, split = tmp_path / "full", tmp_path / "split"
+    args = [*variant, "--steps", "16", "--lr", "3e-3"]
+    train(full, data_dir, tokenizer, *args)
+    train(split, data_dir, tokenizer, *args, "--stop-after", "8")
+    train(split, data_dir, tokenizer, *args, "--resume")
+    a, b = summary(full), summary(split)
+    assert b["resumed_from"] == 8 and b["steps"] == 16
+    assert a["state_sha256"] == b["state_sha256"]
+    assert [r["loss"] for r in log_rows(full)] == \
+        [r["loss"] for r in log_rows(split)]
+    # A resume in another environment is refused before anything changes.
+    other = [v for v in variant if v not in ("--precision", "bf16", "fp8")]
+    r = train(split, data_dir, tokenizer, *other, "--steps", "20", "--lr", "3e-3",
+              "--resume", check=False)
+    assert r.returncode != 0
+    assert "run.precision" in r.stderr, r.stderr
+    assert summary(split)["steps"] == 16
+    assert summary(split)["state_sha256"] == a["state_sha256"]

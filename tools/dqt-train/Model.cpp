@@ -51,18 +51,30 @@ std::string MethodConfig::label() const {
 }
 
 Weight::Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
-               bool linear)
+               bool linear, bool gemm)
     : name_(std::move(name)), linear_(linear), method_(m.method) {
   if (m.method == Method::Dqt && linear) {
     qlinear_ = std::make_unique<nn::QuantLinear>(
         init, m.grid, m.storage(), m.scale(init.dim()), m.rule);
     qlinear_->ternaryInference = m.ternaryInference;
+    // MS-AMP O1's weight gradients: the integer weights' too.
+    if (m.precision == Precision::Fp8)
+      qlinear_->gradientTransform = [](const at::Tensor &g) {
+        return ScaledTensor::cast(g, at::kFloat8_e5m2).dequantize();
+      };
+  } else if (m.precision == Precision::Fp8 && gemm) {
+    fp8_ = std::make_unique<Fp8Weight>(init);
   } else if (m.method == Method::Dqt && m.quantizeAll) {
     qparam_ = std::make_unique<nn::QuantParameter>(
         init, m.grid, m.storage(), m.scale(init.dim()), m.rule);
   } else {
     param_ = init.clone().requires_grad_(true);
   }
+}
+
+Fp8Weight &Weight::fp8() {
+  TORCH_CHECK(fp8_, "dqt-train: ", name_, " is not an FP8 weight");
+  return *fp8_;
 }
 
 QuantizedWeight &Weight::quantizedWeight() {
@@ -75,12 +87,16 @@ int64_t Weight::numel() const {
     return qlinear_->weight().numel();
   if (qparam_)
     return qparam_->weight().numel();
+  if (fp8_)
+    return fp8_->numel();
   return param_.numel();
 }
 
 at::Tensor Weight::linear(const at::Tensor &x) {
   if (qlinear_)
     return qlinear_->forward(x);
+  if (fp8_)
+    return fp8_->linear(x, method_ == Method::BitNet && linear_);
   if (method_ == Method::BitNet && linear_) {
     // BitNet b1.58: float master weight, absmean ternary weight and 8-bit
     // activations in the forward pass, straight-through in the backward.
@@ -96,6 +112,8 @@ at::Tensor Weight::value() { return qparam_ ? qparam_->value() : param_; }
 void Weight::to(at::Device device) {
   if (quantized())
     quantizedWeight().moveTo(device);
+  else if (fp8_)
+    fp8_->to(device);
   else
     param_ = param_.detach().to(device).requires_grad_(true);
 }
@@ -107,9 +125,10 @@ void Weight::setStepInBackward(optim::ParameterStepper *opt) {
     qparam_->stepInBackward = opt;
 }
 
-Weight &Model::add(std::string name, const at::Tensor &init, bool linear) {
+Weight &Model::add(std::string name, const at::Tensor &init, bool linear,
+                   bool gemm) {
   weights_.push_back(
-      std::make_unique<Weight>(std::move(name), init, method_, linear));
+      std::make_unique<Weight>(std::move(name), init, method_, linear, gemm));
   return *weights_.back();
 }
 
@@ -123,26 +142,26 @@ Model::Model(const ModelShape &shape, const MethodConfig &method, uint64_t seed)
   };
   auto ones = [&] { return at::ones({shape.dim}, at::kFloat); };
   int64_t d = shape.dim, f = shape.ffn;
-  embed_ = &add("embed_tokens", normal(shape.vocab, d), false);
+  embed_ = &add("embed_tokens", normal(shape.vocab, d), false, false);
   for (int64_t l = 0; l < shape.layers; ++l) {
     std::string p = "layers." + std::to_string(l) + ".";
     Block b;
-    b.attnNorm = &add(p + "input_layernorm", ones(), false);
-    b.q = &add(p + "self_attn.q_proj", normal(d, d), true);
-    b.k = &add(p + "self_attn.k_proj", normal(d, d), true);
-    b.v = &add(p + "self_attn.v_proj", normal(d, d), true);
-    b.attnSubNorm = &add(p + "self_attn.inner_attn_ln", ones(), false);
-    b.o = &add(p + "self_attn.o_proj", normal(d, d), true);
-    b.mlpNorm = &add(p + "post_attention_layernorm", ones(), false);
-    b.gate = &add(p + "mlp.gate_proj", normal(f, d), true);
-    b.up = &add(p + "mlp.up_proj", normal(f, d), true);
-    b.mlpSubNorm = &add(p + "mlp.ffn_layernorm", at::ones({f}), false);
-    b.down = &add(p + "mlp.down_proj", normal(d, f), true);
+    b.attnNorm = &add(p + "input_layernorm", ones(), false, false);
+    b.q = &add(p + "self_attn.q_proj", normal(d, d), true, true);
+    b.k = &add(p + "self_attn.k_proj", normal(d, d), true, true);
+    b.v = &add(p + "self_attn.v_proj", normal(d, d), true, true);
+    b.attnSubNorm = &add(p + "self_attn.inner_attn_ln", ones(), false, false);
+    b.o = &add(p + "self_attn.o_proj", normal(d, d), true, true);
+    b.mlpNorm = &add(p + "post_attention_layernorm", ones(), false, false);
+    b.gate = &add(p + "mlp.gate_proj", normal(f, d), true, true);
+    b.up = &add(p + "mlp.up_proj", normal(f, d), true, true);
+    b.mlpSubNorm = &add(p + "mlp.ffn_layernorm", at::ones({f}), false, false);
+    b.down = &add(p + "mlp.down_proj", normal(d, f), true, true);
     blocks_.push_back(b);
   }
-  finalNorm_ = &add("norm", ones(), false);
+  finalNorm_ = &add("norm", ones(), false, false);
   if (!shape.tiedEmbeddings)
-    head_ = &add("lm_head", normal(shape.vocab, d), false);
+    head_ = &add("lm_head", normal(shape.vocab, d), false, true);
 
   // forward() extends the tables when a longer sequence comes.
   ropeTables(shape.seqLen);
@@ -199,6 +218,7 @@ at::Tensor Model::attention(Block &b, const at::Tensor &x) {
   at::Tensor cos = cos_.narrow(0, 0, T), sin = sin_.narrow(0, 0, T);
   auto heads = [&](Weight *w, bool rotate) {
     at::Tensor t = w->linear(x).view({B, T, H, D});
+    activationDtype_ = t.scalar_type();
     if (rotate)
       t = rope(t, cos, sin);
     return t.transpose(1, 2); // [B, H, T, D]
@@ -213,6 +233,7 @@ at::Tensor Model::attention(Block &b, const at::Tensor &x) {
 at::Tensor Model::forward(const at::Tensor &tokens) {
   TORCH_CHECK(tokens.dim() == 2 && tokens.scalar_type() == at::kLong,
               "dqt-train: tokens must be int64 [batch, time]");
+  AutocastGuard autocast(method_.precision, tokens.device());
   int64_t T = tokens.size(1);
   if (T > cos_.size(0))
     ropeTables(T);
@@ -227,7 +248,10 @@ at::Tensor Model::forward(const at::Tensor &tokens) {
   h = rmsNorm(h, *finalNorm_);
   // The tied head is a float matmul, as an untied one (Weight::linear of a
   // non-linear weight): no activation quantization.
-  return head_ ? head_->linear(h) : at::matmul(h, embed.t());
+  // Logits in f32 for the loss in every environment (as HF's Llama casts
+  // them): a no-op under fp32.
+  return (head_ ? head_->linear(h) : at::matmul(h, embed.t()))
+      .to(at::kFloat);
 }
 
 } // namespace dqt::train

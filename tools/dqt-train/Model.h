@@ -13,6 +13,9 @@
 #ifndef DQT_TRAIN_MODEL_H
 #define DQT_TRAIN_MODEL_H
 
+#include "Fp8.h"
+#include "Precision.h"
+
 #include "dqt/Runtime/QuantLinear.h"
 #include "dqt/Runtime/QuantParameter.h"
 
@@ -51,6 +54,10 @@ struct MethodConfig {
   /// dqt: how each step's next delta is chosen (docs/numerics.md, "Scale
   /// rules"); AbsMax on 2..8-bit grids only.
   ScaleRule rule = ScaleRule::MaxQ;
+  /// The training environment: autocast bf16 around the weights under bf16
+  /// and fp8, and FP8 float GEMM weights under fp8 (Precision.h). Not part
+  /// of label().
+  Precision precision = Precision::Fp32;
   /// A short label: fp32, bitnet, dqt-8, dqt-1.58, dqt-8-ti, ...
   std::string label() const;
   Storage storage() const {
@@ -67,12 +74,17 @@ class Weight {
 public:
   /// `linear`: a projection inside a block (quantized by bitnet and dqt);
   /// otherwise an embedding, the head or a norm gain (quantized only by dqt
-  /// with quantizeAll).
+  /// with quantizeAll). `gemm`: used through linear() (the projections and
+  /// an untied head): under fp8 a float one is an Fp8Weight.
   Weight(std::string name, const at::Tensor &init, const MethodConfig &m,
-         bool linear);
+         bool linear, bool gemm);
   const std::string &name() const { return name_; }
   bool quantized() const { return linear_ ? bool(qlinear_) : bool(qparam_); }
-  /// The float parameter (fp32/bitnet, and unquantized dqt weights).
+  /// An FP8 weight of the fp8 environment (Fp8.h).
+  bool isFp8() const { return bool(fp8_); }
+  Fp8Weight &fp8();
+  /// The float parameter (fp32/bitnet, and unquantized dqt weights; not
+  /// for FP8 weights).
   at::Tensor &parameter() { return param_; }
   /// The integer weight (dqt).
   QuantizedWeight &quantizedWeight();
@@ -99,6 +111,7 @@ private:
   at::Tensor param_;
   std::unique_ptr<nn::QuantLinear> qlinear_;
   std::unique_ptr<nn::QuantParameter> qparam_;
+  std::unique_ptr<Fp8Weight> fp8_;
 };
 
 /// The weights of one decoder layer.
@@ -123,11 +136,15 @@ public:
   /// optimizers are made: they keep their states where the weights are).
   void to(at::Device device);
   at::Device device() const { return cos_.device(); }
+  /// The dtype of the last forward pass's attention projections' output
+  /// (what the environment computes activations in).
+  at::ScalarType activationDtype() const { return activationDtype_; }
 
 private:
   at::Tensor rmsNorm(const at::Tensor &x, Weight &gain);
   at::Tensor attention(Block &b, const at::Tensor &x);
-  Weight &add(std::string name, const at::Tensor &init, bool linear);
+  Weight &add(std::string name, const at::Tensor &init, bool linear,
+             bool gemm);
   /// RoPE cos/sin tables for positions [0, maxT).
   void ropeTables(int64_t maxT);
 
@@ -138,6 +155,7 @@ private:
   Weight *head_ = nullptr; ///< null with tied embeddings
   std::vector<Block> blocks_;
   at::Tensor cos_, sin_; ///< RoPE tables [maxT, headDim/2]
+  at::ScalarType activationDtype_ = at::kFloat;
 };
 
 } // namespace dqt::train

@@ -41,7 +41,9 @@ RunState::RunState(Model &model, const TrainOptions &opts) : model(model) {
   std::vector<QuantizedWeight *> q;
   std::vector<at::Tensor> f;
   for (Weight *w : model.weights()) {
-    if (w->quantized()) {
+    if (w->isFp8()) {
+      fp8Weights.push_back(w);
+    } else if (w->quantized()) {
       quantizedWeights.push_back(w);
       q.push_back(&w->quantizedWeight());
     } else {
@@ -60,6 +62,16 @@ RunState::RunState(Model &model, const TrainOptions &opts) : model(model) {
                .betas({opts.beta1, opts.beta2})
                .eps(opts.eps)
                .weight_decay(opts.weightDecay));
+  if (!fp8Weights.empty()) {
+    fp8 = std::make_unique<Fp8AdamW>();
+    for (Weight *w : fp8Weights)
+      fp8->weights.push_back(&w->fp8());
+    fp8->lr = opts.lr;
+    fp8->beta1 = opts.beta1;
+    fp8->beta2 = opts.beta2;
+    fp8->eps = opts.eps;
+    fp8->weightDecay = opts.weightDecay;
+  }
 }
 
 void RunState::setLr(double lr) {
@@ -68,6 +80,8 @@ void RunState::setLr(double lr) {
   if (floats)
     for (auto &group : floats->param_groups())
       static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+  if (fp8)
+    fp8->lr = lr;
 }
 
 namespace {
@@ -79,6 +93,16 @@ std::string stepDirName(int64_t step) {
   char name[32];
   std::snprintf(name, sizeof(name), "step-%07lld", (long long)step);
   return name;
+}
+
+/// The tensors an FP8 weight saves, by checkpoint name (the e4m3 weight is
+/// derived from the master copy and not saved).
+std::vector<std::pair<std::string, at::Tensor *>> fp8Tensors(Weight *w) {
+  Fp8Weight &f = w->fp8();
+  std::string p = "fp8." + w->name() + ".";
+  return {{p + "master", &f.master.data}, {p + "master_scale", &f.master.scale},
+          {p + "exp_avg", &f.m.data},     {p + "exp_avg_scale", &f.m.scale},
+          {p + "exp_avg_sq", &f.v.data},  {p + "exp_avg_sq_scale", &f.v.scale}};
 }
 
 torch::optim::AdamWParamState *adamState(RunState &s, Weight *w) {
@@ -111,6 +135,11 @@ std::string saveCheckpoint(const std::string &out, int64_t step,
                              st->exp_avg_sq());
       c.metadata["adamw." + w->name() + ".step"] = std::to_string(st->step());
     }
+  }
+  for (Weight *w : state.fp8Weights) {
+    for (auto &[name, t] : fp8Tensors(w))
+      c.tensors.emplace_back(name, *t);
+    c.metadata["fp8." + w->name() + ".step"] = std::to_string(w->fp8().step);
   }
   checkpoint::save((tmp / kModelFile).string(), c);
   if (state.dqt)
@@ -178,6 +207,11 @@ int64_t loadCheckpoint(const std::string &dir, RunState &state,
       expect("adamw." + w->name() + ".exp_avg_sq", w->parameter());
     }
   }
+  for (Weight *w : state.fp8Weights) {
+    for (auto &[name, t] : fp8Tensors(w))
+      expect(name, *t);
+    meta("fp8." + w->name() + ".step");
+  }
   TORCH_CHECK(c.tensors.size() == expected, "dqt-train: checkpoint ", dir,
               " holds ", c.tensors.size(), " tensors, expected ", expected);
   fs::path optFile = fs::path(dir) / kOptimizerFile;
@@ -198,6 +232,12 @@ int64_t loadCheckpoint(const std::string &dir, RunState &state,
     st->exp_avg_sq(c.get("adamw." + w->name() + ".exp_avg_sq").clone());
     state.floats->state()[w->parameter().unsafeGetTensorImpl()] = std::move(st);
   }
+  for (Weight *w : state.fp8Weights) {
+    for (auto &[name, t] : fp8Tensors(w))
+      *t = c.get(name).to(t->device()).clone();
+    w->fp8().step = std::stoll(meta("fp8." + w->name() + ".step"));
+    w->fp8().refreshWeight();
+  }
   return step;
 }
 
@@ -210,7 +250,10 @@ std::string stateSha256(RunState &state) {
   };
   for (Weight *w : state.model.weights()) {
     EVP_DigestUpdate(ctx, w->name().data(), w->name().size());
-    if (w->quantized()) {
+    if (w->isFp8()) {
+      for (auto &[name, t] : fp8Tensors(w))
+        add(*t);
+    } else if (w->quantized()) {
       QuantizedWeight &q = w->quantizedWeight();
       add(q.q());
       if (q.isRowScaled()) {

@@ -36,9 +36,10 @@ makeIntegerOptimizer(std::vector<QuantizedWeight *> params,
 struct RunState {
   RunState(Model &model, const TrainOptions &opts);
   Model &model;
-  std::vector<Weight *> floatWeights, quantizedWeights;
+  std::vector<Weight *> floatWeights, quantizedWeights, fp8Weights;
   std::unique_ptr<optim::StepOptimizer> dqt;   ///< integer weights
   std::unique_ptr<torch::optim::AdamW> floats; ///< float parameters
+  std::unique_ptr<Fp8AdamW> fp8;               ///< FP8 GEMM weights
   void setLr(double lr);
 };
 

@@ -68,6 +68,11 @@ void TrainOptions::validate() const {
   TORCH_CHECK(stateDtype == "f32" || method == "dqt",
               "dqt-train: --state-dtype bf16 needs --method dqt (the float "
               "baselines keep torch's f32 AdamW states)");
+  Precision env = precisionFromName(precision, "dqt-train: --precision");
+  TORCH_CHECK(env != Precision::Fp8 || quantize == "linear",
+              "dqt-train: --precision fp8 needs --quantize linear (FP8 "
+              "covers the float GEMM weights; quantized embeddings and norms "
+              "have no FP8 form)");
   TORCH_CHECK(dim >= 0 && ffn >= 0 && layers >= 0 && heads >= 0,
               "dqt-train: --dim, --ffn, --layers and --heads must be >= 0");
   ModelShape s = shape();
@@ -100,6 +105,7 @@ MethodConfig TrainOptions::methodConfig() const {
   m.rowScale = m.method == Method::Dqt && scale == "row";
   if (m.method == Method::Dqt)
     m.rule = scaleRuleFromName(scaleRule);
+  m.precision = precisionFromName(precision, "dqt-train: --precision");
   return m;
 }
 
@@ -128,7 +134,11 @@ MemoryAccount accountMemory(Model &model, const TrainOptions &opts) {
   for (Weight *w : model.weights()) {
     int64_t n = w->numel();
     a.params += n;
-    if (w->quantized()) {
+    if (w->isFp8()) {
+      // e4m3 weight, e5m2 gradient, f16 master copy, e4m3 m, f16 v (MS-AMP
+      // O2), and six f32 scales.
+      a.bytes += 7 * n + 6 * 4;
+    } else if (w->quantized()) {
       QuantizedWeight &q = w->quantizedWeight();
       a.quantizedParams += n;
       a.bytes += q.persistentBytes();
@@ -149,7 +159,7 @@ MemoryAccount accountMemory(Model &model, const TrainOptions &opts) {
       if (!opts.stepInBackward)
         a.bytes += 4 * n;
     } else {
-      a.bytes += 16 * n; // f32 weight, gradient, m, v
+      a.bytes += 16 * n; // f32 weight, gradient, m, v (in every environment)
     }
   }
   return a;
@@ -209,6 +219,38 @@ double evaluate(Model &model, const at::Tensor &windows, int64_t batch) {
   return sum / double(count);
 }
 
+/// The dtypes of the tensors a training step really holds, read off the live
+/// tensors after a backward pass (before the optimizers step).
+nlohmann::json liveDtypes(RunState &state) {
+  auto name = [](const at::Tensor &t) {
+    return std::string(c10::toString(t.scalar_type()));
+  };
+  nlohmann::json j;
+  j["activations"] = c10::toString(state.model.activationDtype());
+  if (!state.floatWeights.empty()) {
+    Weight *w = state.floatWeights.front();
+    j["float_weights"] = name(w->parameter());
+    if (w->parameter().grad().defined())
+      j["float_grads"] = name(w->parameter().grad());
+  }
+  if (!state.quantizedWeights.empty()) {
+    QuantizedWeight &q = state.quantizedWeights.front()->quantizedWeight();
+    j["integer_weights"] = name(q.q());
+    if (state.dqt && state.dqt->numParams() && state.dqt->numStates(0))
+      j["integer_states"] = name(state.dqt->state(0, 0));
+  }
+  if (!state.fp8Weights.empty()) {
+    Fp8Weight &f = state.fp8Weights.front()->fp8();
+    j["fp8_weights"] = name(f.weight.data);
+    if (f.grad.defined())
+      j["fp8_grads"] = name(f.grad.data);
+    j["fp8_master"] = name(f.master.data);
+    j["fp8_exp_avg"] = name(f.m.data);
+    j["fp8_exp_avg_sq"] = name(f.v.data);
+  }
+  return j;
+}
+
 /// The settings a resumed run must share with the checkpoint.
 RunConfig runConfig(const TrainOptions &o, const ModelShape &s) {
   auto num = [](double v) {
@@ -231,9 +273,11 @@ RunConfig runConfig(const TrainOptions &o, const ModelShape &s) {
                  {"run.weight_decay", num(o.weightDecay)},
                  {"run.betas", num(o.beta1) + "," + num(o.beta2)},
                  {"run.eps", num(o.eps)}};
-  // Only when set: checkpoints of untied runs stay as they were.
+  // Only when set: checkpoints of untied fp32 runs stay as they were.
   if (s.tiedEmbeddings)
     c["run.tie_embeddings"] = "1";
+  if (o.precision != "fp32")
+    c["run.precision"] = o.precision;
   return c;
 }
 
@@ -306,6 +350,7 @@ int run(const TrainOptions &opts) {
     MemoryAccount a = accountMemory(model, opts);
     nlohmann::json j = {{"preset", opts.preset},
                         {"method", method.label()},
+                        {"precision", opts.precision},
                         {"params", a.params},
                         {"quantized_params", a.quantizedParams},
                         {"state_bytes", a.bytes},
@@ -380,6 +425,7 @@ int run(const TrainOptions &opts) {
   std::vector<double> recentLosses;
   double timedSeconds = 0;
   int64_t timedSteps = 0;
+  nlohmann::json dtypes;
   auto trainStart = Clock::now();
 
   for (int64_t step = start; step < end; ++step) {
@@ -392,6 +438,8 @@ int run(const TrainOptions &opts) {
         logits.reshape({-1, logits.size(-1)}),
         batch.narrow(1, 1, T).reshape(-1));
     loss.backward();
+    if (step == start)
+      dtypes = liveDtypes(state);
     LogRow row{step + 1, loss.item<double>(), lr, 0, NAN, 0};
     if (state.dqt) {
       int64_t changed = 0;
@@ -406,6 +454,10 @@ int run(const TrainOptions &opts) {
     if (state.floats) {
       state.floats->step();
       state.floats->zero_grad();
+    }
+    if (state.fp8) {
+      state.fp8->step();
+      state.fp8->zeroGrad();
     }
     double dt = seconds(s0, Clock::now());
     row.tokensPerS = tokensPerStep / dt;
@@ -473,12 +525,15 @@ int run(const TrainOptions &opts) {
     finalLoss += recentLosses[i] / double(window);
   summary["label"] = method.label() +
                      (opts.stateDtype == "bf16" ? "-bf16" : "") +
-                     (opts.optimizer == "adafactor" ? "-adafactor" : "");
+                     (opts.optimizer == "adafactor" ? "-adafactor" : "") +
+                     (opts.precision != "fp32" ? "-in-" + opts.precision : "");
   summary["preset"] = opts.preset;
   summary["method"] = opts.method;
   summary["bits"] = method.method == Method::Dqt ? opts.bits : 32.0;
   summary["quantize"] = opts.quantize;
   summary["state_dtype"] = opts.stateDtype;
+  summary["precision"] = opts.precision;
+  summary["dtypes"] = dtypes;
   summary["scale"] = opts.scale;
   summary["scale_rule"] = opts.scaleRule;
   summary["optimizer"] = opts.optimizer;

@@ -22,6 +22,7 @@ struct TrainOptions {
   std::string scale = "tensor";    ///< dqt: tensor | row (delta per row)
   std::string scaleRule = "maxq";  ///< dqt: maxq (the paper's) | absmax
   std::string stateDtype = "f32";  ///< dqt: f32 | bf16 (stochastic rounding)
+  std::string precision = "fp32";  ///< fp32 | bf16 | fp8 (Precision.h)
   int64_t steps = 0;
   std::string dataDir;
   std::string out;

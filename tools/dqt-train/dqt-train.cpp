@@ -58,6 +58,14 @@ int main(int argc, char **argv) {
                  "absmax (max|w| before clamping / Qp: it can grow; "
                  "docs/numerics.md, \"Scale rules\")")
       ->capture_default_str();
+  app.add_option("--precision", o.precision,
+                 "Training environment: fp32; bf16 (autocast: activations, "
+                 "matmuls and their gradients in bf16); fp8 (MS-AMP O2, "
+                 "simulated: float GEMM weights, gradients and AdamW states "
+                 "in FP8/f16 with per-tensor scales). DQT's integer weights "
+                 "and kernel are the same in all (docs/numerics.md, "
+                 "\"Precision environments\")")
+      ->capture_default_str();
   app.add_option("--state-dtype", o.stateDtype,
                  "dqt optimizer state dtype: f32 or bf16 (written with "
                  "stochastic rounding)")

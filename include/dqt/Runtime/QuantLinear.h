@@ -11,6 +11,8 @@ class ParameterStepper;
 
 #include <ATen/ATen.h>
 
+#include <functional>
+
 namespace dqt::nn {
 
 /// Per-token absmax 8-bit fake quantization of activations (BitLinear):
@@ -31,7 +33,11 @@ ActivationQuant8 activationQuant8Parts(const at::Tensor &x);
 at::Tensor ternarize(const at::Tensor &w);
 
 /// y = actquant8(x) @ W^T with W = q * delta (per tensor or per output
-/// feature; a transient f32 copy per call),
+/// feature; a transient f32 copy per call). For a bf16 input, or inside a
+/// bf16 autocast region of the input's device, the same integers are
+/// multiplied in bf16 (exact operands, f32 accumulation) with the scales
+/// applied after, and y is bf16 (docs/numerics.md, "Precision
+/// environments");
 /// both quantizers straight-through in the backward pass. Backward returns
 /// dL/dx and accumulates dL/dW into the weight's gradient buffer. With
 /// `ternaryInference`, the forward uses ternarize(q * delta) instead (the
@@ -55,8 +61,11 @@ public:
               ScaleMode scale = ScaleMode::Tensor,
               ScaleRule rule = ScaleRule::MaxQ);
 
-  /// x: [..., in] float32; autograd-aware.
+  /// x: [..., in] float32 or bfloat16; autograd-aware.
   at::Tensor forward(const at::Tensor &x);
+  /// Whether forward(x) computes in bf16 (x is bf16, or bf16 autocast is on
+  /// for x's device).
+  static bool computesInBf16(const at::Tensor &x);
 
   QuantizedWeight &weight() { return weight_; }
   int64_t inFeatures() const { return weight_.sizes()[1]; }
@@ -67,6 +76,10 @@ public:
   /// memory: at most one layer's gradient exists at a time). The layer must
   /// run once per forward; call optimizer.step() after backward as usual.
   optim::ParameterStepper *stepInBackward = nullptr;
+  /// When set, maps dL/dW (f32) before the weight receives it: how a
+  /// training environment stores weight gradients (dqt-train's FP8
+  /// environment casts them to e5m2 with a per-tensor scale).
+  std::function<at::Tensor(const at::Tensor &)> gradientTransform;
 
 private:
   QuantizedWeight weight_;

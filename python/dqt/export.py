@@ -215,6 +215,11 @@ def load_run(run: str, checkpoint: str | None = None,
         if name in qset:
             continue
         t = tensors.get("param." + name)
+        if t is None and f"fp8.{name}.master" in tensors:
+            # The fp8 environment's float GEMM weights (docs/numerics.md,
+            # "Precision environments"): an f16 master copy with a scale.
+            raise ExportError(f"{ckpt}: '{name}' is an FP8 weight of the fp8 environment; "
+                              "exporting those is not supported yet")
         if t is None or tuple(t.shape) != s or t.dtype != torch.float32:
             raise ExportError(f"{ckpt}: 'param.{name}' missing or not f32{list(s)}")
         r.weights[name] = t

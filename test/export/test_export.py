@@ -81,6 +81,8 @@ def runs(tmp_path_factory, data_dir):
             "ti8": ["--method", "dqt", "--bits", "8", "--ternary-inference",
                     "--tie-embeddings", *SHAPE],
             "bitnet": ["--method", "bitnet", "--tie-embeddings", *SHAPE],
+            # The fp8 environment: the untied head is an FP8 weight.
+            "fp8": ["--method", "dqt", "--bits", "1.58", "--precision", "fp8"],
             "four": ["--method", "dqt", "--bits", "4", "--tie-embeddings", *SHAPE],
             # Embedding and norm gains as integers too (exported as f32 q*delta).
             "all": ["--method", "dqt", "--bits", "1.58", "--quantize", "all",
@@ -374,6 +376,12 @@ def test_refuses_per_row_delta_in_hf_bitnet(runs, tmp_path):
     out = tmp_path / "hf"
     assert_refused(exporter(runs("rows"), "--format", "hf", "--out", out), out,
                    "one weight_scale per tensor")
+
+
+def test_refuses_fp8_weights(runs, tmp_path):
+    out = tmp_path / "hf"
+    assert_refused(exporter(runs("fp8"), "--format", "hf", "--out", out), out,
+                   "'lm_head' is an FP8 weight of the fp8 environment")
 
 
 def test_refuses_corrupted_checkpoint(runs, tmp_path):

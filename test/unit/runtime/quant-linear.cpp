@@ -6,6 +6,7 @@
 #include "dqt/Runtime/Optimizers.h"
 #include "dqt/Runtime/QuantLinear.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -97,6 +98,45 @@ TEST(QuantLinearTraining, LossFallsWithDQTAdamW) {
   EXPECT_LT(last, 0.5f * first) << "first " << first << ", last " << last;
 }
 
+// The environment's hook sees dL/dW before the weight does (dqt-train's FP8
+// environment casts it to e5m2 there).
+TEST(QuantLinearGradientTransform, MapsTheWeightGradient) {
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  nn::QuantLinear layer(16, 8, Grid::fromBits(8), gen);
+  at::Tensor x = at::randn({4, 16}, gen), gy = at::randn({4, 8}, gen);
+  torch::autograd::backward({layer.forward(x)}, {gy});
+  at::Tensor plain = layer.weight().grad().clone();
+  layer.weight().clearGrad();
+  int calls = 0;
+  layer.gradientTransform = [&](const at::Tensor &g) {
+    ++calls;
+    return -3 * g;
+  };
+  torch::autograd::backward({layer.forward(x)}, {gy});
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(at::equal(layer.weight().grad(), -3 * plain));
+}
+
+// Under bf16 autocast an f32 input gives bf16, the integers multiplied in
+// bf16; the result is close to the f32 path's.
+TEST(QuantLinearBf16, AutocastComputesInBf16) {
+  at::Generator gen = at::detail::createCPUGenerator(4);
+  nn::QuantLinear layer(64, 32, Grid::fromBits(8), gen);
+  at::Tensor x = at::randn({5, 64}, gen);
+  at::Tensor y32 = layer.forward(x);
+  EXPECT_FALSE(nn::QuantLinear::computesInBf16(x));
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+  EXPECT_TRUE(nn::QuantLinear::computesInBf16(x));
+  at::Tensor y = layer.forward(x);
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+  double err = (y.to(at::kFloat) - y32).abs().max().item<double>();
+  EXPECT_GT(err, 0);
+  EXPECT_LE(err, 1e-2 * y32.abs().max().item<double>());
+  EXPECT_EQ(layer.forward(x.to(at::kBFloat16)).scalar_type(), at::kBFloat16);
+}
+
 TEST(QuantLinearInput, BadShapesAndTypesAreRefused) {
   nn::QuantLinear layer(8, 4, Grid::fromBits(8));
   EXPECT_NE(test::errorMessage([&] {
@@ -105,7 +145,7 @@ TEST(QuantLinearInput, BadShapesAndTypesAreRefused) {
             std::string::npos);
   EXPECT_NE(test::errorMessage([&] {
               layer.forward(at::zeros({2, 8}, at::kDouble));
-            }).find("input must be float32, got Double"),
+            }).find("input must be float32 or bfloat16, got Double"),
             std::string::npos);
   EXPECT_NE(test::errorMessage([&] {
               nn::QuantLinear(at::zeros({8}), Grid::fromBits(8));

@@ -23,9 +23,19 @@ at::Tensor activationQuant8(const at::Tensor &x) {
   return activationQuant8Parts(x).dequantize();
 }
 
-at::Tensor ternarize(const at::Tensor &w) {
+namespace {
+
+/// ternarize's parts: the values clamp(round(w*s), -1, 1) (f32) and s.
+std::pair<at::Tensor, at::Tensor> ternarizeParts(const at::Tensor &w) {
   at::Tensor s = 1.0 / w.abs().mean().clamp_min(1e-5);
-  return (w * s).round().clamp(-1, 1) / s;
+  return {(w * s).round().clamp(-1, 1), s};
+}
+
+} // namespace
+
+at::Tensor ternarize(const at::Tensor &w) {
+  auto [t, s] = ternarizeParts(w);
+  return t / s;
 }
 
 namespace {
@@ -44,38 +54,35 @@ struct IntegerWeight {
 IntegerWeight integerWeight(const QuantizedWeight &w, bool ternary) {
   if (!ternary)
     return {w.unpack().to(at::kFloat), w.deltas()};
-  // ternarize(q * delta), split the same way: round(w*s) clamped, and 1/s.
-  at::Tensor wf = w.dequantize();
-  at::Tensor s = 1.0 / wf.abs().mean().clamp_min(1e-5);
-  return {(wf * s).round().clamp(-1, 1), (1.0 / s).reshape({1})};
+  auto [t, s] = ternarizeParts(w.dequantize()); // ternarize(q * delta)
+  return {t, (1.0 / s).reshape({1})};
 }
 
 /// The autograd node of QuantLinear. The weight is integers, reached through
-/// a pointer saved in the context; `anchor` (an empty tensor that requires
+/// the layer, whose pointer is saved in the context; `anchor` (an empty tensor that requires
 /// grad) puts the node in the graph even when x does not require grad, as
 /// for a network's first layer. With `lowPrecision` the matmuls run in bf16
 /// (docs/numerics.md, "Precision environments").
 struct QuantLinearFunction
     : public torch::autograd::Function<QuantLinearFunction> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x,
-                            const at::Tensor &anchor, int64_t weightPtr,
+                            const at::Tensor &anchor, int64_t layerPtr,
                             bool ternary, int64_t optimizerPtr,
-                            bool lowPrecision, int64_t layerPtr) {
+                            bool lowPrecision) {
     // The node chooses its own dtypes: an enclosing autocast region must
     // not recast the f32 operands below.
     c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
-    auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
+    QuantizedWeight *w = &reinterpret_cast<QuantLinear *>(layerPtr)->weight();
     ActivationQuant8 a = activationQuant8Parts(x.to(at::kFloat));
     // The input is kept for backward as what it is after quantization, int8
     // and a scale per token (1 byte an element, not 4); the weight is
     // re-derived from its integers there, so no float copy of either
     // survives between forward and backward.
     ctx->save_for_backward({a.q, a.s});
-    ctx->saved_data["weight"] = weightPtr;
+    ctx->saved_data["layer"] = layerPtr;
     ctx->saved_data["ternary"] = ternary;
     ctx->saved_data["optimizer"] = optimizerPtr;
     ctx->saved_data["low_precision"] = lowPrecision;
-    ctx->saved_data["layer"] = layerPtr;
     if (lowPrecision) {
       IntegerWeight iw = integerWeight(*w, ternary);
       at::Tensor y = at::matmul(a.q.to(at::kBFloat16),
@@ -91,8 +98,9 @@ struct QuantLinearFunction
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     variable_list saved = ctx->get_saved_variables();
     ActivationQuant8 a{saved[0], saved[1]};
-    auto *w =
-        reinterpret_cast<QuantizedWeight *>(ctx->saved_data["weight"].toInt());
+    auto *layer =
+        reinterpret_cast<QuantLinear *>(ctx->saved_data["layer"].toInt());
+    QuantizedWeight *w = &layer->weight();
     bool ternary = ctx->saved_data["ternary"].toBool();
     const at::Tensor &gy = grads[0];
     int64_t out = gy.size(-1), in = a.q.size(-1);
@@ -118,15 +126,13 @@ struct QuantLinearFunction
         gx = at::matmul(gy, wf);
       gw = at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in}));
     }
-    auto *layer =
-        reinterpret_cast<QuantLinear *>(ctx->saved_data["layer"].toInt());
     if (layer->gradientTransform)
       gw = layer->gradientTransform(gw);
     acceptGradient(*w, gw,
                    reinterpret_cast<optim::ParameterStepper *>(
                        ctx->saved_data["optimizer"].toInt()));
     return {gx,          at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor()};
   }
 };
 
@@ -172,9 +178,8 @@ at::Tensor QuantLinear::forward(const at::Tensor &x) {
               "dqt.nn.QuantLinear: input has ", x.dim() ? x.size(-1) : 0,
               " features, the layer takes ", inFeatures());
   return QuantLinearFunction::apply(
-      x, anchor_, reinterpret_cast<int64_t>(&weight_), ternaryInference,
-      reinterpret_cast<int64_t>(stepInBackward), computesInBf16(x),
-      reinterpret_cast<int64_t>(this));
+      x, anchor_, reinterpret_cast<int64_t>(this), ternaryInference,
+      reinterpret_cast<int64_t>(stepInBackward), computesInBf16(x));
 }
 
 } // namespace dqt::nn

@@ -15,7 +15,6 @@
 
 #include <ATen/ATen.h>
 
-#include <string>
 #include <vector>
 
 namespace dqt::train {

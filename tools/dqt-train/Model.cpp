@@ -126,9 +126,10 @@ void Weight::setStepInBackward(optim::ParameterStepper *opt) {
 }
 
 Weight &Model::add(std::string name, const at::Tensor &init, bool linear,
-                   bool gemm) {
+                   std::optional<bool> gemm) {
   weights_.push_back(
-      std::make_unique<Weight>(std::move(name), init, method_, linear, gemm));
+      std::make_unique<Weight>(std::move(name), init, method_, linear,
+                               gemm.value_or(linear)));
   return *weights_.back();
 }
 
@@ -142,24 +143,24 @@ Model::Model(const ModelShape &shape, const MethodConfig &method, uint64_t seed)
   };
   auto ones = [&] { return at::ones({shape.dim}, at::kFloat); };
   int64_t d = shape.dim, f = shape.ffn;
-  embed_ = &add("embed_tokens", normal(shape.vocab, d), false, false);
+  embed_ = &add("embed_tokens", normal(shape.vocab, d), false);
   for (int64_t l = 0; l < shape.layers; ++l) {
     std::string p = "layers." + std::to_string(l) + ".";
     Block b;
-    b.attnNorm = &add(p + "input_layernorm", ones(), false, false);
-    b.q = &add(p + "self_attn.q_proj", normal(d, d), true, true);
-    b.k = &add(p + "self_attn.k_proj", normal(d, d), true, true);
-    b.v = &add(p + "self_attn.v_proj", normal(d, d), true, true);
-    b.attnSubNorm = &add(p + "self_attn.inner_attn_ln", ones(), false, false);
-    b.o = &add(p + "self_attn.o_proj", normal(d, d), true, true);
-    b.mlpNorm = &add(p + "post_attention_layernorm", ones(), false, false);
-    b.gate = &add(p + "mlp.gate_proj", normal(f, d), true, true);
-    b.up = &add(p + "mlp.up_proj", normal(f, d), true, true);
-    b.mlpSubNorm = &add(p + "mlp.ffn_layernorm", at::ones({f}), false, false);
-    b.down = &add(p + "mlp.down_proj", normal(d, f), true, true);
+    b.attnNorm = &add(p + "input_layernorm", ones(), false);
+    b.q = &add(p + "self_attn.q_proj", normal(d, d), true);
+    b.k = &add(p + "self_attn.k_proj", normal(d, d), true);
+    b.v = &add(p + "self_attn.v_proj", normal(d, d), true);
+    b.attnSubNorm = &add(p + "self_attn.inner_attn_ln", ones(), false);
+    b.o = &add(p + "self_attn.o_proj", normal(d, d), true);
+    b.mlpNorm = &add(p + "post_attention_layernorm", ones(), false);
+    b.gate = &add(p + "mlp.gate_proj", normal(f, d), true);
+    b.up = &add(p + "mlp.up_proj", normal(f, d), true);
+    b.mlpSubNorm = &add(p + "mlp.ffn_layernorm", at::ones({f}), false);
+    b.down = &add(p + "mlp.down_proj", normal(d, f), true);
     blocks_.push_back(b);
   }
-  finalNorm_ = &add("norm", ones(), false, false);
+  finalNorm_ = &add("norm", ones(), false);
   if (!shape.tiedEmbeddings)
     head_ = &add("lm_head", normal(shape.vocab, d), false, true);
 

@@ -22,6 +22,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,8 +144,10 @@ public:
 private:
   at::Tensor rmsNorm(const at::Tensor &x, Weight &gain);
   at::Tensor attention(Block &b, const at::Tensor &x);
+  /// `gemm` (Weight's) defaults to `linear`: only the head is a GEMM weight
+  /// that is not a projection.
   Weight &add(std::string name, const at::Tensor &init, bool linear,
-             bool gemm);
+              std::optional<bool> gemm = std::nullopt);
   /// RoPE cos/sin tables for positions [0, maxT).
   void ropeTables(int64_t maxT);
 

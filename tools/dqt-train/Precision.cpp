@@ -17,18 +17,6 @@ Precision precisionFromName(const std::string &name, const char *who) {
   TORCH_CHECK(false, who, " must be fp32, bf16 or fp8, got '", name, "'");
 }
 
-const char *precisionName(Precision p) {
-  switch (p) {
-  case Precision::Fp32:
-    return "fp32";
-  case Precision::Bf16:
-    return "bf16";
-  case Precision::Fp8:
-    return "fp8";
-  }
-  return "?";
-}
-
 AutocastGuard::AutocastGuard(Precision precision, at::Device device)
     : active_(precision != Precision::Fp32), device_(device.type()) {
   if (!active_)

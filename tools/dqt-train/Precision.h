@@ -21,7 +21,6 @@ enum class Precision { Fp32, Bf16, Fp8 };
 
 /// "fp32" | "bf16" | "fp8"; throws c10::Error naming `who` otherwise.
 Precision precisionFromName(const std::string &name, const char *who);
-const char *precisionName(Precision p);
 
 /// Turns LibTorch's autocast on for `device` with bf16 (the C++ side of
 /// torch.autocast) for the guard's lifetime, unless `precision` is fp32;

@@ -443,11 +443,12 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
               return;
             }
             if (g->scalar_type() != at::kFloat || g->sizes() != w.sizes() ||
-                !g->device().is_cpu() || !g->is_contiguous()) {
+                g->device() != w.device() || !g->is_contiguous()) {
               std::ostringstream os;
               os << "dqt.QuantizedWeight.grad: must be a contiguous float32 "
-                    "CPU tensor of shape "
-                 << w.sizes() << ", got " << g->scalar_type() << g->sizes();
+                    "tensor of shape "
+                 << w.sizes() << " on " << w.device() << ", got "
+                 << g->scalar_type() << g->sizes() << " on " << g->device();
               throw py::value_error(os.str());
             }
             w.grad() = *g;
@@ -532,33 +533,18 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
         return os.str();
       });
 
-  py::class_<nn::QuantLinear, std::shared_ptr<nn::QuantLinear>>(
-      m, "QuantLinear",
-      "The C++ dqt::nn::QuantLinear (no bias): y = actquant8(x) @ (q*delta)^T "
-      "with straight-through backward into weight.grad.")
-      .def(py::init([](const at::Tensor &weight, double bits,
-                       const py::object &packed, const py::object &scale,
-                       const py::object &scaleRule) {
-             const char *who = "dqt.nn.QuantLinear";
-             Grid grid = gridOf(bits, who);
-             Storage storage = storageOf(packed, grid, bits, who);
-             ScaleMode mode = scaleOf(scale, who);
-             ScaleRule rule = ruleOf(scaleRule, grid, who);
-             checkScaleShape(mode, weight.sizes(), who);
-             return std::make_shared<nn::QuantLinear>(weight, grid, storage,
-                                                      mode, rule);
-           }),
-           py::arg("weight"), py::arg("bits"), py::kw_only(),
-           py::arg("packed") = false, py::arg("scale") = "tensor",
-           py::arg("scale_rule") = "maxq")
-      .def("forward", &nn::QuantLinear::forward, py::arg("x"))
-      .def_property_readonly("weight",
-                             [](const std::shared_ptr<nn::QuantLinear> &self) {
-                               // Aliasing pointer: the weight keeps its layer
-                               // alive.
-                               return WeightPtr(self, &self->weight());
-                             })
-      .def_readwrite("ternary_inference", &nn::QuantLinear::ternaryInference);
+  m.def(
+      "quant_linear",
+      [](const at::Tensor &x, const WeightPtr &weight, const at::Tensor &param,
+         bool ternaryInference) {
+        return nn::quantLinear(x, *weight, param, ternaryInference);
+      },
+      py::arg("x"), py::arg("weight"), py::arg("param"),
+      py::arg("ternary_inference") = false,
+      "y = actquant8(x) @ (q*delta)^T (the C++ dqt::nn::QuantLinear's forward, "
+      "no bias) over `weight`, straight-through in backward, where dL/dW "
+      "becomes the gradient of `param` (the dqt.QuantizedTensor standing for "
+      "the weight; none when it does not require grad).");
 
   m.def(
       "kernel_cache_stats",

@@ -58,30 +58,33 @@ IntegerWeight integerWeight(const QuantizedWeight &w, bool ternary) {
   return {t, (1.0 / s).reshape({1})};
 }
 
-/// The autograd node of QuantLinear. The weight is integers, reached through
-/// the layer, whose pointer is saved in the context; `anchor` (an empty tensor that requires
-/// grad) puts the node in the graph even when x does not require grad, as
-/// for a network's first layer. With `lowPrecision` the matmuls run in bf16
-/// (docs/numerics.md, "Precision environments").
+/// The autograd node of QuantLinear and quantLinear(). The weight is
+/// integers, whose pointer is saved in the context. `anchor` puts the node in
+/// the graph even when x does not require grad, as for a network's first
+/// layer. Where dL/dW goes: with a `layerPtr` (the C++ layer) into the
+/// weight's buffer through the layer's gradientTransform and stepInBackward
+/// (`anchor` is then an empty tensor and receives nothing); without one
+/// (quantLinear) it is returned as `anchor`'s gradient, `anchor` being the
+/// tensor that stands for the weight in autograd. With `lowPrecision` the
+/// matmuls run in bf16 (docs/numerics.md, "Precision environments").
 struct QuantLinearFunction
     : public torch::autograd::Function<QuantLinearFunction> {
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x,
-                            const at::Tensor &anchor, int64_t layerPtr,
-                            bool ternary, int64_t optimizerPtr,
-                            bool lowPrecision) {
+                            const at::Tensor &anchor, int64_t weightPtr,
+                            int64_t layerPtr, bool ternary, bool lowPrecision) {
     // The node chooses its own dtypes: an enclosing autocast region must
     // not recast the f32 operands below.
     c10::impl::ExcludeDispatchKeyGuard noAutocast(c10::autocast_dispatch_keyset);
-    QuantizedWeight *w = &reinterpret_cast<QuantLinear *>(layerPtr)->weight();
+    auto *w = reinterpret_cast<QuantizedWeight *>(weightPtr);
     ActivationQuant8 a = activationQuant8Parts(x.to(at::kFloat));
     // The input is kept for backward as what it is after quantization, int8
     // and a scale per token (1 byte an element, not 4); the weight is
     // re-derived from its integers there, so no float copy of either
     // survives between forward and backward.
     ctx->save_for_backward({a.q, a.s});
+    ctx->saved_data["weight"] = weightPtr;
     ctx->saved_data["layer"] = layerPtr;
     ctx->saved_data["ternary"] = ternary;
-    ctx->saved_data["optimizer"] = optimizerPtr;
     ctx->saved_data["low_precision"] = lowPrecision;
     if (lowPrecision) {
       IntegerWeight iw = integerWeight(*w, ternary);
@@ -98,10 +101,14 @@ struct QuantLinearFunction
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     variable_list saved = ctx->get_saved_variables();
     ActivationQuant8 a{saved[0], saved[1]};
+    auto *w = reinterpret_cast<QuantizedWeight *>(
+        ctx->saved_data["weight"].toInt());
     auto *layer =
         reinterpret_cast<QuantLinear *>(ctx->saved_data["layer"].toInt());
-    QuantizedWeight *w = &layer->weight();
     bool ternary = ctx->saved_data["ternary"].toBool();
+    // A frozen weight (quantLinear with an anchor that does not require
+    // grad) gets no gradient, and none is computed.
+    bool needsGw = layer || ctx->needs_input_grad(1);
     const at::Tensor &gy = grads[0];
     int64_t out = gy.size(-1), in = a.q.size(-1);
     // Straight-through: both quantizers pass gradients unchanged.
@@ -114,9 +121,10 @@ struct QuantLinearFunction
       if (ctx->needs_input_grad(0))
         gx = at::matmul((gyf * iw.outScale).to(at::kBFloat16),
                         iw.ints.to(at::kBFloat16));
-      gw = at::matmul((gyf / a.s).reshape({-1, out}).t().to(at::kBFloat16),
-                      a.q.reshape({-1, in}).to(at::kBFloat16))
-               .to(at::kFloat);
+      if (needsGw)
+        gw = at::matmul((gyf / a.s).reshape({-1, out}).t().to(at::kBFloat16),
+                        a.q.reshape({-1, in}).to(at::kBFloat16))
+                 .to(at::kFloat);
     } else {
       at::Tensor xq = a.dequantize();
       at::Tensor wf = w->dequantize();
@@ -124,13 +132,14 @@ struct QuantLinearFunction
         wf = ternarize(wf);
       if (ctx->needs_input_grad(0))
         gx = at::matmul(gy, wf);
-      gw = at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in}));
+      if (needsGw)
+        gw = at::matmul(gy.reshape({-1, out}).t(), xq.reshape({-1, in}));
     }
+    if (!layer)
+      return {gx, gw, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
     if (layer->gradientTransform)
       gw = layer->gradientTransform(gw);
-    acceptGradient(*w, gw,
-                   reinterpret_cast<optim::ParameterStepper *>(
-                       ctx->saved_data["optimizer"].toInt()));
+    acceptGradient(*w, gw, layer->stepInBackward);
     return {gx,          at::Tensor(), at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor()};
   }
@@ -169,17 +178,39 @@ bool QuantLinear::computesInBf16(const at::Tensor &x) {
          at::autocast::get_autocast_dtype(d) == at::kBFloat16;
 }
 
-at::Tensor QuantLinear::forward(const at::Tensor &x) {
+static void checkInput(const at::Tensor &x, const QuantizedWeight &w) {
   TORCH_CHECK(x.scalar_type() == at::kFloat ||
                   x.scalar_type() == at::kBFloat16,
               "dqt.nn.QuantLinear: input must be float32 or bfloat16, got ",
               x.scalar_type());
-  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == inFeatures(),
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == w.sizes()[1],
               "dqt.nn.QuantLinear: input has ", x.dim() ? x.size(-1) : 0,
-              " features, the layer takes ", inFeatures());
+              " features, the layer takes ", w.sizes()[1]);
+}
+
+at::Tensor QuantLinear::forward(const at::Tensor &x) {
+  checkInput(x, weight_);
   return QuantLinearFunction::apply(
-      x, anchor_, reinterpret_cast<int64_t>(this), ternaryInference,
-      reinterpret_cast<int64_t>(stepInBackward), computesInBf16(x));
+      x, anchor_, reinterpret_cast<int64_t>(&weight_),
+      reinterpret_cast<int64_t>(this), ternaryInference, computesInBf16(x));
+}
+
+at::Tensor quantLinear(const at::Tensor &x, QuantizedWeight &weight,
+                       const at::Tensor &param, bool ternaryInference) {
+  TORCH_CHECK(weight.sizes().size() == 2,
+              "dqt.nn.QuantLinear: weight must be 2-D [out, in], got ",
+              weight.sizes());
+  TORCH_CHECK(param.sizes() == weight.sizes() &&
+                  param.scalar_type() == at::kFloat &&
+                  param.device() == weight.device(),
+              "dqt.nn.QuantLinear: param must be float32 of the weight's "
+              "shape ",
+              weight.sizes(), " on ", weight.device(), ", got ",
+              param.scalar_type(), param.sizes(), " on ", param.device());
+  checkInput(x, weight);
+  return QuantLinearFunction::apply(
+      x, param, reinterpret_cast<int64_t>(&weight), int64_t(0),
+      ternaryInference, QuantLinear::computesInBf16(x));
 }
 
 } // namespace dqt::nn

@@ -5,17 +5,28 @@ to the grid with stochastic rounding, in one JIT-compiled kernel.
 
 - `dqt.QuantizedWeight`: integer storage (q, delta, max_q, bits, grad);
   one delta per tensor or, with scale="row", per output row (delta_rows).
-- `dqt.nn.QuantLinear`: a linear layer over a QuantizedWeight.
+- `dqt.QuantizedTensor`: the torch.Tensor subclass that makes a
+  QuantizedWeight a parameter PyTorch sees (shape, numel, .grad).
+- `dqt.nn.QuantLinear`: a linear layer whose weight is a QuantizedTensor.
 - `dqt.optim.AdamW`, `dqt.optim.SGD`, `dqt.optim.Adafactor`: torch.optim-style
   optimizers.
 - `dqt.convert(model, bits=..., scale=...)`: nn.Linear -> QuantLinear, in place.
+- `dqt.from_pretrained(path)`: a converted transformers model saved with
+  `save_pretrained`, rebuilt exactly.
 - `dqt.functional.adamw_step_`, `dqt.random.philox_uniform`: single kernels.
 """
+import sys
+
 import torch  # noqa: F401  (loads LibTorch before the extension)
 
 from . import _C  # noqa: F401
-from . import functional, nn, optim, random  # noqa: F401
+from . import functional, nn, optim, pretrained, random, tensor  # noqa: F401
 from ._C import QuantizedWeight, load_bundle, WITH_COMPILER
+from .tensor import QuantizedTensor
 from ._convert import convert
+from .pretrained import from_pretrained
 
-__all__ = ["QuantizedWeight", "WITH_COMPILER", "convert", "load_bundle", "functional", "nn", "optim", "random"]
+if "transformers" in sys.modules:  # else on first convert or from_pretrained
+    pretrained._register_with_transformers()
+
+__all__ = ["QuantizedTensor", "QuantizedWeight", "WITH_COMPILER", "convert", "from_pretrained", "load_bundle", "functional", "nn", "optim", "random"]

@@ -2,6 +2,7 @@
 import torch
 
 from .nn import QuantLinear, check_bits, check_packed, check_scale, check_scale_rule
+from .pretrained import record_conversion
 
 
 def _skip_predicate(skip):
@@ -52,6 +53,10 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
     MultiheadAttention's out_proj, whose owner reads `.weight` directly)
     are left alone. A linear layer shared by several parents is converted
     once and stays shared. Weights must be on the CPU.
+
+    A transformers model also gets `config.quantization_config` (quant
+    method "dqt", the converted layers' names), so that `save_pretrained`
+    records the conversion and `dqt.from_pretrained` rebuilds it.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"dqt.convert: model must be a torch.nn.Module, got "
@@ -69,7 +74,7 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
 
     if type(model) is torch.nn.Linear:
         return model if should_skip("", model) else make(model)
-    converted = {}
+    converted, names = {}, []
     for parent_name, parent in list(model.named_modules(remove_duplicate=False)):
         # _modules, not named_children(): that one skips repeated children.
         for child_name, child in list(parent._modules.items()):
@@ -81,4 +86,6 @@ def convert(model: torch.nn.Module, bits=8, *, ternary_inference: bool = False,
             if id(child) not in converted:
                 converted[id(child)] = make(child)
             setattr(parent, child_name, converted[id(child)])
+            names.append(name)
+    record_conversion(model, names, ternary_inference)
     return model

@@ -1,15 +1,13 @@
 """Layers whose weights exist only as n-bit integers.
 
-`QuantLinear` runs the C++ `dqt::nn::QuantLinear`: per-token absmax 8-bit
-activation fake quantization and the weight `q * delta`, both
-straight-through in the backward pass, which accumulates dL/dW into
-`layer.weight.grad` (a `dqt.QuantizedWeight`'s float32 buffer).
-
-A quantized weight is not an `nn.Parameter` (it has no float data), so each
-one is represented in `module.parameters()` by a zero-element Parameter, its
-*handle* (`layer.weight_handle`). `dqt.optim` optimizers map handles back to
-their weights, so `dqt.optim.AdamW(model.parameters())` trains everything;
-torch's own optimizers see a parameter without gradient and skip it.
+`QuantLinear` runs the C++ QuantLinear's forward and backward
+(`dqt._C.quant_linear`): per-token absmax 8-bit activation fake
+quantization and the weight `q * delta`, both straight-through in the
+backward pass. Its `weight` is a `dqt.QuantizedTensor` parameter: PyTorch
+sees a float32 tensor of the weight's shape (parameters(), numel,
+requires_grad_, zero_grad, clip_grad_norm_, pickling, deepcopy) whose only
+storage is the integers, and autograd puts dL/dW in `weight.grad`, a
+float32 tensor. `dqt.optim` optimizers step it.
 """
 import math
 import numbers
@@ -17,6 +15,7 @@ import numbers
 import torch
 
 from . import _C
+from .tensor import QuantizedTensor, weight_state
 
 QuantizedWeight = _C.QuantizedWeight
 
@@ -78,24 +77,10 @@ def check_scale_rule(scale_rule, bits, who: str) -> str:
     return scale_rule
 
 
-def weight_handle(weight: QuantizedWeight) -> torch.nn.Parameter:
-    """The zero-element Parameter standing for `weight` in parameter lists
-    (one per weight, created on first use)."""
-    if not isinstance(weight, QuantizedWeight):
-        raise TypeError("dqt.nn.weight_handle: expected a dqt.QuantizedWeight, "
-                        f"got {type(weight).__name__}")
-    handle = getattr(weight, "_dqt_handle", None)
-    if handle is None:
-        handle = torch.nn.Parameter(torch.empty(0))
-        handle._dqt_weight = weight
-        weight._dqt_handle = handle
-    return handle
-
-
 def quantized_weight_of(param):
-    """The `dqt.QuantizedWeight` a handle stands for, or None for an ordinary
-    tensor."""
-    return getattr(param, "_dqt_weight", None)
+    """The `dqt.QuantizedWeight` behind a `dqt.QuantizedTensor`, or None for
+    an ordinary tensor."""
+    return param.quantized if isinstance(param, QuantizedTensor) else None
 
 
 def _float_weight(weight, in_features, out_features, who):
@@ -136,12 +121,14 @@ class QuantLinear(torch.nn.Module):
             grow; initialized from max|W| instead of mean|W|;
             docs/numerics.md "Scale rules"; 4 more bytes per delta).
 
-    `weight` is a `dqt.QuantizedWeight`; its gradient (`weight.grad`) is
-    filled by `loss.backward()`. Clear it with a dqt.optim optimizer's
-    `zero_grad()` (torch's `Module.zero_grad()` does not see it). Inputs
-    must be float32 tensors of shape [..., in_features] on the layer's
-    device (CPU or CUDA: `.to(device)` / `.cuda()` move the integers and
-    scales with the bias).
+    `weight` is a `dqt.QuantizedTensor` parameter of shape [out_features,
+    in_features] (`weight.quantized` is its `dqt.QuantizedWeight`); its
+    gradient `weight.grad` is an ordinary float32 tensor filled by
+    `loss.backward()` and cleared by `zero_grad()`, and
+    `weight.requires_grad_(False)` freezes it. Inputs must be float32 or
+    bfloat16 tensors of shape [..., in_features] on the layer's device
+    (CPU or CUDA: `.to(device)` / `.cuda()` move the integers and scales
+    with the bias).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
@@ -167,11 +154,10 @@ class QuantLinear(torch.nn.Module):
             weight = _float_weight(weight, in_features, out_features, who)
         self.in_features = in_features
         self.out_features = out_features
-        self._layer = _C.QuantLinear(weight, bits, packed=packed, scale=scale,
-                                     scale_rule=scale_rule)
-        self._layer.ternary_inference = bool(ternary_inference)
-        self.weight = self._layer.weight
-        self.weight_handle = weight_handle(self.weight)
+        self.ternary_inference = bool(ternary_inference)
+        self.weight = QuantizedTensor(QuantizedWeight.from_float(
+            weight, bits, packed=packed, scale=scale,
+            scale_rule=scale_rule))._as_parameter()
         if bias:
             bound = 1 / math.sqrt(in_features)
             self.bias = torch.nn.Parameter(
@@ -219,14 +205,6 @@ class QuantLinear(torch.nn.Module):
         """"maxq" (the paper's rule) or "absmax"."""
         return self.weight.scale_rule
 
-    @property
-    def ternary_inference(self) -> bool:
-        return self._layer.ternary_inference
-
-    @ternary_inference.setter
-    def ternary_inference(self, value: bool):
-        self._layer.ternary_inference = bool(value)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"dqt.nn.QuantLinear: input must be a tensor, got "
@@ -240,7 +218,8 @@ class QuantLinear(torch.nn.Module):
         # bf16 inputs, and any input inside a bf16 autocast region, are
         # multiplied in bf16 and give bf16 (docs/numerics.md, "Precision
         # environments"), as nn.Linear under autocast.
-        y = self._layer.forward(x)
+        y = _C.quant_linear(x, self.weight.quantized, self.weight,
+                            bool(self.ternary_inference))
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y
@@ -248,11 +227,26 @@ class QuantLinear(torch.nn.Module):
     def _apply(self, fn, recurse=True):
         # .to(device) / .cuda() / .cpu(): the integer weight follows the
         # float tensors' device (probed with an empty tensor); dtype
-        # conversions leave the integers as they are.
-        device = fn(torch.empty(0, device=self.weight.device)).device
-        if device != self.weight.device:
-            self.weight._move_to(device)
-        return super()._apply(fn, recurse)
+        # conversions (model.half(), .to(torch.bfloat16)) leave the integers
+        # as they are. The weight moves in place and the parameter keeps its
+        # identity (swapped as torch swaps wrapper subclasses), so an
+        # optimizer built before the move still holds it.
+        param = self._parameters.pop("weight")
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            self._parameters["weight"] = param
+        device = fn(torch.empty(0, device=param.device)).device
+        if device != param.device:
+            grad, param.grad = param.grad, None
+            w = param.quantized
+            w._move_to(device)
+            moved = QuantizedTensor(w)._as_parameter(param.requires_grad)
+            torch.utils.swap_tensors(param, moved)
+            w._dqt_tensor = param
+            if grad is not None:
+                param.grad = grad.to(device)
+        return self
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -271,30 +265,21 @@ class QuantLinear(torch.nn.Module):
     # layer of either storage. A scale_rule="absmax" layer adds
     # weight_abs_max (float32, shaped as weight_delta): the next delta comes
     # from it, so a checkpoint without it (or a maxq layer given one) is
-    # refused. The handle carries no data and is left out.
+    # refused. These are plain tensors (what safetensors and save_pretrained
+    # store), in place of the QuantizedTensor parameter "weight".
     _STATE_KEYS = ("weight_q", "weight_delta", "weight_max_q", "weight_bits")
     _ABS_MAX_KEY = "weight_abs_max"
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
-        destination.pop(prefix + "weight_handle", None)
-        w = self.weight
-        destination[prefix + "weight_q"] = w.packed_bytes if w.packed else w.q
-        if w.scale == "row":
-            destination[prefix + "weight_delta"] = w.delta_rows
-            destination[prefix + "weight_max_q"] = w.max_q_rows
-        else:
-            destination[prefix + "weight_delta"] = torch.tensor(w.delta, dtype=torch.float32)
-            destination[prefix + "weight_max_q"] = torch.tensor(w.max_q, dtype=torch.int8)
-        destination[prefix + "weight_bits"] = torch.tensor(float(w.bits), dtype=torch.float32)
-        if w.scale_rule == "absmax":
-            a = w.abs_max
-            destination[prefix + self._ABS_MAX_KEY] = a if w.scale == "row" else a[0]
+        destination.pop(prefix + "weight", None)
+        for key, value in weight_state(self.weight.quantized).items():
+            destination[prefix + "weight_" + key] = value
 
     def _weight_state_error(self, q, delta, max_q, bits, abs_max=None):
         """Why the saved weight entries cannot load into this layer (None
         when they can, as far as can be told before loading)."""
-        w = self.weight
+        w = self.weight.quantized
         if float(bits) != float(w.bits) and not (float(bits) < 2 and w.bits < 2):
             return f"saved with bits={float(bits):g}, the layer has bits={w.bits}"
         saved = "row" if delta.dim() == 1 else "tensor" if delta.dim() == 0 else None
@@ -336,8 +321,8 @@ class QuantLinear(torch.nn.Module):
                 return
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)
-        if prefix + "weight_handle" in missing_keys:
-            missing_keys.remove(prefix + "weight_handle")
+        if prefix + "weight" in missing_keys:
+            missing_keys.remove(prefix + "weight")
         for k in keys + [prefix + self._ABS_MAX_KEY]:
             if k in unexpected_keys:
                 unexpected_keys.remove(k)
@@ -347,7 +332,7 @@ class QuantLinear(torch.nn.Module):
         if absent:
             missing_keys.extend(absent)
             return
-        w = self.weight
+        w = self.weight.quantized
         try:
             if w.scale == "row":
                 w._set_state_rows(q, delta, max_q)

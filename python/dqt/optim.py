@@ -4,8 +4,10 @@
 iterable of parameters or of param-group dicts) and may mix two kinds of
 parameters:
 
-* quantized weights: the handles in `module.parameters()` of `dqt.nn`
-  layers, or `dqt.QuantizedWeight` objects. They are stepped by the C++ DQT
+* quantized weights: the `dqt.QuantizedTensor` parameters of `dqt.nn`
+  layers, or `dqt.QuantizedWeight` objects (whose gradient is their `grad`
+  buffer; `dqt.QuantizedTensor.of(weight)` is the tensor that keys their
+  state). They are stepped by the C++ DQT
   optimizer (`dqt::optim::AdamW`/`SGD`/`Adafactor`): one JIT kernel launch
   per param group and grid configuration, the update written back to the
   integer grid
@@ -45,7 +47,8 @@ from typing import NamedTuple
 import torch
 
 from . import _C
-from .nn import QuantizedWeight, quantized_weight_of, weight_handle
+from .nn import QuantizedWeight, quantized_weight_of
+from .tensor import QuantizedTensor
 
 __all__ = ["AdamW", "SGD", "Adafactor", "StepStats", "StepStatsList"]
 
@@ -163,6 +166,24 @@ def _check_seed(who, name, seed):
     return int(seed)
 
 
+def _gradient(param, weight):
+    """A quantized weight's gradient: its parameter's .grad (autograd's),
+    else the weight's own buffer (a dqt.QuantizedWeight given directly)."""
+    return param.grad if param.grad is not None else weight.grad
+
+
+def _check_gradient(who, idx, param, weight):
+    g = param.grad
+    if g is None:
+        return
+    if g.dtype != torch.float32 or tuple(g.shape) != tuple(weight.shape) or \
+            g.device != weight.device or not g.is_contiguous():
+        raise RuntimeError(
+            f"{who}.step: the gradient of quantized parameter {idx} must be a "
+            f"contiguous float32 tensor of shape {tuple(weight.shape)} on "
+            f"{weight.device}, got {g.dtype}{tuple(g.shape)} on {g.device}")
+
+
 class _DQTOptimizer(torch.optim.Optimizer):
     """The machinery shared by AdamW, SGD and Adafactor (see the module
     docstring)."""
@@ -173,7 +194,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
     def __init__(self, params, defaults):
         self._hyper(defaults, "")  # the constructor's arguments
         _check_seed(self._name, "seed", defaults["seed"])
-        self._cpp = {}       # group index -> (handle ids, C++ optimizer)
+        self._cpp = {}       # group index -> (parameter ids, C++ optimizer)
         self._inner = None   # torch optimizer over the float parameters
         self._inner_key = None
         self.last_stats = StepStatsList()
@@ -226,7 +247,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
             params = [params]
         elif isinstance(params, set):
             raise TypeError(f"{who}: params must be an ordered collection, not a set")
-        params = [weight_handle(p) if isinstance(p, QuantizedWeight) else p
+        params = [QuantizedTensor.of(p) if isinstance(p, QuantizedWeight) else p
                   for p in params]
         for p in params:
             if not isinstance(p, torch.Tensor):
@@ -243,7 +264,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
 
     # -- layout -----------------------------------------------------------
     def _layout(self):
-        """Per group: ([(global index, handle, weight)], [float params])."""
+        """Per group: ([(global index, parameter, weight)], [float params])."""
         out, index = [], 0
         for group in self.param_groups:
             quant, floats = [], []
@@ -257,13 +278,13 @@ class _DQTOptimizer(torch.optim.Optimizer):
             out.append((quant, floats))
         return out
 
-    def _link_state(self, handle, cpp, j, spec):
+    def _link_state(self, param, cpp, j, spec):
         """Points the torch-visible state of a quantized weight at the C++
         optimizer's live tensors."""
         st = {"step": torch.tensor(cpp.step_count, dtype=torch.int64)}
         for k, (key, _) in enumerate(spec):
             st[key] = cpp.state(j, k)
-        self.state[handle] = st
+        self.state[param] = st
 
     def _restore_from_state(self, quant, cpp, seed, where, hyper):
         """Copies self.state's entries for `quant` (e.g. just loaded) into
@@ -359,14 +380,18 @@ class _DQTOptimizer(torch.optim.Optimizer):
         for i, (quant, _) in enumerate(layout):
             if not quant:
                 continue
-            missing = [idx for idx, _, w in quant if w.grad is None]
+            missing = [idx for idx, p, w in quant if _gradient(p, w) is None]
             if len(missing) == len(quant):
                 continue  # a frozen group: nothing to do
             if missing:
                 raise RuntimeError(
                     f"{self._name}.step: quantized parameter(s) {missing} of "
                     f"param_groups[{i}] have no gradient while others do; the "
-                    "quantized weights of a group step together")
+                    "quantized weights of a group step together (put frozen "
+                    "weights, requires_grad=False, in a group of their own or "
+                    "leave them out of the optimizer)")
+            for idx, p, w in quant:
+                _check_gradient(self._name, idx, p, w)
             stepping.append(i)
 
         # Options of every group first: one the C++ optimizer refuses stops
@@ -382,7 +407,17 @@ class _DQTOptimizer(torch.optim.Optimizer):
                             [[cpp.state(j, k)
                               for k in range(len(self._state_spec(w, hypers[i])))]
                              for j, (_, _, w) in enumerate(quant)])
-            result = cpp.step()  # does not wait for a GPU
+            # Autograd's gradient (the parameter's .grad) is handed to the C++
+            # weight for the step, without a copy, and taken back after.
+            handed = [w for _, p, w in quant if p.grad is not None]
+            for _, p, w in quant:
+                if p.grad is not None:
+                    w.grad = p.grad
+            try:
+                result = cpp.step()  # does not wait for a GPU
+            finally:
+                for w in handed:
+                    w.grad = None
             for j, (idx, h, _) in enumerate(quant):
                 stats.append((idx, result, j))
                 self.state[h]["step"].fill_(cpp.step_count)
@@ -400,7 +435,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
 
     def zero_grad(self, set_to_none: bool = True):
         """As torch's, for float parameters and quantized weights alike
-        (set_to_none frees a quantized weight's gradient buffer)."""
+        (set_to_none also frees a dqt.QuantizedWeight's gradient buffer)."""
         super().zero_grad(set_to_none)
         for group in self.param_groups:
             for p in group["params"]:
@@ -489,7 +524,7 @@ class AdamW(_DQTOptimizer):
     """DQT AdamW (see the module docstring).
 
     Args:
-        params: iterable of parameters (tensors, quantized-weight handles,
+        params: iterable of parameters (tensors, dqt.QuantizedTensor,
             dqt.QuantizedWeight) or of param-group dicts.
         lr: learning rate (>= 0).
         betas: (beta1, beta2), each in [0, 1).

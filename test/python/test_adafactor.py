@@ -142,7 +142,7 @@ def test_quantized_weights_match_reference(bits, beta1, scale):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
     refs = [AdafactorRef(w, tid, beta1) for w, tid in zip(ws, [0, 2, 3])]
     seeds = [5, 11, 11]
-    handles = [dqt.nn.weight_handle(w) for w in ws]
+    handles = [dqt.QuantizedTensor.of(w) for w in ws]
     changed, nonfinite, kernels = 0, 0, None
     for t in range(1, 4):
         for p, (w, x) in enumerate(zip(ws, init)):
@@ -181,7 +181,7 @@ def test_nonfinite_gradients_are_counted_and_not_applied():
     opt = dqt.optim.Adafactor([w], lr=0.5, seed=2)
     w.grad = random_grad((600,), 1)
     opt.step()
-    h = dqt.nn.weight_handle(w)
+    h = dqt.QuantizedTensor.of(w)
     q0, v0 = w.q.clone(), opt.state[h]["exp_avg_sq"].clone()
     g = random_grad((600,), 2)
     bad = torch.tensor([0, 7, 100, 599])
@@ -249,7 +249,7 @@ def test_state_dict_round_trip_continues_bit_exactly(state_dtype):
         model = torch.nn.Sequential(
             torch.nn.Embedding(10, 12), dqt.nn.QuantLinear(12, 16, bits=4, bias=False),
             torch.nn.LayerNorm(16), dqt.nn.QuantLinear(16, 10, bits=8, bias=False))
-        groups = [{"params": [model[1].weight_handle, model[3].weight_handle],
+        groups = [{"params": [model[1].weight, model[3].weight],
                    "beta1": 0.9, "seed": 99},
                   {"params": list(model[0].parameters()) + list(model[2].parameters())}]
         return model, dqt.optim.Adafactor(groups, lr=0.01, seed=17,
@@ -260,7 +260,7 @@ def test_state_dict_round_trip_continues_bit_exactly(state_dtype):
     assert {"opt.0.exp_avg_sq_row", "opt.0.exp_avg_sq_col", "opt.0.exp_avg",
             "opt.2.row_var", "opt.4.variance"} <= set(sa)
     # The first moment has the chosen dtype; the statistics stay float32.
-    state = opt_c.state[c[3].weight_handle]
+    state = opt_c.state[c[3].weight]
     assert state["exp_avg"].dtype == state_dtype
     assert state["exp_avg_sq_row"].dtype == torch.float32
 
@@ -289,7 +289,7 @@ def test_bf16_first_moment_trains_like_f32():
     model, opt, bf16 = train(torch.bfloat16)
     assert bf16[-1] < 0.8 * bf16[0], bf16[::10]
     assert bf16[-1] < 1.1 * f32[-1], (bf16[-1], f32[-1])
-    m = opt.state[model[0].weight_handle]["exp_avg"]
+    m = opt.state[model[0].weight]["exp_avg"]
     assert m.dtype == torch.bfloat16 and m.shape == (32, 16)
     with pytest.raises(ValueError, match="state_dtype"):
         dqt.optim.Adafactor(model.parameters(), state_dtype=torch.float16)
@@ -350,7 +350,7 @@ def test_float_parameters_need_options_torch_adafactor_has():
         dqt.optim.Adafactor(lin.parameters(), clip_threshold=0.5)
     # Quantized weights alone may use both; floats in their own group work.
     q = dqt.nn.QuantLinear(4, 4, bits=8, bias=False)
-    opt = dqt.optim.Adafactor([{"params": [q.weight_handle], "beta1": 0.9,
+    opt = dqt.optim.Adafactor([{"params": [q.weight], "beta1": 0.9,
                                 "clip_threshold": 0.5},
                                {"params": list(lin.parameters())}])
     (q(torch.randn(2, 4)) + lin(torch.randn(2, 4))).sum().backward()
@@ -376,7 +376,7 @@ def test_beta1_cannot_switch_on_and_changes_nothing():
         opt.step()
     # Group 0 came first and was not stepped either.
     assert torch.equal(a.q, qa) and torch.equal(b.q, qb)
-    assert int(opt.state[dqt.nn.weight_handle(a)]["step"]) == 1
+    assert int(opt.state[dqt.QuantizedTensor.of(a)]["step"]) == 1
 
 
 def test_beta1_none_means_no_first_moment():
@@ -384,5 +384,5 @@ def test_beta1_none_means_no_first_moment():
     opt = dqt.optim.Adafactor([w], beta1=None)
     w.grad = torch.randn(5, 3)
     opt.step()
-    assert list(opt.state[dqt.nn.weight_handle(w)]) == \
+    assert list(opt.state[dqt.QuantizedTensor.of(w)]) == \
         ["step", "exp_avg_sq_row", "exp_avg_sq_col"]

@@ -242,13 +242,15 @@ def test_constructor_initializes_like_nn_linear():
     assert torch.equal(layer.bias, lin.bias)
 
 
-def test_handles_appear_in_parameters():
+def test_weight_is_a_parameter_of_its_true_shape():
     layer = dqt.nn.QuantLinear(4, 3, bits=8)
     params = dict(layer.named_parameters())
-    assert set(params) == {"weight_handle", "bias"}
-    h = params["weight_handle"]
-    assert h.numel() == 0 and dqt.nn.quantized_weight_of(h) is layer.weight
-    assert dqt.nn.weight_handle(layer.weight) is h
+    assert set(params) == {"weight", "bias"}
+    w = params["weight"]
+    assert isinstance(w, torch.nn.Parameter) and isinstance(w, dqt.QuantizedTensor)
+    assert w.shape == (3, 4) and w.numel() == 12 and w.dtype == torch.float32
+    assert w.requires_grad and dqt.nn.quantized_weight_of(w) is w.quantized
+    assert dqt.QuantizedTensor.of(w.quantized) is w
 
 
 def test_bad_inputs():

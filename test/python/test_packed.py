@@ -114,7 +114,7 @@ def test_packed_and_int8_ternary_train_bit_identically(kind, kw):
     assert "packed=True" in repr(packed)
     cls = getattr(dqt.optim, kind)
     if kind == "Adafactor":  # float biases need beta1 = 0 (torch's Adafactor)
-        groups = [[{"params": [l.weight_handle for l in quant_layers(m)]},
+        groups = [[{"params": [l.weight for l in quant_layers(m)]},
                    {"params": [p for p in m.parameters()
                                if dqt.nn.quantized_weight_of(p) is None], "beta1": 0.0}]
                   for m in (plain, packed)]

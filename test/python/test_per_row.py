@@ -138,7 +138,7 @@ def test_nonfinite_gradients_in_a_group_of_both_scales(kind, hyper):
         for i, w in enumerate(ws):
             w.grad = random_grad(tuple(w.shape), 10 * t + i, 13 if t in (2, 3) else 0)
         grads = [w.grad.clone() for w in ws]
-        before = [(w.q.clone(), opt.state[dqt.nn.weight_handle(w)].get(key)) for w in ws]
+        before = [(w.q.clone(), opt.state[dqt.QuantizedTensor.of(w)].get(key)) for w in ws]
         before = [(q, None if st is None else st.clone()) for q, st in before]
         stats = opt.step()
         for w, ref, g, s, (q0, st0) in zip(ws, refs, grads, stats, before):
@@ -149,7 +149,7 @@ def test_nonfinite_gradients_in_a_group_of_both_scales(kind, hyper):
                 want = (int(ref.q.max()), changed, int((~g.isfinite()).sum()))
             assert (s.max_q, s.changed, s.nonfinite) == want
             assert ref.matches(w)
-            st = opt.state[dqt.nn.weight_handle(w)]
+            st = opt.state[dqt.QuantizedTensor.of(w)]
             assert same_bits(st[key].flatten(), ref.m)
             bad = ~g.isfinite()
             assert s.nonfinite == int(bad.sum())

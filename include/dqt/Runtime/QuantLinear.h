@@ -87,6 +87,16 @@ private:
   at::Tensor anchor_ = at::empty({0}).requires_grad_(true);
 };
 
+/// QuantLinear::forward over a weight it does not own, with dL/dW returned
+/// through autograd as the gradient of `param` instead of going to the
+/// weight's buffer: `param` stands for the weight in the autograd graph
+/// (float32, the weight's shape and device; in Python the torch.Tensor
+/// subclass that holds the weight, so the gradient lands in its `.grad`).
+/// When `param` does not require grad, dL/dW is neither computed nor
+/// returned (a frozen weight).
+at::Tensor quantLinear(const at::Tensor &x, QuantizedWeight &weight,
+                       const at::Tensor &param, bool ternaryInference);
+
 } // namespace dqt::nn
 
 #endif // DQT_RUNTIME_QUANTLINEAR_H

@@ -622,6 +622,16 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           py::arg("p"), py::arg("k"), "live state tensor k of parameter p")
       .def("restore", &StepOptimizer::restore, py::arg("step"), py::arg("seed"),
            py::arg("states"))
+      .def(
+          "step_parameter",
+          [](StepOptimizer &o, const WeightPtr &weight) {
+            py::gil_scoped_release release;
+            o.stepParameter(*weight);
+          },
+          py::arg("weight"),
+          "Steps one weight now (inside the backward pass), with the step "
+          "count of the step in progress, and frees its gradient buffer; "
+          "step() then steps the others and ends the step.")
       .def("save", &StepOptimizer::save, py::arg("path"))
       .def("load", &StepOptimizer::load, py::arg("path"));
 

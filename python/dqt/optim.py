@@ -195,6 +195,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
         self._hyper(defaults, "")  # the constructor's arguments
         _check_seed(self._name, "seed", defaults["seed"])
         self._cpp = {}       # group index -> (parameter ids, C++ optimizer)
+        self._in_backward = set()  # ids of parameters stepped in this backward
         self._inner = None   # torch optimizer over the float parameters
         self._inner_key = None
         self.last_stats = StepStatsList()
@@ -380,7 +381,8 @@ class _DQTOptimizer(torch.optim.Optimizer):
         for i, (quant, _) in enumerate(layout):
             if not quant:
                 continue
-            missing = [idx for idx, p, w in quant if _gradient(p, w) is None]
+            missing = [idx for idx, p, w in quant
+                       if _gradient(p, w) is None and id(p) not in self._in_backward]
             if len(missing) == len(quant):
                 continue  # a frozen group: nothing to do
             if missing:
@@ -402,11 +404,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
         for i in stepping:
             quant = layout[i][0]
             cpp = self._cpp[i][1]
-            if cpp.seed != seeds[i]:
-                cpp.restore(cpp.step_count, seeds[i],
-                            [[cpp.state(j, k)
-                              for k in range(len(self._state_spec(w, hypers[i])))]
-                             for j, (_, _, w) in enumerate(quant)])
+            self._reseed(cpp, quant, seeds[i], hypers[i])
             # Autograd's gradient (the parameter's .grad) is handed to the C++
             # weight for the step, without a copy, and taken back after.
             handed = [w for _, p, w in quant if p.grad is not None]
@@ -430,8 +428,58 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 self._after_inner_step(
                     [p for p in inner_group["params"] if p.grad is not None], hyper)
 
+        self._in_backward.clear()
         self.last_stats = StepStatsList(stats)
         return loss if closure is not None else self.last_stats
+
+    def _reseed(self, cpp, quant, seed, hyper):
+        """A group whose param_groups seed changed continues its states under
+        the new seed."""
+        if cpp.seed != seed:
+            cpp.restore(cpp.step_count, seed,
+                        [[cpp.state(j, k) for k in range(len(self._state_spec(w, hyper)))]
+                         for j, (_, _, w) in enumerate(quant)])
+
+    def step_in_backward(self):
+        """Steps each quantized weight inside the backward pass, as soon as
+        autograd has accumulated its gradient (torch's
+        `register_post_accumulate_grad_hook`), and frees that gradient at
+        once: the quantized weights' gradients never all exist together.
+        Call `step()` after `backward()` as usual: it steps the float
+        parameters and ends the step. The result is bit-identical to
+        stepping after backward.
+
+        Each weight steps with the gradient of one backward pass, before any
+        norm over all gradients exists: not for gradient accumulation or
+        gradient clipping (torch's own optimizer-in-backward has the same
+        limits). Changes to param_groups made after this call are seen at
+        the next hook (hyper-parameters) but new parameters are not hooked.
+        Returns the hook handles (`.remove()` ends the mode).
+        """
+        layout = self._sync()
+        handles = []
+        for i, (quant, _) in enumerate(layout):
+            for j, (idx, p, w) in enumerate(quant):
+                handles.append(p.register_post_accumulate_grad_hook(
+                    lambda p, i=i, j=j, idx=idx: self._step_one(p, i, j, idx)))
+        return handles
+
+    @torch.no_grad()
+    def _step_one(self, p, i, j, idx):
+        layout = self._sync()
+        quant = layout[i][0]
+        where = f"param_groups[{i}]"
+        hyper = self._hyper(self.param_groups[i], where)
+        seed = _check_seed(self._name, f"{where}['seed']", self.param_groups[i]["seed"])
+        cpp = self._cpp[i][1]
+        w = p.quantized
+        _check_gradient(self._name, idx, p, w)
+        self._set_cpp_options(cpp, hyper, where)
+        self._reseed(cpp, quant, seed, hyper)
+        w.grad = p.grad
+        cpp.step_parameter(w)  # frees the buffer
+        p.grad = None
+        self._in_backward.add(id(p))
 
     def zero_grad(self, set_to_none: bool = True):
         """As torch's, for float parameters and quantized weights alike

@@ -207,3 +207,35 @@ def test_post_accumulate_grad_hook_sees_the_gradient():
         p.register_post_accumulate_grad_hook(lambda p: seen.append(tuple(p.grad.shape)))
     backward(model)
     assert sorted(seen) == sorted([(16, 8), (16,), (4, 16), (4,)])
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: dqt.optim.AdamW(ps, lr=0.05, seed=3),
+    lambda ps: dqt.optim.SGD(ps, lr=0.05, seed=3),
+    lambda ps: dqt.optim.Adafactor(ps, lr=0.05, seed=3)])
+def test_step_in_backward_is_bit_identical_and_frees_gradients(make):
+    a, b = mlp(bits=4), mlp(bits=4)
+    opt_a, opt_b = make(a.parameters()), make(b.parameters())
+    handles = opt_b.step_in_backward()
+    for t in range(3):
+        opt_a.zero_grad()
+        opt_b.zero_grad()
+        backward(a, seed=t)
+        stats_a = opt_a.step()
+        q_before = b[0].weight.q.clone()
+        backward(b, seed=t)
+        # Stepped inside backward: the integers moved, their gradients are gone.
+        assert b[0].weight.grad is None and b[2].weight.grad is None
+        assert not torch.equal(b[0].weight.q, q_before)
+        assert b[0].bias.grad is not None  # float parameters step in step()
+        stats_b = opt_b.step()
+        assert stats_a == stats_b
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            if isinstance(pa, dqt.QuantizedTensor):
+                assert torch.equal(pa.q, pb.q) and torch.equal(pa.dequantize(), pb.dequantize())
+            else:
+                assert torch.equal(pa.detach(), pb.detach())
+    for h in handles:
+        h.remove()
+    backward(b)
+    assert b[0].weight.grad is not None  # back to stepping in step()

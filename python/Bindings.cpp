@@ -622,6 +622,24 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           py::arg("p"), py::arg("k"), "live state tensor k of parameter p")
       .def("restore", &StepOptimizer::restore, py::arg("step"), py::arg("seed"),
            py::arg("states"))
+      .def("add_float_parameters", &StepOptimizer::addFloatParameters,
+           py::arg("params"),
+           "Adds float32 parameters stepped by the same kernel in float mode "
+           "(the same math and non-finite masking, no grid), before the "
+           "first step; their gradient is autograd's .grad (one without is "
+           "skipped).")
+      .def_property_readonly("num_float_params",
+                             &StepOptimizer::numFloatParams)
+      .def(
+          "float_state",
+          [](const StepOptimizer &o, size_t i, size_t k) {
+            if (i >= o.numFloatParams() || k >= o.numFloatStates(i))
+              throw py::index_error("dqt: no such float parameter or state");
+            return o.floatState(i, k);
+          },
+          py::arg("i"), py::arg("k"), "live state tensor k of float parameter i")
+      .def("restore_float", &StepOptimizer::restoreFloat, py::arg("states"),
+           "Sets every float parameter's states (validated first).")
       .def(
           "step_parameter",
           [](StepOptimizer &o, const WeightPtr &weight) {
@@ -749,6 +767,10 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
           },
           py::kw_only(), py::arg("lr"), py::arg("beta1"), py::arg("decay_rate"),
           py::arg("eps1"), py::arg("clip_threshold"), py::arg("weight_decay"))
+      .def_property_readonly(
+          "beta1",
+          [](const optim::Adafactor &o) { return o.options().beta1; },
+          "the first-moment coefficient (its state exists when > 0)")
       .def(
           "factored",
           [](const optim::Adafactor &o, size_t p) {

@@ -22,7 +22,6 @@ void checkBeta(const char *name, const char *which, double beta) {
 
 void checkParameters(const char *name,
                      const std::vector<QuantizedWeight *> &params) {
-  TORCH_CHECK(!params.empty(), name, ": got no parameters");
   for (size_t p = 0; p < params.size(); ++p) {
     TORCH_CHECK(params[p] != nullptr, name, ": parameter ", p, " is null");
     const at::Tensor &q = params[p]->q();
@@ -86,7 +85,7 @@ std::vector<size_t> checkUnstepped(const char *name,
                                    const std::vector<bool> &stepped) {
   std::vector<size_t> remaining;
   for (size_t p = 0; p < params.size(); ++p) {
-    if (stepped[p])
+    if (stepped[p] || !params[p]->hasGrad())
       continue;
     checkGradient(name, *params[p], p);
     remaining.push_back(p);
@@ -140,17 +139,21 @@ void checkFloatParameters(const char *name, int64_t step,
   }
 }
 
-void checkFloatGradients(const char *name,
-                         const std::vector<at::Tensor> &params) {
+std::vector<size_t> checkFloatGradients(const char *name,
+                                        const std::vector<at::Tensor> &params) {
+  std::vector<size_t> withGrad;
   for (size_t i = 0; i < params.size(); ++i) {
     const at::Tensor &p = params[i], &g = p.grad();
-    TORCH_CHECK(g.defined(), name, ": float parameter ", i, " has no gradient");
+    if (!g.defined())
+      continue;
+    withGrad.push_back(i);
     TORCH_CHECK(g.scalar_type() == at::kFloat && g.sizes() == p.sizes() &&
                     g.is_contiguous() && g.device() == p.device(),
                 name, ": grad of float parameter ", i, " is ", g.scalar_type(),
                 g.sizes(), ", expected a contiguous ", at::kFloat, p.sizes(),
                 " on ", p.device());
   }
+  return withGrad;
 }
 
 } // namespace dqt::optim

@@ -74,6 +74,15 @@ void StepOptimizer::restore(
   seed_ = seed;
 }
 
+void StepOptimizer::restoreFloat(
+    const std::vector<std::vector<at::Tensor>> &states) {
+  checkStatesLike(name_, states, floatStates_);
+  checkNoStepInProgress("restoreFloat");
+  for (size_t i = 0; i < floatStates_.size(); ++i)
+    for (size_t k = 0; k < states[i].size(); ++k)
+      floatStates_[i][k].copy_(states[i][k]);
+}
+
 int64_t StepOptimizer::stateBytes() const {
   int64_t bytes = 0;
   for (const auto *all : {&states_, &floatStates_})
@@ -84,8 +93,13 @@ int64_t StepOptimizer::stateBytes() const {
 }
 
 void StepOptimizer::addFloatParameters(std::vector<at::Tensor> params) {
-  checkFloatParameters(name_, step_, stepped_, floatParams_, params,
-                       params_.front()->device());
+  // The optimizer's device; a float-only optimizer takes its first
+  // parameter's.
+  at::Device where = params_.empty() && floatParams_.empty() && !params.empty() &&
+                             params.front().defined()
+                         ? params.front().device()
+                         : device();
+  checkFloatParameters(name_, step_, stepped_, floatParams_, params, where);
   for (at::Tensor &p : params) {
     // Float mode keeps f32 states.
     floatStates_.push_back(makeStates(p.sizes(), p.options(), at::kFloat));
@@ -112,9 +126,14 @@ void StepOptimizer::checkStateLayout(const std::vector<at::Tensor> &states,
   }
 }
 
-StepTarget StepOptimizer::target() const {
-  return StepTarget::of(params_.front()->device(), name_);
+at::Device StepOptimizer::device() const {
+  if (!params_.empty())
+    return params_.front()->device();
+  return floatParams_.empty() ? at::Device(at::kCPU)
+                              : floatParams_.front().device();
 }
+
+StepTarget StepOptimizer::target() const { return StepTarget::of(device(), name_); }
 
 const Executable &StepOptimizer::kernelFor(const StepTarget &target,
                                            const StepConfig &config) const {
@@ -168,11 +187,12 @@ void StepOptimizer::run(const std::vector<size_t> &which) {
 }
 
 StepStatsList StepOptimizer::runFloat(const StepTarget &where,
-                                      const Executable &kernel) {
+                                      const Executable &kernel,
+                                      const std::vector<size_t> &which) {
   int64_t t = step_ + 1;
   std::vector<at::Tensor> keepAlive;
   std::vector<StepOperands> ops;
-  for (size_t i = 0; i < floatParams_.size(); ++i) {
+  for (size_t i : which) {
     at::Tensor &p = floatParams_[i];
     KernelInputs in = kernelInputs(p.grad(), floatStates_[i], t);
     // The kernel writes p in place, under autograd's nose: p is a leaf whose
@@ -181,7 +201,7 @@ StepStatsList StepOptimizer::runFloat(const StepTarget &where,
     keepAlive.push_back(std::move(in.keepAlive));
   }
   return launchStep(where, kernel, floatConfig(), ops, hyperParameters(t),
-                    seed_, uint64_t(t), floatParams_.front().device());
+                    seed_, uint64_t(t), device());
 }
 
 void StepOptimizer::stepParameter(QuantizedWeight &weight) {
@@ -192,16 +212,20 @@ void StepOptimizer::stepParameter(QuantizedWeight &weight) {
 StepStatsList StepOptimizer::step() {
   // Check everything (and compile) first: a bad input changes nothing.
   std::vector<size_t> remaining = checkUnstepped(name_, params_, stepped_);
-  checkFloatGradients(name_, floatParams_);
-  for (size_t i = 0; i < floatParams_.size(); ++i)
+  std::vector<size_t> floats = checkFloatGradients(name_, floatParams_);
+  for (size_t i : floats)
     checkStateLayout(floatStates_[i], floatLayout_[i], i, /*isFloat=*/true);
   StepTarget where = target();
   const Executable *floatKernel =
-      floatParams_.empty() ? nullptr : &kernelFor(where, floatConfig());
+      floats.empty() ? nullptr : &kernelFor(where, floatConfig());
+  // Parameters without a gradient are skipped: their statistics say so.
+  for (size_t p = 0; p < params_.size(); ++p)
+    if (!stepped_[p])
+      pendingStats_[p] = StepStatsList::Slot{StepStats{-1, -1, -1}};
   run(remaining);
   StepStatsList stats(pendingStats_);
   if (floatKernel)
-    stats.append(runFloat(where, *floatKernel));
+    stats.append(runFloat(where, *floatKernel, floats));
   ++step_;
   std::fill(stepped_.begin(), stepped_.end(), false);
   return stats;

@@ -17,22 +17,20 @@ parameters:
   kernel. The Philox `tensor_id` of a
   weight is its global index in the optimizer (counting every parameter of
   every group in order, as torch's state_dict does), so it is stable across
-  state_dict()/load_state_dict(). All quantized weights of a group step
-  together: either all of them have a gradient or none (the group is then
-  skipped).
-* ordinary float tensors (norms, embeddings, biases, float heads): stepped
-  by an internal `torch.optim.AdamW` / `torch.optim.SGD` /
-  `torch.optim.Adafactor` (single-tensor implementation, `foreach=False`)
-  with the group's hyper-parameters. Parameters without a gradient are
-  skipped, as torch does.
+  state_dict()/load_state_dict().
+* ordinary float32 tensors (norms, embeddings, biases, float heads):
+  stepped by the same generated kernel in float mode, in one launch per
+  group (docs/numerics.md, "Float parameters"): the quantized weights'
+  update (AdamW in HuggingFace's order, SGD with decoupled weight decay,
+  Adafactor as HuggingFace's, with the factored second moment for
+  matrices) without the grid, and the same non-finite masking: an element
+  whose gradient is NaN or infinite keeps its value and states, so no NaN
+  reaches any weight. Float parameters of other dtypes are refused
+  (TypeError).
 
-Differences in the float math, by design of the two references: torch's
-AdamW decays the weight before the update and adds eps to the
-bias-corrected sqrt(v), while the DQT kernel follows HuggingFace's order
-(docs/numerics.md); for SGD, `weight_decay` is decoupled for both kinds
-(w -= lr * weight_decay * w after the update), so the float path runs
-torch's SGD without weight decay and then applies that decay. torch's
-Adafactor is not HuggingFace's (see `Adafactor`).
+Parameters without a gradient are skipped, as torch does. A group has one
+step count (its C++ optimizer's): the bias corrections of a parameter
+skipped at some steps count those steps too.
 
 Hyper-parameters live in `param_groups` and may change between steps (an
 LR scheduler sets `group["lr"]`): they are kernel arguments, so nothing is
@@ -179,7 +177,7 @@ def _check_gradient(who, idx, param, weight):
     if g.dtype != torch.float32 or tuple(g.shape) != tuple(weight.shape) or \
             g.device != weight.device or not g.is_contiguous():
         raise RuntimeError(
-            f"{who}.step: the gradient of quantized parameter {idx} must be a "
+            f"{who}.step: the gradient of parameter {idx} must be a "
             f"contiguous float32 tensor of shape {tuple(weight.shape)} on "
             f"{weight.device}, got {g.dtype}{tuple(g.shape)} on {g.device}")
 
@@ -196,8 +194,6 @@ class _DQTOptimizer(torch.optim.Optimizer):
         _check_seed(self._name, "seed", defaults["seed"])
         self._cpp = {}       # group index -> (parameter ids, C++ optimizer)
         self._in_backward = set()  # ids of parameters stepped in this backward
-        self._inner = None   # torch optimizer over the float parameters
-        self._inner_key = None
         self.last_stats = StepStatsList()
         super().__init__(params, defaults)
 
@@ -214,23 +210,10 @@ class _DQTOptimizer(torch.optim.Optimizer):
         ValueError naming `where` for a change the optimizer cannot make."""
         raise NotImplementedError
 
-    def _state_spec(self, weight, hyper):
-        """[(state key, shape)] of a quantized weight, in the C++
-        optimizer's state order."""
-        return [(key, tuple(weight.shape)) for key in self._state_keys]
-
-    def _check_float_group(self, hyper, where):
-        """Raises ValueError naming `where` when the group's options cannot
-        be applied to float parameters by the inner torch optimizer."""
-
-    def _make_inner(self, groups):
-        raise NotImplementedError
-
-    def _sync_inner_group(self, inner_group, hyper):
-        raise NotImplementedError
-
-    def _after_inner_step(self, params, hyper):
-        pass
+    def _state_spec(self, param, hyper):
+        """[(state key, shape)] of a parameter (quantized or float), in the
+        C++ optimizer's state order."""
+        return [(key, tuple(param.shape)) for key in self._state_keys]
 
     # -- param groups -----------------------------------------------------
     def add_param_group(self, param_group):
@@ -250,22 +233,29 @@ class _DQTOptimizer(torch.optim.Optimizer):
             raise TypeError(f"{who}: params must be an ordered collection, not a set")
         params = [QuantizedTensor.of(p) if isinstance(p, QuantizedWeight) else p
                   for p in params]
-        for p in params:
+        where = f"param_groups[{len(self.param_groups)}]"
+        for j, p in enumerate(params):
             if not isinstance(p, torch.Tensor):
                 raise TypeError(f"{who}: can only optimize tensors and "
                                 f"dqt.QuantizedWeight, got {type(p).__name__}")
+            if not isinstance(p, QuantizedTensor) and p.numel() and (
+                    p.dtype != torch.float32 or not p.is_contiguous()):
+                raise TypeError(
+                    f"{who}: {where}['params'][{j}] is a {p.dtype} "
+                    f"{'' if p.is_contiguous() else 'non-contiguous '}tensor; float "
+                    "parameters are stepped by the DQT kernel in float mode, which "
+                    "takes contiguous float32 tensors")
         param_group["params"] = params
         merged = {**self.defaults, **param_group}
-        where = f"param_groups[{len(self.param_groups)}]"
-        hyper = self._hyper(merged, where)
-        if any(quantized_weight_of(p) is None for p in params):
-            self._check_float_group(hyper, where)
+        self._hyper(merged, where)
         _check_seed(who, "seed", merged["seed"])
         super().add_param_group(param_group)
 
     # -- layout -----------------------------------------------------------
     def _layout(self):
-        """Per group: ([(global index, parameter, weight)], [float params])."""
+        """Per group: ([(global index, parameter, weight)], [(global index,
+        float parameter)]); empty float tensors have nothing to step and are
+        left out."""
         out, index = [], 0
         for group in self.param_groups:
             quant, floats = [], []
@@ -273,53 +263,63 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 w = quantized_weight_of(p)
                 if w is not None:
                     quant.append((index, p, w))
-                else:
-                    floats.append(p)
+                elif p.numel():
+                    floats.append((index, p))
                 index += 1
             out.append((quant, floats))
         return out
 
-    def _link_state(self, param, cpp, j, spec):
-        """Points the torch-visible state of a quantized weight at the C++
-        optimizer's live tensors."""
-        st = {"step": torch.tensor(cpp.step_count, dtype=torch.int64)}
-        for k, (key, _) in enumerate(spec):
-            st[key] = cpp.state(j, k)
-        self.state[param] = st
+    def _link_state(self, param, cpp, live):
+        """Points the torch-visible state of a parameter at the C++
+        optimizer's live tensors `live` (by state key)."""
+        self.state[param] = {"step": torch.tensor(cpp.step_count, dtype=torch.int64),
+                             **live}
 
-    def _restore_from_state(self, quant, cpp, seed, where, hyper):
-        """Copies self.state's entries for `quant` (e.g. just loaded) into
-        the C++ optimizer. All present or all absent (fresh)."""
-        present = [h in self.state and len(self.state[h]) > 0 for _, h, _ in quant]
+    def _live_states(self, cpp, quant, floats, hyper):
+        """Per parameter of the group (quantized, then float): {key: live
+        C++ state tensor}."""
+        out = []
+        for j, (_, p, _) in enumerate(quant):
+            out.append({key: cpp.state(j, k)
+                        for k, (key, _) in enumerate(self._state_spec(p, hyper))})
+        for j, (_, p) in enumerate(floats):
+            out.append({key: cpp.float_state(j, k)
+                        for k, (key, _) in enumerate(self._state_spec(p, hyper))})
+        return out
+
+    def _restore_from_state(self, params, live, cpp, seed, where, n_quant):
+        """Copies self.state's entries for the group's `params` (e.g. just
+        loaded) into the C++ optimizer, whose live states are `live`. All
+        present or all absent (fresh): the group shares one step count."""
+        present = [p in self.state and len(self.state[p]) > 0 for p in params]
         if not any(present):
             return
         if not all(present):
-            raise ValueError(f"{self._name}: {where} mixes quantized weights with "
-                             "and without optimizer state; they share one step "
-                             "count")
-        steps = {int(self.state[h]["step"]) for _, h, _ in quant}
+            raise ValueError(f"{self._name}: {where} mixes parameters with and "
+                             "without optimizer state; they share one step count")
+        steps = {int(self.state[p]["step"]) for p in params}
         if len(steps) != 1:
-            raise ValueError(f"{self._name}: {where}: quantized weights have "
-                             f"different step counts {sorted(steps)}")
+            raise ValueError(f"{self._name}: {where}: parameters have different "
+                             f"step counts {sorted(steps)}")
         states = []
-        for j, (idx, h, w) in enumerate(quant):
-            spec = self._state_spec(w, hyper)
-            absent = [key for key, _ in spec if key not in self.state[h]]
+        for j, (p, spec) in enumerate(zip(params, live)):
+            absent = [key for key in spec if key not in self.state[p]]
             if absent:
-                raise ValueError(f"{self._name}: {where}: the state of quantized "
-                                 f"parameter {idx} has no {absent} (were the "
-                                 "group's options changed since it was saved?)")
-            states.append([self.state[h][key].detach().to("cpu", cpp.state(j, k).dtype)
-                           .contiguous() for k, (key, _) in enumerate(spec)])
-        cpp.restore(steps.pop(), seed, states)
+                raise ValueError(f"{self._name}: {where}: the state of parameter {j} "
+                                 f"has no {absent} (were the group's options changed "
+                                 "since it was saved?)")
+            states.append([self.state[p][key].detach().to(t.device, t.dtype).contiguous()
+                           for key, t in spec.items()])
+        cpp.restore(steps.pop(), seed, states[:n_quant])
+        cpp.restore_float(states[n_quant:])
 
     def _sync(self):
-        """Builds or rebuilds the C++ optimizers and the inner torch
-        optimizer when the parameter layout changed."""
+        """Builds or rebuilds a group's C++ optimizer (its quantized weights
+        and float parameters) when the group's parameters changed."""
         layout = self._layout()
-        for i, (quant, _) in enumerate(layout):
-            key = tuple(id(h) for _, h, _ in quant)
-            if not quant:
+        for i, (quant, floats) in enumerate(layout):
+            key = (tuple(id(p) for _, p, _ in quant), tuple(id(p) for _, p in floats))
+            if not quant and not floats:
                 self._cpp.pop(i, None)
                 continue
             if i in self._cpp and self._cpp[i][0] == key:
@@ -330,42 +330,35 @@ class _DQTOptimizer(torch.optim.Optimizer):
             seed = _check_seed(self._name, f"{where}['seed']", group["seed"])
             cpp = self._make_cpp([w for _, _, w in quant], hyper, seed)
             cpp.set_tensor_ids([idx for idx, _, _ in quant])
-            self._restore_from_state(quant, cpp, seed, where, hyper)
-            for j, (_, h, w) in enumerate(quant):
-                self._link_state(h, cpp, j, self._state_spec(w, hyper))
+            if floats:
+                devices = {p.device for _, p in floats} | {w.device for _, _, w in quant}
+                if len(devices) > 1:
+                    raise ValueError(f"{self._name}: {where} holds parameters on "
+                                     f"{sorted(map(str, devices))}; a group's "
+                                     "parameters share one device")
+                cpp.add_float_parameters([p for _, p in floats])
+            params = [p for _, p, _ in quant] + [p for _, p in floats]
+            live = self._live_states(cpp, quant, floats, hyper)
+            self._restore_from_state(params, live, cpp, seed, where, len(quant))
+            for p, states in zip(params, live):
+                self._link_state(p, cpp, states)
             self._cpp[i] = (key, cpp)
         for i in [i for i in self._cpp if i >= len(layout)]:
             del self._cpp[i]
-
-        floats = [f for _, f in layout]
-        for i, f in enumerate(floats):
-            if f:
-                where = f"param_groups[{i}]"
-                self._check_float_group(self._hyper(self.param_groups[i], where), where)
-        key = tuple(tuple(id(p) for p in f) for f in floats)
-        if not any(floats):
-            self._inner, self._inner_key = None, None
-        elif self._inner_key != key:
-            self._inner = self._make_inner(
-                [{"params": f, **self._hyper(g, f"param_groups[{i}]")}
-                 for i, (f, g) in enumerate(zip(floats, self.param_groups))])
-            self._inner_key = key
-        if self._inner is not None:
-            # One state dict for both kinds: state_dict() sees everything.
-            self._inner.state = self.state
         return layout
 
     # -- torch.optim API --------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):
-        """One step over every parameter with a gradient.
+        """One step over every parameter with a gradient (the others are
+        skipped, as torch does).
 
         Returns a StepStatsList (one StepStats per quantized weight that was
         stepped, by tensor_id; on a GPU read from the device only when
         accessed); with a `closure`, returns the closure's loss as torch
         optimizers do (the statistics are in `last_stats`).
-        Bad hyper-parameters in param_groups raise ValueError/TypeError
-        before anything changes.
+        Bad hyper-parameters in param_groups and bad gradients raise
+        ValueError/TypeError/RuntimeError before anything changes.
         """
         loss = None
         if closure is not None:
@@ -376,33 +369,25 @@ class _DQTOptimizer(torch.optim.Optimizer):
                   for i, g in enumerate(self.param_groups)]
         seeds = [_check_seed(self._name, f"param_groups[{i}]['seed']", g["seed"])
                  for i, g in enumerate(self.param_groups)]
-        # Check every quantized gradient before stepping anything.
+        # Check every gradient before stepping anything.
         stepping = []
-        for i, (quant, _) in enumerate(layout):
-            if not quant:
-                continue
-            missing = [idx for idx, p, w in quant
-                       if _gradient(p, w) is None and id(p) not in self._in_backward]
-            if len(missing) == len(quant):
-                continue  # a frozen group: nothing to do
-            if missing:
-                raise RuntimeError(
-                    f"{self._name}.step: quantized parameter(s) {missing} of "
-                    f"param_groups[{i}] have no gradient while others do; the "
-                    "quantized weights of a group step together (put frozen "
-                    "weights, requires_grad=False, in a group of their own or "
-                    "leave them out of the optimizer)")
+        for i, (quant, floats) in enumerate(layout):
+            stepped = [idx for idx, p, w in quant
+                       if _gradient(p, w) is not None or id(p) in self._in_backward]
             for idx, p, w in quant:
                 _check_gradient(self._name, idx, p, w)
-            stepping.append(i)
+            for idx, p in floats:
+                _check_gradient(self._name, idx, p, p)
+            if stepped or any(p.grad is not None for _, p in floats):
+                stepping.append((i, set(stepped)))
 
         # Options of every group first: one the C++ optimizer refuses stops
         # the step before any weight moved.
-        for i in stepping:
+        for i, _ in stepping:
             self._set_cpp_options(self._cpp[i][1], hypers[i], f"param_groups[{i}]")
         stats = []
-        for i in stepping:
-            quant = layout[i][0]
+        for i, stepped in stepping:
+            quant, floats = layout[i]
             cpp = self._cpp[i][1]
             self._reseed(cpp, quant, seeds[i], hypers[i])
             # Autograd's gradient (the parameter's .grad) is handed to the C++
@@ -416,17 +401,11 @@ class _DQTOptimizer(torch.optim.Optimizer):
             finally:
                 for w in handed:
                     w.grad = None
-            for j, (idx, h, _) in enumerate(quant):
-                stats.append((idx, result, j))
-                self.state[h]["step"].fill_(cpp.step_count)
-
-        if self._inner is not None:
-            for inner_group, hyper in zip(self._inner.param_groups, hypers):
-                self._sync_inner_group(inner_group, hyper)
-            self._inner.step()
-            for inner_group, hyper in zip(self._inner.param_groups, hypers):
-                self._after_inner_step(
-                    [p for p in inner_group["params"] if p.grad is not None], hyper)
+            for j, (idx, p, _) in enumerate(quant):
+                if idx in stepped:
+                    stats.append((idx, result, j))
+            for p in [p for _, p, _ in quant] + [p for _, p in floats]:
+                self.state[p]["step"].fill_(cpp.step_count)
 
         self._in_backward.clear()
         self.last_stats = StepStatsList(stats)
@@ -459,13 +438,13 @@ class _DQTOptimizer(torch.optim.Optimizer):
         layout = self._sync()
         handles = []
         for i, (quant, _) in enumerate(layout):
-            for j, (idx, p, w) in enumerate(quant):
+            for idx, p, _ in quant:
                 handles.append(p.register_post_accumulate_grad_hook(
-                    lambda p, i=i, j=j, idx=idx: self._step_one(p, i, j, idx)))
+                    lambda p, i=i, idx=idx: self._step_one(p, i, idx)))
         return handles
 
     @torch.no_grad()
-    def _step_one(self, p, i, j, idx):
+    def _step_one(self, p, i, idx):
         layout = self._sync()
         quant = layout[i][0]
         where = f"param_groups[{i}]"
@@ -497,21 +476,21 @@ class _DQTOptimizer(torch.optim.Optimizer):
 
     def state_dict(self):
         """torch's format: {"state": {global index: {...}}, "param_groups":
-        [...]}. A quantized weight's state is {"step" (int64), "exp_avg",
-        "exp_avg_sq"} (AdamW), {"step", "momentum_buffer"} (SGD) or as
-        Adafactor's docstring says: live tensors, as torch's, the same for
-        per-tensor and per-row weights. The weights themselves (integers,
-        deltas, max q, and abs_max under scale_rule="absmax") belong to
-        the model's state_dict(). "dqt_numerics"
-        records the numerics contract the states were made under
-        (docs/numerics.md)."""
+        [...]}. Every parameter's state (quantized or float) is {"step"
+        (int64), "exp_avg", "exp_avg_sq"} (AdamW), {"step",
+        "momentum_buffer"} (SGD) or as Adafactor's docstring says: live
+        tensors, as torch's, the same for per-tensor and per-row weights.
+        The weights themselves (integers, deltas, max q, and abs_max under
+        scale_rule="absmax") belong to the model's state_dict().
+        "dqt_numerics" records the numerics contract the states were made
+        under (docs/numerics.md)."""
         self._sync()
         return {**super().state_dict(), "dqt_numerics": _C.NUMERICS_VERSION}
 
     def load_state_dict(self, state_dict):
         """Restores what state_dict() returned (groups, hyper-parameters,
-        seeds, step counts, states), validating the quantized weights'
-        entries first: on error, ValueError and nothing changes."""
+        seeds, step counts, states), validating every entry first: on error,
+        ValueError and nothing changes."""
         who = f"{self._name}.load_state_dict"
         if not isinstance(state_dict, dict) or "state" not in state_dict or \
                 "param_groups" not in state_dict:
@@ -530,6 +509,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 f"quantized weights' random streams differ, so the run cannot "
                 f"continue bit-exactly; start the optimizer afresh instead")
         saved_state = state_dict["state"]
+        offset = 0
         for i, ((quant, floats), saved) in enumerate(zip(layout, saved_groups)):
             if len(saved["params"]) != len(self.param_groups[i]["params"]):
                 raise ValueError(f"{who}: param_groups[{i}] has {len(saved['params'])} "
@@ -537,34 +517,32 @@ class _DQTOptimizer(torch.optim.Optimizer):
                                  f"{len(self.param_groups[i]['params'])} here")
             where = f"saved param_groups[{i}]"
             hyper = self._hyper({**self.defaults, **saved}, where)
-            if floats:
-                self._check_float_group(hyper, where)
             _check_seed(who, f"saved param_groups[{i}]['seed']", saved.get("seed"))
             steps = set()
-            for idx, _, w in quant:
-                sid = saved["params"][idx - sum(len(g["params"])
-                                                for g in self.param_groups[:i])]
-                st = saved_state.get(sid)
+            members = [(idx, p, "quantized ") for idx, p, _ in quant] + \
+                [(idx, p, "") for idx, p in floats]
+            for idx, p, kind in members:
+                st = saved_state.get(saved["params"][idx - offset])
                 if st is None:
                     steps.add(None)
                     continue
-                for key, shape in self._state_spec(w, hyper):
+                for key, shape in self._state_spec(p, hyper):
                     t = st.get(key)
                     if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
-                        raise ValueError(f"{who}: state '{key}' of quantized parameter "
+                        raise ValueError(f"{who}: state '{key}' of {kind}parameter "
                                          f"{idx} must be a tensor of shape {shape}")
                 if "step" not in st:
-                    raise ValueError(f"{who}: quantized parameter {idx} has no 'step'")
+                    raise ValueError(f"{who}: {kind}parameter {idx} has no 'step'")
                 steps.add(int(st["step"]))
             if len(steps) > 1:
-                raise ValueError(f"{who}: the quantized weights of param_groups[{i}] "
-                                 f"have different step counts in the state: {steps}")
+                raise ValueError(f"{who}: the parameters of param_groups[{i}] have "
+                                 f"different step counts in the state: {steps}")
+            offset += len(self.param_groups[i]["params"])
         super().load_state_dict({k: v for k, v in state_dict.items()
                                  if k != "dqt_numerics"})
         # Push the loaded states into the C++ optimizers (rebuilt from
         # self.state), then point self.state at their live tensors again.
         self._cpp.clear()
-        self._inner_key = None
         self._sync()
 
 
@@ -582,7 +560,7 @@ class AdamW(_DQTOptimizer):
         state_dtype: dtype of the quantized weights' m and v:
             torch.float32, or torch.bfloat16 (written with stochastic
             rounding from their own Philox stream, docs/numerics.md; 2 bytes
-            each instead of 4). Float parameters keep torch's f32 states.
+            each instead of 4). Float parameters keep f32 states (float mode).
     """
 
     _name = "dqt.optim.AdamW"
@@ -620,13 +598,6 @@ class AdamW(_DQTOptimizer):
     def _set_cpp_options(self, cpp, h, where):
         cpp.set_options(lr=h["lr"], beta1=h["betas"][0], beta2=h["betas"][1],
                         eps=h["eps"], weight_decay=h["weight_decay"])
-
-    def _make_inner(self, groups):
-        return torch.optim.AdamW(groups, foreach=False)
-
-    def _sync_inner_group(self, g, h):
-        g.update(lr=h["lr"], betas=h["betas"], eps=h["eps"],
-                 weight_decay=h["weight_decay"])
 
 
 class SGD(_DQTOptimizer):
@@ -669,20 +640,6 @@ class SGD(_DQTOptimizer):
         cpp.set_options(lr=h["lr"], momentum=h["momentum"],
                         weight_decay=h["weight_decay"])
 
-    def _make_inner(self, groups):
-        for g in groups:
-            g["weight_decay"] = 0.0  # decoupled: applied in _after_inner_step
-        return torch.optim.SGD(groups, foreach=False, dampening=0, nesterov=False)
-
-    def _sync_inner_group(self, g, h):
-        g.update(lr=h["lr"], momentum=h["momentum"], weight_decay=0.0)
-
-    def _after_inner_step(self, params, h):
-        decay = h["lr"] * h["weight_decay"]
-        if decay:
-            for p in params:
-                p.mul_(1 - decay)
-
 
 class Adafactor(_DQTOptimizer):
     """DQT Adafactor: HuggingFace's `Adafactor` with a fixed learning rate
@@ -699,17 +656,9 @@ class Adafactor(_DQTOptimizer):
     current lr multiplies it, as AdamW here: the same for a constant lr),
     and weight decay is applied after the update, not before.
 
-    Float parameters in the same param groups are stepped by
-    `torch.optim.Adafactor`, which implements Shazeer & Stern's algorithm
-    with its *relative* step size, not HuggingFace's fixed-lr variant: its
-    step is lr * max(1e-3, RMS(parameter)) (with lr capped at 1/sqrt(step)),
-    its eps guards the denominators instead of being added to g*g (torch's
-    default eps is used: `eps1` applies to quantized weights only), it
-    decays the weight before the update and it has no first moment. For
-    that last reason a group that holds float parameters must have
-    beta1 = 0, and since torch requires its clipping threshold d >= 1, also
-    clip_threshold >= 1 (ValueError otherwise: put the float parameters in a
-    group of their own, or in another optimizer).
+    Float parameters follow the same math without the grid (the SGD
+    kernel in float mode): the same states, a factored second moment for
+    matrices, and non-finite masking.
 
     Args:
         params: as AdamW.
@@ -732,8 +681,8 @@ class Adafactor(_DQTOptimizer):
     State of a quantized weight (live tensors): "step" (int64),
     "exp_avg_sq_row" [R] and "exp_avg_sq_col" [C] (2-D weights) or
     "exp_avg_sq" (other shapes), float32, and "exp_avg" when beta1 > 0
-    (HuggingFace's names; of `state_dtype`). Float parameters hold
-    torch.optim.Adafactor's state.
+    (HuggingFace's names; of `state_dtype`). Float parameters hold the same
+    entries, all float32.
     """
 
     _name = "dqt.optim.Adafactor"
@@ -769,18 +718,6 @@ class Adafactor(_DQTOptimizer):
             spec.append(("exp_avg", shape))
         return spec
 
-    def _check_float_group(self, h, where):
-        if h["beta1"] > 0:
-            raise ValueError(
-                f"{self._name}: {_key(where, 'beta1')} is {h['beta1']} but the group holds "
-                "float parameters, which torch.optim.Adafactor steps without a first "
-                "moment; give them a group with beta1=0 (or another optimizer)")
-        if h["clip_threshold"] < 1:
-            raise ValueError(
-                f"{self._name}: {_key(where, 'clip_threshold')} is {h['clip_threshold']} but "
-                "the group holds float parameters, and torch.optim.Adafactor needs a "
-                "clipping threshold d >= 1; give them a group of their own")
-
     def _make_cpp(self, weights, h, seed):
         return _C.Adafactor(weights, lr=h["lr"], beta1=h["beta1"],
                             decay_rate=h["decay_rate"], eps1=h["eps1"],
@@ -789,8 +726,7 @@ class Adafactor(_DQTOptimizer):
                             bf16_states=self._bf16_states)
 
     def _set_cpp_options(self, cpp, h, where):
-        has_moment = cpp.num_states(0) > (2 if cpp.factored(0) else 1)
-        if (h["beta1"] > 0) != has_moment:
+        if (h["beta1"] > 0) != (cpp.beta1 > 0):
             raise ValueError(
                 f"{self._name}: {where}['beta1'] cannot switch between 0 and > 0 "
                 f"once the group's optimizer exists (got {h['beta1']}); the first-"
@@ -798,18 +734,3 @@ class Adafactor(_DQTOptimizer):
         cpp.set_options(lr=h["lr"], beta1=h["beta1"], decay_rate=h["decay_rate"],
                         eps1=h["eps1"], clip_threshold=h["clip_threshold"],
                         weight_decay=h["weight_decay"])
-
-    @staticmethod
-    def _torch_options(h):
-        """The group's options in torch.optim.Adafactor's terms (its default
-        eps: HuggingFace's eps1 has no counterpart there)."""
-        return dict(lr=h["lr"], beta2_decay=h["decay_rate"], d=h["clip_threshold"],
-                    weight_decay=h["weight_decay"])
-
-    def _make_inner(self, groups):
-        return torch.optim.Adafactor(
-            [{"params": g["params"], **self._torch_options(g)} for g in groups],
-            foreach=False)
-
-    def _sync_inner_group(self, g, h):
-        g.update(self._torch_options(h))

@@ -1,7 +1,7 @@
 """dqt.optim.Adafactor: quantized weights bit-identical to an independent
 torch-ops reference of docs/numerics.md's Adafactor (ordered double sums,
-f32 element math, the SGD kernel's rounding); float parameters bit-identical
-to torch.optim.Adafactor; LR schedules, state_dict round trips, non-finite
+f32 element math, the SGD kernel's rounding); float parameters equal to
+transformers' Adafactor up to rounding; LR schedules, state_dict round trips, non-finite
 gradients, a falling loss and bad input."""
 import math
 
@@ -195,18 +195,24 @@ def test_nonfinite_gradients_are_counted_and_not_applied():
     assert (w.q != q0).sum() == s.changed
 
 
-def test_float_parameters_follow_torch_adafactor():
+@pytest.mark.parametrize("beta1", [None, 0.9])
+def test_float_parameters_follow_huggingface_adafactor(beta1):
+    """Float parameters (a matrix, factored, and vectors) step as
+    transformers' Adafactor with a fixed lr, up to rounding: the kernel's
+    order of operations is docs/numerics.md's, not HF's (weight decay 0,
+    where the two orders differ by design)."""
+    hf = pytest.importorskip("transformers.optimization")
     torch.manual_seed(7)
     model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(),
                                 dqt.nn.QuantLinear(8, 3, bits=4))
     floats = [p for p in model.parameters() if dqt.nn.quantized_weight_of(p) is None]
     twins = [p.detach().clone().requires_grad_(True) for p in floats]
     initial = [p.detach().clone() for p in floats]
-    opt = dqt.optim.Adafactor(model.parameters(), lr=0.05, decay_rate=-0.7,
-                              clip_threshold=1.5, weight_decay=0.01)
-    ref = torch.optim.Adafactor(twins, lr=0.05, beta2_decay=-0.7, d=1.5,
-                                weight_decay=0.01, foreach=False)
-    for t in range(3):
+    opt = dqt.optim.Adafactor(model.parameters(), lr=0.05, decay_rate=-0.7, beta1=beta1,
+                              clip_threshold=0.5)
+    ref = hf.Adafactor(twins, lr=0.05, decay_rate=-0.7, beta1=beta1, clip_threshold=0.5,
+                       scale_parameter=False, relative_step=False, warmup_init=False)
+    for t in range(4):
         opt.zero_grad()
         x = torch.randn(5, 6, generator=torch.Generator().manual_seed(t))
         model(x).pow(2).sum().backward()
@@ -215,8 +221,10 @@ def test_float_parameters_follow_torch_adafactor():
         opt.step()
         ref.step()
         for p, twin in zip(floats, twins):
-            assert torch.equal(p, twin)
+            torch.testing.assert_close(p.detach(), twin.detach(), rtol=1e-5, atol=1e-6)
     assert all(not torch.equal(p, p0) for p, p0 in zip(floats, initial))
+    assert list(opt.state[floats[0]]) == ["step", "exp_avg_sq_row", "exp_avg_sq_col"] + \
+        (["exp_avg"] if beta1 else [])
 
 
 def test_loss_falls_on_a_small_model():
@@ -257,8 +265,11 @@ def test_state_dict_round_trip_continues_bit_exactly(state_dtype):
 
     c, opt_c, sa = round_trip(make)
     assert opt_c.param_groups[0]["seed"] == 99 and opt_c.param_groups[0]["beta1"] == 0.9
+    # Float parameters keep the kernel's states: the embedding [10, 12]
+    # factored, the norm's vectors full.
     assert {"opt.0.exp_avg_sq_row", "opt.0.exp_avg_sq_col", "opt.0.exp_avg",
-            "opt.2.row_var", "opt.4.variance"} <= set(sa)
+            "opt.2.exp_avg_sq_row", "opt.2.exp_avg_sq_col", "opt.3.exp_avg_sq",
+            "opt.4.exp_avg_sq"} <= set(sa)
     # The first moment has the chosen dtype; the statistics stay float32.
     state = opt_c.state[c[3].weight]
     assert state["exp_avg"].dtype == state_dtype
@@ -339,28 +350,6 @@ def test_bad_types_raise_type_error():
         dqt.optim.Adafactor([w], lr="0.1")
     with pytest.raises(TypeError, match="seed must be an int"):
         dqt.optim.Adafactor([w], seed=1.0)
-
-
-def test_float_parameters_need_options_torch_adafactor_has():
-    lin = torch.nn.Linear(4, 4)
-    with pytest.raises(ValueError, match=r"param_groups\[0\]\['beta1'\] is 0.9 but the group "
-                                         "holds float parameters"):
-        dqt.optim.Adafactor(lin.parameters(), beta1=0.9)
-    with pytest.raises(ValueError, match=r"clip_threshold'\] is 0.5 .* d >= 1"):
-        dqt.optim.Adafactor(lin.parameters(), clip_threshold=0.5)
-    # Quantized weights alone may use both; floats in their own group work.
-    q = dqt.nn.QuantLinear(4, 4, bits=8, bias=False)
-    opt = dqt.optim.Adafactor([{"params": [q.weight], "beta1": 0.9,
-                                "clip_threshold": 0.5},
-                               {"params": list(lin.parameters())}])
-    (q(torch.randn(2, 4)) + lin(torch.randn(2, 4))).sum().backward()
-    assert [s.tensor_id for s in opt.step()] == [0]
-    # A group changed later is checked at the next step, before anything moves.
-    opt.param_groups[1]["beta1"] = 0.5
-    q0 = q.weight.q.clone()
-    with pytest.raises(ValueError, match=r"param_groups\[1\]\['beta1'\] is 0.5"):
-        opt.step()
-    assert torch.equal(q.weight.q, q0)
 
 
 def test_beta1_cannot_switch_on_and_changes_nothing():

@@ -1,14 +1,16 @@
 """dqt.optim.AdamW / SGD: quantized weights bit-identical to the single-tensor
 kernel (dqt.functional.adamw_step_) and to a Python SGD reference; float
-parameters bit-identical to torch's optimizers; param groups, LR schedules,
-zero_grad, state_dict round trips and bad input."""
+parameters bit-identical to docs/numerics.md's float mode written in torch
+ops, non-finite gradients masked; param groups, LR schedules, zero_grad,
+state_dict round trips and bad input."""
 import io
 
 import pytest
 import torch
 
 import dqt
-from test_functional import adamw_ref, next_delta, per_element, scale_result, stochastic_round
+from test_functional import (adamw_ref, next_delta, per_element, scale_result, sqrt_ieee,
+                             stochastic_round)
 
 HYPER = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-6, weight_decay=0.05)
 
@@ -76,6 +78,37 @@ class Ref:
         return changed
 
 
+class FloatRef:
+    """docs/numerics.md's float mode for one float parameter: the quantized
+    weights' update without the grid, masked where the gradient is not
+    finite."""
+
+    def __init__(self, p):
+        self.w = p.detach().clone()
+        self.m = torch.zeros_like(self.w)
+        self.v = torch.zeros_like(self.w)
+
+    def adamw(self, g, t, lr, betas, eps, weight_decay):
+        b1, b2 = f32(betas[0]), f32(betas[1])
+        alpha = lr * (1 - betas[1] ** t) ** 0.5 / (1 - betas[0] ** t)
+        finite = g.isfinite()
+        m1 = b1 * self.m + (f32(1.0) - b1) * g
+        v1 = b2 * self.v + (f32(1.0) - b2) * (g * g)
+        w1 = self.w - f32(alpha) * (m1 / (sqrt_ieee(v1) + f32(eps)))
+        w2 = w1 - f32(lr * weight_decay) * w1
+        self.w = torch.where(finite, w2, self.w)
+        self.m = torch.where(finite, m1, self.m)
+        self.v = torch.where(finite, v1, self.v)
+
+    def sgd(self, g, lr, momentum, weight_decay):
+        finite = g.isfinite()
+        buf1 = f32(momentum) * self.m + g
+        w1 = self.w - f32(lr) * buf1
+        w2 = w1 - f32(lr * weight_decay) * w1
+        self.w = torch.where(finite, w2, self.w)
+        self.m = torch.where(finite, buf1, self.m)
+
+
 def model3(scale="tensor"):
     torch.manual_seed(11)
     return torch.nn.Sequential(
@@ -118,17 +151,18 @@ def test_adamw_matches_single_tensor_kernel_and_torch(scale):
     assert sorted(ids.values()) == [0, 2, 4]  # where nn.Linear's weights would be
     refs = [Ref(layer.weight, ids[id(layer.weight)]) for layer in quant_layers(model)]
     floats = [p for p in model.parameters() if dqt.nn.quantized_weight_of(p) is None]
-    twins = [p.detach().clone().requires_grad_(True) for p in floats]
-    torch_opt = torch.optim.AdamW(twins, foreach=False, **HYPER)
+    twins = [FloatRef(p) for p in floats]
     total_changed = 0
     for t in range(1, 5):
         opt.zero_grad()
         backward(model, t)
         grads = [layer.weight.grad.clone() for layer in quant_layers(model)]
+        if t == 3:  # non-finite float gradients: masked, no NaN reaches a weight
+            floats[0].grad[1] = float("nan")
+            floats[1].grad[0] = float("inf")
         for p, twin in zip(floats, twins):
-            twin.grad = p.grad.clone()
+            twin.adamw(p.grad.clone(), t, **HYPER)
         stats = opt.step()
-        torch_opt.step()
         assert [s.tensor_id for s in stats] == [0, 2, 4]
         for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
             r = ref.adamw(g, t, seed=7, **HYPER)
@@ -140,7 +174,9 @@ def test_adamw_matches_single_tensor_kernel_and_torch(scale):
             assert torch.equal(st["exp_avg_sq"].flatten(), ref.v)
             total_changed += s.changed
         for p, twin in zip(floats, twins):
-            assert torch.equal(p, twin)
+            assert torch.equal(p.detach(), twin.w) and p.isfinite().all()
+            assert torch.equal(opt.state[p]["exp_avg"], twin.m)
+            assert torch.equal(opt.state[p]["exp_avg_sq"], twin.v)
     assert total_changed > 0
 
 
@@ -152,21 +188,15 @@ def test_sgd_matches_reference_and_torch_with_decoupled_decay(scale):
     ids = global_ids(opt)
     refs = [Ref(layer.weight, ids[id(layer.weight)]) for layer in quant_layers(model)]
     floats = [p for p in model.parameters() if dqt.nn.quantized_weight_of(p) is None]
-    twins = [p.detach().clone().requires_grad_(True) for p in floats]
-    torch_opt = torch.optim.SGD(twins, lr=hyper["lr"], momentum=hyper["momentum"],
-                                foreach=False)
+    twins = [FloatRef(p) for p in floats]
     total = 0
     for t in range(1, 4):
         opt.zero_grad()
         backward(model, 10 + t)
         grads = [layer.weight.grad.clone() for layer in quant_layers(model)]
         for p, twin in zip(floats, twins):
-            twin.grad = p.grad.clone()
+            twin.sgd(p.grad.clone(), **hyper)
         stats = opt.step()
-        torch_opt.step()
-        with torch.no_grad():
-            for twin in twins:
-                twin.mul_(1 - hyper["lr"] * hyper["weight_decay"])
         for layer, ref, g, s in zip(quant_layers(model), refs, grads, stats):
             changed = ref.sgd(g, t, seed=3, **hyper)
             assert ref.matches(layer.weight)
@@ -174,7 +204,8 @@ def test_sgd_matches_reference_and_torch_with_decoupled_decay(scale):
             assert torch.equal(opt.state[layer.weight]["momentum_buffer"].flatten(), ref.m)
             total += changed
         for p, twin in zip(floats, twins):
-            assert torch.equal(p, twin)
+            assert torch.equal(p.detach(), twin.w)
+            assert torch.equal(opt.state[p]["momentum_buffer"], twin.m)
     assert total > 0
 
 
@@ -446,14 +477,18 @@ def test_bad_group_value_at_step_changes_nothing():
         opt.add_param_group({"params": [torch.zeros(2, requires_grad=True)], "betas": (2, 0.5)})
 
 
-def test_quantized_weights_of_a_group_step_together():
+def test_parameters_without_gradient_are_skipped():
     model = model3()
     layers = quant_layers(model)
-    opt = dqt.optim.AdamW(model.parameters())
+    opt = dqt.optim.AdamW(model.parameters(), lr=0.05)
     layers[0](torch.randn(2, 12)).sum().backward()  # only the first layer has a gradient
-    with pytest.raises(RuntimeError, match=r"quantized parameter\(s\) \[2, 4\].*no gradient"):
-        opt.step()
-    # A group whose quantized weights have no gradient at all is skipped.
+    before = [p.detach().clone() for p in model.parameters()]
+    stats = opt.step()
+    assert [s.tensor_id for s in stats] == [0]
+    after = [p.detach() for p in model.parameters()]
+    assert [not torch.equal(a, b) for a, b in zip(before, after)] == \
+        [True, True, False, False, False]
+    # A group whose parameters have no gradient at all is skipped.
     frozen = dqt.optim.AdamW([{"params": [layers[1].weight]},
                               {"params": [layers[0].weight]}])
     stats = frozen.step()
@@ -473,3 +508,44 @@ def test_step_with_closure_returns_loss():
     loss = opt.step(closure)
     assert isinstance(loss, float) and loss > 0
     assert [s.tensor_id for s in opt.last_stats] == [0, 2, 4]
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: dqt.optim.AdamW(ps, lr=0.05),
+    lambda ps: dqt.optim.SGD(ps, lr=0.05),
+    lambda ps: dqt.optim.Adafactor(ps, lr=0.05, beta1=0.9)])
+def test_nonfinite_float_gradients_reach_no_weight(make):
+    model = model3()
+    opt = make(model.parameters())
+    backward(model, 1)
+    bias = model[0].bias
+    before = bias.detach().clone()
+    bias.grad[:4] = float("nan")
+    bias.grad[4] = float("inf")
+    opt.step()
+    assert bias.isfinite().all()
+    assert torch.equal(bias.detach()[:5], before[:5])  # masked elements kept
+    assert not torch.equal(bias.detach()[5:], before[5:])
+    assert all(t.isfinite().all() for k, t in opt.state[bias].items() if k != "step")
+
+
+def test_float_only_groups_and_refused_dtypes():
+    # The usual "no decay" split: biases in a group of their own, stepped by
+    # the float-mode kernel (a C++ optimizer without integer weights).
+    model = model3()
+    quant = [p for p in model.parameters() if isinstance(p, dqt.QuantizedTensor)]
+    biases = [p for p in model.parameters() if not isinstance(p, dqt.QuantizedTensor)]
+    opt = dqt.optim.AdamW([{"params": quant}, {"params": biases, "weight_decay": 0.0}],
+                          **{k: v for k, v in HYPER.items() if k != "weight_decay"})
+    twins = [FloatRef(p) for p in biases]
+    for t in range(1, 3):
+        opt.zero_grad()
+        backward(model, t)
+        for p, twin in zip(biases, twins):
+            twin.adamw(p.grad.clone(), t, HYPER["lr"], HYPER["betas"], HYPER["eps"], 0.0)
+        opt.step()
+        for p, twin in zip(biases, twins):
+            assert torch.equal(p.detach(), twin.w)
+    with pytest.raises(TypeError, match=r"param_groups\[0\]\['params'\]\[0\] is a "
+                                        r"torch.bfloat16 tensor.*contiguous float32"):
+        dqt.optim.AdamW([torch.zeros(3, dtype=torch.bfloat16, requires_grad=True)])

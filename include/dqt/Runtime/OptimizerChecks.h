@@ -23,8 +23,9 @@ void checkLr(const char *name, double lr);
 /// `beta` (a moment's decay, named `which`) is in [0, 1).
 void checkBeta(const char *name, const char *which, double beta);
 
-/// At least one parameter; each non-null, non-empty, contiguous, on the CPU
-/// or a CUDA device, all on the same one.
+/// Each parameter non-null, non-empty, contiguous, on the CPU or a CUDA
+/// device, all on the same one (none at all is allowed: an optimizer of
+/// float parameters only).
 void checkParameters(const char *name,
                      const std::vector<QuantizedWeight *> &params);
 
@@ -45,8 +46,9 @@ size_t checkStepParameter(const char *name,
                           const std::vector<bool> &stepped,
                           QuantizedWeight &weight);
 
-/// The parameters a step() still has to step (not in `stepped`), each
-/// checked for a valid gradient.
+/// The parameters a step() still has to step: not in `stepped` and with a
+/// gradient (one without is skipped, as torch.optim skips it); each
+/// gradient checked.
 std::vector<size_t> checkUnstepped(const char *name,
                                    const std::vector<QuantizedWeight *> &params,
                                    const std::vector<bool> &stepped);
@@ -61,9 +63,10 @@ void checkFloatParameters(const char *name, int64_t step,
                           const std::vector<at::Tensor> &params,
                           at::Device device);
 
-/// Each float parameter has an f32 gradient of its shape, contiguous, on
-/// its device (the float-mode kernels read it raw).
-void checkFloatGradients(const char *name,
+/// The float parameters with a gradient (the others are skipped), each an
+/// f32 gradient of its shape, contiguous, on its device (the float-mode
+/// kernels read it raw).
+std::vector<size_t> checkFloatGradients(const char *name,
                          const std::vector<at::Tensor> &params);
 
 /// `states` has the layout of `live`: as many parameters and states, each

@@ -33,9 +33,11 @@ class StepOptimizer : public ParameterStepper {
 public:
   virtual ~StepOptimizer() = default;
 
-  /// One step over every parameter (each must have a gradient). A non-finite
-  /// gradient element leaves its weight and states untouched and is counted.
-  /// Throws c10::Error, changing nothing, on mismatched inputs.
+  /// One step over every parameter with a gradient; one without is
+  /// skipped, as torch.optim skips it (its statistics are {-1, -1, -1}; a
+  /// skipped float parameter has none). A non-finite gradient element
+  /// leaves its weight and states untouched and is counted. Throws
+  /// c10::Error, changing nothing, on mismatched inputs.
   ///
   /// Parameters on a GPU are stepped there, one launch per configuration on
   /// LibTorch's current stream, and step() does not wait for the GPU: the
@@ -60,6 +62,16 @@ public:
   /// c10::Error, changing nothing.
   void addFloatParameters(std::vector<at::Tensor> params);
   size_t numFloatParams() const { return floatParams_.size(); }
+  /// Number of state tensors of float parameter `i`.
+  size_t numFloatStates(size_t i) const { return floatStates_[i].size(); }
+  /// Sets every float parameter's states (`states[i][k]`, of the live
+  /// state's dtype and shape), as restore() does for the integer weights
+  /// (the step count and seed are restore()'s). Validated first: on error
+  /// this throws c10::Error and nothing changes.
+  void restoreFloat(const std::vector<std::vector<at::Tensor>> &states);
+  /// Where the parameters live: the integer weights' device, else the float
+  /// parameters' (CPU when there are none).
+  at::Device device() const;
   /// State tensor `k` of float parameter `i` (the order of `state`).
   const at::Tensor &floatState(size_t i, size_t k) const {
     return floatStates_[i][k];
@@ -162,7 +174,9 @@ private:
   void run(const std::vector<size_t> &which);
   /// Steps the float parameters (float mode) for step `stepCount() + 1`
   /// with `kernel`, fetched before anything changed.
-  StepStatsList runFloat(const StepTarget &target, const Executable &kernel);
+  /// Steps the float parameters `which` (those with a gradient).
+  StepStatsList runFloat(const StepTarget &target, const Executable &kernel,
+                         const std::vector<size_t> &which);
   StepConfig floatConfig() const;
   /// Refuses `what` while a step is in progress (stepParameter).
   void checkNoStepInProgress(const char *what) const;

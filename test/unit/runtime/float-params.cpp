@@ -181,21 +181,64 @@ TEST(FloatParamsInput, BadParametersAndGradientsAreRefused) {
             std::string::npos);
   EXPECT_EQ(opt.numFloatParams(), 0u);
   opt.addFloatParameters(m.floats);
-  // A missing float gradient refuses the whole step: nothing changes.
+  // A gradient of the wrong shape refuses the whole step: nothing changes.
   m.setGrads(1);
-  m.floats[1].mutable_grad() = at::Tensor();
-  at::Tensor q0 = m.q.q().clone(), f0 = m.floats[0].clone();
-  EXPECT_NE(message([&] { opt.step(); })
-                .find("float parameter 1 has no gradient"),
-            std::string::npos);
-  EXPECT_TRUE(sameBytes(m.q.q(), q0));
-  EXPECT_TRUE(sameBytes(m.floats[0], f0));
-  EXPECT_EQ(opt.stepCount(), 0);
-  // A gradient of the wrong shape, too.
+  at::Tensor q0 = m.q.q().clone(), f0 = m.floats[0].clone(),
+             f1 = m.floats[1].clone();
   m.floats[1].mutable_grad() = at::zeros({3});
   EXPECT_NE(message([&] { opt.step(); }).find("grad of float parameter 1"),
             std::string::npos);
   EXPECT_TRUE(sameBytes(m.q.q(), q0));
+  EXPECT_TRUE(sameBytes(m.floats[0], f0));
+  EXPECT_EQ(opt.stepCount(), 0);
+  // A missing float gradient skips that parameter, as torch.optim does.
+  m.floats[1].mutable_grad() = at::Tensor();
+  std::vector<StepStats> stats = opt.step();
+  EXPECT_EQ(stats.size(), 2u); // the integer weight and float parameter 0
+  EXPECT_TRUE(sameBytes(m.floats[1], f1));
+  EXPECT_EQ(opt.floatState(1, 0).abs().sum().item<float>(), 0.0f);
+  EXPECT_FALSE(sameBytes(m.floats[0], f0));
+  EXPECT_EQ(opt.stepCount(), 1);
 }
 
 } // namespace
+
+// An optimizer of float parameters only (a param group without integer
+// weights) steps them as a mixed one does, and restoreFloat continues a run.
+TEST(FloatParams, FloatOnlyOptimizerAndRestoreFloat) {
+  Model a(5), b(5), c(5);
+  auto mixed = makeOptimizer(true, a);
+  optim::AdamWOptions o;
+  o.lr = 0.05;
+  optim::AdamW only(std::vector<QuantizedWeight *>{}, o);
+  only.addFloatParameters(b.floats);
+  EXPECT_EQ(only.device(), at::Device(at::kCPU));
+  for (int t = 1; t <= 2; ++t) {
+    a.setGrads(t);
+    b.setGrads(t);
+    mixed->step();
+    std::vector<StepStats> st = only.step();
+    EXPECT_EQ(st.size(), 2u);
+    for (size_t i = 0; i < 2; ++i)
+      EXPECT_TRUE(sameBytes(a.floats[i], b.floats[i])) << t << " " << i;
+  }
+  optim::AdamW again(std::vector<QuantizedWeight *>{}, o);
+  for (size_t i = 0; i < 2; ++i)
+    c.floats[i].copy_(b.floats[i]);
+  again.addFloatParameters(c.floats);
+  std::vector<std::vector<at::Tensor>> states;
+  for (size_t i = 0; i < 2; ++i)
+    states.push_back({only.floatState(i, 0).clone(), only.floatState(i, 1).clone()});
+  EXPECT_NE(test::errorMessage([&] {
+              again.restoreFloat({states[0]});
+            }).find("got states of 1 parameters, expected 2"),
+            std::string::npos);
+  again.restore(only.stepCount(), only.seed(), {});
+  again.restoreFloat(states);
+  b.setGrads(3);
+  c.setGrads(3);
+  only.step();
+  again.step();
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_TRUE(sameBytes(b.floats[i], c.floats[i])) << i;
+}

@@ -234,13 +234,18 @@ TEST_F(OptimBadInput, GradDtypeMismatch) {
   expectUnchanged();
 }
 
-TEST_F(OptimBadInput, MissingGradient) {
+TEST_F(OptimBadInput, MissingGradientSkipsTheParameter) {
+  // As torch.optim: a parameter without a gradient is left as it is.
   ws[1].clearGrad();
-  EXPECT_NE(test::errorMessage([&] {
-              adam->step();
-            }).find("parameter 1 has no gradient"),
-            std::string::npos);
-  expectUnchanged();
+  std::vector<StepStats> stats = adam->step();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_TRUE(sameBytes(ws[1].q(), before[1]));
+  EXPECT_EQ(adam->state(1, 0).abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(stats[1].maxQ, -1);
+  EXPECT_EQ(stats[1].changed, -1);
+  EXPECT_GT(stats[0].changed, 0);
+  EXPECT_FALSE(sameBytes(ws[0].q(), before[0]));
+  EXPECT_EQ(adam->stepCount(), 1);
 }
 
 TEST_F(OptimBadInput, NonContiguousGradient) {

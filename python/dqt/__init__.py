@@ -13,6 +13,8 @@ to the grid with stochastic rounding, in one JIT-compiled kernel.
 - `dqt.convert(model, bits=..., scale=...)`: nn.Linear -> QuantLinear, in place.
 - `dqt.from_pretrained(path)`: a converted transformers model saved with
   `save_pretrained`, rebuilt exactly.
+- `dqt.distributed.verify_replicas(model, optimizer)`: data-parallel
+  replicas checked bit for bit (DistributedDataParallel works unchanged).
 - `dqt.functional.adamw_step_`, `dqt.random.philox_uniform`: single kernels.
 """
 import sys
@@ -20,7 +22,7 @@ import sys
 import torch  # noqa: F401  (loads LibTorch before the extension)
 
 from . import _C  # noqa: F401
-from . import functional, nn, optim, pretrained, random, tensor  # noqa: F401
+from . import distributed, functional, nn, optim, pretrained, random, tensor  # noqa: F401
 from ._C import QuantizedWeight, load_bundle, WITH_COMPILER
 from .tensor import QuantizedTensor
 from ._convert import convert
@@ -29,4 +31,4 @@ from .pretrained import from_pretrained
 if "transformers" in sys.modules:  # else on first convert or from_pretrained
     pretrained._register_with_transformers()
 
-__all__ = ["QuantizedTensor", "QuantizedWeight", "WITH_COMPILER", "convert", "from_pretrained", "load_bundle", "functional", "nn", "optim", "random"]
+__all__ = ["QuantizedTensor", "QuantizedWeight", "WITH_COMPILER", "convert", "from_pretrained", "load_bundle", "distributed", "functional", "nn", "optim", "random"]

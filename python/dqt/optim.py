@@ -434,7 +434,19 @@ class _DQTOptimizer(torch.optim.Optimizer):
         limits). Changes to param_groups made after this call are seen at
         the next hook (hyper-parameters) but new parameters are not hooked.
         Returns the hook handles (`.remove()` ends the mode).
+
+        Refused (RuntimeError) when torch.distributed runs more than one
+        process: the hook sees the local gradient, before
+        DistributedDataParallel has all-reduced it, so replicas would step
+        with different gradients and diverge.
         """
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and \
+                torch.distributed.get_world_size() > 1:
+            raise RuntimeError(
+                f"{self._name}.step_in_backward: with {torch.distributed.get_world_size()} "
+                "processes each weight would step with its local gradient, before "
+                "DistributedDataParallel all-reduces it; step after backward instead "
+                "(opt.step())")
         layout = self._sync()
         handles = []
         for i, (quant, _) in enumerate(layout):

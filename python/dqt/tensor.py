@@ -17,9 +17,12 @@ Under `__torch_dispatch__` (below autograd):
   slice), and autograd routes gradients to `t.grad` as for any parameter;
 * `detach`/`alias` give a tensor sharing the integers, `clone` and a device
   `_to_copy` give a copy (a dtype conversion is a read: a plain tensor);
-* writes (`copy_`, `mul_`, `add_`, out= arguments ...) raise: the integers
-  change only through a `dqt.optim` optimizer's step, which writes them back
-  to the grid with stochastic rounding (docs/numerics.md). torch.optim
+* `copy_` takes another quantized weight's integers, or float values
+  exactly on the weight's own grid (what DistributedDataParallel's initial
+  broadcast writes into identical replicas); other writes (`mul_`, `add_`,
+  out= arguments, off-grid copies ...) raise: the integers change only
+  through a `dqt.optim` optimizer's step, which writes them back to the grid
+  with stochastic rounding (docs/numerics.md). torch.optim
   optimizers refuse quantized parameters before they touch anything (a
   global step pre-hook, installed on import).
 """
@@ -66,16 +69,59 @@ def weight_from_state(state: dict, shape, *, packed: bool, scale_rule: str,
     # loaders validate it (a grid, finite deltas, max q on the grid).
     w = QuantizedWeight.from_float(torch.zeros(tuple(shape)), 1.58 if bits < 2 else int(bits),
                                    packed=packed, scale=scale, scale_rule=scale_rule)
-    cpu = {k: v.detach().to("cpu") for k, v in state.items()}
-    if scale == "row":
-        w._set_state_rows(cpu["q"], cpu["delta"], cpu["max_q"])
-    else:
-        w._set_state(cpu["q"], float(cpu["delta"]), int(cpu["max_q"]))
-    if scale_rule == "absmax":
-        w._set_abs_max(cpu["abs_max"].reshape(w.rows))
+    _set_weight_state(w, state)
     if device is not None and torch.device(device) != w.device:
         w._move_to(torch.device(device))
     return w
+
+
+def _set_weight_state(w, state):
+    """Replaces `w`'s integers and scales by `weight_state`-style tensors
+    (validated by the weight's loaders: on error nothing changes)."""
+    cpu = {k: v.detach().to("cpu") for k, v in state.items()}
+    if w.scale == "row":
+        w._set_state_rows(cpu["q"], cpu["delta"], cpu["max_q"])
+    else:
+        w._set_state(cpu["q"], float(cpu["delta"]), int(cpu["max_q"]))
+    if "abs_max" in cpu:
+        w._set_abs_max(cpu["abs_max"].reshape(w.rows))
+
+
+def _copy_into(w, src):
+    """`copy_` into a quantized weight: the integers of another quantized
+    weight of the same configuration, or float values that lie on `w`'s own
+    grid (each exactly q * delta with `w`'s delta, q on the grid), which is
+    what a broadcast of identical replicas (DistributedDataParallel's
+    initial sync) writes. Anything else would need rounding: refused."""
+    who = "dqt.QuantizedTensor.copy_"
+    if isinstance(src, QuantizedTensor):
+        o = src._weight
+        same = (tuple(o.shape), o.bits, o.packed, o.scale, o.scale_rule) == \
+            (tuple(w.shape), w.bits, w.packed, w.scale, w.scale_rule)
+        if not same:
+            raise RuntimeError(f"{who}: the source is {o!r}, the destination {w!r}; "
+                               "a copy needs the same shape, grid, storage and scale")
+        _set_weight_state(w, weight_state(o))
+        return
+    v = src.detach().to("cpu", torch.float32).expand(tuple(w.shape)).contiguous()
+    rows = w.rows
+    delta = (w.delta_rows if w.scale == "row" else torch.tensor([w.delta]))
+    q = (v.reshape(rows, -1) / delta[:, None]).round()
+    on_grid = bool(((q >= w.qn) & (q <= w.qp)).all())
+    q8 = q.clamp(w.qn, w.qp).to(torch.int8)
+    if not on_grid or not torch.equal(q8.float() * delta[:, None], v.reshape(rows, -1)):
+        raise RuntimeError(
+            f"{who}: the values are not on this weight's grid (q * delta with its own "
+            "delta): writing them would need rounding, and the integers change only "
+            "through a dqt.optim step. Replicas under DistributedDataParallel must "
+            "start identical: build the model under the same seed on every rank "
+            "(or pass init_sync=False and check with "
+            "dqt.distributed.verify_replicas)")
+    q8 = q8.reshape(tuple(w.shape))
+    if w.scale == "row":
+        w._set_state_rows(q8, delta, q8.reshape(rows, -1).amax(1))
+    else:
+        w._set_state(q8, float(delta[0]), int(q8.max()))
 
 
 def _copy_weight(w: QuantizedWeight, device=None) -> QuantizedWeight:
@@ -200,6 +246,9 @@ class QuantizedTensor(torch.Tensor):
         kwargs = kwargs or {}
         if func in (aten.detach.default, aten.alias.default):
             return QuantizedTensor(args[0]._weight)
+        if func is aten.copy_.default and isinstance(args[0], QuantizedTensor):
+            _copy_into(args[0]._weight, args[1])
+            return args[0]
         if func is aten.clone.default:
             return QuantizedTensor(_copy_weight(args[0]._weight))
         if func is aten._to_copy.default and isinstance(args[0], QuantizedTensor):

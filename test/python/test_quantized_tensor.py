@@ -102,7 +102,7 @@ def test_reads_see_q_times_delta_and_route_gradients():
 
 
 @pytest.mark.parametrize("write", [
-    lambda p: p.mul_(2), lambda p: p.zero_(), lambda p: p.copy_(torch.zeros(4, 8)),
+    lambda p: p.mul_(2), lambda p: p.zero_(), lambda p: p.copy_(torch.randn(4, 8)),
     lambda p: torch.add(torch.ones(4, 8), 1, out=p)])
 def test_writes_are_refused_and_change_nothing(write):
     layer = dqt.nn.QuantLinear(8, 4)
@@ -110,6 +110,34 @@ def test_writes_are_refused_and_change_nothing(write):
     with torch.no_grad(), pytest.raises(RuntimeError, match="dqt.optim"):
         write(layer.weight)
     assert torch.equal(layer.weight.q, q)
+
+
+@pytest.mark.parametrize("kw", [dict(bits=8), dict(bits=1.58, packed=True),
+                                dict(bits=4, scale="row")])
+def test_copy_takes_integers_or_values_on_the_grid(kw):
+    torch.manual_seed(0)
+    a, b = dqt.nn.QuantLinear(8, 4, **kw), dqt.nn.QuantLinear(8, 4, **kw)
+    with torch.no_grad():
+        b.weight.copy_(a.weight)  # another quantized weight: its integers
+    assert torch.equal(b.weight.q, a.weight.q)
+    assert torch.equal(b.weight.dequantize(), a.weight.dequantize())
+    c = dqt.nn.QuantLinear(8, 4, **kw)
+    with torch.no_grad():
+        c.weight.copy_(a.weight)
+    q = c.weight.q.clone()
+    with torch.no_grad():
+        # Its own values (what a broadcast between identical replicas
+        # writes): exact, nothing changes.
+        c.weight.copy_(c.weight.dequantize())
+        assert torch.equal(c.weight.q, q)
+        off = c.weight.dequantize()
+        off[0, 0] += 1e-3 * float(off.abs().max())
+        with pytest.raises(RuntimeError, match="not on this weight's grid"):
+            c.weight.copy_(off)
+    assert torch.equal(c.weight.q, q)
+    other = dqt.nn.QuantLinear(8, 4, bits=8 if kw["bits"] != 8 else 4)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="needs the same shape, grid"):
+        other.weight.copy_(a.weight)
 
 
 @pytest.mark.parametrize("make", [torch.optim.AdamW, torch.optim.SGD,

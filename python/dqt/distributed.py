@@ -11,15 +11,20 @@ works when every rank built the model under the same seed: the values it
 writes lie on each weight's own grid. With `init_sync=False` nothing is
 broadcast at all, and `verify_replicas` checks what a broadcast would have
 ensured.
+
+`ZeroRedundancyOptimizer` shards the optimizer states (ZeRO-1): each rank
+keeps the states of about 1/world of the parameters, steps those, and
+broadcasts them to the other ranks; a quantized weight travels as its
+integers (1 byte a weight, a quarter byte packed) and its scales.
 """
 import hashlib
 
 import torch
 import torch.distributed as dist
 
-from .tensor import QuantizedTensor, weight_state
+from .tensor import QuantizedTensor, _set_weight_state, weight_state
 
-__all__ = ["replica_hash", "verify_replicas"]
+__all__ = ["ZeroRedundancyOptimizer", "replica_hash", "verify_replicas"]
 
 
 def _tensor_bytes(t):
@@ -71,3 +76,120 @@ def verify_replicas(model, optimizer=None, *, group=None) -> int:
                            f"weights or optimizer states that differ from rank 0's "
                            f"(hashes {[hex(v & (2**64 - 1)) for v in values]})")
     return values[0]
+
+
+class ZeroRedundancyOptimizer(torch.optim.Optimizer):
+    """ZeRO-1 for dqt.optim, in the manner of
+    `torch.distributed.optim.ZeroRedundancyOptimizer`: the parameters are
+    split over the ranks (in order, each to the rank holding the fewest
+    elements so far: the states are per element), each rank builds
+    `optimizer_class` over its own part only, so it keeps about 1/world of
+    the states, and after its step every parameter is broadcast from its
+    owner. A quantized weight is broadcast as its integers and scales, not
+    as float values. The quantized weights keep the Philox tensor ids they
+    have in an unsharded optimizer over the same list, so a sharded run
+    equals an unsharded one bit for bit.
+
+    Use it with gradients that are already the same on every rank (after
+    DistributedDataParallel's all-reduce). `param_groups` are the local
+    optimizer's (LR schedulers work); `state_dict()` is this rank's shard
+    with the partition, and `load_state_dict` refuses a shard saved by
+    another rank or world size (ValueError): resuming at another world size
+    needs the unsharded states, which this class does not gather.
+
+    Args:
+        params: an iterable of parameters (one param group).
+        optimizer_class: dqt.optim.AdamW, SGD or Adafactor.
+        group: the process group (default: the world).
+        **defaults: the optimizer's arguments (lr, seed, ...).
+    """
+
+    def __init__(self, params, optimizer_class, *, group=None, **defaults):
+        if not dist.is_initialized():
+            raise RuntimeError("dqt.distributed.ZeroRedundancyOptimizer: torch.distributed "
+                               "is not initialized (init_process_group first)")
+        from .optim import _DQTOptimizer
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, _DQTOptimizer)):
+            raise TypeError("dqt.distributed.ZeroRedundancyOptimizer: optimizer_class must "
+                            "be dqt.optim.AdamW, SGD or Adafactor, got "
+                            f"{optimizer_class!r}")
+        self._all = list(params)
+        if not self._all or any(isinstance(p, dict) for p in self._all):
+            raise ValueError("dqt.distributed.ZeroRedundancyOptimizer: params must be a "
+                             "non-empty list of parameters (one param group)")
+        self._group = group
+        self.rank, self.world = dist.get_rank(group), dist.get_world_size(group)
+        loads = [0] * self.world
+        self.owners = []
+        for p in self._all:
+            r = min(range(self.world), key=lambda r: (loads[r], r))
+            self.owners.append(r)
+            loads[r] += p.numel()  # the states are per element
+        local = [i for i, o in enumerate(self.owners) if o == self.rank]
+        # A rank without parameters still runs the collectives.
+        self.local = optimizer_class([self._all[i] for i in local] or
+                                     [torch.zeros(1, requires_grad=True)], **defaults)
+        if local:
+            self.local._tensor_ids = local
+        self.defaults = self.local.defaults
+        self.param_groups = self.local.param_groups
+        self.state = self.local.state
+        self._optimizer_step_pre_hooks = {}
+        self._optimizer_step_post_hooks = {}
+        self._optimizer_state_dict_pre_hooks = {}
+        self._optimizer_state_dict_post_hooks = {}
+        self._optimizer_load_state_dict_pre_hooks = {}
+        self._optimizer_load_state_dict_post_hooks = {}
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """The local optimizer's step over this rank's parameters, then a
+        broadcast of every parameter from its owner. Returns the local
+        step's statistics (or the closure's loss)."""
+        out = self.local.step(closure)
+        for p, owner in zip(self._all, self.owners):
+            if isinstance(p, QuantizedTensor):
+                w = p.quantized
+                state = weight_state(w)
+                bufs = state if owner == self.rank else \
+                    {k: torch.empty_like(v) for k, v in state.items()}
+                for k in sorted(bufs):
+                    dist.broadcast(bufs[k], src=owner, group=self._group)
+                if owner != self.rank:
+                    _set_weight_state(w, bufs)
+            else:
+                dist.broadcast(p.data, src=owner, group=self._group)
+        return out
+
+    def zero_grad(self, set_to_none: bool = True):
+        """Clears every parameter's gradient, not only this rank's."""
+        for p in self._all:
+            if p.grad is not None:
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.zero_()
+
+    def local_state_bytes(self) -> int:
+        """Bytes of optimizer state this rank holds."""
+        return sum(t.numel() * t.element_size() for st in self.local.state.values()
+                   for k, t in st.items() if k != "step" and isinstance(t, torch.Tensor))
+
+    def state_dict(self):
+        """This rank's shard: the local optimizer's state_dict with the rank,
+        world size and owners."""
+        return {"local": self.local.state_dict(), "rank": self.rank, "world": self.world,
+                "owners": list(self.owners)}
+
+    def load_state_dict(self, state_dict):
+        who = "dqt.distributed.ZeroRedundancyOptimizer.load_state_dict"
+        if not isinstance(state_dict, dict) or "local" not in state_dict:
+            raise ValueError(f"{who}: expected a shard saved by state_dict()")
+        if (state_dict.get("world"), state_dict.get("rank")) != (self.world, self.rank) or \
+                state_dict.get("owners") != self.owners:
+            raise ValueError(
+                f"{who}: the shard was saved by rank {state_dict.get('rank')} of "
+                f"{state_dict.get('world')} processes, this is rank {self.rank} of "
+                f"{self.world} (or the parameters differ); a sharded checkpoint resumes "
+                "at the world size it was saved at")
+        self.local.load_state_dict(state_dict["local"])

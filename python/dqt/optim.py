@@ -193,6 +193,10 @@ class _DQTOptimizer(torch.optim.Optimizer):
         self._hyper(defaults, "")  # the constructor's arguments
         _check_seed(self._name, "seed", defaults["seed"])
         self._cpp = {}       # group index -> (parameter ids, C++ optimizer)
+        # Philox tensor id of the parameter at each global index (None: the
+        # index itself); a sharding wrapper gives its shard the ids the
+        # parameters have in the whole model.
+        self._tensor_ids = None
         self._in_backward = set()  # ids of parameters stepped in this backward
         self.last_stats = StepStatsList()
         super().__init__(params, defaults)
@@ -214,6 +218,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
         """[(state key, shape)] of a parameter (quantized or float), in the
         C++ optimizer's state order."""
         return [(key, tuple(param.shape)) for key in self._state_keys]
+
+    def _tensor_id(self, index):
+        return index if self._tensor_ids is None else self._tensor_ids[index]
 
     # -- param groups -----------------------------------------------------
     def add_param_group(self, param_group):
@@ -329,7 +336,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
             hyper = self._hyper(group, where)
             seed = _check_seed(self._name, f"{where}['seed']", group["seed"])
             cpp = self._make_cpp([w for _, _, w in quant], hyper, seed)
-            cpp.set_tensor_ids([idx for idx, _, _ in quant])
+            cpp.set_tensor_ids([self._tensor_id(idx) for idx, _, _ in quant])
             if floats:
                 devices = {p.device for _, p in floats} | {w.device for _, _, w in quant}
                 if len(devices) > 1:
@@ -403,7 +410,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
                     w.grad = None
             for j, (idx, p, _) in enumerate(quant):
                 if idx in stepped:
-                    stats.append((idx, result, j))
+                    stats.append((self._tensor_id(idx), result, j))
             for p in [p for _, p, _ in quant] + [p for _, p in floats]:
                 self.state[p]["step"].fill_(cpp.step_count)
 

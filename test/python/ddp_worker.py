@@ -3,6 +3,7 @@ MLP trained 3 steps under DistributedDataParallel with dqt.optim.AdamW, each
 rank on its half of a global batch. Writes rank<r>.pt to OUT with what the
 test checks."""
 import argparse
+import io
 import os
 
 import torch
@@ -32,7 +33,7 @@ def loss_of(model, x, y):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--mode", choices=["sync", "nosync", "badseed"], required=True)
+    ap.add_argument("--mode", choices=["sync", "nosync", "badseed", "zero"], required=True)
     args = ap.parse_args()
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -46,23 +47,61 @@ def main():
     if args.mode == "badseed":  # the ranks disagree: nothing to train
         torch.save(result, os.path.join(args.out, f"rank{rank}.pt"))
         return
-    opt = dqt.optim.AdamW(ddp.parameters(), lr=0.05, seed=7)
-    try:
-        opt.step_in_backward()
-    except RuntimeError as e:
-        result["in_backward_error"] = str(e)
-    hashes, grads = [], []
+    zero = args.mode == "zero"
+
+    def make_opt(params):
+        if zero:
+            return dqt.distributed.ZeroRedundancyOptimizer(params, dqt.optim.AdamW,
+                                                           lr=0.05, seed=7)
+        return dqt.optim.AdamW(params, lr=0.05, seed=7)
+
+    opt = make_opt(ddp.parameters())
+    if not zero:
+        try:
+            opt.step_in_backward()
+        except RuntimeError as e:
+            result["in_backward_error"] = str(e)
     per = GLOBAL_BATCH // world
-    for step in range(STEPS):
+
+    def train_step(ddp, opt, step):
         x, y = batch(step)
         opt.zero_grad()
         loss_of(ddp, x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]).backward()
-        grads.append([p.grad.clone() for p in model.parameters()])
+        grads = [p.grad.clone() for p in ddp.module.parameters()]
         opt.step()
-        hashes.append(dqt.distributed.verify_replicas(model, opt))
-    result.update(hashes=hashes, grads=grads,
-                  params={n: (p.q.clone() if isinstance(p, dqt.QuantizedTensor)
-                              else p.detach().clone()) for n, p in model.named_parameters()})
+        return grads
+
+    hashes, grads = [], []
+    for step in range(STEPS):
+        if zero and step == STEPS - 1:  # a per-rank checkpoint before the last step
+            saved_model = io.BytesIO()
+            torch.save(model.state_dict(), saved_model)
+            saved_opt = io.BytesIO()
+            torch.save(opt.state_dict(), saved_opt)
+        grads.append(train_step(ddp, opt, step))
+        # The hash covers the weights and, unsharded, the optimizer states.
+        hashes.append(dqt.distributed.verify_replicas(model, None if zero else opt))
+    params = lambda m: {n: (p.q.clone() if isinstance(p, dqt.QuantizedTensor)
+                            else p.detach().clone()) for n, p in m.named_parameters()}
+    result.update(hashes=hashes, grads=grads, params=params(model))
+    if zero:
+        result["state_bytes"] = opt.local_state_bytes()
+        # Resume from the shard: other initial weights, the checkpoint, the
+        # last step again.
+        model2 = model_for(5)
+        saved_model.seek(0)
+        model2.load_state_dict(torch.load(saved_model))
+        ddp2 = torch.nn.parallel.DistributedDataParallel(model2, init_sync=False)
+        opt2 = make_opt(ddp2.parameters())
+        saved_opt.seek(0)
+        shard = torch.load(saved_opt, weights_only=False)
+        opt2.load_state_dict(shard)
+        train_step(ddp2, opt2, STEPS - 1)
+        result["resumed"] = params(model2)
+        try:
+            opt2.load_state_dict({**shard, "rank": 1 - rank})
+        except ValueError as e:
+            result["other_rank_error"] = str(e)
     torch.save(result, os.path.join(args.out, f"rank{rank}.pt"))
     dist.destroy_process_group()
 

@@ -3,7 +3,10 @@ under DistributedDataParallel with dqt.optim over Gloo on loopback. The
 replicas' hashes are equal after every step (with DDP's initial broadcast and
 without it), a 2-process run equals a 1-process run of the same global batch
 up to the rounding of the gradient all-reduce, replicas built differently
-are refused by DDP's broadcast, and stepping inside backward is refused."""
+are refused by DDP's broadcast, and stepping inside backward is refused.
+With ZeRO-1 (dqt.distributed.ZeroRedundancyOptimizer) the run equals the
+unsharded one bit for bit, each rank holds about half the state, and a
+per-rank checkpoint resumes bit-exactly."""
 import os
 import socket
 import subprocess
@@ -86,3 +89,19 @@ def test_replicas_built_differently_are_refused(tmp_path):
     assert "ctor_error" not in r0  # rank 0 is the broadcast's source
     assert "not on this weight's grid" in r1["ctor_error"]
     assert "same seed" in r1["ctor_error"]
+
+
+def test_zero1_equals_unsharded_and_resumes(tmp_path):
+    z0, z1 = torchrun(tmp_path, "zero")
+    s0, _ = torchrun(tmp_path, "sync")
+    for n in s0["params"]:
+        assert torch.equal(z0["params"][n], s0["params"][n]), n
+        assert torch.equal(z1["params"][n], s0["params"][n]), n
+        assert torch.equal(z0["resumed"][n], s0["params"][n]), n
+    assert z0["hashes"] == z1["hashes"]
+    # AdamW's m and v of 0.weight (512) and 0.bias (32) on one rank, 2.weight
+    # (256) and 2.bias (8) on the other: about half of the 2 x 808 floats each.
+    full = 2 * 4 * (512 + 32 + 256 + 8)
+    assert z0["state_bytes"] + z1["state_bytes"] == full
+    assert max(z0["state_bytes"], z1["state_bytes"]) <= 0.7 * full
+    assert "resumes at the world size it was saved at" in z0["other_rank_error"]

@@ -3,8 +3,10 @@ MLP trained 3 steps under DistributedDataParallel with dqt.optim.AdamW, each
 rank on its half of a global batch. Writes rank<r>.pt to OUT with what the
 test checks."""
 import argparse
+import datetime
 import io
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -33,9 +35,10 @@ def loss_of(model, x, y):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--mode", choices=["sync", "nosync", "badseed", "zero"], required=True)
+    ap.add_argument("--mode", choices=["sync", "nosync", "badseed", "zero", "kill"],
+                    required=True)
     args = ap.parse_args()
-    dist.init_process_group("gloo")
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
     rank, world = dist.get_rank(), dist.get_world_size()
     result = {}
     model = model_for(0 if args.mode != "badseed" else rank)
@@ -70,6 +73,22 @@ def main():
         grads = [p.grad.clone() for p in ddp.module.parameters()]
         opt.step()
         return grads
+
+    if args.mode == "kill":
+        # Rank 1 dies after one step; rank 0's next collective must fail
+        # with an error, not hang.
+        train_step(ddp, opt, 0)
+        if rank == 1:
+            os._exit(3)
+        start = time.monotonic()
+        try:
+            train_step(ddp, opt, 1)
+            dqt.distributed.verify_replicas(model, opt)
+        except Exception as e:  # noqa: BLE001  (what gloo raises is its business)
+            result.update(error=f"{type(e).__name__}: {e}",
+                          seconds=time.monotonic() - start)
+        torch.save(result, os.path.join(args.out, f"rank{rank}.pt"))
+        os._exit(1 if "error" in result else 0)
 
     hashes, grads = [], []
     for step in range(STEPS):

@@ -105,3 +105,23 @@ def test_zero1_equals_unsharded_and_resumes(tmp_path):
     assert z0["state_bytes"] + z1["state_bytes"] == full
     assert max(z0["state_bytes"], z1["state_bytes"]) <= 0.7 * full
     assert "resumes at the world size it was saved at" in z0["other_rank_error"]
+
+
+def test_a_killed_rank_makes_the_other_fail_promptly(tmp_path):
+    # The two ranks are started directly (torchrun would stop the survivor
+    # itself when a worker dies).
+    out = tmp_path / "kill"
+    out.mkdir()
+    port = str(free_port())
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
+               "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "ddp_worker.py"), "--out", str(out),
+             "--mode", "kill"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    codes = [p.wait(timeout=240) for p in procs]
+    assert codes == [1, 3], codes
+    r0 = torch.load(out / "rank0.pt", weights_only=False)
+    assert r0["error"] and r0["seconds"] < 90, r0
+    assert not (out / "rank1.pt").exists()

@@ -131,6 +131,9 @@ class ZeroRedundancyOptimizer(torch.optim.Optimizer):
                                      [torch.zeros(1, requires_grad=True)], **defaults)
         if local:
             self.local._tensor_ids = local
+        # torch.optim.Optimizer.__init__ is not called: it would build param
+        # groups of its own. The wrapper shows the local optimizer's (so LR
+        # schedulers set their lr) and sets up the hook tables torch reads.
         self.defaults = self.local.defaults
         self.param_groups = self.local.param_groups
         self.state = self.local.state

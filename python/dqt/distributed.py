@@ -18,13 +18,35 @@ broadcasts them to the other ranks; a quantized weight travels as its
 integers (1 byte a weight, a quarter byte packed) and its scales.
 """
 import hashlib
+import os
 
 import torch
 import torch.distributed as dist
 
 from .tensor import QuantizedTensor, _set_weight_state, weight_state
 
-__all__ = ["ZeroRedundancyOptimizer", "replica_hash", "verify_replicas"]
+__all__ = ["ZeroRedundancyOptimizer", "replica_hash", "save", "verify_replicas"]
+
+
+def save(obj, path):
+    """`torch.save(obj, path)` that never leaves a half-written file: it
+    writes a temporary file beside `path`, flushes it to disk and renames it
+    over `path` (atomic on POSIX). On any error, including a process killed
+    while writing, `path` keeps its previous contents and the temporary file
+    is removed (or, after a kill, left under a name no loader looks for).
+    For per-rank checkpoints: `save(opt.state_dict(), f"opt.rank{r}.pt")`."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _tensor_bytes(t):
@@ -93,9 +115,10 @@ class ZeroRedundancyOptimizer(torch.optim.Optimizer):
     Use it with gradients that are already the same on every rank (after
     DistributedDataParallel's all-reduce). `param_groups` are the local
     optimizer's (LR schedulers work); `state_dict()` is this rank's shard
-    with the partition, and `load_state_dict` refuses a shard saved by
-    another rank or world size (ValueError): resuming at another world size
-    needs the unsharded states, which this class does not gather.
+    with the partition (save it with `dqt.distributed.save`, atomically, one
+    file per rank), and `load_state_dict` refuses a shard saved by another
+    rank or world size (ValueError): resuming at another world size needs
+    the unsharded states, which this class does not gather.
 
     Args:
         params: an iterable of parameters (one param group).

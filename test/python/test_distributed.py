@@ -125,3 +125,18 @@ def test_a_killed_rank_makes_the_other_fail_promptly(tmp_path):
     r0 = torch.load(out / "rank0.pt", weights_only=False)
     assert r0["error"] and r0["seconds"] < 90, r0
     assert not (out / "rank1.pt").exists()
+
+
+def test_distributed_save_is_atomic(tmp_path):
+    path = tmp_path / "opt.rank0.pt"
+    dqt.distributed.save({"a": torch.arange(4)}, path)
+    assert torch.equal(torch.load(path)["a"], torch.arange(4))
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle this")
+
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
+        dqt.distributed.save({"a": torch.zeros(1000), "b": Unpicklable()}, path)
+    assert torch.equal(torch.load(path)["a"], torch.arange(4))  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["opt.rank0.pt"]

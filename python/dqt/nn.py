@@ -231,7 +231,8 @@ class QuantLinear(torch.nn.Module):
         # as they are. The weight moves in place and the parameter keeps its
         # identity (swapped as torch swaps wrapper subclasses), so an
         # optimizer built before the move still holds it.
-        param = self._parameters.pop("weight")
+        param = self._parameters["weight"]
+        self._parameters["weight"] = None  # skipped by Module._apply; keeps the order
         try:
             super()._apply(fn, recurse)
         finally:

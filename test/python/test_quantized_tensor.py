@@ -206,6 +206,9 @@ def test_to_keeps_the_parameter_and_dtype_casts_keep_the_integers():
     model.float()
     model.to("cpu")
     assert model[0].weight is w
+    # The parameters keep their order (the optimizers' tensor ids follow it).
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias",
+                                                        "2.weight", "2.bias"]
     backward(model)
     opt.step()  # the optimizer built before still steps the same weight
     assert opt.state[w]["step"] == 1

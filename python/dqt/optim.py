@@ -198,6 +198,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
         # parameters have in the whole model.
         self._tensor_ids = None
         self._in_backward = set()  # ids of parameters stepped in this backward
+        # The layout the hooks of this backward step by: computed at the first
+        # hook, dropped by step() (param groups do not change mid-backward).
+        self._backward_layout = None
         self.last_stats = StepStatsList()
         super().__init__(params, defaults)
 
@@ -399,10 +402,11 @@ class _DQTOptimizer(torch.optim.Optimizer):
             self._reseed(cpp, quant, seeds[i], hypers[i])
             # Autograd's gradient (the parameter's .grad) is handed to the C++
             # weight for the step, without a copy, and taken back after.
-            handed = [w for _, p, w in quant if p.grad is not None]
+            handed = []
             for _, p, w in quant:
                 if p.grad is not None:
                     w.grad = p.grad
+                    handed.append(w)
             try:
                 result = cpp.step()  # does not wait for a GPU
             finally:
@@ -415,6 +419,7 @@ class _DQTOptimizer(torch.optim.Optimizer):
                 self.state[p]["step"].fill_(cpp.step_count)
 
         self._in_backward.clear()
+        self._backward_layout = None
         self.last_stats = StepStatsList(stats)
         return loss if closure is not None else self.last_stats
 
@@ -464,8 +469,9 @@ class _DQTOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def _step_one(self, p, i, idx):
-        layout = self._sync()
-        quant = layout[i][0]
+        if self._backward_layout is None:
+            self._backward_layout = self._sync()
+        quant = self._backward_layout[i][0]
         where = f"param_groups[{i}]"
         hyper = self._hyper(self.param_groups[i], where)
         seed = _check_seed(self._name, f"{where}['seed']", self.param_groups[i]["seed"])

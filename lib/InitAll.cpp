@@ -7,6 +7,7 @@
 
 #include "dqt/Compiler/InitAll.h"
 
+#include "dqt/Dialect/BufferizableOpInterfaceImpl.h"
 #include "dqt/Dialect/DQT.h"
 #include "dqt/Passes/Passes.h"
 
@@ -18,6 +19,7 @@
 
 void mlir::dqt::registerAllDialects(DialectRegistry &registry) {
   registry.insert<DQTDialect>();
+  registerBufferizableOpInterfaceExternalModels(registry);
   // The upstream pipelines (NVVM lowering in particular) rely on dialect
   // extensions and conversion interfaces; registering them all is cheap.
   mlir::registerAllDialects(registry);

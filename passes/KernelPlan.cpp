@@ -44,9 +44,7 @@ Value SegmentBuffers::rowLengthIndex(OpBuilder &b, Location loc) const {
                                 arith::ConstantIndexOp::create(b, loc, 1));
 }
 
-/// Whether two fused steps compile to the same code (one kernel can run
-/// both as segments).
-static bool sameConfiguration(FusedStepOp a, FusedStepOp b) {
+bool mlir::dqt::sameStepConfiguration(FusedStepOp a, FusedStepOp b) {
   auto types = [](FusedStepOp s) {
     SmallVector<Type> t(s->getOperandTypes());
     llvm::append_range(t, s->getResultTypes());
@@ -90,7 +88,7 @@ FailureOr<KernelPlan> mlir::dqt::planKernel(func::FuncOp func) {
   if (plan.steps.empty())
     return plan; // nothing to lower here
   for (FusedStepOp s : ArrayRef(plan.steps).drop_front())
-    if (!sameConfiguration(plan.steps.front(), s))
+    if (!sameStepConfiguration(plan.steps.front(), s))
       return s.emitOpError("differs in configuration from the first fused "
                            "step of @")
              << func.getSymName()

@@ -58,6 +58,10 @@ struct KernelPlan {
   SmallVector<Operation *> prologue;
 };
 
+/// Whether two fused steps compile to the same code (one kernel can run
+/// both as segments).
+bool sameStepConfiguration(FusedStepOp a, FusedStepOp b);
+
 /// Checks that `func` is fused steps over its arguments and plans its
 /// kernel; emits a located diagnostic on failure. A function without fused
 /// steps gives a plan with no steps.

@@ -279,6 +279,14 @@ struct LowerToGPUPass
         module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                         b.getUnitAttr());
       }
+      // Launches from host code (dqt-outline-steps) now name the gpu.func.
+      auto nested = SymbolRefAttr::get(
+          kernels.getSymNameAttr(),
+          {FlatSymbolRefAttr::get(f.getSymNameAttr())});
+      module.walk([&](LaunchOp launch) {
+        if (launch.getKernel() == FlatSymbolRefAttr::get(f.getSymNameAttr()))
+          launch.setKernelAttr(nested);
+      });
       lowerFunc(f, *plan, kernels);
     }
   }

@@ -8,6 +8,10 @@
 #include "dqt/Passes/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
@@ -16,16 +20,46 @@
 using namespace mlir;
 
 void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
-  // 1. One fused op per configuration: no intermediate tensors.
+  // 1. One fused op per configuration: no intermediate tensors. Steps
+  //    inside larger functions move into kernel functions of their own.
   pm.addPass(createDQTFuseStep());
+  pm.addPass(createDQTOutlineSteps());
   // 2. A chunk function [begin, end) over memrefs, 4-element groups.
   pm.addPass(createDQTLowerToCPU());
   // 3. Philox as integer arithmetic, then tidy up.
   pm.addPass(createDQTExpandRng());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  // 4. To the LLVM dialect.
+  // 4. Host code around the launches (none in a module of step kernels).
+  buildLowerHostPipeline(pm, /*gpu=*/false);
+  // 5. To the LLVM dialect.
   buildLowerToLLVMPipeline(pm);
+}
+
+void mlir::dqt::buildLowerHostPipeline(OpPassManager &pm, bool gpu) {
+  // One-shot bufferization of the whole module, function boundaries
+  // included; the kernels take identity-layout memrefs, so the host
+  // functions do too.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  // A training loop carries new weights and states in scf.for (the buffer
+  // deallocation pipeline frees the old ones).
+  bufferize.allowReturnAllocsFromLoops = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Deallocation before the launches become calls: it knows dqt.launch's
+  // memory effects, not gpu.launch_func's.
+  bufferization::buildBufferDeallocationPipeline(pm);
+  if (gpu)
+    pm.addPass(createDQTLowerLaunchToGPU());
+  else
+    pm.addPass(createDQTLowerLaunchToCPU());
+  // The forward and backward pass: linalg as loops over memrefs.
+  pm.addPass(createConvertLinalgToLoopsPass());
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
 }
 
 void mlir::dqt::buildLowerToLLVMPipeline(OpPassManager &pm) {
@@ -45,6 +79,7 @@ void mlir::dqt::buildLowerToLLVMPipeline(OpPassManager &pm) {
 void mlir::dqt::buildGPUKernelPipeline(OpPassManager &pm) {
   // As on the CPU, with the GPU loop skeleton (one gpu.func).
   pm.addPass(createDQTFuseStep());
+  pm.addPass(createDQTOutlineSteps());
   pm.addPass(createDQTLowerToGPU());
   pm.addPass(createDQTExpandRng());
   pm.addPass(createCanonicalizerPass());
@@ -55,7 +90,9 @@ void mlir::dqt::buildCompileGPUPipeline(OpPassManager &pm,
                                         const CompileGPUOptions &options) {
   // 1-3. The kernel stages (one gpu.func).
   buildGPUKernelPipeline(pm);
-  // 4. Upstream NVVM lowering and serialization to PTX text (format isa).
+  // 4. Host code around the launches: gpu.launch_func.
+  buildLowerHostPipeline(pm, /*gpu=*/true);
+  // 5. Upstream NVVM lowering and serialization to PTX text (format isa).
   //    NVPTX emits mul.rn/add.rn (never contracted by ptxas) when the IR has
   //    no contraction flags, and div.rn.f32 for IEEE division.
   gpu::GPUToNVVMPipelineOptions nvvm;

@@ -24,6 +24,11 @@ config.substitutions.append(
      "%s %s" % (sys.executable,
                 os.path.join(config.dqt_src_root, "scripts", "extract-ptx.py"))))
 
+# mlir-runner's print and memref helpers (test/Integration).
+for lib in ["mlir_runner_utils", "mlir_c_runner_utils"]:
+    config.substitutions.append(
+        ("%" + lib, os.path.join(config.llvm_lib_dir, "lib%s.so" % lib)))
+
 # The NVVM target finds libdevice (which math.floor/math.absf lower to) through
 # CUDA_ROOT/CUDA_HOME/CUDA_PATH; without them dqt-opt silently leaves
 # `.extern __nv_*` calls in the PTX (see Target/ptx-no-extern.mlir).
@@ -38,5 +43,6 @@ if config.has_ptxas:
 
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 tool_dirs = [config.dqt_tools_dir, config.llvm_tools_dir]
-tools = ["dqt-opt", "FileCheck", "not", "count", "mlir-translate"]
+tools = ["dqt-opt", "FileCheck", "not", "count", "mlir-translate",
+         "mlir-runner"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

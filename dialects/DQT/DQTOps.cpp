@@ -10,6 +10,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/STLExtras.h"
 
@@ -334,5 +336,78 @@ LogicalResult PhiloxBitsOp::verify() {
   if (!getIndex().getDefiningOp<ElementIndexOp>())
     return emitOpError("draws for the body's own element: its index must be "
                        "'dqt.element_index'");
+  return success();
+}
+
+LogicalResult LaunchOp::verify() {
+  bool tensors = isTensorForm();
+  auto check = [&](StringRef what, unsigned k, Type t) -> LogicalResult {
+    auto shaped = dyn_cast<ShapedType>(t);
+    if (!shaped)
+      return success();
+    if (isa<TensorType>(t) == tensors && shaped.getRank() == 1 &&
+        (tensors || isa<MemRefType>(t)))
+      return success();
+    return emitOpError(what) << " #" << k << " must be a 1-D "
+                             << (tensors ? "tensor" : "memref")
+                             << " like the others, got " << t;
+  };
+  for (auto [k, t] : llvm::enumerate(getArgs().getTypes()))
+    if (failed(check("argument", k, t)))
+      return failure();
+  for (auto [k, t] : llvm::enumerate(getOuts().getTypes()))
+    if (failed(check("destination", k, t)))
+      return failure();
+  unsigned tied = tensors ? getOuts().size() : 0;
+  if (getResults().size() < tied)
+    return emitOpError("has ") << getResults().size()
+                               << " results, fewer than its " << tied
+                               << " tensor destinations";
+  for (unsigned k = 0; k < tied; ++k)
+    if (getResult(k).getType() != getOuts()[k].getType())
+      return emitOpError("result #")
+             << k << " must have the type of destination #" << k << ", got "
+             << getResult(k).getType();
+  unsigned reds = getResults().size() - tied, perStep = getCombiners().size();
+  if (perStep ? reds % perStep != 0 : reds != 0)
+    return emitOpError("has ")
+           << reds << " reductions, not a multiple of its " << perStep
+           << " combiners (one per tensor reduction of each step)";
+  for (Value r : getReductions())
+    if (!r.getType().isSignlessInteger())
+      return emitOpError("reductions must be integers, got ") << r.getType();
+  return success();
+}
+
+void LaunchOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  // On memrefs the kernel reads its arguments' buffers and reads and writes
+  // its destinations (the weights and states it updates in place). On
+  // tensors it has no effect: its results are values.
+  for (OpOperand &use : getArgsMutable())
+    if (isa<MemRefType>(use.get().getType()))
+      effects.emplace_back(MemoryEffects::Read::get(), &use,
+                           SideEffects::DefaultResource::get());
+  for (OpOperand &use : getOutsMutable())
+    if (isa<MemRefType>(use.get().getType())) {
+      effects.emplace_back(MemoryEffects::Read::get(), &use,
+                           SideEffects::DefaultResource::get());
+      effects.emplace_back(MemoryEffects::Write::get(), &use,
+                           SideEffects::DefaultResource::get());
+    }
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  Operation *kernel = symbolTable.lookupNearestSymbolFrom(*this, getKernel());
+  auto fn = dyn_cast_or_null<FunctionOpInterface>(kernel);
+  if (!fn)
+    return emitOpError("kernel '") << getKernel() << "' is not a function";
+  // The tensor-level kernel takes exactly `args` and `outs`; its lowerings
+  // append target arguments (chunk bounds, partials).
+  if (fn.getNumArguments() < getArgs().size() + getOuts().size())
+    return emitOpError("passes ")
+           << getArgs().size() + getOuts().size() << " operands to '"
+           << getKernel() << "', which takes " << fn.getNumArguments();
   return success();
 }

@@ -16,6 +16,7 @@ include "DQTInterfaces.td"
 include "mlir/Interfaces/DestinationStyleOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/OpBase.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 def DQT_FloatTensor : 1DTensorOf<[F32]>;
 def DQT_IntTensor : 1DTensorOf<[I8]>;
@@ -714,6 +715,66 @@ def DQT_YieldOp : DQT_Op<"yield", [Pure, Terminator,
   let arguments = (ins Variadic<AnyType>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
   let builders = [OpBuilder<(ins), [{ /* empty yield */ }]>];
+}
+
+def DQT_LaunchOp : DQT_Op<"launch", [AttrSizedOperandSegments,
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>,
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "Run a step kernel from host code";
+  let description = [{
+    Host code's call of a step kernel: what `dqt-outline-steps` leaves where
+    fused steps stood inside a larger function (a training graph), after it
+    moved the steps into the kernel function `kernel`. The kernel's
+    arguments are `args` then `outs`, in order (the kernel ABI,
+    docs/design.md); each segment of the kernel is one of the steps.
+
+    With tensors (destination-passing style), the results are one tensor per
+    `outs`, the destination with every element replaced, then the steps'
+    tensor reductions, step by step (per step, one per entry of
+    `combiners`). One-shot bufferization (its external model) turns it into
+    the same op on memrefs, which has the reductions only, and
+    `dqt-lower-launch-to-cpu` / `-gpu` into the target's call: the chunk
+    function over all elements, or a `gpu.launch_func` of the `gpu.func`.
+
+    ```mlir
+    %q1, %m1, %v1, %mx = dqt.launch @train_step_step0(%g, %d, ... : tensor<16xf32>, f32, ...)
+        outs(%q, %m, %v : tensor<16xi8>, tensor<16xf32>, tensor<16xf32>)
+        combiners [#dqt.combiner<maxsi>]
+        -> tensor<16xi8>, tensor<16xf32>, tensor<16xf32>, i8
+    ```
+  }];
+  let arguments = (ins SymbolRefAttr:$kernel,
+                       Variadic<AnyType>:$args,
+                       Variadic<AnyShaped>:$outs,
+                       DQT_CombiningKindArrayAttr:$combiners);
+  let results = (outs Variadic<AnyType>:$results);
+  let assemblyFormat = [{
+    $kernel `(` ($args^ `:` type($args))? `)`
+    (`outs` `(` $outs^ `:` type($outs) `)`)?
+    `combiners` $combiners attr-dict (`->` type($results)^)?
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return getOutsMutable();
+    }
+    /// Whether it runs on tensors (before bufferization) or on memrefs.
+    bool isTensorForm() {
+      return ::llvm::any_of(getOperandTypes(),
+                            ::llvm::IsaPred<::mlir::TensorType>);
+    }
+    /// The results that are tensor reductions (all of them on memrefs).
+    ::mlir::ResultRange getReductions() {
+      return getResults().drop_front(isTensorForm() ? getOuts().size() : 0);
+    }
+    /// The combiner of reduction result `k` (segment-major).
+    CombiningKind getReductionCombiner(unsigned k) {
+      auto kinds = getCombiners();
+      return ::llvm::cast<CombiningKindAttr>(kinds[k % kinds.size()])
+          .getValue();
+    }
+  }];
 }
 
 #endif // DQT_OPS

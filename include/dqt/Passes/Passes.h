@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -40,6 +41,11 @@ struct CompileGPUOptions : public PassPipelineOptions<CompileGPUOptions> {
                                     llvm::cl::desc("NVPTX optimization level"),
                                     llvm::cl::init(3)};
 };
+
+/// The host code around `dqt.launch` (training graphs): one-shot
+/// bufferization, the launches as calls of CPU chunk functions or as
+/// gpu.launch_func, buffer deallocation, linalg as loops.
+void buildLowerHostPipeline(OpPassManager &pm, bool gpu);
 
 /// `dqt-compile-cpu`: fuse, lower to chunk loops, expand Philox, lower to the
 /// LLVM dialect. The JIT runs exactly this pipeline.

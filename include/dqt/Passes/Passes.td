@@ -53,6 +53,72 @@ def DQTExpandRng : Pass<"dqt-expand-rng"> {
   let dependentDialects = ["arith::ArithDialect"];
 }
 
+def DQTOutlineSteps : Pass<"dqt-outline-steps", "ModuleOp"> {
+  let summary = "Move fused steps out of larger functions into kernels";
+  let description = [{
+    A function that is more than fused steps over its arguments (a training
+    graph: forward, loss and backward in linalg around the step, `scf.for`
+    over the steps) keeps a `dqt.launch` where its steps stood; the steps
+    move into a private kernel function (`@<function>_step<k>`) of the form
+    `dqt-lower-to-cpu` and `dqt-lower-to-gpu` compile. Steps of one block
+    that share a configuration run as one multi-tensor kernel, launched
+    where the last of them stood, when none reads another's result, no
+    result is used before that point, and none writes in place a tensor
+    another reads. Functions that already are kernels are left alone.
+
+    The kernel takes what the steps read (each value once), then each
+    destination as its own argument. Per-row destinations start from the
+    combiner's identity (`linalg.fill`). Element tensors of dynamic length
+    get a `cf.assert` that their lengths agree. A step that writes one
+    tensor through two destinations, or writes in place a tensor it also
+    reads, is an error: its kernel arguments would alias.
+
+    ```mlir
+    %g = tensor.collapse_shape %gw [[0, 1]] : tensor<2x8xf32> into tensor<16xf32>
+    %r:4 = dqt.fused_step ins(%g : tensor<16xf32>) scalars(...)
+        outs(%q, %m, %v : ...) combiners [#dqt.combiner<maxsi>] -> ... {...}
+    // becomes
+    %r:4 = dqt.launch @train_step_step0(%g, ... : tensor<16xf32>, ...)
+        outs(%q, %m, %v : ...) combiners [#dqt.combiner<maxsi>] -> ...
+    func.func private @train_step_step0(%g: tensor<16xf32>, ...) -> ... {
+      %r:4 = dqt.fused_step ins(%g : tensor<16xf32>) ...
+      return %r#0, %r#1, %r#2, %r#3 : ...
+    }
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "cf::ControlFlowDialect",
+                           "linalg::LinalgDialect", "tensor::TensorDialect",
+                           "func::FuncDialect"];
+}
+
+def DQTLowerLaunchToCPU : Pass<"dqt-lower-launch-to-cpu", "ModuleOp"> {
+  let summary = "Lower bufferized dqt.launch to calls of CPU chunk functions";
+  let description = [{
+    Each `dqt.launch` on memrefs calls its chunk function
+    (`dqt-lower-to-cpu`) once, over all elements of all segments, with an
+    `memref.alloca` partials buffer from which the reductions are read. A
+    buffer of another layout than the kernel's goes through a contiguous
+    copy. Host code's `dqt.next_delta` becomes arith.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "memref::MemRefDialect",
+                           "func::FuncDialect"];
+}
+
+def DQTLowerLaunchToGPU : Pass<"dqt-lower-launch-to-gpu", "ModuleOp"> {
+  let summary = "Lower bufferized dqt.launch to gpu.launch_func";
+  let description = [{
+    Each `dqt.launch` on memrefs becomes a `gpu.launch_func` of its
+    `gpu.func` (`dqt-lower-to-gpu`): 256 threads per block, one thread per
+    group of 8 elements of the longest operand (at most 65535 blocks; the
+    kernels loop over the grid), and a partials buffer set to each
+    combiner's identity first. The host passes its buffers as they are:
+    they must be memory the device can address (unified memory). Host
+    code's `dqt.next_delta` becomes arith.
+  }];
+  let dependentDialects = ["arith::ArithDialect", "memref::MemRefDialect",
+                           "gpu::GPUDialect"];
+}
+
 def DQTLowerToCPU : Pass<"dqt-lower-to-cpu", "ModuleOp"> {
   let summary = "Lower dqt.fused_step to a chunk function over memrefs";
   let description = [{

@@ -147,7 +147,7 @@ void assertLengths(OpBuilder &b, FusedStepOp step) {
 /// Moves `group` into a new kernel function and launches it where its last
 /// step stood.
 void outline(func::FuncOp func, const Group &group, SymbolTable &symbols,
-             unsigned index) {
+             unsigned index, Operation *&insertAfter) {
   FusedStepOp last = group.steps.back();
   Location loc = last.getLoc();
   MLIRContext *ctx = func.getContext();
@@ -170,12 +170,13 @@ void outline(func::FuncOp func, const Group &group, SymbolTable &symbols,
     llvm::append_range(resultTypes, step->getResultTypes());
 
   OpBuilder b(ctx);
-  b.setInsertionPointAfter(func);
+  b.setInsertionPointAfter(insertAfter);
   auto kernel = func::FuncOp::create(
       b, loc, (func.getSymName() + "_step" + Twine(index)).str(),
       FunctionType::get(ctx, argTypes, resultTypes));
   kernel.setPrivate();
   symbols.insert(kernel); // renames it if the name is taken
+  insertAfter = kernel;
   Block *entry = kernel.addEntryBlock();
   // Mapped one step at a time: the same tensor may be a destination of two
   // steps of different groups, never of two steps of this one.
@@ -269,8 +270,9 @@ struct OutlineStepsPass
       });
       if (walk.wasInterrupted())
         return signalPassFailure();
+      Operation *insertAfter = func;
       for (auto [i, g] : llvm::enumerate(groups))
-        outline(func, g, symbols, i);
+        outline(func, g, symbols, i, insertAfter);
     }
     // Also steps in other function-like ops would need a host lowering.
     WalkResult stray = module.walk([&](FusedStepOp step) {

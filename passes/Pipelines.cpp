@@ -19,9 +19,18 @@
 
 using namespace mlir;
 
+/// Inlines calls (a training graph calls its step functions) without the
+/// inliner's default canonicalization: the step IR reaches dqt-fuse-step as
+/// written.
+static void addInliner(OpPassManager &pm) {
+  pm.addPass(createInlinerPass(/*opPipelines=*/{},
+                               /*defaultPipelineBuilder=*/[](OpPassManager &) {}));
+}
+
 void mlir::dqt::buildCompileCPUPipeline(OpPassManager &pm) {
   // 1. One fused op per configuration: no intermediate tensors. Steps
   //    inside larger functions move into kernel functions of their own.
+  addInliner(pm);
   pm.addPass(createDQTFuseStep());
   pm.addPass(createDQTOutlineSteps());
   // 2. A chunk function [begin, end) over memrefs, 4-element groups.
@@ -78,6 +87,7 @@ void mlir::dqt::buildLowerToLLVMPipeline(OpPassManager &pm) {
 
 void mlir::dqt::buildGPUKernelPipeline(OpPassManager &pm) {
   // As on the CPU, with the GPU loop skeleton (one gpu.func).
+  addInliner(pm);
   pm.addPass(createDQTFuseStep());
   pm.addPass(createDQTOutlineSteps());
   pm.addPass(createDQTLowerToGPU());

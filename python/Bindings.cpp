@@ -9,6 +9,7 @@
 #include "dqt/Runtime/Checkpoint.h"
 #include "dqt/Runtime/Functional.h"
 #include "dqt/Runtime/KernelBundle.h"
+#include "dqt/Compiler/KernelAbi.h"
 #include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/Optimizers.h"
@@ -567,6 +568,20 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       "used before any other. Raises RuntimeError naming the file when it is "
       "no bundle or was made for another kernel ABI or numerics contract.");
   m.attr("WITH_COMPILER") = runtimeHasCompiler();
+  m.def(
+      "step_function",
+      [](const std::string &key) {
+        StepConfig config = StepConfig::fromKey(key);
+        std::vector<std::string> args;
+        for (const KernelArg &a : stepKernelArgs(config))
+          if (!a.isResult())
+            args.push_back(a.name());
+        return py::make_tuple(stepModuleText(config), args);
+      },
+      py::arg("key"),
+      "The tensor-level IR of the step of configuration `key` (func "
+      "@dqt_step) and the names of its arguments (the kernel ABI). Needs the "
+      "compiler (WITH_COMPILER).");
 
   m.def(
       "load_checkpoint",
@@ -612,6 +627,19 @@ backward pass or an assignment creates it) that the DQT optimizers consume.)doc"
       .def_property_readonly("state_bytes", &StepOptimizer::stateBytes)
       .def_property_readonly("tensor_ids", &StepOptimizer::tensorIds)
       .def("set_tensor_ids", &StepOptimizer::setTensorIds, py::arg("ids"))
+      .def(
+          "step_config_key",
+          [](const StepOptimizer &o, size_t p) { return o.stepConfig(p).key(); },
+          py::arg("p"),
+          "The kernel configuration key of parameter p on the CPU.")
+      .def(
+          "float_config_key",
+          [](const StepOptimizer &o) { return o.floatConfig().key(); },
+          "The kernel configuration key of the float parameters.")
+      .def("kernel_hyper_parameters", &StepOptimizer::kernelHyperParameters,
+           py::arg("t"),
+           "The f32 hyper-parameters the kernels get at step t, in kernel "
+           "order.")
       .def(
           "state",
           [](const StepOptimizer &o, size_t p, size_t k) {

@@ -46,6 +46,15 @@ std::optional<Executable> loadCpu(const std::string &key,
   return executable(key, std::move(*loaded), "disk cache");
 }
 
+std::string stepModuleText(const StepConfig &config) {
+  std::unique_ptr<mlir::MLIRContext> ctx = createContext();
+  mlir::OwningOpRef<mlir::ModuleOp> module = buildStepModule(*ctx, config);
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return text;
+}
+
 Executable compileCuda(const StepConfig &config, const std::string &chip) {
   auto ptx = compileGpuStep(config, chip);
   TORCH_CHECK(bool(ptx), "dqt: compiling the ", config.key(), " kernel for ",

@@ -35,6 +35,9 @@ std::optional<Executable> loadCpu(const std::string &key,
                                   const StepConfig *config,
                                   const std::string &object);
 
+/// The tensor-level IR of `config`'s step (func @dqt_step), as text.
+std::string stepModuleText(const StepConfig &config);
+
 /// The PTX of `config`'s step for `chip`. Throws c10::Error.
 Executable compileCuda(const StepConfig &config, const std::string &chip);
 

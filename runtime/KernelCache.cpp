@@ -19,6 +19,16 @@ namespace dqt {
 
 bool runtimeHasCompiler() { return DQT_WITH_COMPILER; }
 
+std::string stepModuleText(const StepConfig &config) {
+#if DQT_WITH_COMPILER
+  return jit::stepModuleText(config);
+#else
+  TORCH_CHECK(false, "dqt: the IR of the ", config.key(),
+              " step needs the compiler, and this build has none "
+              "(DQT_WITH_COMPILER=OFF)");
+#endif
+}
+
 KernelCache::KernelCache(std::string directory) : dir(std::move(directory)) {}
 
 KernelCache &KernelCache::global() {

@@ -141,6 +141,12 @@ const Executable &StepOptimizer::kernelFor(const StepTarget &target,
                          : KernelCache::global().cpu(config);
 }
 
+StepConfig StepOptimizer::stepConfig(size_t p) const {
+  TORCH_CHECK(p < params_.size(), name_, ": no parameter ", p, " (it has ",
+              params_.size(), ")");
+  return params_[p]->stepConfig(kernel_, stateType_);
+}
+
 StepConfig StepOptimizer::floatConfig() const {
   StepConfig c;
   c.optimizer = kernel_;

@@ -31,6 +31,12 @@ PIPELINES = [
     ["--dqt-compile-cpu"],
     ["--dqt-compile-gpu=chip=sm_90"],
     ["--mlir-print-op-generic"],
+    # Training graphs: steps outlined from larger functions, the launches.
+    ["--dqt-fuse-step", "--dqt-outline-steps"],
+    ["--dqt-fuse-step", "--dqt-outline-steps", "--dqt-lower-to-cpu",
+     "--one-shot-bufferize=bufferize-function-boundaries",
+     "--dqt-lower-launch-to-cpu"],
+    ["--dqt-lower-launch-to-gpu"],
 ]
 TOKENS = ["i8", "i64", "f32", "f16", "bf16", "i32", "index", "tensor<?xf32>",
           "tensor<4xi8>", "tensor<?x?xf32>", "memref<?xf32>", "-1", "0", "1",
@@ -39,6 +45,8 @@ TOKENS = ["i8", "i64", "f32", "f16", "bf16", "i32", "index", "tensor<?xf32>",
           "tied = array<i64: 5>", 'reductions = ["mul"]', "dqt.yield",
           "%arg0", "%0", "{", "}", "(", ")", ":", ",", "->", "^bb0",
           "dqt.fused_step", "dqt.philox", "dqt.uniform", "func.func", "\x00",
+          "dqt.launch", "outs(", "combiners []", "scf.for", "linalg.matmul",
+          "tensor.collapse_shape", "@train_step_step0",
           "\xff", '"', "// -----"]
 
 

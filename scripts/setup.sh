@@ -48,6 +48,14 @@ if ! "$PY" -c "import transformers, accelerate, safetensors, sentencepiece, goog
   echo "setup: installing Python packages (transformers, accelerate, safetensors, sentencepiece, protobuf, gguf) for $PY"
   "$PY" -m pip install -q "transformers>=5,<6" accelerate safetensors sentencepiece protobuf "gguf>=0.17"
 fi
+# torch-mlir's FX importer for dqt.export_training_graph (docs/design.md,
+# "Training graphs"). Its wheel pins no torch; --no-deps keeps the torch
+# above (its only other dependencies, numpy and packaging, are there).
+TORCH_MLIR_VERSION=${DQT_TORCH_MLIR_VERSION:-20261001}
+if ! "$PY" -c "import torch_mlir.fx" >/dev/null 2>&1; then
+  echo "setup: installing torch-mlir $TORCH_MLIR_VERSION for $PY"
+  "$PY" -m pip install -q --no-deps "torch-mlir==$TORCH_MLIR_VERSION" packaging
+fi
 if ! "$PY" -c "import llama_cpp" >/dev/null 2>&1; then
   wheels=${DQT_WHEEL_DIR:-$BUILD/wheels}
   mkdir -p "$wheels"

@@ -27,8 +27,9 @@ from ._C import QuantizedWeight, load_bundle, WITH_COMPILER
 from .tensor import QuantizedTensor
 from ._convert import convert
 from .pretrained import from_pretrained
+from .training_graph import export_training_graph
 
 if "transformers" in sys.modules:  # else on first convert or from_pretrained
     pretrained._register_with_transformers()
 
-__all__ = ["QuantizedTensor", "QuantizedWeight", "WITH_COMPILER", "convert", "from_pretrained", "load_bundle", "distributed", "functional", "nn", "optim", "random"]
+__all__ = ["QuantizedTensor", "QuantizedWeight", "WITH_COMPILER", "convert", "export_training_graph", "from_pretrained", "load_bundle", "distributed", "functional", "nn", "optim", "random"]

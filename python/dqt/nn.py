@@ -218,6 +218,22 @@ class QuantLinear(torch.nn.Module):
         # bf16 inputs, and any input inside a bf16 autocast region, are
         # multiplied in bf16 and give bf16 (docs/numerics.md, "Precision
         # environments"), as nn.Linear under autocast.
+        if not isinstance(self.weight, QuantizedTensor):
+            # A plain float weight: q * delta, swapped in by
+            # torch.func.functional_call when dqt.export_training_graph
+            # traces the model; it multiplies as nn.Linear does.
+            if self.ternary_inference:
+                raise NotImplementedError(
+                    "dqt.nn.QuantLinear: a plain float weight with "
+                    "ternary_inference (the training graph has no ternary "
+                    "forward yet)")
+            # The 8-bit activation quantization of the C++ layer
+            # (runtime/QuantLinear.cpp), the same operations in the same
+            # order, straight-through in the backward pass.
+            s = 127.0 / x.abs().amax(-1, keepdim=True).clamp_min(1e-5)
+            xq = (x * s).round().clamp(-128, 127) / s
+            xq = x + (xq - x).detach()
+            return torch.nn.functional.linear(xq, self.weight, self.bias)
         y = _C.quant_linear(x, self.weight.quantized, self.weight,
                             bool(self.ternary_inference))
         if self.bias is not None:

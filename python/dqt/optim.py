@@ -279,6 +279,31 @@ class _DQTOptimizer(torch.optim.Optimizer):
             out.append((quant, floats))
         return out
 
+    def _export_layout(self):
+        """Per parameter, in the order the groups step them (quantized, then
+        float, group by group): what dqt.export_training_graph puts in a
+        training graph."""
+        out = []
+        for i, (quant, floats) in enumerate(self._sync()):
+            if i not in self._cpp:
+                continue
+            cpp = self._cpp[i][1]
+            hyper = self._hyper(self.param_groups[i], f"param_groups[{i}]")
+            for j, (idx, p, _) in enumerate(quant):
+                spec = self._state_spec(p, hyper)
+                out.append({"param": p, "quantized": True, "group": i,
+                            "cpp": cpp, "key": cpp.step_config_key(j),
+                            "tensor_id": self._tensor_id(idx),
+                            "states": [cpp.state(j, k) for k in range(len(spec))]})
+            for j, (_, p) in enumerate(floats):
+                spec = self._state_spec(p, hyper)
+                out.append({"param": p, "quantized": False, "group": i,
+                            "cpp": cpp, "key": cpp.float_config_key(),
+                            "tensor_id": 0,
+                            "states": [cpp.float_state(j, k)
+                                       for k in range(len(spec))]})
+        return out
+
     def _link_state(self, param, cpp, live):
         """Points the torch-visible state of a parameter at the C++
         optimizer's live tensors `live` (by state key)."""

@@ -21,6 +21,12 @@ class CudaDevice;
 /// kernels come from bundles only.
 bool runtimeHasCompiler();
 
+/// The tensor-level IR of `config`'s step as text (func @dqt_step, its
+/// arguments the kernel ABI), what the kernels are compiled from; for
+/// training graphs that contain the step (dqt.export_training_graph).
+/// Throws c10::Error in a build without the compiler.
+std::string stepModuleText(const StepConfig &config);
+
 /// The executables of every configuration and target, in memory for the
 /// process. A kernel comes from, in order: memory, the bundles added
 /// (addBundle), the disk cache, the JIT; the last two exist only in a build

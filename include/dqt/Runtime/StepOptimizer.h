@@ -101,6 +101,15 @@ public:
   /// draws its own stream. Ids must be distinct and in [0, 2^32).
   void setTensorIds(std::vector<int64_t> ids);
   const std::vector<int64_t> &tensorIds() const { return tensorIds_; }
+  /// The kernel configuration of parameter `p` on the CPU, and that of the
+  /// float parameters: what a training graph containing their steps
+  /// compiles (dqt.export_training_graph).
+  StepConfig stepConfig(size_t p) const;
+  StepConfig floatConfig() const;
+  /// The f32 hyper-parameters the kernels get at step `t`, in kernel order.
+  std::vector<float> kernelHyperParameters(int64_t t) const {
+    return hyperParameters(t);
+  }
 
   /// Sets the step count, seed and every state tensor (`states[p][k]`, of
   /// the live state's dtype and shape) of the integer weights, e.g. from a
@@ -177,7 +186,6 @@ private:
   /// Steps the float parameters `which` (those with a gradient).
   StepStatsList runFloat(const StepTarget &target, const Executable &kernel,
                          const std::vector<size_t> &which);
-  StepConfig floatConfig() const;
   /// Refuses `what` while a step is in progress (stepParameter).
   void checkNoStepInProgress(const char *what) const;
   /// The kernels read states raw: `states` (of parameter `p`, or of float

@@ -403,6 +403,14 @@ LogicalResult fuseChain(IRRewriter &rewriter, ArrayRef<Operation *> ops) {
   if (failed(planStreams(plan)) || failed(planOperands(plan, inChain)) ||
       failed(planResults(plan, inChain)))
     return failure();
+  if (plan.outputs.empty() && plan.rowReductions.empty() &&
+      plan.tensorReductions.empty()) {
+    // Nothing reads what the chain computes (a training graph whose caller
+    // drops the new states, after inlining): no step, and no op to fuse.
+    for (Operation *op : llvm::reverse(plan.ops))
+      rewriter.eraseOp(op);
+    return success();
+  }
   buildStep(rewriter, plan);
   return success();
 }

@@ -66,7 +66,7 @@ def safetensors(path):
 def reference(tmp_path_factory, data_dir, tokenizer):  # noqa: F811
     """An uninterrupted 12-step 2-process run."""
     out = tmp_path_factory.mktemp("ref") / "run"
-    run(out, data_dir, tokenizer, *ARGS, "--nproc", "2")
+    run(out, data_dir, tokenizer, *ARGS, "--nproc", "2", "--verify-every", "1")
     return out
 
 
@@ -121,7 +121,7 @@ def test_two_processes_match_one(tmp_path, data_dir, tokenizer):  # noqa: F811
     assert sa["initial_loss"] == pytest.approx(sb["initial_loss"], abs=1e-6)
     assert abs(sa["final_train_loss"] - sb["final_train_loss"]) < 0.01
     assert abs(sa["eval_loss"] - sb["eval_loss"]) < 0.01
-    # --verify-every 0: after initialization, at each checkpoint and the end.
+    # --verify-every 0: at the start, at each checkpoint and at the end.
     assert sb["replica_checks"] == 1 + 80 // 4
 
 
@@ -227,8 +227,9 @@ def test_diverged_replicas_are_refused(tmp_path, data_dir,  # noqa: F811
     r = run(out, data_dir, tokenizer, *ARGS[:-1], "2", "--nproc", "2",
             check=False, env={"DQT_TRAIN_TEST_PERTURB": "1:3"})
     assert r.returncode != 0
-    assert "the replicas differ after step 3" in r.stderr, r.stderr
-    # No checkpoint of the diverged state.
+    # Rank 1's state changes after step 3; the check before the checkpoint
+    # of step 4 (--verify-every is 10) finds it, and nothing is saved.
+    assert "the replicas differ after step 4" in r.stderr, r.stderr
     assert checkpoints(out) == ["step-0000002"]
 
 

@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--verify-every", o.verifyEvery,
                  "--nproc: compare the replicas' state hashes every N steps "
-                 "(0: only after resuming, before checkpoints and at the end)")
+                 "(0: only at the start, before checkpoints and at the end)")
       ->capture_default_str();
   app.add_option("--dist-timeout", o.distTimeout,
                  "--nproc: seconds the rendezvous and each collective may "

@@ -15,7 +15,7 @@ apt_packages=(
   cmake ninja-build g++ pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libsentencepiece-dev libxxhash-dev
-  libssl-dev
+  libssl-dev libgloo-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -367,7 +367,8 @@ def test_help_documents_the_options():
                 "--out", "--resume", "--ternary-inference", "--optimizer",
                 "--quantize", "--state-dtype", "--scale", "--save-every",
                 "--tie-embeddings", "--dim", "--ffn", "--layers", "--heads",
-                "--dump-eval", "--byte-fallback", "--scale-rule"]:
+                "--dump-eval", "--byte-fallback", "--scale-rule", "--nproc",
+                "--verify-every", "--dist-timeout"]:
         assert opt in r.stdout
 
 

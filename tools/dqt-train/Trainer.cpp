@@ -14,19 +14,23 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <stdexcept>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 #include <sys/resource.h>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 
 namespace dqt::train {
 
-void TrainOptions::validate() const {
+void TrainOptions::validate(int world) const {
   dqt::train::preset(preset); // throws on an unknown name
   TORCH_CHECK(method == "fp32" || method == "bitnet" || method == "dqt",
               "dqt-train: --method must be fp32, bitnet or dqt, got '", method,
@@ -88,8 +92,30 @@ void TrainOptions::validate() const {
   TORCH_CHECK(!out.empty(), "dqt-train: --out is required");
   TORCH_CHECK(std::isfinite(lr) && lr >= 0, "dqt-train: --lr must be >= 0");
   TORCH_CHECK(seqLen >= 0 && batch >= 0 && vocab >= 0 && saveEvery >= 0 &&
-                  logEvery > 0 && evalTokens > 0 && stopAfter >= 0,
+                  logEvery > 0 && evalTokens > 0 && stopAfter >= 0 &&
+                  verifyEvery >= 0,
               "dqt-train: sizes and intervals must be positive");
+  TORCH_CHECK(nproc >= 1, "dqt-train: --nproc must be >= 1, got ", nproc);
+  TORCH_CHECK(std::isfinite(distTimeout) && distTimeout > 0,
+              "dqt-train: --dist-timeout must be > 0 seconds");
+  if (world == 1)
+    return;
+  TORCH_CHECK(s.batch % world == 0, "dqt-train: --batch ", s.batch,
+              " (the global batch) does not split over ", world,
+              " processes: use a multiple of ", world);
+  TORCH_CHECK(device == "cpu",
+              "dqt-train: --nproc runs on the CPU (Gloo); --device ", device,
+              " is not supported with it");
+  TORCH_CHECK(env != Precision::Fp8,
+              "dqt-train: --precision fp8 is not supported with --nproc (its "
+              "gradients are FP8 with per-tensor scales; the all-reduce "
+              "handles f32 gradients)");
+  // The hook would step each weight on the local gradient, before the
+  // all-reduce (as dqt.distributed refuses step_in_backward()).
+  TORCH_CHECK(!stepInBackward,
+              "dqt-train: --step-in-backward true is not possible with "
+              "--nproc: the integer weights step after the gradient "
+              "all-reduce");
 }
 
 MethodConfig TrainOptions::methodConfig() const {
@@ -336,12 +362,52 @@ std::vector<std::string> keptLogLines(const fs::path &path, int64_t step,
   return lines;
 }
 
+/// The first 64 bits of the state's SHA-256: what the replicas compare.
+uint64_t stateHash64(RunState &state) {
+  return std::stoull(stateSha256(state).substr(0, 16), nullptr, 16);
+}
+
+/// The gradients a data-parallel step all-reduces (f32), in model order.
+/// Every replica has the same model, so the same list.
+std::vector<at::Tensor> gradients(RunState &state) {
+  std::vector<at::Tensor> g;
+  for (Weight *w : state.model.weights()) {
+    if (w->quantized()) {
+      QuantizedWeight &q = w->quantizedWeight();
+      if (q.hasGrad())
+        g.push_back(q.grad());
+    } else if (!w->isFp8() && w->parameter().grad().defined()) {
+      g.push_back(w->parameter().grad());
+    }
+  }
+  return g;
+}
+
+/// A test-only fault "RANK:STEP" from the environment variable `name`: the
+/// data-parallel tests use it to kill a rank or to make replicas differ at
+/// a known step (docs/design.md, "Data parallel").
+std::optional<std::pair<int, int64_t>> testFault(const char *name) {
+  const char *v = std::getenv(name);
+  if (!v || !*v)
+    return std::nullopt;
+  int rank = 0;
+  long long step = 0;
+  TORCH_CHECK(std::sscanf(v, "%d:%lld", &rank, &step) == 2, "dqt-train: ", name,
+              " must be RANK:STEP, got '", v, "'");
+  return std::make_pair(rank, int64_t(step));
+}
+
 } // namespace
 
-int run(const TrainOptions &opts) {
-  opts.validate();
+int run(const TrainOptions &opts, const std::optional<DistEnv> &dist) {
+  int world = dist ? dist->world : 1;
+  opts.validate(world);
   if (opts.threads > 0)
     at::set_num_threads(opts.threads);
+  else if (world > 1)
+    // ATen's default is every core, for each of the processes.
+    at::set_num_threads(
+        std::max(1, int(std::thread::hardware_concurrency()) / world));
   ModelShape shape = opts.shape();
   MethodConfig method = opts.methodConfig();
 
@@ -361,14 +427,36 @@ int run(const TrainOptions &opts) {
   }
 
   at::Device device = openDevice(opts.device, "dqt-train");
+  std::unique_ptr<ProcessGroup> group;
+  if (world > 1)
+    group = std::make_unique<ProcessGroup>(
+        *dist, std::chrono::milliseconds(int64_t(opts.distTimeout * 1000)));
+  int rank = group ? group->rank() : 0;
+  // Rank 0 alone prints progress and writes the log, the checkpoints and
+  // the summary: the replicas are identical (checked by their hashes).
+  bool lead = rank == 0;
   fs::create_directories(opts.out);
   auto t0 = Clock::now();
   // Data: tokenizer (shared when --tokenizer names an existing file), then
-  // the train and eval token streams.
+  // the train and eval token streams. With several processes rank 0 trains
+  // a missing tokenizer while the others wait (for up to an hour: training
+  // one on the full corpus takes minutes), then they load it.
   std::string tokPath = opts.tokenizer.empty()
                             ? (fs::path(opts.out) / "tokenizer.model").string()
                             : opts.tokenizer;
-  Tokenizer tok(tokPath, opts.dataDir, int(shape.vocab), opts.byteFallback);
+  std::optional<Tokenizer> tokHolder;
+  if (lead)
+    tokHolder.emplace(tokPath, opts.dataDir, int(shape.vocab),
+                      opts.byteFallback);
+  if (group)
+    group->barrier(
+        "waiting for rank 0's tokenizer",
+        std::max(std::chrono::milliseconds(3600 * 1000),
+                 std::chrono::milliseconds(int64_t(opts.distTimeout * 1000))));
+  if (!lead)
+    tokHolder.emplace(tokPath, opts.dataDir, int(shape.vocab),
+                      opts.byteFallback);
+  Tokenizer &tok = *tokHolder;
   shape.vocab = tok.size();
   std::vector<int32_t> trainTokens;
   for (const std::string &f : trainFiles()) {
@@ -380,11 +468,17 @@ int run(const TrainOptions &opts) {
   at::Tensor evalSet = evalWindows(
       tok.encodeFile((fs::path(opts.dataDir) / evalFile()).string()),
       shape.seqLen, opts.evalTokens);
-  std::printf("dqt-train: %s, %s; tokenizer %s (%d pieces); %lld train "
-              "tokens; data ready in %.1f s\n",
-              opts.preset.c_str(), method.label().c_str(), tokPath.c_str(),
-              tok.size(), (long long)batches.numTokens(),
-              seconds(t0, Clock::now()));
+  if (lead)
+    std::printf("dqt-train: %s, %s; tokenizer %s (%d pieces); %lld train "
+                "tokens; data ready in %.1f s\n",
+                opts.preset.c_str(), method.label().c_str(), tokPath.c_str(),
+                tok.size(), (long long)batches.numTokens(),
+                seconds(t0, Clock::now()));
+  if (lead && group)
+    std::printf("dqt-train: %d processes (Gloo), %lld sequences each of the "
+                "global batch of %lld\n",
+                world, (long long)(shape.batch / world),
+                (long long)shape.batch);
 
   Model model(shape, method, opts.seed);
   model.to(device); // initialized on the CPU: the same weights on any device
@@ -404,17 +498,56 @@ int run(const TrainOptions &opts) {
     TORCH_CHECK(!dir.empty(), "dqt-train: --resume: no checkpoint in ",
                 (fs::path(opts.out) / "checkpoints").string());
     start = loadCheckpoint(dir, state, config);
-    kept = keptLogLines(logPath, start, &initialLoss);
-    std::printf("dqt-train: resumed from %s (step %lld)\n", dir.c_str(),
-                (long long)start);
+    if (lead) {
+      kept = keptLogLines(logPath, start, &initialLoss);
+      std::printf("dqt-train: resumed from %s (step %lld)\n", dir.c_str(),
+                  (long long)start);
+    }
   }
-  {
-    std::ofstream log(logPath, std::ios::trunc);
-    log << "step,loss,lr,tokens_per_s,changed_fraction,nonfinite\n";
-    for (const std::string &l : kept)
-      log << l << "\n";
+  std::ofstream log;
+  if (lead) {
+    {
+      std::ofstream fresh(logPath, std::ios::trunc);
+      fresh << "step,loss,lr,tokens_per_s,changed_fraction,nonfinite\n";
+      for (const std::string &l : kept)
+        fresh << l << "\n";
+    }
+    log.open(logPath, std::ios::app);
   }
-  std::ofstream log(logPath, std::ios::app);
+
+  // The replicas compare 64 bits of their state's SHA-256; a difference is
+  // a bug (or a fault), never rounding: every replica steps on the same
+  // all-reduced gradients with the same seed.
+  int64_t replicaChecks = 0;
+  auto verifyReplicas = [&](int64_t step) {
+    if (!group)
+      return;
+    std::vector<uint64_t> h =
+        group->allGather(stateHash64(state), "the replica check after step " +
+                                                 std::to_string(step));
+    ++replicaChecks;
+    for (int r = 1; r < world; ++r) {
+      if (h[r] == h[0])
+        continue;
+      std::string list;
+      char buf[40];
+      for (int k = 0; k < world; ++k) {
+        std::snprintf(buf, sizeof(buf), "%s%d: %016llx", k ? ", " : "", k,
+                      (unsigned long long)h[k]);
+        list += buf;
+      }
+      TORCH_CHECK(false, "dqt-train: rank ", rank, " of ", world,
+                  ": the replicas differ after step ", step,
+                  " (state hashes by rank: ", list,
+                  "); stopping without a checkpoint");
+    }
+  };
+  // After initializing or resuming: also the barrier that keeps rank 0
+  // from replacing a checkpoint the others may still be reading.
+  verifyReplicas(start);
+  auto killAt = testFault("DQT_TRAIN_TEST_KILL");
+  auto hangAt = testFault("DQT_TRAIN_TEST_HANG");
+  auto perturbAt = testFault("DQT_TRAIN_TEST_PERTURB");
 
   int64_t warmup = opts.warmup >= 0
                        ? opts.warmup
@@ -432,7 +565,17 @@ int run(const TrainOptions &opts) {
     auto s0 = Clock::now();
     double lr = scheduledLr(opts, warmup, step);
     state.setLr(lr);
-    at::Tensor batch = batches.get(step).to(device);
+    // Test-only: a rank dying, or hanging, mid-run.
+    if (killAt && killAt->first == rank && killAt->second == step + 1)
+      std::raise(SIGKILL);
+    if (hangAt && hangAt->first == rank && hangAt->second == step + 1)
+      for (;;)
+        ::pause();
+    at::Tensor batch = batches.get(step);
+    if (group) // this rank's rows of the global batch
+      batch =
+          batch.narrow(0, rank * (shape.batch / world), shape.batch / world);
+    batch = batch.to(device);
     at::Tensor logits = model.forward(batch.narrow(1, 0, T));
     at::Tensor loss = at::cross_entropy_loss(
         logits.reshape({-1, logits.size(-1)}),
@@ -441,6 +584,17 @@ int run(const TrainOptions &opts) {
     if (step == start)
       dtypes = liveDtypes(state);
     LogRow row{step + 1, loss.item<double>(), lr, 0, NAN, 0};
+    if (group) {
+      // The mean of the ranks' gradients (each the mean over its equal
+      // share of the batch's tokens) is the global batch's gradient, up to
+      // rounding; the loss travels with them for the log.
+      std::vector<at::Tensor> grads = gradients(state);
+      at::Tensor meanLoss = loss.detach().to(at::kFloat).reshape({1}).clone();
+      grads.push_back(meanLoss);
+      group->allReduceMean(grads, "the gradient all-reduce of step " +
+                                      std::to_string(step + 1));
+      row.loss = meanLoss.item<double>();
+    }
     if (state.dqt) {
       int64_t changed = 0;
       for (const StepStats &st : state.dqt->step()) {
@@ -459,6 +613,19 @@ int run(const TrainOptions &opts) {
       state.fp8->step();
       state.fp8->zeroGrad();
     }
+    if (perturbAt && perturbAt->first == rank &&
+        perturbAt->second == step + 1) {
+      // Test-only: one replica's state changes behind the others' back.
+      torch::NoGradGuard noGrad;
+      at::Tensor t = state.dqt ? state.dqt->state(0, 0)
+                               : state.floatWeights.front()->parameter();
+      t.view(-1)[0].add_(1);
+    }
+    bool saving =
+        opts.saveEvery && (step + 1) % opts.saveEvery == 0 && step + 1 != end;
+    if (step + 1 == end || saving ||
+        (opts.verifyEvery && (step + 1) % opts.verifyEvery == 0))
+      verifyReplicas(step + 1);
     double dt = seconds(s0, Clock::now());
     row.tokensPerS = tokensPerStep / dt;
     // The first steps of a process include JIT compiles and allocator warm-up.
@@ -470,6 +637,8 @@ int run(const TrainOptions &opts) {
       initialLoss = row.loss;
     recentLosses.push_back(row.loss);
 
+    if (!lead)
+      continue;
     char changed[32] = "";
     if (!std::isnan(row.changedFraction))
       std::snprintf(changed, sizeof(changed), "%.6g", row.changedFraction);
@@ -493,9 +662,13 @@ int run(const TrainOptions &opts) {
                   row.tokensPerS, formatDuration(eta).c_str());
       std::fflush(stdout);
     }
-    if (opts.saveEvery && (step + 1) % opts.saveEvery == 0 && step + 1 != end)
+    if (saving)
       saveCheckpoint(opts.out, step + 1, state, config);
   }
+  // The other replicas are rank 0's state, checked: only rank 0 saves and
+  // evaluates.
+  if (!lead)
+    return 0;
   if (tty)
     std::printf("\n");
   std::string ckpt = saveCheckpoint(opts.out, end, state, config);
@@ -564,6 +737,8 @@ int run(const TrainOptions &opts) {
   summary["train_wall_s"] = trainWall;
   summary["eval_wall_s"] = evalSeconds;
   summary["threads"] = at::get_num_threads();
+  summary["nproc"] = world;
+  summary["replica_checks"] = replicaChecks;
   summary["state_sha256"] = stateSha256(state);
   summary["checkpoint"] = ckpt;
   {

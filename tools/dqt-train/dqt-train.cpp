@@ -1,7 +1,7 @@
 //===- dqt-train.cpp - train LLaMA-structured models with integer weights -===//
 //
 //   dqt-train --preset small --method dqt --bits 8 --steps 400 \
-//             --data-dir ../shared/data --out runs/dqt-8 [--resume]
+//             --data-dir ../shared/data --out runs/dqt-8 [--resume] [--nproc N]
 //
 // Writes OUT/log.csv, OUT/summary.json and checkpoints under
 // OUT/checkpoints (see docs/results.md).
@@ -143,12 +143,43 @@ int main(int argc, char **argv) {
                  "Stop (with a checkpoint) after this step, as if "
                  "interrupted; the schedule still spans --steps")
       ->capture_default_str();
+  app.add_option("--nproc", o.nproc,
+                 "Data parallel: run N processes on this machine (Gloo over "
+                 "loopback), each on batch/N sequences of every step; under "
+                 "torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set) "
+                 "the process joins that group instead")
+      ->capture_default_str();
+  app.add_option("--verify-every", o.verifyEvery,
+                 "--nproc: compare the replicas' state hashes every N steps "
+                 "(0: only at the start, before checkpoints and at the end)")
+      ->capture_default_str();
+  app.add_option("--dist-timeout", o.distTimeout,
+                 "--nproc: seconds the rendezvous and each collective may "
+                 "wait for the other processes")
+      ->capture_default_str();
   app.add_flag("--memory-only", o.memoryOnly,
                "Build the model and print its training-state accounting "
                "(JSON) without data or training");
   CLI11_PARSE(app, argc, argv);
   try {
-    return dqt::train::run(o);
+    // torchrun (or --nproc's launcher, which re-runs this command line in
+    // each rank) describes the group in the environment.
+    std::optional<dqt::train::DistEnv> dist =
+        o.memoryOnly ? std::nullopt : dqt::train::distEnvFromEnvironment();
+    int world = dist ? dist->world : o.memoryOnly ? 1 : o.nproc;
+    TORCH_CHECK(!dist || app.count("--nproc") == 0 || o.nproc == dist->world,
+                "dqt-train: --nproc ", o.nproc, " but WORLD_SIZE is ",
+                dist->world);
+    // The integer weights step after the all-reduce, not inside the
+    // backward pass (validate() refuses an explicit request).
+    if (world > 1 && app.count("--step-in-backward") == 0)
+      o.stepInBackward = false;
+    if (!dist && world > 1) {
+      // Checked once here rather than by each rank.
+      o.validate(world);
+      return dqt::train::launchRanks(world, argc, argv);
+    }
+    return dqt::train::run(o, dist);
   } catch (const c10::Error &e) {
     std::cerr << "error: " << e.what_without_backtrace() << "\n";
   } catch (const std::exception &e) {

@@ -148,35 +148,25 @@ def _module_body(text):
     return _split_module(text)[1]
 
 
-def _flat_to_shape(b, value, shape, elem):
-    """tensor<Nx..> (1-D) as `shape`."""
+def _reshape(b, value, shape, elem, to_flat):
+    """A parameter's value between its shape and the 1-D tensor of its
+    elements (what the steps take): `to_flat` collapses, else expands."""
     if len(shape) == 1:
         return value
     n = math.prod(shape)
-    out = b.fresh("view")
-    if len(shape) == 0:
-        b.emit(f"{out} = tensor.collapse_shape {value} [] : tensor<1x{elem}> "
-               f"into tensor<{elem}>")
-        return out
-    dims = "x".join(str(d) for d in shape)
-    b.emit(f"{out} = tensor.expand_shape {value} [[{', '.join(str(i) for i in range(len(shape)))}]] "
-           f"output_shape [{', '.join(str(d) for d in shape)}] : tensor<{n}x{elem}> into "
-           f"tensor<{dims}x{elem}>")
-    return out
-
-
-def _shape_to_flat(b, value, shape, elem):
-    if len(shape) == 1:
-        return value
-    n = math.prod(shape)
-    out = b.fresh("flat")
-    if len(shape) == 0:
-        b.emit(f"{out} = tensor.expand_shape {value} [] output_shape [1] : "
-               f"tensor<{elem}> into tensor<1x{elem}>")
-        return out
-    dims = "x".join(str(d) for d in shape)
-    b.emit(f"{out} = tensor.collapse_shape {value} [[{', '.join(str(i) for i in range(len(shape)))}]] "
-           f": tensor<{dims}x{elem}> into tensor<{n}x{elem}>")
+    shaped = f"tensor<{'x'.join(map(str, shape)) + 'x' if shape else ''}{elem}>"
+    flat = f"tensor<{n}x{elem}>"
+    groups = "[]" if not shape else f"[[{', '.join(map(str, range(len(shape))))}]]"
+    out = b.fresh("flat" if to_flat else "view")
+    # A 0-d tensor goes to and from tensor<1x...> with empty reassociation.
+    collapse = to_flat == bool(shape)
+    src, dst = (shaped, flat) if to_flat else (flat, shaped)
+    if collapse:
+        b.emit(f"{out} = tensor.collapse_shape {value} {groups} : {src} into {dst}")
+    else:
+        sizes = ", ".join(map(str, shape or [1]))
+        b.emit(f"{out} = tensor.expand_shape {value} {groups} output_shape "
+               f"[{sizes}] : {src} into {dst}")
     return out
 
 
@@ -320,7 +310,7 @@ def export_training_graph(model, example_batch, path, *, optimizer,
             b.emit("  linalg.yield %r : f32")
             b.emit(f"}} -> tensor<{n}xf32>")
             v = w
-        fb_args.append(_flat_to_shape(b, v, shape, "f32"))
+        fb_args.append(_reshape(b, v, shape, "f32", to_flat=False))
         dims = "x".join(map(str, shape))
         fb_types.append(f"tensor<{dims + 'x' if dims else ''}f32>")
     for i, t in enumerate(batch):
@@ -339,7 +329,7 @@ def export_training_graph(model, example_batch, path, *, optimizer,
     for k, e in enumerate(entries):
         shape, n, g, vals = list(e["param"].shape), e["param"].numel(), \
             e["group"], e["vals"]
-        grad = _shape_to_flat(b, f"{out}#{k + 1}", shape, "f32")
+        grad = _reshape(b, f"{out}#{k + 1}", shape, "f32", to_flat=True)
         delta_next = None
         if e["quantized"]:
             delta_next = b.fresh("dnext")

@@ -1,10 +1,11 @@
 // Element tensors of dynamic length must agree: a training graph whose
 // gradient (16 elements) and states (8) disagree stops at the step with the
 // assertion dqt-outline-steps inserted, before the kernel reads out of
-// bounds.
+// bounds. (stdbuf: the message goes through puts, whose buffer abort would
+// lose.)
 //
 // RUN: dqt-opt %s --dqt-compile-cpu \
-// RUN:   | not --crash mlir-runner -e main -entry-point-result=void \
+// RUN:   | not --crash stdbuf -o0 mlir-runner -e main -entry-point-result=void \
 // RUN:       -shared-libs=%mlir_c_runner_utils -shared-libs=%mlir_runner_utils 2>&1 \
 // RUN:   | FileCheck %s
 // CHECK: before the step

@@ -13,9 +13,10 @@ broadcast at all, and `verify_replicas` checks what a broadcast would have
 ensured.
 
 `ZeroRedundancyOptimizer` shards the optimizer states (ZeRO-1): each rank
-keeps the states of about 1/world of the parameters, steps those, and
-broadcasts them to the other ranks; a quantized weight travels as its
-integers (1 byte a weight, a quarter byte packed) and its scales.
+keeps the states of about 1/world of the parameters, steps those, and the
+ranks all-gather the updated parameters (one buffer per rank); a quantized
+weight travels as its integers (1 byte a weight, a quarter byte packed) and
+its scales.
 """
 import hashlib
 import os
@@ -106,9 +107,9 @@ class ZeroRedundancyOptimizer(torch.optim.Optimizer):
     split over the ranks (in order, each to the rank holding the fewest
     elements so far: the states are per element), each rank builds
     `optimizer_class` over its own part only, so it keeps about 1/world of
-    the states, and after its step every parameter is broadcast from its
-    owner. A quantized weight is broadcast as its integers and scales, not
-    as float values. The quantized weights keep the Philox tensor ids they
+    the states, and after its step the ranks all-gather the updated
+    parameters in one buffer. A quantized weight travels as its integers
+    (int8, or packed bytes) and scales, not as float values. The quantized weights keep the Philox tensor ids they
     have in an unsharded optimizer over the same list, so a sharded run
     equals an unsharded one bit for bit.
 
@@ -169,23 +170,61 @@ class ZeroRedundancyOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        """The local optimizer's step over this rank's parameters, then a
-        broadcast of every parameter from its owner. Returns the local
+        """The local optimizer's step over this rank's parameters, then one
+        all-gather of every rank's updated parameters. Returns the local
         step's statistics (or the closure's loss)."""
         out = self.local.step(closure)
-        for p, owner in zip(self._all, self.owners):
-            if isinstance(p, QuantizedTensor):
-                w = p.quantized
-                state = weight_state(w)
-                bufs = state if owner == self.rank else \
-                    {k: torch.empty_like(v) for k, v in state.items()}
-                for k in sorted(bufs):
-                    dist.broadcast(bufs[k], src=owner, group=self._group)
-                if owner != self.rank:
-                    _set_weight_state(w, bufs)
-            else:
-                dist.broadcast(p.data, src=owner, group=self._group)
+        self._all_gather_parameters()
         return out
+
+    def _carriers(self, p):
+        """The tensors that carry parameter `p` between ranks: a quantized
+        weight's integers (int8 or packed bytes) and scales by key, a float
+        parameter's values."""
+        if isinstance(p, QuantizedTensor):
+            state = weight_state(p.quantized)
+            return [(k, state[k]) for k in sorted(state)]
+        return [(None, p.data)]
+
+    def _all_gather_parameters(self):
+        # Every rank's parameters as raw bytes in one buffer, in parameter
+        # order; the layout follows from the shapes, which every rank
+        # knows, so one all-gather (each buffer padded to the longest)
+        # replaces a broadcast per tensor.
+        carriers = [self._carriers(p) for p in self._all]
+        nbytes = [sum(t.numel() * t.element_size() for _, t in c) for c in carriers]
+        sizes = [0] * self.world
+        for n, owner in zip(nbytes, self.owners):
+            sizes[owner] += n
+        device = self._all[0].device
+        mine = torch.zeros(max(sizes), dtype=torch.uint8, device=device)
+        offset = 0
+        for c, owner in zip(carriers, self.owners):
+            if owner != self.rank:
+                continue
+            for _, t in c:
+                n = t.numel() * t.element_size()
+                mine[offset:offset + n] = t.reshape(-1).view(torch.uint8)
+                offset += n
+        gathered = [torch.empty_like(mine) for _ in range(self.world)]
+        dist.all_gather(gathered, mine, group=self._group)
+        offsets = [0] * self.world
+        for p, c, owner in zip(self._all, carriers, self.owners):
+            if owner == self.rank:
+                offsets[owner] += sum(t.numel() * t.element_size() for _, t in c)
+                continue
+            received = {}
+            for k, t in c:
+                n = t.numel() * t.element_size()
+                raw = gathered[owner][offsets[owner]:offsets[owner] + n]
+                # Copied first: a view as a wider dtype needs an aligned
+                # offset, and the byte layout packs int8 next to f32.
+                received[k] = raw.clone().view(t.dtype).reshape(t.shape)
+                offsets[owner] += n
+            if isinstance(p, QuantizedTensor):
+                _set_weight_state(p.quantized, received)
+            else:
+                p.data.copy_(received[None])
 
     def zero_grad(self, set_to_none: bool = True):
         """Clears every parameter's gradient, not only this rank's."""

@@ -100,10 +100,7 @@ StepResult adamwStep(at::Tensor &q, double delta, int64_t maxQ,
       stateDtype == at::kBFloat16 ? StateType::BF16 : StateType::F32;
   StepTarget target = StepTarget::of(q.device(), fn);
   config = stepConfigOn(target, config);
-  const Executable &kernel = target.isCuda()
-                                 ? KernelCache::global().cuda(config,
-                                                              *target.cuda)
-                                 : KernelCache::global().cpu(config);
+  const Executable &kernel = target.kernel(config);
   float d = float(delta);
   float next = grid.nextDelta(d, maxQ);
   double t = double(a.step);

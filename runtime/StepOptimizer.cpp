@@ -2,7 +2,6 @@
 
 #include "dqt/Runtime/StepOptimizer.h"
 
-#include "dqt/Runtime/KernelCache.h"
 #include "dqt/Runtime/OptimizerChecks.h"
 #include "dqt/Runtime/OptimizerFile.h"
 #include "dqt/Runtime/WeightStep.h"
@@ -135,12 +134,6 @@ at::Device StepOptimizer::device() const {
 
 StepTarget StepOptimizer::target() const { return StepTarget::of(device(), name_); }
 
-const Executable &StepOptimizer::kernelFor(const StepTarget &target,
-                                           const StepConfig &config) const {
-  return target.isCuda() ? KernelCache::global().cuda(config, *target.cuda)
-                         : KernelCache::global().cpu(config);
-}
-
 StepConfig StepOptimizer::stepConfig(size_t p) const {
   TORCH_CHECK(p < params_.size(), name_, ": no parameter ", p, " (it has ",
               params_.size(), ")");
@@ -169,7 +162,7 @@ void StepOptimizer::run(const std::vector<size_t> &which) {
   }
   std::map<std::string, const Executable *> kernels;
   for (auto &[key, config] : configs)
-    kernels[key] = &kernelFor(where, config);
+    kernels[key] = &where.kernel(config);
 
   int64_t t = step_ + 1;
   std::vector<float> hyper = hyperParameters(t);
@@ -223,7 +216,7 @@ StepStatsList StepOptimizer::step() {
     checkStateLayout(floatStates_[i], floatLayout_[i], i, /*isFloat=*/true);
   StepTarget where = target();
   const Executable *floatKernel =
-      floats.empty() ? nullptr : &kernelFor(where, floatConfig());
+      floats.empty() ? nullptr : &where.kernel(floatConfig());
   // Parameters without a gradient are skipped: their statistics say so.
   for (size_t p = 0; p < params_.size(); ++p)
     if (!stepped_[p])

@@ -2,6 +2,8 @@
 
 #include "dqt/Runtime/StepTarget.h"
 
+#include "dqt/Runtime/KernelCache.h"
+
 #include <c10/core/Stream.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <c10/util/Exception.h>
@@ -55,6 +57,11 @@ StepTarget StepTarget::of(at::Device device, const char *who) {
                                                    c10::DeviceIndex(index)));
   t.stream = static_cast<CUstream>(stream.native_handle());
   return t;
+}
+
+const Executable &StepTarget::kernel(const StepConfig &config) const {
+  return isCuda() ? KernelCache::global().cuda(config, *cuda)
+                  : KernelCache::global().cpu(config);
 }
 
 } // namespace dqt

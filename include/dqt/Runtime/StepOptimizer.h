@@ -210,9 +210,6 @@ private:
   uint64_t seed_;
   /// Where the parameters are stepped now (LibTorch's current stream).
   StepTarget target() const;
-  /// The kernel of `config` for `target`.
-  const Executable &kernelFor(const StepTarget &target,
-                              const StepConfig &config) const;
 
   /// Stepped already in the step in progress (stepParameter), and the
   /// statistics of the step in progress.

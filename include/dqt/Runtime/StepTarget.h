@@ -9,7 +9,9 @@
 #ifndef DQT_RUNTIME_STEPTARGET_H
 #define DQT_RUNTIME_STEPTARGET_H
 
+#include "dqt/Compiler/StepConfig.h"
 #include "dqt/Runtime/CudaDevice.h"
+#include "dqt/Runtime/Executable.h"
 
 #include <ATen/ATen.h>
 
@@ -23,6 +25,10 @@ struct StepTarget {
   CUstream stream = nullptr;
 
   bool isCuda() const { return cuda != nullptr; }
+
+  /// The kernel of `config` for this target, from the process-wide cache
+  /// (KernelCache::global()).
+  const Executable &kernel(const StepConfig &config) const;
 
   /// The target for tensors on `device`: a CUDA device gives that GPU and
   /// LibTorch's current stream on it (so the kernels are ordered after the

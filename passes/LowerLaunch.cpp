@@ -80,15 +80,26 @@ Value readReduction(OpBuilder &b, Location loc, Value partials, unsigned k,
   return v;
 }
 
-/// The memref<?xi64> partials buffer of `op`'s reductions.
-Value allocPartials(OpBuilder &b, LaunchOp op, bool heap) {
+/// The memref<?xi64> partials buffer of `op`'s reductions: on the stack for
+/// the CPU chunk, which stores its partials; on the heap and set to each
+/// combiner's identity for a GPU kernel, whose blocks combine into it with
+/// atomics.
+Value allocPartials(OpBuilder &b, LaunchOp op, bool device) {
   Location loc = op.getLoc();
-  auto type = MemRefType::get({int64_t(op.getReductions().size())},
-                              b.getI64Type());
-  Value buf = heap ? Value(memref::AllocOp::create(b, loc, type))
-                   : Value(memref::AllocaOp::create(b, loc, type));
-  return memref::CastOp::create(
+  unsigned n = op.getReductions().size();
+  auto type = MemRefType::get({int64_t(n)}, b.getI64Type());
+  Value buf = device ? Value(memref::AllocOp::create(b, loc, type))
+                     : Value(memref::AllocaOp::create(b, loc, type));
+  buf = memref::CastOp::create(
       b, loc, MemRefType::get({ShapedType::kDynamic}, b.getI64Type()), buf);
+  if (device)
+    for (unsigned k = 0; k < n; ++k)
+      memref::StoreOp::create(
+          b, loc,
+          buildReductionIdentity(b, loc, op.getReductionCombiner(k),
+                                 b.getI64Type()),
+          buf, ValueRange{arith::ConstantIndexOp::create(b, loc, k)});
+  return buf;
 }
 
 /// The lowered kernel `op` launches, if it takes `args`, `outs` and
@@ -101,6 +112,28 @@ FunctionOpInterface loweredKernel(LaunchOp op, unsigned targetArgs) {
   return fn;
 }
 
+/// Replaces `op` by the call `emitCall` makes of kernel `fn`, with what both
+/// targets put around it: the operands adapted to the kernel, the partials
+/// buffer, the copies back, the reductions read.
+void replaceLaunch(LaunchOp op, PatternRewriter &rewriter,
+                   FunctionOpInterface fn, bool device,
+                   function_ref<void(ValueRange operands, Value partials)>
+                       emitCall) {
+  Location loc = op.getLoc();
+  SmallVector<std::pair<Value, Value>> copies;
+  SmallVector<Value> operands =
+      adaptOperands(rewriter, op, fn.getArgumentTypes(), copies);
+  Value partials = allocPartials(rewriter, op, device);
+  emitCall(operands, partials);
+  finishCopies(rewriter, loc, copies, op);
+  SmallVector<Value> results;
+  for (auto [k, r] : llvm::enumerate(op.getReductions()))
+    results.push_back(readReduction(rewriter, loc, partials, k, r.getType()));
+  if (device)
+    memref::DeallocOp::create(rewriter, loc, partials);
+  rewriter.replaceOp(op, results);
+}
+
 struct LaunchToCall : public OpRewritePattern<LaunchOp> {
   using OpRewritePattern::OpRewritePattern;
   /// begin, end, partials (dqt-lower-to-cpu).
@@ -111,24 +144,21 @@ struct LaunchToCall : public OpRewritePattern<LaunchOp> {
     if (!fn)
       return rewriter.notifyMatchFailure(op, "kernel not lowered");
     Location loc = op.getLoc();
-    SmallVector<std::pair<Value, Value>> copies;
-    SmallVector<Value> operands =
-        adaptOperands(rewriter, op, fn.getArgumentTypes(), copies);
-    // One chunk over every segment: each clamps [0, end) to its length.
-    operands.push_back(arith::ConstantIndexOp::create(rewriter, loc, 0));
-    operands.push_back(arith::ConstantIndexOp::create(
-        rewriter, loc, std::numeric_limits<int64_t>::max()));
-    Value partials = allocPartials(rewriter, op, /*heap=*/false);
-    operands.push_back(partials);
-    func::CallOp::create(rewriter, loc,
-                         cast<FlatSymbolRefAttr>(op.getKernel()).getValue(),
-                         TypeRange{}, operands);
-    finishCopies(rewriter, loc, copies, op);
-    SmallVector<Value> results;
-    for (auto [k, r] : llvm::enumerate(op.getReductions()))
-      results.push_back(
-          readReduction(rewriter, loc, partials, k, r.getType()));
-    rewriter.replaceOp(op, results);
+    replaceLaunch(op, rewriter, fn, /*device=*/false,
+                  [&](ValueRange operands, Value partials) {
+                    // One chunk over every segment: each clamps [0, end) to
+                    // its length.
+                    SmallVector<Value> args(operands);
+                    args.push_back(
+                        arith::ConstantIndexOp::create(rewriter, loc, 0));
+                    args.push_back(arith::ConstantIndexOp::create(
+                        rewriter, loc, std::numeric_limits<int64_t>::max()));
+                    args.push_back(partials);
+                    func::CallOp::create(
+                        rewriter, loc,
+                        cast<FlatSymbolRefAttr>(op.getKernel()).getValue(),
+                        TypeRange{}, args);
+                  });
     return success();
   }
 };
@@ -144,45 +174,32 @@ struct LaunchToGPU : public OpRewritePattern<LaunchOp> {
     if (!fn)
       return rewriter.notifyMatchFailure(op, "kernel not a lowered gpu.func");
     Location loc = op.getLoc();
-    SmallVector<std::pair<Value, Value>> copies;
-    SmallVector<Value> operands =
-        adaptOperands(rewriter, op, fn.getArgumentTypes(), copies);
-    // The kernel's blocks combine into the partials with atomics: start
-    // from each combiner's identity.
-    Value partials = allocPartials(rewriter, op, /*heap=*/true);
-    for (unsigned k = 0; k < op.getReductions().size(); ++k)
-      memref::StoreOp::create(
-          rewriter, loc,
-          buildReductionIdentity(rewriter, loc, op.getReductionCombiner(k),
-                                 rewriter.getI64Type()),
-          partials, ValueRange{arith::ConstantIndexOp::create(rewriter, loc, k)});
-    operands.push_back(partials);
-
-    // Grid-stride kernels are correct for any grid: one thread per group of
-    // 8 elements of the longest operand, 256 threads per block (the
-    // runtime's launch, docs/design.md), at most 65535 blocks.
-    Value longest = arith::ConstantIndexOp::create(rewriter, loc, 1);
-    for (Value v : operands)
-      if (isa<MemRefType>(v.getType()) && v != partials)
-        longest = arith::MaxUIOp::create(
-            rewriter, loc, longest, memref::DimOp::create(rewriter, loc, v, 0));
     auto cst = [&](int64_t c) {
       return arith::ConstantIndexOp::create(rewriter, loc, c);
     };
-    Value blocks = arith::CeilDivUIOp::create(rewriter, loc, longest,
-                                              cst(8 * 256));
-    blocks = arith::MinUIOp::create(rewriter, loc, blocks, cst(65535));
-    gpu::LaunchFuncOp::create(rewriter, loc, fn,
-                              gpu::KernelDim3{blocks, cst(1), cst(1)},
-                              gpu::KernelDim3{cst(256), cst(1), cst(1)},
-                              /*dynamicSharedMemorySize=*/Value(), operands);
-    finishCopies(rewriter, loc, copies, op);
-    SmallVector<Value> results;
-    for (auto [k, r] : llvm::enumerate(op.getReductions()))
-      results.push_back(
-          readReduction(rewriter, loc, partials, k, r.getType()));
-    memref::DeallocOp::create(rewriter, loc, partials);
-    rewriter.replaceOp(op, results);
+    replaceLaunch(
+        op, rewriter, fn, /*device=*/true,
+        [&](ValueRange operands, Value partials) {
+          // Grid-stride kernels are correct for any grid: one thread per
+          // group of 8 elements of the longest operand, 256 threads per
+          // block (the runtime's launch, docs/design.md), at most 65535
+          // blocks.
+          Value longest = cst(1);
+          for (Value v : operands)
+            if (isa<MemRefType>(v.getType()))
+              longest = arith::MaxUIOp::create(
+                  rewriter, loc, longest,
+                  memref::DimOp::create(rewriter, loc, v, 0));
+          Value blocks =
+              arith::CeilDivUIOp::create(rewriter, loc, longest, cst(8 * 256));
+          blocks = arith::MinUIOp::create(rewriter, loc, blocks, cst(65535));
+          SmallVector<Value> args(operands);
+          args.push_back(partials);
+          gpu::LaunchFuncOp::create(rewriter, loc, fn,
+                                    gpu::KernelDim3{blocks, cst(1), cst(1)},
+                                    gpu::KernelDim3{cst(256), cst(1), cst(1)},
+                                    /*dynamicSharedMemorySize=*/Value(), args);
+        });
     return success();
   }
 };

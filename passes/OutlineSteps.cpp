@@ -60,11 +60,6 @@ bool isKernelFunction(func::FuncOp func) {
   return true;
 }
 
-/// The ancestor of `op` in `block`, or null.
-Operation *ancestorIn(Block *block, Operation *op) {
-  return block->findAncestorOpInBlock(*op);
-}
-
 /// Steps of one configuration that run as one kernel, launched where the
 /// last of them stood.
 struct Group {
@@ -82,7 +77,7 @@ struct Group {
     for (FusedStepOp member : steps) {
       for (Value r : member->getResults())
         for (Operation *user : r.getUsers()) {
-          Operation *at = ancestorIn(block, user);
+          Operation *at = block->findAncestorOpInBlock(*user);
           if (!at || at == next || at->isBeforeInBlock(next))
             return false;
         }
@@ -200,8 +195,7 @@ void outline(func::FuncOp func, const Group &group, SymbolTable &symbols,
     assertLengths(b, step);
   SmallVector<Value> outs;
   for (FusedStepOp step : group.steps) {
-    for (Value v : step.getOuts())
-      outs.push_back(v);
+    llvm::append_range(outs, step.getOuts());
     for (auto [k, v] : llvm::enumerate(step.getRowOuts())) {
       Value identity = buildReductionIdentity(
           b, loc, step.getCombiner(k), getElementTypeOrSelf(v.getType()));
@@ -222,24 +216,19 @@ void outline(func::FuncOp func, const Group &group, SymbolTable &symbols,
                                  FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
                                  args.getArrayRef(), outs, combiners);
 
-  unsigned nextOut = 0, nextRed = outs.size();
+  // A step's results are its outs, its row outs (its destinations, in
+  // order), then its tensor reductions: its share of the launch's
+  // destinations and of its reductions.
+  ResultRange newDests = launch->getResults().take_front(outs.size());
+  ResultRange reds = launch->getResults().drop_front(outs.size());
   for (FusedStepOp step : group.steps) {
-    SmallVector<Value> repl;
     unsigned numDests = step.getDpsInits().size();
-    for (unsigned k = 0; k < numDests; ++k)
-      repl.push_back(launch->getResult(nextOut++));
-    for (unsigned k = step.getRowOuts().size(); k < step.getNumReductions();
-         ++k)
-      repl.push_back(launch->getResult(nextRed++));
-    // The results are outs, then the reductions (per row first).
-    SmallVector<Value> ordered;
-    unsigned numOuts = step.getOuts().size();
-    unsigned numRowOuts = step.getRowOuts().size();
-    llvm::append_range(ordered, ArrayRef(repl).take_front(numOuts));
-    llvm::append_range(ordered,
-                       ArrayRef(repl).slice(numOuts, numRowOuts));
-    llvm::append_range(ordered, ArrayRef(repl).drop_front(numDests));
-    step->replaceAllUsesWith(ordered);
+    unsigned numReds = step.getNumTensorReductions();
+    SmallVector<Value> repl(newDests.take_front(numDests));
+    llvm::append_range(repl, reds.take_front(numReds));
+    newDests = newDests.drop_front(numDests);
+    reds = reds.drop_front(numReds);
+    step->replaceAllUsesWith(repl);
   }
   for (FusedStepOp step : group.steps)
     step->erase();

@@ -208,10 +208,9 @@ class ZeroRedundancyOptimizer(torch.optim.Optimizer):
                 offset += n
         gathered = [torch.empty_like(mine) for _ in range(self.world)]
         dist.all_gather(gathered, mine, group=self._group)
-        offsets = [0] * self.world
+        offsets = [0] * self.world  # in each other rank's buffer
         for p, c, owner in zip(self._all, carriers, self.owners):
             if owner == self.rank:
-                offsets[owner] += sum(t.numel() * t.element_size() for _, t in c)
                 continue
             received = {}
             for k, t in c:

@@ -26,7 +26,6 @@ import re
 import torch
 
 from . import _C
-from .tensor import QuantizedTensor
 
 __all__ = ["export_training_graph", "parse_printed_step", "bits_to_float"]
 
@@ -141,11 +140,6 @@ def _split_module(text):
     start = text.index("\n", at) + 1  # after `module [attributes {...}] {`
     end = text.rindex("}")
     return text[:at], text[start:end], resources
-
-
-def _module_body(text):
-    """The operations of a printed module (its `module {...}` removed)."""
-    return _split_module(text)[1]
 
 
 def _reshape(b, value, shape, elem, to_flat):
@@ -388,7 +382,7 @@ def export_training_graph(model, example_batch, path, *, optimizer,
     text.append(fb_body.replace("func.func @forward_backward",
                                 "func.func private @forward_backward", 1))
     for key, (ir, _) in steps.items():
-        body = _module_body(ir).replace("func.func @dqt_step",
+        body = _split_module(ir)[1].replace("func.func @dqt_step",
                                         f"func.func private @{fn_of[key]}", 1)
         text.append(body)
     if with_main:
@@ -471,7 +465,7 @@ def _main(entries, batch, groups, sig, ret_types, results):
     return "\n".join(lines)
 
 
-def parse_printed_step(text, ret_types=None):
+def parse_printed_step(text):
     """The results @main printed: {name: list of ints} (f32 values as their
     bit patterns, bf16 as 16-bit patterns; see ``bits_to_float``)."""
     out, current = {}, None
